@@ -1,8 +1,123 @@
-extern "C" {
-#include <efi.h>
+// apexvisor.efi entry point: configuration, platform inventory, VMX on every CPU, then the
+// next boot stage (design.md "The path of one boot"). Whatever fails, the machine still
+// boots the next stage.
+#include "boot/chainload.hpp"
+#include "boot/config.hpp"
+#include "boot/console.hpp"
+#include "boot/efi/efi.hpp"
+#include "boot/esp_files.hpp"
+#include "boot/firmware.hpp"
+#include "boot/inventory.hpp"
+#include "boot/mp.hpp"
+#include "boot/vmx_readiness.hpp"
+#include "vmm/log/log.hpp"
+
+namespace boot {
+namespace {
+
+constexpr const char16_t* kConfigPath = u"\\EFI\\apexvisor\\apexvisor.cfg";
+
+void report_config_problem(void*, unsigned line, const char* message) {
+  APEX_LOG(warn, "config \\EFI\\apexvisor\\apexvisor.cfg line %u: %s", line, message);
 }
-extern "C" EFI_STATUS efi_main(EFI_HANDLE img, EFI_SYSTEM_TABLE* st) {
-  (void)img;
-  st->ConOut->OutputString(st->ConOut, (CHAR16*)u"apexvisor\r\n");
+
+Config load_config() {
+  Config cfg;
+  char* text = nullptr;
+  size_t size = 0;
+  EFI_STATUS status = EFI_SUCCESS;
+  switch (read_esp_file(kConfigPath, &text, &size, &status)) {
+    case FileResult::not_found:
+      APEX_LOG(info, "no \\EFI\\apexvisor\\apexvisor.cfg: using the defaults");
+      return cfg;
+    case FileResult::error:
+      APEX_LOG(warn, "\\EFI\\apexvisor\\apexvisor.cfg is unreadable (%s): using the defaults", efi::status_name(status));
+      return cfg;
+    case FileResult::ok:
+      break;
+  }
+  unsigned problems = parse_config(text, size, &cfg, report_config_problem, nullptr);
+  free_pool(text);
+  APEX_LOG(info, "config: log=%s serial=0x%x chainload=%s apx=%s dt_guard=%s init_sipi=%s (%u problem%s)",
+           vmm::log_level_name(cfg.log_level), cfg.serial_port, cfg.chainload[0] ? cfg.chainload : "(next boot entry)",
+           apx_mode_name(cfg.apx), cfg.dt_guard ? "on" : "off", init_sipi_mode_name(cfg.init_sipi), problems,
+           problems == 1 ? "" : "s");
+  return cfg;
+}
+
+struct VmxProbeRun {
+  VmxReadiness results[kMaxCpus];
+  void* vmxon_pages[kMaxCpus];
+};
+
+void log_readiness(unsigned i, const VmxReadiness& r) {
+  const CpuInfo& c = cpu_info(i);
+  if (r.feature_control_set_by_us)
+    APEX_LOG(info, "cpu%u: IA32_FEATURE_CONTROL was unlocked (0x%llx): set lock + VMXON outside SMX", i,
+             static_cast<unsigned long long>(r.feature_control_before));
+  if (!r.cpuid_vmx || !r.vmxon_ok) {
+    APEX_LOG(warn, "cpu%u apic=%u: VMX unavailable: %s", i, c.apic_id, r.reason ? r.reason : "unknown reason");
+    return;
+  }
+  APEX_LOG(info, "cpu%u apic=%u: VMX_BASIC=0x%llx revision=0x%x true-controls=%s", i, c.apic_id,
+           static_cast<unsigned long long>(r.basic), static_cast<unsigned>(r.basic & 0x7fffffff),
+           r.true_controls ? "yes" : "no");
+  APEX_LOG(info, "cpu%u apic=%u: pin=0x%llx proc=0x%llx proc2=0x%llx exit=0x%llx entry=0x%llx misc=0x%llx ept_vpid=0x%llx", i,
+           c.apic_id, static_cast<unsigned long long>(r.pinbased), static_cast<unsigned long long>(r.procbased),
+           static_cast<unsigned long long>(r.procbased2), static_cast<unsigned long long>(r.exit),
+           static_cast<unsigned long long>(r.entry), static_cast<unsigned long long>(r.misc),
+           static_cast<unsigned long long>(r.ept_vpid));
+  APEX_LOG(info, "cpu%u apic=%u: VMXON/VMXOFF ok; EPT %s, VPID %s, unrestricted guest %s, wait-for-SIPI %s", i,
+           c.apic_id, r.has_ept() ? "yes" : "no", r.has_vpid() ? "yes" : "no",
+           r.has_unrestricted_guest() ? "yes" : "no", r.has_wait_for_sipi() ? "yes" : "no");
+}
+
+void probe_one_cpu(unsigned index, void* arg) {
+  auto* run = static_cast<VmxProbeRun*>(arg);
+  probe_vmx_on_this_cpu(&run->results[index], run->vmxon_pages[index]);
+  log_readiness(index, run->results[index]);
+}
+
+}  // namespace
+}  // namespace boot
+
+extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
+  using namespace boot;
+  Firmware& fw = firmware();
+  fw.image = image;
+  fw.st = st;
+  fw.bs = st->BootServices;
+  fw.rt = st->RuntimeServices;
+
+  console_init(0x3f8);
+  APEX_LOG(info, "apexvisor %s: VMX micro-hypervisor with APX guest support", APEXVISOR_VERSION);
+  Config cfg = load_config();
+  vmm::global_log().set_level(cfg.log_level);
+  if (cfg.serial_port != 0x3f8) console_init(cfg.serial_port);
+
+  log_cpu_identity();
+  unsigned cpus = mp_init();
+  APEX_LOG(info, "processors: %u (MP services %s)", cpus, mp_available() ? "present" : "absent");
+  for (unsigned i = 0; i < cpus; ++i)
+    APEX_LOG(info, "cpu%u: APIC id %u%s%s", i, cpu_info(i).apic_id, cpu_info(i).bsp ? " (BSP)" : "",
+             cpu_info(i).enabled ? "" : " (disabled)");
+
+  static VmxProbeRun run;  // large: keep it off the firmware's small stack
+  bool memory_ok = true;
+  for (unsigned i = 0; i < cpus; ++i) {
+    run.vmxon_pages[i] = alloc_runtime_pages(1);
+    if (!run.vmxon_pages[i]) memory_ok = false;
+  }
+  unsigned vmx_ok = 0;
+  if (!memory_ok) {
+    APEX_LOG(error, "out of memory for VMXON regions: VMX not attempted");
+  } else {
+    run_on_each_cpu(probe_one_cpu, &run);
+    for (unsigned i = 0; i < cpus; ++i) vmx_ok += run.results[i].vmxon_ok ? 1 : 0;
+  }
+  APEX_LOG(info, "summary cpus=%u vmx_ok=%u", cpus, vmx_ok);
+  if (vmx_ok < cpus) APEX_LOG(warn, "VMX is not usable on %u of %u CPUs: booting the next stage without a hypervisor", cpus - vmx_ok, cpus);
+
+  start_next_stage(cfg);
   return EFI_SUCCESS;
 }

@@ -1,0 +1,44 @@
+// apexvisor.cfg: the configuration file read from the ESP the loader came from
+// (\EFI\apexvisor\apexvisor.cfg). One `key=value` per line; `#` starts a comment; blanks
+// around keys and values are ignored. A malformed line or value is reported with its line
+// number and the default is kept: a bad file must never stop the machine from booting.
+// Keys (README "Configuration"):
+//   log=fatal|error|warn|info|debug   (default info)
+//   serial=com1|com2|off|0x<port>     (default com1 = 0x3f8)
+//   chainload=\path\to\next.efi       (default: next BootOrder entry)
+//   apx=auto|off                      (default auto)
+//   dt_guard=on|off                   (default off; descriptor-table exiting guard)
+//   init_sipi=auto|native|intercept   (default auto)
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/log/log.hpp"
+
+namespace boot {
+
+enum class ApxMode : uint8_t { auto_detect, off };
+enum class InitSipiMode : uint8_t { auto_detect, native, intercept };
+
+struct Config {
+  static constexpr size_t kPathMax = 256;
+  vmm::LogLevel log_level = vmm::LogLevel::info;
+  uint16_t serial_port = 0x3f8;  // 0 = no serial output
+  char chainload[kPathMax] = {};  // empty = next BootOrder entry
+  ApxMode apx = ApxMode::auto_detect;
+  bool dt_guard = false;
+  InitSipiMode init_sipi = InitSipiMode::auto_detect;
+};
+
+// Called once per problem: `line` is 1-based, `message` says what was wrong and what
+// happens instead.
+using ConfigReport = void (*)(void* ctx, unsigned line, const char* message);
+
+// Parses `text` (not NUL-terminated, `len` bytes) into *cfg, which should hold the defaults.
+// Returns the number of problems reported.
+unsigned parse_config(const char* text, size_t len, Config* cfg, ConfigReport report, void* ctx);
+
+const char* apx_mode_name(ApxMode m);
+const char* init_sipi_mode_name(InitSipiMode m);
+
+}  // namespace boot

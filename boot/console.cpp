@@ -1,0 +1,70 @@
+#include "boot/console.hpp"
+
+#include "arch/cpu.hpp"
+#include "boot/firmware.hpp"
+#include "boot/serial16550.hpp"
+#include "vmm/log/log.hpp"
+
+namespace boot {
+namespace {
+
+Serial16550 g_serial;
+bool g_conout_enabled = true;
+uint32_t g_bsp_apic_id = 0;
+constexpr unsigned kMaxCpus = 256;
+uint32_t g_apic_ids[kMaxCpus];
+unsigned g_cpu_count = 0;
+
+uint32_t current_apic_id() { return arch::cpuid(1).ebx >> 24; }
+
+void serial_sink(void*, const char* text, size_t len) { g_serial.write(text, len); }
+
+// ConOut wants UCS-2 with CRLF; only the BSP may call boot services.
+void conout_sink(void*, const char* text, size_t len) {
+  if (!g_conout_enabled || current_apic_id() != g_bsp_apic_id) return;
+  auto* out = firmware().st->ConOut;
+  CHAR16 buf[80];
+  size_t n = 0;
+  auto flush = [&] {
+    buf[n] = 0;
+    out->OutputString(out, buf);
+    n = 0;
+  };
+  for (size_t i = 0; i < len; ++i) {
+    if (text[i] == '\n') buf[n++] = u'\r';
+    buf[n++] = static_cast<CHAR16>(static_cast<unsigned char>(text[i]));
+    if (n >= 77) flush();
+  }
+  if (n) flush();
+}
+
+}  // namespace
+
+void console_init(uint16_t serial_port) {
+  g_bsp_apic_id = current_apic_id();
+  g_serial.init(serial_port);
+  auto& log = vmm::global_log();
+  log.remove_all_sinks();
+  // Both: the screen is what a user booting from USB sees, the UART is what CI reads.
+  // Firmware that mirrors ConOut to the same UART (OVMF does) shows each line twice in the
+  // serial log; the harness matches lines in order, so the copies are harmless.
+  if (serial_port) log.add_sink({serial_sink, nullptr});
+  log.add_sink({conout_sink, nullptr});
+  log.set_cpu_resolver(current_cpu_index);
+}
+
+void console_detach_firmware() { g_conout_enabled = false; }
+
+void console_set_cpus(const uint32_t* apic_ids, unsigned count) {
+  g_cpu_count = count > kMaxCpus ? kMaxCpus : count;
+  for (unsigned i = 0; i < g_cpu_count; ++i) g_apic_ids[i] = apic_ids[i];
+}
+
+unsigned current_cpu_index() {
+  uint32_t id = current_apic_id();
+  for (unsigned i = 0; i < g_cpu_count; ++i)
+    if ((g_apic_ids[i] & 0xff) == id) return i;
+  return 0;
+}
+
+}  // namespace boot

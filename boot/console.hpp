@@ -1,0 +1,16 @@
+// Log sinks of the loader: ConOut (BSP only, before ExitBootServices) and the 16550 UART.
+#pragma once
+#include <stdint.h>
+
+namespace boot {
+
+// Starts logging to COM-port `serial_port` (0 = none) and to ConOut. Safe to call again to
+// change the port after the configuration is read.
+void console_init(uint16_t serial_port);
+// Stops using ConOut (before handing the machine to the next stage).
+void console_detach_firmware();
+// Records which CPU is the BSP and the APIC id of every CPU so log lines name their CPU.
+void console_set_cpus(const uint32_t* apic_ids, unsigned count);
+unsigned current_cpu_index();
+
+}  // namespace boot

@@ -1,0 +1,32 @@
+// The firmware handles the loader was started with, and small helpers over boot services.
+// Only the BSP may call these, and only before ExitBootServices.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "boot/efi/efi.hpp"
+
+namespace boot {
+
+struct Firmware {
+  EFI_HANDLE image = nullptr;
+  EFI_SYSTEM_TABLE* st = nullptr;
+  EFI_BOOT_SERVICES* bs = nullptr;
+  EFI_RUNTIME_SERVICES* rt = nullptr;
+};
+
+Firmware& firmware();
+
+// Pages of EfiRuntimeServicesData: the OS never reuses them, so hypervisor state allocated
+// here survives ExitBootServices (design.md "The path of one boot"). Zeroed. nullptr on failure.
+void* alloc_runtime_pages(size_t pages);
+uint64_t runtime_bytes_allocated();
+
+// Boot-services pool memory for short-lived buffers (files, variables).
+void* alloc_pool(size_t bytes);
+void free_pool(void* p);
+
+// Reads a UEFI variable into a new pool buffer; nullptr if absent.
+void* read_variable(const char16_t* name, EFI_GUID* vendor, size_t* size);
+
+}  // namespace boot

@@ -1,0 +1,86 @@
+#include "boot/mp.hpp"
+
+#include "boot/console.hpp"
+#include "boot/efi/efi.hpp"
+#include "boot/firmware.hpp"
+#include "vmm/log/log.hpp"
+
+namespace boot {
+namespace {
+
+efi::MpServicesProtocol* g_mp = nullptr;
+CpuInfo g_cpus[kMaxCpus];
+unsigned g_count = 0;
+unsigned g_bsp_index = 0;
+
+struct ApCall {
+  PerCpuFn fn;
+  void* arg;
+  unsigned index;
+};
+
+void EFIAPI ap_trampoline(void* p) {
+  auto* call = static_cast<ApCall*>(p);
+  call->fn(call->index, call->arg);
+}
+
+// Generous: under Bochs an AP's work can take seconds of emulated time.
+constexpr UINTN kApTimeoutUs = 60ull * 1000 * 1000;
+
+}  // namespace
+
+unsigned mp_init() {
+  EFI_GUID guid = efi::kMpServicesGuid;
+  void* iface = nullptr;
+  EFI_STATUS s = firmware().bs->LocateProtocol(&guid, nullptr, &iface);
+  uint32_t apic_ids[kMaxCpus];
+  if (EFI_ERROR(s)) {
+    APEX_LOG(warn, "EFI_MP_SERVICES_PROTOCOL not found (%s): treating the machine as one CPU", efi::status_name(s));
+    g_count = 1;
+    g_cpus[0] = {0, true, true};
+    g_bsp_index = 0;
+  } else {
+    g_mp = static_cast<efi::MpServicesProtocol*>(iface);
+    UINTN total = 0, enabled = 0;
+    g_mp->get_number_of_processors(g_mp, &total, &enabled);
+    g_count = total > kMaxCpus ? kMaxCpus : static_cast<unsigned>(total);
+    for (unsigned i = 0; i < g_count; ++i) {
+      efi::ProcessorInformation info = {};
+      g_mp->get_processor_info(g_mp, i, &info);
+      g_cpus[i] = {static_cast<uint32_t>(info.processor_id), (info.status_flag & efi::kProcessorAsBsp) != 0,
+                   (info.status_flag & efi::kProcessorEnabled) != 0};
+      if (g_cpus[i].bsp) g_bsp_index = i;
+    }
+  }
+  for (unsigned i = 0; i < g_count; ++i) apic_ids[i] = g_cpus[i].apic_id;
+  console_set_cpus(apic_ids, g_count);
+  return g_count;
+}
+
+unsigned cpu_count() { return g_count; }
+const CpuInfo& cpu_info(unsigned index) { return g_cpus[index]; }
+bool mp_available() { return g_mp != nullptr; }
+
+unsigned run_on_each_cpu(PerCpuFn fn, void* arg) {
+  unsigned done = 0;
+  fn(g_bsp_index, arg);
+  ++done;
+  if (!g_mp) return done;
+  for (unsigned i = 0; i < g_count; ++i) {
+    if (i == g_bsp_index) continue;
+    if (!g_cpus[i].enabled) {
+      APEX_LOG(warn, "cpu%u (APIC id %u) is disabled by the firmware; skipped", i, g_cpus[i].apic_id);
+      continue;
+    }
+    ApCall call{fn, arg, i};
+    EFI_STATUS s = g_mp->startup_this_ap(g_mp, ap_trampoline, i, nullptr, kApTimeoutUs, &call, nullptr);
+    if (EFI_ERROR(s)) {
+      APEX_LOG(error, "cpu%u (APIC id %u): StartupThisAP failed: %s", i, g_cpus[i].apic_id, efi::status_name(s));
+      continue;
+    }
+    ++done;
+  }
+  return done;
+}
+
+}  // namespace boot

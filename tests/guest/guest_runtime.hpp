@@ -1,0 +1,15 @@
+// Shared by the guest programs (UEFI apps chain-loaded after apexvisor, which check the
+// hypervisor from inside): output to COM1 and the firmware console, and ending the run.
+#pragma once
+#include "boot/efi/efi.hpp"
+
+namespace guest {
+
+void init(EFI_HANDLE image, EFI_SYSTEM_TABLE* st);
+// One line, prefixed "apexvisor-guest: ".
+void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// Prints "apexvisor-test: end" (the harness's end marker) and stops the machine: QEMU's
+// isa-debug-exit, then the Bochs magic breakpoint, then ResetSystem(shutdown).
+[[noreturn]] void end_run(unsigned exit_code);
+
+}  // namespace guest

@@ -1,0 +1,83 @@
+#include <catch.hpp>
+#include <string>
+#include <vector>
+
+#include "boot/config.hpp"
+
+namespace {
+struct Problems {
+  std::vector<std::pair<unsigned, std::string>> list;
+  static void report(void* ctx, unsigned line, const char* msg) {
+    static_cast<Problems*>(ctx)->list.emplace_back(line, msg);
+  }
+};
+
+boot::Config parse(const std::string& text, Problems* p) {
+  boot::Config cfg;
+  boot::parse_config(text.data(), text.size(), &cfg, Problems::report, p);
+  return cfg;
+}
+}  // namespace
+
+TEST_CASE("config: every key and value") {
+  Problems p;
+  auto cfg = parse("# comment\n log = debug \nserial=com2\r\nchainload=/EFI/Linux/vmlinuz.efi # trailing\n"
+                   "apx=off\ndt_guard=on\ninit_sipi=intercept\n\n",
+                   &p);
+  CHECK(p.list.empty());
+  CHECK(cfg.log_level == vmm::LogLevel::debug);
+  CHECK(cfg.serial_port == 0x2f8);
+  CHECK(std::string(cfg.chainload) == "\\EFI\\Linux\\vmlinuz.efi");
+  CHECK(cfg.apx == boot::ApxMode::off);
+  CHECK(cfg.dt_guard);
+  CHECK(cfg.init_sipi == boot::InitSipiMode::intercept);
+}
+
+TEST_CASE("config: defaults when empty") {
+  Problems p;
+  auto cfg = parse("", &p);
+  CHECK(p.list.empty());
+  CHECK(cfg.log_level == vmm::LogLevel::info);
+  CHECK(cfg.serial_port == 0x3f8);
+  CHECK(cfg.chainload[0] == '\0');
+  CHECK(cfg.apx == boot::ApxMode::auto_detect);
+  CHECK_FALSE(cfg.dt_guard);
+}
+
+TEST_CASE("config: each malformed line is named and the default kept") {
+  struct Row {
+    std::string text;
+    std::string expect;  // substring of the message
+  };
+  const Row rows[] = {
+      {"garbage", "'garbage' is not key=value"},
+      {"=value", "missing key"},
+      {"colour=blue", "unknown key 'colour'"},
+      {"log=loud", "log='loud' is not"},
+      {"serial=com9", "serial='com9' is not"},
+      {"serial=0xzz", "serial='0xzz' is not"},
+      {"apx=on", "apx='on' is not auto|off"},
+      {"dt_guard=yes", "dt_guard='yes' is not on|off"},
+      {"init_sipi=magic", "init_sipi='magic' is not"},
+      {"chainload=", "empty"},
+      {"chainload=" + std::string(300, 'a'), "too long"},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.text);
+    Problems p;
+    auto cfg = parse("log=warn\n" + r.text + "\n", &p);
+    REQUIRE(p.list.size() == 1);
+    CHECK(p.list[0].first == 2);
+    CHECK(p.list[0].second.find(r.expect) != std::string::npos);
+    CHECK(cfg.log_level == vmm::LogLevel::warn);  // the good line still applies
+    CHECK(cfg.serial_port == 0x3f8);
+    CHECK(cfg.apx == boot::ApxMode::auto_detect);
+  }
+}
+
+TEST_CASE("config: serial port forms") {
+  Problems p;
+  CHECK(parse("serial=off", &p).serial_port == 0);
+  CHECK(parse("serial=0x2e8", &p).serial_port == 0x2e8);
+  CHECK(p.list.empty());
+}
