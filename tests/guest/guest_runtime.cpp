@@ -19,6 +19,8 @@ void emit(const char* line, size_t n) {
 void init(EFI_HANDLE, EFI_SYSTEM_TABLE* st) {
   g_st = st;
   g_serial.init(0x3f8);
+  // The firmware's console may have left a line unterminated on the same UART.
+  emit("\n", 1);
 }
 
 void say(const char* fmt, ...) {
