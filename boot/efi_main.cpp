@@ -9,6 +9,7 @@
 #include "boot/firmware.hpp"
 #include "boot/inventory.hpp"
 #include "boot/mp.hpp"
+#include "boot/runtime_copy.hpp"
 #include "boot/vmx_readiness.hpp"
 #include "vmm/log/log.hpp"
 
@@ -81,8 +82,21 @@ void probe_one_cpu(unsigned index, void* arg) {
 }  // namespace
 }  // namespace boot
 
+namespace boot {
+namespace {
+EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st);
+}
+}  // namespace boot
+
 extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
-  using namespace boot;
+  return boot::run_from_runtime_copy(image, st, boot::loader_main);
+}
+
+namespace boot {
+namespace {
+
+// Runs in the runtime copy of the image (boot/runtime_copy.hpp).
+EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   Firmware& fw = firmware();
   fw.image = image;
   fw.st = st;
@@ -91,6 +105,11 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
 
   console_init(0x3f8);
   APEX_LOG(info, "apexvisor %s: VMX micro-hypervisor with APX guest support", APEXVISOR_VERSION);
+  if (const char* why = runtime_copy_failure())
+    APEX_LOG(warn, "running in place, not from runtime memory (%s): the hypervisor will not survive ExitBootServices", why);
+  else
+    APEX_LOG(info, "running from runtime memory at 0x%llx (%llu KiB)", static_cast<unsigned long long>(image_base()),
+             static_cast<unsigned long long>(image_size() / 1024));
   Config cfg = load_config();
   vmm::global_log().set_level(cfg.log_level);
   if (cfg.serial_port != 0x3f8) console_init(cfg.serial_port);
@@ -121,3 +140,6 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   start_next_stage(cfg);
   return EFI_SUCCESS;
 }
+
+}  // namespace
+}  // namespace boot

@@ -44,3 +44,8 @@ size_t strlen(const char* s) {
 }
 
 }  // extern "C"
+
+// A pure virtual call can only happen through a bug (a call during construction); stop.
+extern "C" void __cxa_pure_virtual() {
+  for (;;) asm volatile("cli; hlt");
+}

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Differential test: apexvisor's REX2 decoder against LLVM 19's disassembler.
+
+Generates a deterministic set of REX2 encodings (both opcode maps, every opcode, ModRM/SIB
+forms, payload bits, legacy prefixes before REX2, random bytes), decodes them with
+apexvisor-decode and, in one batch, with `llvm-mc-19 --disassemble -output-asm-variant=1`.
+
+  * apexvisor accepts: LLVM must decode exactly those bytes as one instruction with the same
+    text (mnemonic and operands, whitespace collapsed, comments dropped).
+  * apexvisor rejects by an APX rule (reason rex2_*, jmpabs_*, rex_before_rex2) and LLVM
+    accepts: expected, counted per rule (LLVM does not enforce the #UD rules).
+  * anything else is a disagreement; it passes only if a row of llvm_diff_accepted.tsv
+    (regex over the hex bytes + kind of disagreement + reason) covers it.
+
+Exit status: 0 pass, 1 unexplained disagreements, 77 skipped (llvm-mc-19 missing).
+"""
+import argparse
+import collections
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SENTINEL = [0xC5, 0xFC, 0x77]  # vzeroall: VEX, so no REX2 case can decode to it
+SENTINEL_TEXT = "vzeroall"
+
+# Reasons that are APX REX2 rules (LLVM 19 is not expected to enforce them).
+RULE_REASONS = re.compile(r"^(rex2_|jmpabs_|rex_before_rex2)")
+
+
+def generate():
+    rng = random.Random(0xA9E5)
+    cases = []
+
+    def add(prefix, payload, rest, tail=None):
+        if tail is None:
+            tail = [rng.randrange(256) for _ in range(10)]
+        cases.append(list(prefix) + [0xD5, payload] + list(rest) + list(tail))
+
+    payloads = [0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x11, 0x18, 0x19, 0x20, 0x22, 0x30,
+                0x40, 0x44, 0x48, 0x58, 0x5D, 0x60, 0x70, 0x7F]
+    # ModRM (+SIB, +displacement) forms: register, [base], SIB with and without index,
+    # SIB no-base, RIP-relative, disp8/disp32, SIB index=100 and base=101 special cases.
+    forms = [
+        [0xC0], [0xC1], [0xC8], [0xD3], [0xE7], [0xFF], [0xF5], [0xEC],
+        [0x00], [0x07], [0x18], [0x3E],
+        [0x04, 0x00], [0x04, 0x08], [0x0C, 0x98], [0x14, 0x88], [0x1C, 0x31],
+        [0x04, 0x24], [0x04, 0x25, 0x10, 0x00, 0x00, 0x00], [0x04, 0x65, 0x20, 0x00, 0x00, 0x00],
+        [0x04, 0xE5, 0x20, 0x00, 0x00, 0x00], [0x04, 0x20], [0x04, 0x65],
+        [0x05, 0x10, 0x00, 0x00, 0x00], [0x3D, 0xF0, 0xFF, 0xFF, 0xFF],
+        [0x40, 0x08], [0x45, 0x00], [0x44, 0x24, 0x01], [0x44, 0x25, 0xF8], [0x4C, 0x91, 0x7F],
+        [0x80, 0x00, 0x01, 0x00, 0x00], [0x84, 0xA4, 0x81, 0x00, 0x00, 0x00], [0x85, 0xF0, 0xFF, 0xFF, 0xFF],
+    ]
+    for m0 in (0, 1):
+        for opcode in range(256):
+            for _ in range(6):
+                payload = (rng.choice(payloads) & 0x7F) | (m0 << 7)
+                add([], payload, [opcode] + rng.choice(forms))
+    # Every payload value on a few representative opcodes.
+    for payload in range(256):
+        add([], payload, [0x89, 0x4C, 0x91, 0x08] if payload < 0x80 else [0xAF, 0x4C, 0x91, 0x08])
+        add([], payload, [0x8B, 0xC1] if payload < 0x80 else [0x44, 0xC8])
+    # Legacy prefixes (and REX) before REX2.
+    prefixes = [[0x66], [0x67], [0xF2], [0xF3], [0xF0], [0x64], [0x65], [0x2E], [0x3E], [0x26], [0x36],
+                [0x66, 0x67], [0xF3, 0x66], [0x66, 0xF2], [0x40], [0x48], [0x48, 0x66], [0x66, 0x48],
+                [0x41, 0xF3], [0x64, 0x66, 0x67], [0xF0, 0x66]]
+    bodies = [(0x10, [0x89, 0x18]), (0x48, [0x01, 0x0C, 0x08]), (0x50, [0x8B, 0x44, 0x24, 0x08]),
+              (0x10, [0xB8]), (0x18, [0xC7, 0x00]), (0x11, [0x50]), (0x19, [0x50]), (0x18, [0x5B]),
+              (0x40, [0x63, 0xC0]), (0x10, [0x8D, 0x04, 0x24]), (0xD0, [0xB8, 0xC8]), (0x90, [0xBC, 0xC0]),
+              (0xC0, [0xAF, 0xC1]), (0x80, [0x10, 0xC1]), (0x84, [0x2A, 0xC0]), (0x88, [0x2A, 0xC0]),
+              (0x00, [0xA1]), (0x08, [0xA1]), (0x10, [0xF7, 0x18]), (0x20, [0xFF, 0x04, 0x20]),
+              (0x90, [0xB1, 0x08]), (0x98, [0xC7, 0x08]), (0x80, [0x1F, 0x00]), (0x44, [0x86, 0x00]),
+              (0x30, [0x0F, 0x00])]
+    for pfx in prefixes:
+        for payload, body in bodies:
+            add(pfx, payload, body)
+    # JMPABS with every payload bit.
+    for payload in (0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x7F, 0x77):
+        add([], payload, [0xA1], [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00, 0x00])
+    # Random.
+    for _ in range(1200):
+        pfx = rng.choice([[], [], [], [0x66], [0xF3], [0xF2], [0x67], [0xF0], [0x65]])
+        add(pfx, rng.randrange(256), [rng.randrange(256) for _ in range(6)])
+    return cases
+
+
+def hexs(bs):
+    return " ".join("%02x" % b for b in bs)
+
+
+def norm(text):
+    text = text.split("#", 1)[0]
+    return " ".join(text.split())
+
+
+def run_apexvisor(decoder, cases):
+    inp = "\n".join(hexs(c) for c in cases) + "\n"
+    r = subprocess.run([decoder], input=inp, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        sys.exit("apexvisor-decode failed (%d): %s" % (r.returncode, r.stderr[:2000]))
+    out = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    if len(out) != len(cases):
+        sys.exit("apexvisor-decode gave %d results for %d inputs" % (len(out), len(cases)))
+    return out
+
+
+def run_llvm(llvm_mc, blocks):
+    """Disassembles each block on its own; returns per block (instruction texts, first-byte-invalid)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "blocks.txt")
+        lines = []
+        for b in blocks:
+            lines.append("[" + " ".join("0x%02x" % x for x in b) + "]")
+            lines.append("[" + " ".join("0x%02x" % x for x in SENTINEL) + "]")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        r = subprocess.run([llvm_mc, "--disassemble", "-triple=x86_64", "-output-asm-variant=1", path],
+                           capture_output=True, text=True, check=False)
+    texts = [norm(l) for l in r.stdout.splitlines()]
+    texts = [t for t in texts if t and t != ".text"]
+    per_block = []
+    cur = []
+    for t in texts:
+        if t == SENTINEL_TEXT:
+            per_block.append(cur)
+            cur = []
+        else:
+            cur.append(t)
+    if len(per_block) != len(blocks):
+        sys.exit("llvm-mc output does not line up: %d blocks, %d sentinels" % (len(blocks), len(per_block)))
+    # warnings: "<path>:<line>:<col>: warning: invalid instruction encoding"
+    bad = collections.defaultdict(list)
+    for m in re.finditer(r":(\d+):(\d+): warning: invalid instruction encoding", r.stderr):
+        line, col = int(m.group(1)), int(m.group(2))
+        bad[line].append(col)
+    result = []
+    for i, insns in enumerate(per_block):
+        line = 2 * i + 1
+        cols = bad.get(line, [])
+        first_invalid = 2 in cols  # column 2 = the first byte after '['
+        result.append((insns, first_invalid, bool(cols)))
+    return result
+
+
+VECTOR_CLASSES = ("xmm", "ymm", "mmx", "seg", "x87", "bnd", "mask")
+
+
+def tags(o):
+    """Facts about a decode that accepted rows can name (the third field of the match subject)."""
+    t = []
+    x = o.get("rex2") or {}
+    ops = o.get("operands") or []
+    if x.get("b4") == 1 and any(op["kind"] == "mem" and op.get("sib") and op.get("base") is None and
+                                op.get("disp_bytes") == 4 for op in ops):
+        t.append("sib-nobase-b4")
+    for op in ops:
+        reg = op.get("reg") or {}
+        if reg.get("class") in VECTOR_CLASSES:
+            if (op["field"] == "modrm.reg" and x.get("r4") == 1) or (op["field"] == "modrm.rm" and x.get("b4") == 1):
+                t.append("r4b4-on-%s" % reg["class"])
+    if x and x.get("m0") == 0 and x.get("w") == 0 and o.get("opcode", 0) & 0xF0 == 0x50:
+        t.append("push-pop-w0")
+    if x and x.get("m0") == 0 and o.get("opcode") == 0x90 and x.get("b4") == 1 and x.get("b3") == 0:
+        t.append("xchg-b4-only")
+    return t
+
+
+def load_accepted(path):
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split("\t")
+            if len(parts) < 3 or parts[0] == "match":
+                continue
+            rows.append({"line": n, "re": re.compile(parts[0]), "kind": parts[1], "reason": parts[2], "used": 0})
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--decoder", required=True, help="path of apexvisor-decode")
+    ap.add_argument("--llvm-mc", default="llvm-mc-19")
+    ap.add_argument("--accepted", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                       "llvm_diff_accepted.tsv"))
+    ap.add_argument("--show", type=int, default=40, help="disagreements to print")
+    ap.add_argument("--dump", help="write every case and verdict to this TSV")
+    args = ap.parse_args()
+
+    llvm_mc = shutil.which(args.llvm_mc) or (args.llvm_mc if os.path.exists(args.llvm_mc) else None)
+    if not llvm_mc:
+        print("SKIP: %s not found (install llvm-19 for the differential test)" % args.llvm_mc)
+        return 77
+
+    cases = generate()
+    ours = run_apexvisor(args.decoder, cases)
+    blocks = []
+    for c, o in zip(cases, ours):
+        blocks.append(c[: o["length"]] if o.get("valid") else c)
+    theirs = run_llvm(llvm_mc, blocks)
+    accepted = load_accepted(args.accepted)
+
+    stats = collections.Counter()
+    by_rule = collections.Counter()
+    unexplained = []
+    dump = []
+
+    def disagree(kind, block, o, llvm_text, detail):
+        h = hexs(block)
+        subject = "%s | %s | %s" % (h, o.get("text") or o.get("reason"), " ".join(tags(o)))
+        for row in accepted:
+            if row["kind"] == kind and row["re"].search(subject):
+                row["used"] += 1
+                stats["accepted:" + kind] += 1
+                dump.append((h, "accepted", kind, detail))
+                return
+        unexplained.append((kind, h, o.get("text") or o.get("reason"), llvm_text, detail))
+        dump.append((h, "DISAGREE", kind, detail))
+
+    for block, o, (insns, first_invalid, any_warning) in zip(blocks, ours, theirs):
+        llvm_ok = bool(insns) and not first_invalid
+        llvm_text = insns[0] if insns else "(invalid)"
+        if o.get("valid"):
+            if not llvm_ok:
+                disagree("llvm-rejects", block, o, llvm_text, "")
+            elif len(insns) != 1 or any_warning:
+                disagree("length", block, o, " | ".join(insns), "llvm decodes %d bytes differently" % len(block))
+            elif norm(o["text"]) != llvm_text:
+                ours_m = norm(o["text"]).split(" ")
+                kind = "mnemonic" if ours_m[0] != llvm_text.split(" ")[0] else "operands"
+                disagree("text", block, o, llvm_text, kind)
+            else:
+                stats["agree"] += 1
+                dump.append((hexs(block), "agree", "", o["text"]))
+        else:
+            reason = o.get("reason", "?")
+            if not llvm_ok:
+                stats["both reject"] += 1
+                dump.append((hexs(block), "both-reject", reason, ""))
+            elif RULE_REASONS.match(reason):
+                by_rule[reason] += 1
+                stats["rejected by APX rule, LLVM accepts"] += 1
+                dump.append((hexs(block), "rule", reason, llvm_text))
+            else:
+                disagree("we-reject", block, o, llvm_text, reason)
+
+    print("llvm_diff: %d REX2 cases through %s and %s" % (len(cases), os.path.basename(args.decoder), llvm_mc))
+    for k in sorted(stats):
+        print("  %-40s %6d" % (k, stats[k]))
+    print("  APX #UD rules apexvisor enforces where LLVM 19 decodes:")
+    for k in sorted(by_rule):
+        print("    %-36s %6d" % (k, by_rule[k]))
+    for row in accepted:
+        if not row["used"]:
+            print("  note: accepted row at line %d (%s) matched nothing" % (row["line"], row["kind"]))
+    if args.dump:
+        with open(args.dump, "w") as f:
+            for d in dump:
+                f.write("\t".join(str(x) for x in d) + "\n")
+    if unexplained:
+        print("  UNEXPLAINED disagreements: %d" % len(unexplained))
+        for kind, h, ours_t, llvm_t, detail in unexplained[: args.show]:
+            print("    [%s] %s\n        apexvisor: %s\n        llvm-mc:   %s %s" % (kind, h, ours_t, llvm_t, detail))
+        return 1
+    print("  PASS: no unexplained disagreements")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

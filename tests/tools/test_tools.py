@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""Host tests for apexvisor's tools: check-serial, mkimage, the runners' shared logic.
+
+Run: python3 tests/tools/test_tools.py (or meson test --suite tools). Needs no emulator;
+the mkimage tests need mkfs.fat and mtools and are skipped without them.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+TOOLS = os.path.join(REPO, "tools")
+sys.path.insert(0, TOOLS)
+
+from apexlib import bochs, image, qemu, runner, serial  # noqa: E402
+
+ESC = "\x1b"
+# A raw serial log the way OVMF writes it: screen clears, cursor moves, colours, CR LF.
+RAW_LOG = (
+    ESC + "[2J" + ESC + "[01;01H" + ESC + "[=3h" + ESC + "[2J" + ESC + "[01;01H"
+    + "BdsDxe: loading Boot0001 \"UEFI Generic\"\r\n"
+    + "apexvisor: apexvisor 0.1.0 starting [cpu0 info]\r\n"
+    + ESC + "[0m" + ESC + "[37m" + ESC + "[40m" + "apexvisor: VMXON ok [cpu1 info]\r\n"
+    + "apexvisor: VMXON ok [cpu0 info]\r\n"
+    + "apexvisor: summary cpus=2 vmx_ok=2 [cpu0 info]\r\n"
+    + "apexvisor-guest: hello from the next boot stage\r\n"
+    + "apexvisor-test: end\r\n")
+
+
+def run_tool(name, *args, **kw):
+    return subprocess.run([os.path.join(TOOLS, name)] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=kw.get("timeout", 60),
+                          stdin=subprocess.DEVNULL)
+
+
+class TempDirCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="apexvisor-tools-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def write(self, name, data, mode="w"):
+        path = os.path.join(self.tmp, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, mode) as f:
+            f.write(data)
+        return path
+
+
+# ---- serial cleaning and check-serial ------------------------------------------------------
+
+class CleanTextTest(unittest.TestCase):
+    def test_strips_ovmf_escapes_and_cr(self):
+        text = serial.clean_text(RAW_LOG)
+        self.assertNotIn(ESC, text)
+        self.assertNotIn("\r", text)
+        lines = text.split("\n")
+        self.assertEqual(lines[0], "BdsDxe: loading Boot0001 \"UEFI Generic\"")
+        self.assertEqual(lines[2], "apexvisor: VMXON ok [cpu1 info]")
+
+    def test_keeps_tabs_and_plain_text(self):
+        self.assertEqual(serial.clean_text("a\tb [cpu0 info]\n"), "a\tb [cpu0 info]\n")
+
+    def test_other_sequences(self):
+        self.assertEqual(serial.clean_text(ESC + "]0;title\x07x" + ESC + "(By" + ESC + "cz"), "xyz")
+
+
+class CheckSerialLibTest(unittest.TestCase):
+    LINES = ["boot", "apexvisor: one [cpu0 info]", "apexvisor: two [cpu0 info]",
+             "apexvisor: three [cpu0 info]", "apexvisor-test: end"]
+
+    def check(self, expect):
+        return serial.check(self.LINES, serial.parse_expect(textwrap.dedent(expect)))
+
+    def test_ordered_match(self):
+        r = self.check("""
+            # comment
+            one
+            three
+            ^apexvisor-test: end$
+            """)
+        self.assertTrue(r.ok, r.report)
+        self.assertEqual((r.matched, r.ordered), (3, 3))
+        self.assertIn("log line 2:", r.report)
+        self.assertIn("log line 4:", r.report)
+
+    def test_order_matters(self):
+        r = self.check("three\none\n")
+        self.assertFalse(r.ok)
+        self.assertIn("out of order", r.report)
+        self.assertIn("log line 2", r.report)
+
+    def test_one_line_satisfies_one_ordered_rule(self):
+        self.assertFalse(self.check("one\none\n").ok)
+
+    def test_regex(self):
+        self.assertTrue(self.check(r"^apexvisor: t\w+ \[cpu\d+ info\]$").ok)
+        self.assertFalse(self.check(r"^apexvisor: four").ok)
+
+    def test_literal(self):
+        self.assertTrue(self.check("=two [cpu0 info]").ok)        # [ ] taken literally
+        self.assertFalse(self.check("=two.[cpu0").ok)
+
+    def test_forbidden(self):
+        r = self.check("one\n!three\n")
+        self.assertFalse(r.ok)
+        self.assertIn("log line 4", r.report)
+        self.assertTrue(self.check("one\n!fatal\n!=[cpu0 fatal]\n").ok)
+
+    def test_anywhere(self):
+        self.assertTrue(self.check("three\n*one\n").ok)
+        self.assertFalse(self.check("*four\n").ok)
+
+    def test_escaped_prefix(self):
+        rules = serial.parse_expect(r"\!bang")
+        self.assertEqual(rules[0].kind, "ordered")
+        self.assertTrue(serial.check(["x !bang"], rules).ok)
+
+    def test_failure_report(self):
+        r = self.check("one\ntwo\nfour\nend\n")
+        self.assertFalse(r.ok)
+        rep = r.report
+        self.assertIn("matching stopped at expect line 3 (four)", rep)
+        self.assertIn("after log line 3", rep)
+        self.assertRegex(rep, r">\s+3 \| apexvisor: two")        # the last match, marked
+        self.assertRegex(rep, r"\s5 \| apexvisor-test: end")      # context after it
+        self.assertIn("(not checked)", rep)                        # 'end' after the failure
+        self.assertIn("FAIL", rep.splitlines()[-1])
+
+    def test_closest_line_hint(self):
+        lines = ["apexvisor: start", "apexvisor: summary cpus=2 vmx_ok=2 [cpu0 info]"]
+        r = serial.check(lines, serial.parse_expect(r"^apexvisor: summary cpus=2 vmx_ok=1 \[cpu0"))
+        self.assertFalse(r.ok)
+        self.assertIn("closest line after that point: log line 2", r.report)
+
+    def test_bad_expect(self):
+        with self.assertRaisesRegex(serial.ExpectError, r":2: bad regular expression"):
+            serial.parse_expect("ok\n(unclosed\n")
+        with self.assertRaisesRegex(serial.ExpectError, "no rules"):
+            serial.parse_expect("# nothing\n\n")
+        with self.assertRaisesRegex(serial.ExpectError, "empty pattern"):
+            serial.parse_expect("!\n")
+
+
+class CheckSerialCliTest(TempDirCase):
+    def test_pass_on_raw_ansi_log(self):
+        log = self.write("serial.log", RAW_LOG.encode(), "wb")
+        exp = self.write("a.expect", textwrap.dedent(r"""
+            ^BdsDxe: loading
+            ^apexvisor: summary cpus=2 vmx_ok=2 \[cpu0 info\]$
+            *^apexvisor: VMXON ok \[cpu1 info\]$
+            =apexvisor-guest: hello from the next boot stage
+            ^apexvisor-test: end$
+            !\[cpu\d+ fatal\]
+            """))
+        r = run_tool("check-serial", log, exp)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("PASS", r.stdout.splitlines()[-1])
+
+    def test_wrong_line_fails(self):
+        log = self.write("serial.log", RAW_LOG.encode(), "wb")
+        exp = self.write("b.expect", "^apexvisor: summary cpus=2 vmx_ok=1\n^apexvisor-test: end\n")
+        r = run_tool("check-serial", log, exp)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("vmx_ok=1", r.stdout)
+        self.assertIn("matching stopped at expect line 1", r.stdout)
+
+    def test_forbidden_fails(self):
+        log = self.write("serial.log", RAW_LOG + "apexvisor: oops [cpu1 fatal]\r\n")
+        exp = self.write("c.expect", "end\n!\\[cpu\\d+ fatal\\]\n")
+        r = run_tool("check-serial", log, exp)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("log line 8: apexvisor: oops [cpu1 fatal]", r.stdout)
+
+    def test_usage_errors(self):
+        log = self.write("serial.log", RAW_LOG)
+        self.assertEqual(run_tool("check-serial", log, os.path.join(self.tmp, "none")).returncode, 2)
+        bad = self.write("bad.expect", "ok\n[\n")
+        r = run_tool("check-serial", log, bad)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bad.expect:2", r.stdout)
+
+
+# ---- mkimage ----------------------------------------------------------------------------------
+
+HAVE_FAT_TOOLS = all(shutil.which(t) for t in ("mkfs.fat", "mmd", "mcopy", "mdir", "mtype"))
+
+
+def mtools(*argv):
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    return subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=env, check=True).stdout
+
+
+@unittest.skipUnless(HAVE_FAT_TOOLS, "mkfs.fat / mtools not installed (tools/setup)")
+class MkimageTest(TempDirCase):
+    def setUp(self):
+        super().setUp()
+        self.efi = self.write("apexvisor.efi", b"MZ" + bytes(4094), "wb")
+        self.guest = self.write("hello.efi", b"MZ guest" + bytes(100), "wb")
+        self.cfg = self.write("test.cfg", "chainload=\\EFI\\apexvisor\\guest.efi\n")
+
+    def test_image(self):
+        img = os.path.join(self.tmp, "out", "a.img")
+        r = run_tool("mkimage", "--efi", self.efi, "--config", self.cfg,
+                     "--next", "guest.efi=" + self.guest, "--image", img)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        size = os.path.getsize(img)
+        self.assertEqual(size, 64 * 16 * 63 * 512)
+        with open(img, "rb") as f:
+            mbr = f.read(512)
+        self.assertEqual(mbr[510:512], b"\x55\xaa")
+        parts = image.read_mbr_partitions(img)
+        self.assertEqual(parts, [(0xEF, 2048, 64 * 16 * 63 - 2048)])
+        at = img + "@@%d" % (2048 * 512)
+        listing = mtools("mdir", "-i", at, "::/EFI/BOOT")
+        self.assertRegex(listing, r"BOOTX64\s+EFI\s+4096")
+        self.assertIn("apexvisor.cfg", mtools("mdir", "-i", at, "::/EFI/apexvisor"))
+        self.assertEqual(mtools("mtype", "-i", at, "::/EFI/apexvisor/apexvisor.cfg"),
+                         "chainload=\\EFI\\apexvisor\\guest.efi\n")
+        self.assertTrue(mtools("mtype", "-i", at, "::/EFI/apexvisor/guest.efi").startswith("MZ guest"))
+
+    def test_size_is_whole_cylinders(self):
+        img = os.path.join(self.tmp, "b.img")
+        r = run_tool("mkimage", "--efi", self.efi, "--image", img, "--size-mib", "40")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        sectors = os.path.getsize(img) // 512
+        self.assertEqual(sectors % (16 * 63), 0)
+        self.assertGreaterEqual(sectors * 512, 40 * 1024 * 1024)
+
+    def test_dir(self):
+        out = os.path.join(self.tmp, "esp")
+        r = run_tool("mkimage", "--efi", self.efi, "--config", self.cfg,
+                     "--next", "linux/vmlinuz=" + self.guest, "--file", "startup.nsh=" + self.cfg,
+                     "--dir", out)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        for p in ("EFI/BOOT/BOOTX64.EFI", "EFI/apexvisor/apexvisor.cfg",
+                  "EFI/apexvisor/linux/vmlinuz", "startup.nsh"):
+            self.assertTrue(os.path.isfile(os.path.join(out, p)), p)
+
+    def test_errors(self):
+        img = os.path.join(self.tmp, "c.img")
+        r = run_tool("mkimage", "--efi", self.cfg, "--image", img)          # not a PE file
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a PE/EFI image", r.stdout)
+        r = run_tool("mkimage", "--efi", self.efi, "--next", "../x=" + self.guest, "--image", img)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a relative path", r.stdout)
+        r = run_tool("mkimage", "--efi", self.efi, "--next", "guest.efi", "--image", img)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("NAME=FILE", r.stdout)
+        big = self.write("big", b"\1" * (3 * 1024 * 1024), "wb")
+        r = run_tool("mkimage", "--efi", self.efi, "--next", "big=" + big, "--image", img,
+                     "--size-mib", "4")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("too small", r.stdout)
+        self.assertFalse(os.path.exists(img))
+
+
+# ---- the runners' shared logic ------------------------------------------------------------------
+
+# A fake emulator: writes serial lines to serial.log in its cwd on a schedule, records its
+# pid and the pid of a child it leaves in its process group, then idles or exits.
+FAKE_EMULATOR = r'''
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+open("pids", "w").write("%d %d" % (os.getpid(), child.pid))
+open("env", "w").write(os.environ.get("MALLOC_PERTURB_", "unset"))
+mode = sys.argv[1]
+with open("serial.log", "wb", buffering=0) as f:
+    if mode == "silent-exit":
+        sys.exit(5)
+    f.write(b"\x1b[2J\x1b[01;01HBdsDxe: starting\r\n")
+    time.sleep(0.2)
+    if mode == "end":
+        f.write(b"apexvisor: hi [cpu0 info]\r\n\x1b[0mapexvisor-test: end\r\n")
+    elif mode == "fatal":
+        f.write(b"apexvisor: boom [cpu1 fatal]\r\nrip=0x1234\r\n")
+    elif mode == "exit":
+        sys.exit(1)
+time.sleep(120)
+'''
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); look at its state.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class RunnerWatchTest(TempDirCase):
+    def watch(self, mode, timeout=20):
+        fake = self.write("fake.py", FAKE_EMULATOR)
+        end_re, fail_res = runner.compile_markers(runner.DEFAULT_END_MARKER,
+                                                  runner.DEFAULT_FAIL_MARKERS)
+        out = open(os.path.join(self.tmp, "stream.txt"), "w")
+        self.addCleanup(out.close)
+        t0 = time.monotonic()
+        outcome = runner.watch([sys.executable, fake, mode], self.tmp,
+                               os.path.join(self.tmp, "serial.log"),
+                               os.path.join(self.tmp, "emulator.out"), end_re, fail_res,
+                               timeout, stream=out, fail_grace=0.3)
+        self.elapsed = time.monotonic() - t0
+        out.flush()
+        with open(os.path.join(self.tmp, "stream.txt")) as f:
+            self.stream = f.read()
+        with open(os.path.join(self.tmp, "pids")) as f:
+            pids = [int(x) for x in f.read().split()]
+        time.sleep(0.1)
+        for pid in pids:
+            self.assertFalse(alive(pid), "process %d of the emulator's group survived" % pid)
+        return outcome
+
+    def test_end_marker_ends_run(self):
+        os.environ["MALLOC_PERTURB_"] = "85"           # as meson test sets it
+        self.addCleanup(os.environ.pop, "MALLOC_PERTURB_", None)
+        o = self.watch("end")
+        with open(os.path.join(self.tmp, "env")) as f:
+            self.assertEqual(f.read(), "unset")          # Bochs aborts under MALLOC_PERTURB_
+        self.assertEqual(o.code, runner.EXIT_PASS, o.reason)
+        self.assertLess(self.elapsed, 10)
+        self.assertIsNone(o.emulator_status)             # we stopped it
+        self.assertIn("apexvisor-test: end\n", self.stream)
+        self.assertIn("BdsDxe: starting\n", self.stream)
+        self.assertNotIn(ESC, self.stream)                # streamed copy is cleaned
+
+    def test_fail_marker(self):
+        o = self.watch("fatal")
+        self.assertEqual(o.code, runner.EXIT_FAIL)
+        self.assertIn("[cpu1 fatal]", o.reason)
+        self.assertIn("rip=0x1234", self.stream)          # the grace period kept the dump
+
+    def test_timeout(self):
+        o = self.watch("idle", timeout=1.5)
+        self.assertEqual(o.code, runner.EXIT_TIMEOUT)
+        self.assertLess(self.elapsed, 10)
+
+    def test_exit_before_end_marker(self):
+        o = self.watch("exit")
+        self.assertEqual(o.code, runner.EXIT_FAIL)
+        self.assertEqual(o.emulator_status, 1)
+
+    def test_exit_without_output(self):
+        o = self.watch("silent-exit")
+        self.assertEqual(o.code, runner.EXIT_ERROR)
+
+    def test_cannot_start(self):
+        end_re, fail_res = runner.compile_markers(runner.DEFAULT_END_MARKER, [])
+        o = runner.watch([os.path.join(self.tmp, "no-such-emulator")], self.tmp,
+                         os.path.join(self.tmp, "serial.log"), os.path.join(self.tmp, "out"),
+                         end_re, fail_res, 5)
+        self.assertEqual(o.code, runner.EXIT_ERROR)
+
+    def test_bad_marker(self):
+        with self.assertRaises(runner.SetupError):
+            runner.compile_markers("(", [])
+
+
+class QemuAccelTest(TempDirCase):
+    def probe(self, vendor="GenuineIntel", flags="fpu vmx sse", nested="Y\n", dev=True):
+        d = self.write("kvm", "") if dev else os.path.join(self.tmp, "nokvm")
+        info = self.write("cpuinfo", "vendor_id\t: %s\nflags\t\t: %s\n" % (vendor, flags))
+        n = self.write("nested", nested) if nested is not None else os.path.join(self.tmp, "none")
+        return qemu.kvm_nested_vmx(dev=d, cpuinfo=info, nested=n)
+
+    def test_detection(self):
+        self.assertTrue(self.probe()[0])
+        self.assertTrue(self.probe(nested="1\n")[0])
+        ok, why = self.probe(vendor="AuthenticAMD", flags="svm")
+        self.assertFalse(ok)
+        self.assertIn("AuthenticAMD", why)
+        self.assertIn("nested=N", self.probe(nested="N\n")[1])
+        self.assertIn("not loaded", self.probe(nested=None)[1])
+        self.assertIn("does not exist", self.probe(dev=False)[1])
+        self.assertIn("vmx flag", self.probe(flags="fpu sse")[1])
+
+    def test_choose(self):
+        yes = lambda: (True, "ok")          # noqa: E731
+        no = lambda: (False, "AMD host")    # noqa: E731
+        self.assertEqual(qemu.choose_accel("auto", yes)[0], "kvm")
+        self.assertEqual(qemu.choose_accel("auto", no), ("tcg", "KVM nested VMX unavailable "
+                                                         "(AMD host); TCG offers no VMX"))
+        self.assertEqual(qemu.choose_accel("tcg", yes)[0], "tcg")
+        with self.assertRaisesRegex(runner.SetupError, "AMD host"):
+            qemu.choose_accel("kvm", no)
+
+    def test_argv(self):
+        kvm = qemu.qemu_argv(("image", "disk.img"), ["extra0.img"], 4, 512, "kvm")
+        self.assertIn("-enable-kvm", kvm)
+        self.assertEqual(kvm[kvm.index("-cpu") + 1], "host")
+        self.assertEqual(kvm[kvm.index("-smp") + 1], "4")
+        self.assertIn("isa-debug-exit,iobase=0xf4,iosize=0x04", kvm)
+        self.assertEqual([a for a in kvm if a.startswith("format=raw")],
+                         ["format=raw,file=disk.img", "format=raw,file=extra0.img"])
+        tcg = qemu.qemu_argv(("dir", "esp"), [], 1, 256, "tcg")
+        self.assertNotIn("-enable-kvm", tcg)
+        self.assertEqual(tcg[tcg.index("-cpu") + 1], "max")
+        self.assertIn("format=raw,file=fat:rw:esp", tcg)
+
+
+class BochsrcTest(unittest.TestCase):
+    def test_known_good_configuration(self):
+        rc = bochs.bochsrc(("image", "disk.img"), [], 4, 256).splitlines()
+        for line in ["megs: 256", "cpu: model=corei7_skylake_x, count=4, ips=50000000",
+                     "com1: enabled=1, mode=file, dev=serial.log",
+                     'display_library: rfb, options="timeout=0"', "log: bochs.log",
+                     "port_e9_hack: enabled=1",
+                     "ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14",
+                     "ata0-master: type=disk, path=disk.img, mode=flat", "boot: disk",
+                     "clock: sync=none", "panic: action=fatal", "magic_break: enabled=1",
+                     "vgaromimage: file=/usr/share/vgabios/vgabios.bin"]:
+            self.assertIn(line, rc)
+        self.assertTrue(any(l.startswith("romimage: file=/usr/share/ovmf/OVMF.fd, address=0x")
+                            for l in rc))
+
+    def test_vvfat_and_extra_disks(self):
+        rc = bochs.bochsrc(("dir", "esp"), ["extra0.img", "extra1.img"], 1, 256)
+        self.assertIn("ata0-master: type=disk, path=esp, mode=vvfat", rc)
+        self.assertIn("ata0-slave: type=disk, path=extra0.img, mode=flat", rc)
+        self.assertIn("ata1-master: type=disk, path=extra1.img, mode=flat", rc)
+        self.assertIn("ata1: enabled=1", rc)
+        with self.assertRaises(runner.SetupError):
+            bochs.bochsrc(("image", "d"), ["a", "b", "c", "d"], 1, 256)
+
+
+class HelpTest(unittest.TestCase):
+    def test_every_tool_has_help(self):
+        for tool in ("setup", "mkimage", "run-bochs", "run-qemu", "check-serial", "run-scenario"):
+            r = run_tool(tool, "--help")
+            self.assertEqual(r.returncode, 0, tool + ": " + r.stdout)
+            self.assertIn("sage", r.stdout, tool)           # Usage / usage
+
+    def test_missing_required_arguments_fail(self):
+        for tool in ("mkimage", "run-bochs", "run-qemu", "check-serial", "run-scenario"):
+            self.assertNotEqual(run_tool(tool).returncode, 0, tool)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,87 @@
+// Building the identity map (ept_builder.hpp).
+#include "vmm/ept/ept_builder.hpp"
+
+#include "vmm/ept/ept_table.hpp"
+
+namespace vmm::ept {
+
+uint64_t* EptIdentityMap::new_table(uint64_t* phys) {
+  void* page = alloc_->alloc_zeroed_page();
+  if (page == nullptr) return nullptr;
+  *phys = alloc_->phys_of(page);
+  ++stats_.table_pages;
+  return static_cast<uint64_t*>(page);
+}
+
+uint64_t* EptIdentityMap::table_at(uint64_t phys) const {
+  return static_cast<uint64_t*>(alloc_->virt_of(phys));
+}
+
+void EptIdentityMap::count_leaf(unsigned level, int64_t n) {
+  uint64_t* counter = level == 3 ? &stats_.leaves_1g : level == 2 ? &stats_.leaves_2m : &stats_.leaves_4k;
+  *counter += static_cast<uint64_t>(n);
+}
+
+// A PDPTE may map 1 GiB only with EPT_VPID_CAP[17], a PDE 2 MiB only with [16] (29.3.2).
+// The fixed-range MTRRs type the first 1 MiB in pieces down to 4 KiB: map it with 4 KiB pages
+// (as SDM Vol. 3A 12.11.9 advises for paging), whatever the types happen to be.
+bool EptIdentityMap::may_map_large(unsigned level, uint64_t start) const {
+  if (level == 3 && !features_.pages_1g) return false;
+  if (level == 2 && !features_.pages_2m) return false;
+  if (level != 2 && level != 3) return false;
+  return !(mtrrs_->fixed_enabled() && start < kFixedRangeEnd);
+}
+
+// Maps [start, end) through `table` at `level`: a leaf for every entry whose whole span lies in
+// the range and has one memory type, a new next-level table for the others.
+EptStatus EptIdentityMap::map_range(uint64_t* table, unsigned level, uint64_t start, uint64_t end) {
+  const uint64_t span = level_span(level);
+  for (uint64_t at = start & ~(span - 1); at < end; at += span) {
+    const unsigned index = level_index(at, level);
+    const uint64_t lo = at < start ? start : at;
+    const uint64_t hi = end - at < span ? end : at + span;
+    const bool whole = lo == at && hi == at + span;
+    MemoryType type = MemoryType::uc;
+    bool conflict = false;
+    if (level == 1) {
+      type = memory_type(*mtrrs_, at, &conflict);
+    } else if (!(whole && may_map_large(level, at) && range_type(*mtrrs_, at, span, &type, &conflict))) {
+      uint64_t child_phys = 0;
+      uint64_t* child = new_table(&child_phys);
+      if (child == nullptr) return EptStatus::out_of_memory;
+      const EptStatus s = map_range(child, level - 1, lo, hi);
+      store_entry(table, index, EptEntry::table(child_phys));
+      if (s != EptStatus::ok) return s;
+      continue;
+    }
+    store_entry(table, index, EptEntry::leaf(at, level, type, ept_bits::kAccessMask));
+    count_leaf(level, 1);
+    if (conflict) stats_.conflict_bytes += span;
+  }
+  return EptStatus::ok;
+}
+
+EptStatus EptIdentityMap::build_identity(const MtrrSnapshot& mtrrs, uint64_t max_phys,
+                                         const EptFeatures& features) {
+  if (built()) return EptStatus::already_built;
+  if (max_phys == 0 || max_phys > ~0ull - (kPageSize - 1)) return EptStatus::invalid_range;
+  const uint64_t end = (max_phys + kPageSize - 1) & ~(kPageSize - 1);
+  if (end > kGuestPhysLimit) return EptStatus::beyond_guest_width;
+  if (mtrrs.max_phys_bits < 64 && end > (1ull << mtrrs.max_phys_bits)) return EptStatus::beyond_maxphyaddr;
+  features_ = features;
+  mtrrs_ = &mtrrs;
+  uint64_t phys = 0;
+  uint64_t* pml4 = new_table(&phys);
+  if (pml4 == nullptr) {
+    mtrrs_ = nullptr;
+    return EptStatus::out_of_memory;
+  }
+  pml4_ = pml4;
+  pml4_phys_ = phys;
+  end_ = end;
+  const EptStatus s = map_range(pml4_, kLevels, 0, end);
+  mtrrs_ = nullptr;
+  return s;
+}
+
+}  // namespace vmm::ept

@@ -1,0 +1,110 @@
+// The guest's EPT view: an identity map of [0, max_phys) with the memory types of the MTRRs
+// (design.md invariant), from which hypervisor memory is then hidden.
+//
+//   EptIdentityMap ept(allocator);
+//   ept.build_identity(mtrrs, max_phys, ept_features(caps));   // once, on the BSP
+//   ept.hide(hv_base, hv_size);                                // every hypervisor region
+//   vmcs write EPT_POINTER = ept.eptp().raw;                   // every CPU
+//
+// Large pages are used where the CPU offers them and the MTRR type is uniform over the page
+// (1 GiB, else 2 MiB, else 4 KiB); with fixed-range MTRRs enabled, the first 1 MiB uses 4 KiB
+// pages. Leaves are RWX with ignore-PAT clear, so the guest's PAT combines with the EPT type
+// exactly as it would with the MTRRs (SDM Vol. 3C 29.3.7.2).
+//
+// Changing a live map: hide() and set_permissions() split large pages (writing the new table
+// completely before the 64-bit store that links it) and update entries with single stores, but
+// they do not flush: after a successful call the caller runs INVEPT (single-context for eptp(),
+// SDM 29.4.3.1) on every CPU that uses the map. Calls must not run concurrently.
+// Splits allocate: when the map is live, give it an allocator over a pool that is itself hidden.
+#pragma once
+#include <stdint.h>
+
+#include "vmm/ept/ept_entry.hpp"
+#include "vmm/ept/ept_features.hpp"
+#include "vmm/ept/ept_status.hpp"
+#include "vmm/ept/memory_type.hpp"
+#include "vmm/ept/mtrr.hpp"
+#include "vmm/ept/page_allocator.hpp"
+
+namespace vmm::ept {
+
+// What the guest sees at one guest-physical address.
+struct EptTranslation {
+  bool mapped = false;     // some leaf covers the address (false: EPT violation, nothing there)
+  bool present = false;    // the leaf grants any access (29.3.2)
+  bool hidden = false;     // hypervisor memory (never present)
+  uint64_t hpa = 0;        // host-physical address (the identity when mapped)
+  MemoryType type = MemoryType::uc;
+  bool ignore_pat = false;
+  bool r = false, w = false, x = false;
+  uint64_t page_size = 0;  // 4 KiB, 2 MiB or 1 GiB; 0 when not mapped
+  unsigned level = 0;      // 1 (PT) .. 3 (PDPT) of the leaf; 0 when not mapped
+};
+
+struct EptStats {
+  uint64_t table_pages = 0;     // 4 KiB tables taken from the allocator, PML4 included
+  uint64_t leaves_1g = 0;       // leaf entries by size, after every split so far
+  uint64_t leaves_2m = 0;
+  uint64_t leaves_4k = 0;
+  uint64_t hidden_pages = 0;    // 4 KiB pages hidden by hide()
+  uint64_t conflict_bytes = 0;  // mapped UC because of an undefined MTRR overlap (log it)
+  constexpr uint64_t table_kib() const { return table_pages * 4; }  // "EPT tables: N KiB"
+};
+
+class EptIdentityMap {
+ public:
+  explicit EptIdentityMap(PageAllocator& allocator) : alloc_(&allocator) {}
+  EptIdentityMap(const EptIdentityMap&) = delete;
+  EptIdentityMap& operator=(const EptIdentityMap&) = delete;
+
+  // Maps [0, max_phys) (max_phys rounded up to 4 KiB; it must not exceed 2^48 nor
+  // 2^MAXPHYADDR of the snapshot). Choose max_phys to cover RAM and MMIO, at least 4 GiB.
+  [[nodiscard]] EptStatus build_identity(const MtrrSnapshot& mtrrs, uint64_t max_phys,
+                                         const EptFeatures& features);
+
+  // Makes every 4 KiB page touching [base, base + size) unreachable: large pages covering them
+  // are split (the rest keeps its type and rights) and the page entries get R=W=X=0 and the
+  // hidden mark. Pages outside the map are already unreachable and are skipped.
+  [[nodiscard]] EptStatus hide(uint64_t base, uint64_t size);
+
+  // Sets the access rights of every 4 KiB page touching [base, base + size), splitting large
+  // pages only where the range covers part of them. Refuses (changing nothing) when a page is
+  // hidden or unmapped, or when the rights would be an EPT misconfiguration (29.3.3.1: W without
+  // R; X alone without the execute-only capability). R=W=X=0 is allowed (no access).
+  [[nodiscard]] EptStatus set_permissions(uint64_t base, uint64_t size, bool r, bool w, bool x);
+
+  // Walks the tables for `gpa` (tests, EPT-violation diagnostics).
+  EptTranslation translate(uint64_t gpa) const;
+
+  // The value for the VMCS EPT pointer: WB tables, 4-level walk (25.6.11). Set accessed_dirty
+  // only if IA32_VMX_EPT_VPID_CAP[21].
+  Eptp eptp(bool accessed_dirty = false) const { return Eptp::make(pml4_phys_, accessed_dirty); }
+
+  bool built() const { return pml4_ != nullptr; }
+  uint64_t pml4_phys() const { return pml4_phys_; }
+  uint64_t mapped_end() const { return end_; }
+  const EptStats& stats() const { return stats_; }
+
+ private:
+  enum class Update : uint8_t { check_visible, hide, set_access };
+
+  uint64_t* new_table(uint64_t* phys);
+  uint64_t* table_at(uint64_t phys) const;
+  EptStatus map_range(uint64_t* table, unsigned level, uint64_t start, uint64_t end);
+  bool may_map_large(unsigned level, uint64_t start) const;
+  EptStatus split(uint64_t* table, unsigned index, unsigned level);
+  EptStatus update(uint64_t* table, unsigned level, uint64_t start, uint64_t end, Update what,
+                   uint64_t access);
+  EptStatus check_update_range(uint64_t base, uint64_t size, uint64_t* start, uint64_t* end) const;
+  void count_leaf(unsigned level, int64_t n);
+
+  PageAllocator* alloc_;
+  const MtrrSnapshot* mtrrs_ = nullptr;  // only during build_identity
+  EptFeatures features_{};
+  uint64_t* pml4_ = nullptr;
+  uint64_t pml4_phys_ = 0;
+  uint64_t end_ = 0;
+  EptStats stats_{};
+};
+
+}  // namespace vmm::ept

@@ -1,0 +1,108 @@
+// Changing the live identity map: splitting large pages, hiding pages, setting access rights
+// (ept_builder.hpp).
+#include "vmm/ept/ept_builder.hpp"
+#include "vmm/ept/ept_table.hpp"
+
+namespace vmm::ept {
+
+// Replaces the large leaf table[index] at `level` (2 or 3) by a table of 512 leaves one level
+// down that map the same memory with the same type, rights and marks. The new table is complete
+// before the single store that links it, so a concurrent walk sees either the old page or the
+// new table. Stale translations remain until the caller's INVEPT.
+EptStatus EptIdentityMap::split(uint64_t* table, unsigned index, unsigned level) {
+  const EptEntry large = load_entry(table, index);
+  uint64_t child_phys = 0;
+  uint64_t* child = new_table(&child_phys);
+  if (child == nullptr) return EptStatus::out_of_memory;
+  const unsigned child_level = level - 1;
+  const uint64_t child_span = level_span(child_level);
+  const uint64_t base = large.page_address(level);
+  const uint64_t flags = (large.raw & ~(ept_bits::kAddressMask | ept_bits::kLargePage)) |
+                         (child_level > 1 ? ept_bits::kLargePage : 0);
+  for (unsigned i = 0; i < kEntriesPerTable; ++i) child[i] = (base + i * child_span) | flags;
+  store_entry(table, index, EptEntry::table(child_phys));
+  count_leaf(level, -1);
+  count_leaf(child_level, kEntriesPerTable);
+  return EptStatus::ok;
+}
+
+// Applies `what` to the 4 KiB pages of [start, end) below `table` at `level`.
+EptStatus EptIdentityMap::update(uint64_t* table, unsigned level, uint64_t start, uint64_t end,
+                                 Update what, uint64_t access) {
+  const uint64_t span = level_span(level);
+  for (uint64_t at = start & ~(span - 1); at < end; at += span) {
+    const unsigned index = level_index(at, level);
+    const uint64_t lo = at < start ? start : at;
+    const uint64_t hi = end - at < span ? end : at + span;
+    const bool whole = lo == at && hi == at + span;
+    EptEntry e = load_entry(table, index);
+    if (e.raw == 0) {  // outside the map: nothing there to hide, nothing to change
+      if (what == Update::hide) continue;
+      return EptStatus::not_mapped;
+    }
+    if (e.is_leaf(level) && level > 1) {
+      const bool rights_differ = (e.raw & ept_bits::kAccessMask) != access;
+      const bool must_split = what == Update::hide || (what == Update::set_access && !whole && rights_differ);
+      if (must_split) {
+        const EptStatus s = split(table, index, level);
+        if (s != EptStatus::ok) return s;
+        e = load_entry(table, index);
+      }
+    }
+    if (!e.is_leaf(level)) {
+      const EptStatus s = update(table_at(e.table_address()), level - 1, lo, hi, what, access);
+      if (s != EptStatus::ok) return s;
+      continue;
+    }
+    switch (what) {
+      case Update::check_visible:
+        if (e.hidden()) return EptStatus::hidden_page;
+        break;
+      case Update::hide:  // level 1 here: every large page was split above
+        if (!e.hidden()) {
+          store_entry(table, index, EptEntry{e.with_access(0).raw | ept_bits::kSwHidden});
+          ++stats_.hidden_pages;
+        }
+        break;
+      case Update::set_access:
+        if (e.hidden()) return EptStatus::hidden_page;  // checked before; never expose one
+        if ((e.raw & ept_bits::kAccessMask) != access) store_entry(table, index, e.with_access(access));
+        break;
+    }
+  }
+  return EptStatus::ok;
+}
+
+// [base, base + size) widened to 4 KiB pages.
+EptStatus EptIdentityMap::check_update_range(uint64_t base, uint64_t size, uint64_t* start,
+                                             uint64_t* end) const {
+  if (!built()) return EptStatus::not_built;
+  if (size == 0 || base + size < base || base + size > ~0ull - (kPageSize - 1)) return EptStatus::invalid_range;
+  *start = base & ~(kPageSize - 1);
+  *end = (base + size + kPageSize - 1) & ~(kPageSize - 1);
+  return EptStatus::ok;
+}
+
+EptStatus EptIdentityMap::hide(uint64_t base, uint64_t size) {
+  uint64_t start = 0, end = 0;
+  const EptStatus s = check_update_range(base, size, &start, &end);
+  if (s != EptStatus::ok) return s;
+  if (end > end_) end = end_;  // nothing is mapped above the identity map
+  if (start >= end) return EptStatus::ok;
+  return update(pml4_, kLevels, start, end, Update::hide, 0);
+}
+
+EptStatus EptIdentityMap::set_permissions(uint64_t base, uint64_t size, bool r, bool w, bool x) {
+  // 29.3.3.1: an entry with W=1 and R=0 is a misconfiguration, so is X alone (R=W=0) unless
+  // IA32_VMX_EPT_VPID_CAP[0] allows execute-only translations.
+  if ((w && !r) || (x && !r && !w && !features_.execute_only)) return EptStatus::invalid_permissions;
+  uint64_t start = 0, end = 0;
+  EptStatus s = check_update_range(base, size, &start, &end);
+  if (s != EptStatus::ok) return s;
+  if (end > end_) return EptStatus::not_mapped;
+  s = update(pml4_, kLevels, start, end, Update::check_visible, 0);  // refuse before changing
+  if (s != EptStatus::ok) return s;
+  return update(pml4_, kLevels, start, end, Update::set_access, ept_access(r, w, x));
+}
+
+}  // namespace vmm::ept

@@ -1,0 +1,34 @@
+// Everything an exit handler may use: the vCPU, the current VMCS, the host's hardware
+// actions and the guest policy. The image builds one per exit over the real hardware; the
+// tests build one over FakeVmcs and a fake HostOps.
+#pragma once
+#include <stdint.h>
+
+#include "vmm/exit_action.hpp"
+#include "vmm/host_ops.hpp"
+#include "vmm/policy/apx_policy.hpp"
+#include "vmm/vcpu.hpp"
+#include "vmx/exit_info_form.hpp"
+#include "vmx/vmcs_access.hpp"
+
+namespace vmm {
+
+// Machine-wide decisions made once at boot, read by every handler.
+struct GuestPolicy {
+  policy::ApxPolicy apx;
+  vmx::ExitInfoForm exit_info_form;  // extended instruction information when the host has APX
+  bool dt_guard;                     // descriptor-table exiting (config dt_guard=on)
+  uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+  bool unrestricted_guest;
+};
+
+struct ExitContext {
+  Vcpu& vcpu;
+  vmx::VmcsAccess& vmcs;
+  HostOps& host;
+  const GuestPolicy& policy;
+};
+
+using ExitHandler = ExitAction (*)(ExitContext& ctx);
+
+}  // namespace vmm

@@ -1,0 +1,50 @@
+// What the host does with an exception in VMX root (host_exceptions.S saves the frame).
+#include "arch/cpu.hpp"
+#include "vmm/host/host_cpu.hpp"
+#include "vmm/host/host_safe_ops.hpp"
+#include "vmm/log/log.hpp"
+#include "vmm/vcpu.hpp"
+
+namespace {
+
+struct ExceptionFrame {
+  uint64_t gpr[16];
+  uint64_t vector, error, rip, cs, rflags, rsp, ss;
+};
+
+struct Fixup {
+  uint64_t insn, resume;
+};
+
+const char* const kNames[32] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+                                "#NP", "#SS", "#GP", "#PF", "15",  "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+                                "22",  "23",  "24",  "25",  "26",  "27",  "#HV", "#VC", "#SX", "31"};
+
+}  // namespace
+
+extern "C" const Fixup apex_fault_fixups[];
+
+extern "C" void apex_host_exception(ExceptionFrame* f) {
+  // Host GS base holds this CPU's HostCpu (set in the VMCS host state).
+  auto* cpu = reinterpret_cast<vmm::HostCpu*>(arch::rdmsr(arch::Msr::IA32_GS_BASE));
+  if (f->vector == 2) {  // NMI: belongs to the guest; delivered before the next VM entry
+    if (cpu && cpu->vcpu) cpu->vcpu->nmi_pending = true;
+    return;
+  }
+  if (f->vector == 13) {
+    for (const Fixup* x = apex_fault_fixups; x->insn; ++x) {
+      if (f->rip == x->insn) {
+        f->rip = x->resume;
+        return;
+      }
+    }
+  }
+  APEX_LOG(fatal, "host exception %s (vector %llu) error 0x%llx at rip 0x%llx rsp 0x%llx cr2 0x%llx: this CPU halts",
+           kNames[f->vector & 31], static_cast<unsigned long long>(f->vector), static_cast<unsigned long long>(f->error),
+           static_cast<unsigned long long>(f->rip), static_cast<unsigned long long>(f->rsp),
+           static_cast<unsigned long long>(arch::read_cr2()));
+  for (;;) {
+    arch::cli();
+    arch::cpu_halt();
+  }
+}

@@ -1,0 +1,27 @@
+// The hypervisor's own hardware actions that exit handlers need, behind a seam so the
+// handlers run unchanged in the host unit tests (design.md "Hardware access goes through
+// small seams"). The image implements it with real instructions (vmm/hw_host_ops.cpp).
+#pragma once
+#include <stdint.h>
+
+#include "arch/cpu.hpp"
+
+namespace vmm {
+
+class HostOps {
+ public:
+  // MSR access that survives a #GP: returns false when the CPU faulted (the guest then gets
+  // the same #GP instead of the host crashing).
+  [[nodiscard]] virtual bool rdmsr_safe(uint32_t msr, uint64_t* value) = 0;
+  [[nodiscard]] virtual bool wrmsr_safe(uint32_t msr, uint64_t value) = 0;
+  virtual arch::CpuidRegs cpuid(uint32_t leaf, uint32_t subleaf) = 0;
+  // Loads XCR0 in hardware (the value was validated by the caller).
+  [[nodiscard]] virtual bool xsetbv_safe(uint32_t index, uint64_t value) = 0;
+  virtual void invd_as_wbinvd() = 0;  // INVD would discard dirty lines of the host: write back
+  virtual uint64_t host_supported_xcr0() = 0;  // CPUID.(0xD,0) EDX:EAX
+
+ protected:
+  ~HostOps() = default;
+};
+
+}  // namespace vmm

@@ -1,0 +1,46 @@
+// Turning the running CPU into a guest of apexvisor (design.md "The path of one boot",
+// step 2): VMXON, a VMCS whose guest state is this CPU's current state and whose host state
+// is apexvisor's own (vmm/host), then VMLAUNCH so that the caller returns as the guest.
+#pragma once
+#include <stdint.h>
+
+#include "vmm/exit_context.hpp"
+#include "vmm/host/host_cpu.hpp"
+#include "vmm/vcpu.hpp"
+#include "vmx/capabilities.hpp"
+
+namespace vmm {
+
+// Built once on the BSP, shared read-only by every CPU.
+struct MachineVm {
+  GuestPolicy policy;
+  uint64_t host_cr3;
+  uint64_t eptp;
+  const uint8_t* msr_bitmap;
+  bool vpid;
+};
+
+// One CPU's VMX resources, allocated (zeroed, 4 KiB-aligned, runtime memory) by the loader.
+struct CpuVm {
+  HostCpu* host;
+  Vcpu* vcpu;
+  void* vmxon_region;
+  void* vmcs;
+  unsigned index;
+};
+
+struct LaunchResult {
+  bool ok;
+  const char* reason;       // on failure: what failed
+  uint32_t vm_instruction_error;  // for a failed VMLAUNCH (VMfailValid)
+};
+
+// Sets the machine-wide state the exit handler uses (call once before any launch).
+void set_machine_vm(const MachineVm* vm);
+
+const MachineVm* machine_vm();
+
+// Runs on the CPU to virtualize. On success it returns as the guest.
+LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu);
+
+}  // namespace vmm

@@ -1,0 +1,69 @@
+#include "vmm/msr_policy.hpp"
+
+namespace vmm {
+namespace {
+
+struct Rule {
+  uint32_t first, last;
+  MsrAction read, write;
+  const char* why;
+};
+
+constexpr MsrAction pass = MsrAction::pass, emulate = MsrAction::emulate, gp = MsrAction::gp;
+constexpr Rule kRules[] = {
+#define MSR_RULE(first, last, r, w, why) {first, last, r, w, why},
+#include "vmm/msr_policy.def"
+#undef MSR_RULE
+};
+
+// SDM Vol 3C 25.6.9: four 1 KiB bitmaps: read-low (MSRs 0..1FFFh), read-high
+// (C0000000h..C0001FFFh), write-low, write-high.
+constexpr uint32_t kLowEnd = 0x2000, kHighBase = 0xc0000000, kHighEnd = 0xc0002000;
+
+// Byte/bit of `msr` in the bitmap, or false when outside both ranges.
+bool locate(uint32_t msr, bool write, uint32_t* byte, uint8_t* bit) {
+  uint32_t base;
+  uint32_t index;
+  if (msr < kLowEnd) {
+    base = 0;
+    index = msr;
+  } else if (msr >= kHighBase && msr < kHighEnd) {
+    base = 0x400;
+    index = msr - kHighBase;
+  } else {
+    return false;
+  }
+  if (write) base += 0x800;
+  *byte = base + index / 8;
+  *bit = static_cast<uint8_t>(1u << (index % 8));
+  return true;
+}
+
+}  // namespace
+
+MsrRuleResult msr_rule(uint32_t msr) {
+  for (const Rule& r : kRules)
+    if (msr >= r.first && msr <= r.last) return {r.read, r.write, r.why};
+  return {pass, pass, nullptr};
+}
+
+void build_msr_bitmap(uint8_t* bitmap) {
+  for (uint32_t i = 0; i < 4096; ++i) bitmap[i] = 0;
+  for (const Rule& r : kRules) {
+    for (uint64_t msr = r.first; msr <= r.last; ++msr) {
+      uint32_t byte;
+      uint8_t bit;
+      if (r.read != pass && locate(static_cast<uint32_t>(msr), false, &byte, &bit)) bitmap[byte] |= bit;
+      if (r.write != pass && locate(static_cast<uint32_t>(msr), true, &byte, &bit)) bitmap[byte] |= bit;
+    }
+  }
+}
+
+bool msr_bitmap_exits(const uint8_t* bitmap, uint32_t msr, bool write) {
+  uint32_t byte;
+  uint8_t bit;
+  if (!locate(msr, write, &byte, &bit)) return true;
+  return bitmap[byte] & bit;
+}
+
+}  // namespace vmm

@@ -1,0 +1,40 @@
+#include "vmm/policy/apx_policy.hpp"
+
+#include "vmm/policy/cpuid_bits.hpp"
+#include "vmm/policy/xcr0_bits.hpp"
+
+namespace vmm::policy {
+
+const char* apx_reason_text(ApxReason reason) {
+  switch (reason) {
+    case ApxReason::exposed: return "APX exposed to guests";
+    case ApxReason::off_by_config: return "APX hidden: apx=off";
+    case ApxReason::host_lacks_apx_f: return "APX hidden: host CPUID.(7,1):EDX[21] (APX_F) is clear";
+    case ApxReason::host_lacks_xcr0_apx: return "APX hidden: host XCR0 cannot enable bit 19 (CPUID.(0Dh,0).EAX[19] clear)";
+  }
+  return "?";
+}
+
+ApxPolicy decide_apx_policy(const HostCpuInfo& host, ApxConfig config) {
+  ApxPolicy p{};
+  p.xsave = host.xsave;
+  if (config == ApxConfig::off)
+    p.reason = ApxReason::off_by_config;
+  else if (!(host.leaf7_sub1_edx & cpuid::kLeaf7s1EdxApxF))
+    p.reason = ApxReason::host_lacks_apx_f;
+  else if (!(host.xcr0_supported & xcr0::APX))
+    p.reason = ApxReason::host_lacks_xcr0_apx;
+  else
+    p.reason = ApxReason::exposed;
+  p.expose_apx = p.reason == ApxReason::exposed;
+
+  uint64_t mask = host.xcr0_supported & xcr0::kKnownUserComponents;
+  if (p.expose_apx)
+    mask &= ~xcr0::MPX;  // never MPX state next to APX state
+  else
+    mask &= ~xcr0::APX;
+  p.guest_supported_xcr0 = mask;
+  return p;
+}
+
+}  // namespace vmm::policy

@@ -1,0 +1,30 @@
+// The CPUID leaves and bits the guest CPUID policy touches (SDM Vol 2A CPUID; APX: spec.md §3).
+// These are arch/ facts kept here until arch/ has a CPUID table; move them there then.
+#pragma once
+#include <stdint.h>
+
+namespace vmm::policy::cpuid {
+
+inline constexpr uint32_t kLeafFeatures = 0x1;
+inline constexpr uint32_t kLeafStructuredExt = 0x7;
+inline constexpr uint32_t kLeafXsave = 0xD;
+inline constexpr uint32_t kLeafApx = 0x29;
+inline constexpr uint32_t kLeafHypervisorFirst = 0x40000000;  // max leaf + signature
+inline constexpr uint32_t kLeafHypervisorInterface = 0x40000001;
+inline constexpr uint32_t kLeafHypervisorLast = 0x4FFFFFFF;    // the range reserved for hypervisors
+
+// CPUID.1:ECX
+inline constexpr uint32_t kLeaf1EcxVmx = 1u << 5;
+inline constexpr uint32_t kLeaf1EcxOsxsave = 1u << 27;     // mirrors CR4.OSXSAVE
+inline constexpr uint32_t kLeaf1EcxHypervisor = 1u << 31;  // "running under a hypervisor"
+// CPUID.(7,0)
+inline constexpr uint32_t kLeaf7EbxMpx = 1u << 14;
+inline constexpr uint32_t kLeaf7EcxOspke = 1u << 4;        // mirrors CR4.PKE
+// CPUID.(7,1):EDX
+inline constexpr uint32_t kLeaf7s1EdxApxF = 1u << 21;
+// CPUID.(29h,0):EBX
+inline constexpr uint32_t kLeaf29EbxApxNciNddNf = 1u << 0;
+// CPUID.(0Dh,n):ECX, n >= 2
+inline constexpr uint32_t kLeafDEcxSupervisor = 1u << 0;   // component lives in IA32_XSS
+
+}  // namespace vmm::policy::cpuid

@@ -1,0 +1,42 @@
+// One virtual CPU: the guest state the hypervisor keeps outside the VMCS. One per physical
+// CPU (apexvisor virtualizes each CPU in place), in runtime memory.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmx/exit_reason.hpp"
+#include "vmx/gpr_file.hpp"
+#include "vmm/policy/xcr0_state.hpp"
+#include "vmm/vcpu_layout.h"
+
+namespace vmm {
+
+enum class VcpuState : uint8_t {
+  active,         // running guest code
+  wait_for_sipi,  // after INIT, until a SIPI (SDM 10.4.7.3; emulated, see handlers/init_sipi)
+  stopped,        // stopped with a dump (triple fault, EPT misconfiguration, ...): never resumed
+};
+
+struct Vcpu {
+  // The exit stub addresses the register file at offset 0 and the EGPR flag at
+  // kSaveEgprsOffset (vmx/asm/exit_stub.S): keep both where they are.
+  vmx::GprFile regs;
+  // The guest's XCR0 shadow and the "save EGPRs" flag the exit stub tests: R16..R31 are
+  // saved/restored only when it is set, since with XCR0.APX=0 every EGPR access #UDs in
+  // the host (design.md invariants). Both change together (policy::apply_xcr0).
+  policy::VcpuXcr0State xstate;
+
+  unsigned index;  // the CPU number used in log lines
+  VcpuState state;
+  bool nmi_pending;  // an NMI arrived in VMX root: inject it (or open an NMI window)
+
+  uint64_t exits_total;
+  uint64_t exit_counts[vmx::kExitReasonLimit];
+};
+
+inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;
+static_assert(offsetof(Vcpu, regs) == APEX_VCPU_GPRS_OFFSET, "exit stub: register file at offset 0");
+static_assert(offsetof(Vcpu, xstate) + offsetof(policy::VcpuXcr0State, save_egprs) == kSaveEgprsOffset,
+              "exit stub: EGPR flag offset");
+
+}  // namespace vmm
