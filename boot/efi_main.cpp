@@ -10,6 +10,7 @@
 #include "boot/inventory.hpp"
 #include "boot/mp.hpp"
 #include "boot/runtime_copy.hpp"
+#include "boot/virtualize.hpp"
 #include "boot/vmx_readiness.hpp"
 #include "vmm/log/log.hpp"
 
@@ -134,8 +135,13 @@ EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
     run_on_each_cpu(probe_one_cpu, &run);
     for (unsigned i = 0; i < cpus; ++i) vmx_ok += run.results[i].vmxon_ok ? 1 : 0;
   }
-  APEX_LOG(info, "summary cpus=%u vmx_ok=%u", cpus, vmx_ok);
-  if (vmx_ok < cpus) APEX_LOG(warn, "VMX is not usable on %u of %u CPUs: booting the next stage without a hypervisor", cpus - vmx_ok, cpus);
+  static bool ready[kMaxCpus];
+  for (unsigned i = 0; i < cpus; ++i) ready[i] = run.results[i].vmxon_ok;
+  VirtualizeSummary vs{cpus, 0};
+  if (vmx_ok) vs = virtualize_all_cpus(cfg, ready);
+  APEX_LOG(info, "summary cpus=%u vmx_ok=%u virtualized=%u", cpus, vmx_ok, vs.virtualized);
+  if (vs.virtualized < cpus)
+    APEX_LOG(warn, "%u of %u CPUs run without the hypervisor; booting the next stage regardless", cpus - vs.virtualized, cpus);
 
   start_next_stage(cfg);
   return EFI_SUCCESS;

@@ -7,7 +7,43 @@ namespace boot {
 namespace {
 Firmware g_firmware;
 uint64_t g_runtime_bytes = 0;
+constexpr size_t kMaxRanges = 512;
+MemoryRange g_ranges[kMaxRanges];
+size_t g_range_count = 0;
+
+void record_range(uint64_t base, uint64_t size) {
+  if (g_range_count && g_ranges[g_range_count - 1].base + g_ranges[g_range_count - 1].size == base) {
+    g_ranges[g_range_count - 1].size += size;  // adjacent: grow the last range
+  } else if (g_range_count < kMaxRanges) {
+    g_ranges[g_range_count++] = {base, size};
+  }
+}
 }  // namespace
+
+size_t runtime_allocations(const MemoryRange** ranges) {
+  *ranges = g_ranges;
+  return g_range_count;
+}
+
+uint64_t memory_map_top() {
+  UINTN size = 0, key = 0, desc_size = 0;
+  UINT32 version = 0;
+  g_firmware.bs->GetMemoryMap(&size, nullptr, &key, &desc_size, &version);
+  size += 8 * desc_size;  // the pool allocation below may add entries
+  auto* map = static_cast<uint8_t*>(alloc_pool(size));
+  if (!map) return 0;
+  uint64_t top = 0;
+  if (!EFI_ERROR(g_firmware.bs->GetMemoryMap(&size, reinterpret_cast<EFI_MEMORY_DESCRIPTOR*>(map), &key, &desc_size,
+                                              &version))) {
+    for (UINTN off = 0; off + desc_size <= size; off += desc_size) {
+      auto* d = reinterpret_cast<EFI_MEMORY_DESCRIPTOR*>(map + off);
+      uint64_t end = d->PhysicalStart + d->NumberOfPages * 4096;
+      if (end > top) top = end;
+    }
+  }
+  free_pool(map);
+  return top;
+}
 
 Firmware& firmware() { return g_firmware; }
 
@@ -18,6 +54,7 @@ void* alloc_runtime_pages(size_t pages) {
   void* p = reinterpret_cast<void*>(addr);
   memset(p, 0, pages * 4096);
   g_runtime_bytes += pages * 4096;
+  record_range(addr, pages * 4096);
   return p;
 }
 

@@ -22,6 +22,16 @@ Firmware& firmware();
 void* alloc_runtime_pages(size_t pages);
 uint64_t runtime_bytes_allocated();
 
+// Every range alloc_runtime_pages handed out, for hiding them from the guest's EPT view.
+struct MemoryRange {
+  uint64_t base;
+  uint64_t size;
+};
+size_t runtime_allocations(const MemoryRange** ranges);
+
+// The end of the highest range in the firmware's memory map (RAM and MMIO it describes).
+uint64_t memory_map_top();
+
 // Boot-services pool memory for short-lived buffers (files, variables).
 void* alloc_pool(size_t bytes);
 void free_pool(void* p);

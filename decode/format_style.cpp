@@ -121,9 +121,22 @@ void prefix_words(const Instruction& insn, TextSink& out) {
     }
   }
   if (insn.prefixes.lock) out.put("lock ");
-  const uint64_t a = insn.zydis_attributes;
-  if (a & ZYDIS_ATTRIB_HAS_REPNE) out.put("repne ");
-  else if (a & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE)) out.put("rep ");
+  // LLVM writes the last F2/F3 on string instructions and, when it is not a mandatory prefix,
+  // on any one-byte-map instruction (two-byte-map opcodes absorb it silently).
+  const uint8_t rep = insn.prefixes.last_rep;
+  const bool one_byte_map = insn.map == 0 && (insn.encoding == Encoding::legacy || insn.encoding == Encoding::rex2);
+  if (rep && (is_string_op(insn) || (one_byte_map && rep != insn.prefixes.mandatory))) {
+    out.put(rep == 0xF2 ? "repne " : "rep ");
+  }
+  // A 67 prefix that no memory operand consumes is written "addr32" (64-bit mode).
+  if (insn.prefixes.addrsize && !is_string_op(insn)) {
+    bool used = false;
+    for (unsigned i = 0; i < insn.operand_count && i < kMaxOperands; ++i) {
+      const Operand& op = insn.operands[i];
+      if (op.kind == OperandKind::mem && op.visibility != Visibility::hidden) used = true;
+    }
+    if (!used) out.put(insn.mode == CpuMode::bits32 ? "addr16 " : "addr32 ");
+  }
 }
 
 void mnemonic(const Instruction& insn, TextSink& out) {
@@ -174,6 +187,14 @@ void mnemonic(const Instruction& insn, TextSink& out) {
   }
   if (is(insn, ZYDIS_MNEMONIC_FWAIT)) {
     out.put("wait");
+    return;
+  }
+  if (is(insn, ZYDIS_MNEMONIC_FUCOMIP)) {
+    out.put("fucompi");
+    return;
+  }
+  if (is(insn, ZYDIS_MNEMONIC_FCOMIP)) {
+    out.put("fcompi");
     return;
   }
   if (is(insn, ZYDIS_MNEMONIC_XLAT)) {
@@ -266,11 +287,23 @@ bool operand_shown(const Instruction& insn, unsigned i) {
   if (op.visibility == Visibility::hidden) return false;
   if (op.kind == OperandKind::none) return false;
   if (folded_compare_imm(insn, nullptr) == static_cast<int>(i)) return false;
+  // FUCOMP ST(i): LLVM leaves out the implicit ST(0).
+  if (is(insn, ZYDIS_MNEMONIC_FUCOMP) && op.kind == OperandKind::reg && op.field == Field::none) return false;
   // NOP r/m (0F 1F /0) and the hint NOPs: LLVM writes only the r/m operand.
   if (is(insn, ZYDIS_MNEMONIC_NOP) && op.field == Field::modrm_reg) return false;
   if (op.visibility == Visibility::implicit) {
     // The implicit count of `shl eax, 1` (D0/D1) is not written.
     if (op.kind == OperandKind::imm) return false;
+    // 0F 01 system instructions with implicit register operands print bare ("monitor", "vmrun").
+    switch (static_cast<unsigned>(insn.mnemonic)) {
+      case ZYDIS_MNEMONIC_MONITOR: case ZYDIS_MNEMONIC_MWAIT: case ZYDIS_MNEMONIC_MONITORX:
+      case ZYDIS_MNEMONIC_MWAITX: case ZYDIS_MNEMONIC_VMRUN: case ZYDIS_MNEMONIC_VMLOAD:
+      case ZYDIS_MNEMONIC_VMSAVE: case ZYDIS_MNEMONIC_INVLPGA: case ZYDIS_MNEMONIC_SKINIT:
+      case ZYDIS_MNEMONIC_CLZERO:
+        return false;
+      default:
+        break;
+    }
   }
   return true;
 }
@@ -280,6 +313,7 @@ const char* memory_size_keyword(const Instruction& insn, const Operand& op) {
   if (insn.far_branch) return nullptr;
   switch (static_cast<unsigned>(insn.mnemonic)) {
     case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT:
+    case ZYDIS_MNEMONIC_LSS: case ZYDIS_MNEMONIC_LFS: case ZYDIS_MNEMONIC_LGS:  // m16:16/32/64
       return nullptr;
     default:
       break;
@@ -315,6 +349,8 @@ uint16_t register_bits(const Instruction& insn, const Operand& op) {
       op.reg.is_gpr()) {
     return 16;
   }
+  // MOVMSKPS/MOVMSKPD: LLVM names the 32-bit destination even with REX.W.
+  if ((is(insn, ZYDIS_MNEMONIC_MOVMSKPS) || is(insn, ZYDIS_MNEMONIC_MOVMSKPD)) && op.reg.is_gpr()) return 32;
   return op.reg.bits;
 }
 
@@ -324,7 +360,7 @@ bool segment_shown(const Instruction& insn, const Operand& op) {
   if (is_string_op(insn) && op.field == Field::none && op.mem.base.is_gpr() && op.mem.base.num == 7) {
     return true;
   }
-  return insn.prefixes.segment != 0;
+  return op.mem.segment_override;
 }
 
 }  // namespace decode::style

@@ -124,6 +124,7 @@ struct Prefixes {
   bool rep = false;         // F3 present
   bool repne = false;       // F2 present
   uint8_t last_rep = 0;     // 0xF2 or 0xF3, whichever came last (it is the one that counts); 0 none
+  uint8_t mandatory = 0;    // 0x66/0xF2/0xF3 consumed as a mandatory (opcode-selecting) prefix; 0 none
   bool opsize = false;      // 66
   bool addrsize = false;    // 67
   uint8_t segment = 0;      // last segment override byte (26 2E 36 3E 64 65), 0 none

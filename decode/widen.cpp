@@ -31,6 +31,11 @@ void widen_mem_operand(Instruction& out, Operand& op, const RegExtension& e) {
   // turn them into R21/R29 (spec §1.1 "SIB special cases").
   if (m.base.is_gpr()) {
     m.base.num = join(e.b4, e.b3, out.has_sib ? sib_base(out) : modrm_rm(out));
+    // The default segment is SS only for an RSP/RBP base (SDM Vol. 1 §3.7.4); R20/R21 and the
+    // other EGPRs default to DS like every other base.
+    if (!m.segment_override && m.segment.cls == RegClass::seg) {
+      m.segment.num = (m.base.num == 4 || m.base.num == 5) ? 2 : 3;
+    }
   }
   if (!out.has_sib || m.kind == MemKind::vsib) return;
   // Index: X4:X3:SIB.index; only 00100 means "no index" (spec §1.1: with X4=1, 100 is R20).

@@ -15,6 +15,8 @@ ZyanStatus zydis_decode(const uint8_t* bytes, size_t length, CpuMode mode, bool 
   ZyanStatus st = ZydisDecoderInit(&d, mm, sw);
   if (!ZYAN_SUCCESS(st)) return st;
   if (!mpx) ZydisDecoderEnableMode(&d, ZYDIS_DECODER_MODE_MPX, ZYAN_FALSE);
+  // F3 0F 09 is WBNOINVD on every CPU since Ice Lake (and so on every APX/VMX target we have).
+  ZydisDecoderEnableMode(&d, ZYDIS_DECODER_MODE_WBNOINVD, ZYAN_TRUE);
   return ZydisDecoderDecodeFull(&d, bytes, length, &z.insn, z.ops);
 }
 
@@ -185,6 +187,23 @@ void convert_from_zydis(const ZydisOutput& z, Instruction& out) {
   out.has_sib = (in.attributes & ZYDIS_ATTRIB_HAS_SIB) != 0;
   out.sib = static_cast<uint8_t>((in.raw.sib.scale << 6) | (in.raw.sib.index << 3) | in.raw.sib.base);
 
+  out.prefixes.mandatory = 0;
+  for (unsigned i = 0; i < in.raw.prefix_count && i < ZYDIS_MAX_INSTRUCTION_LENGTH; ++i) {
+    if (in.raw.prefixes[i].type == ZYDIS_PREFIX_TYPE_MANDATORY) out.prefixes.mandatory = in.raw.prefixes[i].value;
+  }
+  // An explicit segment override applies to the ModRM memory operand, a moffs operand and the
+  // source of a string instruction; Zydis reports the default segment in 64-bit mode.
+  Reg override;
+  switch (out.prefixes.segment) {
+    case 0x26: override = reg_from_zydis(ZYDIS_REGISTER_ES); break;
+    case 0x2E: override = reg_from_zydis(ZYDIS_REGISTER_CS); break;
+    case 0x36: override = reg_from_zydis(ZYDIS_REGISTER_SS); break;
+    case 0x3E: override = reg_from_zydis(ZYDIS_REGISTER_DS); break;
+    case 0x64: override = reg_from_zydis(ZYDIS_REGISTER_FS); break;
+    case 0x65: override = reg_from_zydis(ZYDIS_REGISTER_GS); break;
+    default: break;
+  }
+
   out.avx.vector_bits = in.avx.vector_length;
   out.avx.mask = Reg{};
   if (in.avx.mask.reg != ZYDIS_REGISTER_NONE && in.avx.mask.reg != ZYDIS_REGISTER_K0) {
@@ -228,6 +247,15 @@ void convert_from_zydis(const ZydisOutput& z, Instruction& out) {
         m.sib = encoded && out.has_sib;
         m.sib_scale = m.sib ? static_cast<uint8_t>(1u << in.raw.sib.scale) : 0;
         m.disp_bytes = (encoded || s.mem.disp.has_displacement) ? static_cast<uint8_t>(in.raw.disp.size / 8) : 0;
+        // ES:[rDI] of string instructions cannot be overridden (SDM Vol. 1 §3.7.5).
+        const bool string_dst = s.encoding == ZYDIS_OPERAND_ENCODING_NONE && m.base.is_gpr() && m.base.num == 7 &&
+                                (in.meta.category == ZYDIS_CATEGORY_STRINGOP ||
+                                 in.meta.category == ZYDIS_CATEGORY_IOSTRINGOP);
+        const bool stack = m.base.is_gpr() && m.base.num == 4 && s.encoding == ZYDIS_OPERAND_ENCODING_NONE;
+        if (override.present() && !string_dst && !stack && m.segment.present()) {
+          m.segment = override;
+          m.segment_override = true;
+        }
         if ((in.attributes & ZYDIS_ATTRIB_HAS_EVEX_B) && encoded) {
           m.broadcast = broadcast_count(in.avx.broadcast.mode);
         }

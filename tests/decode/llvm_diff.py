@@ -217,7 +217,7 @@ def main():
         h = hexs(block)
         subject = "%s | %s | %s" % (h, o.get("text") or o.get("reason"), " ".join(tags(o)))
         for row in accepted:
-            if row["kind"] == kind and row["re"].search(subject):
+            if re.fullmatch(row["kind"], kind) and row["re"].search(subject):
                 row["used"] += 1
                 stats["accepted:" + kind] += 1
                 dump.append((h, "accepted", kind, detail))

@@ -7,7 +7,6 @@ the mkimage tests need mkfs.fat and mtools and are skipped without them.
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -434,6 +433,19 @@ class BochsrcTest(unittest.TestCase):
         self.assertIn("ata1: enabled=1", rc)
         with self.assertRaises(runner.SetupError):
             bochs.bochsrc(("image", "d"), ["a", "b", "c", "d"], 1, 256)
+
+
+class BochsFailureReportTest(TempDirCase):
+    def test_errors_and_panics_first(self):
+        self.write("bochs.log", "".join(
+            ["00000000100i[CPU0  ] RDMSR: Read 00000000:fee00900 from MSR_APICBASE\n"] * 50
+            + ["00000000200e[CPU1  ] VMFAIL: VMCS guest state: CR0 fixed bits\n"]
+            + ["00000000300i[CPU0  ] RDMSR: Read 00000000:fee00900 from MSR_APICBASE\n"] * 50))
+        self.write("emulator.out", "Bochs x86 Emulator 2.7\n")
+        report = dict(bochs.failure_report(self.tmp))
+        serious = report["errors and panics in bochs.log (last 25)"]
+        self.assertEqual(serious, ["00000000200e[CPU1  ] VMFAIL: VMCS guest state: CR0 fixed bits"])
+        self.assertEqual(len(report["last lines of bochs.log"]), 8)
 
 
 class HelpTest(unittest.TestCase):

@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import re
 import shutil
 
 from . import runner
@@ -101,4 +102,20 @@ def main(argv=None):
 
     describe = "Bochs %s x%d, %d MiB, %s" % (args.cpu_model, args.cpus, args.mem,
                                              "image" if args.image else "vvfat directory")
-    return runner.run_main("run-bochs", args, build, describe, ["bochs.log", "emulator.out"])
+    return runner.run_main("run-bochs", args, build, describe, failure_report)
+
+
+# A bochs.log line: "<ticks><level>[<module>] <text>", level i(nfo) d(ebug) e(rror) p(anic).
+_BOCHS_SERIOUS = re.compile(r"^\s*\d+[ep]\[|VMFAIL|VMENTRY|VMEXIT|triple fault|shutdown",
+                            re.IGNORECASE)
+
+
+def failure_report(workdir):
+    """bochs.log's errors and panics (VM-entry check failures are among them), its last lines,
+    and the last lines of Bochs' stdout/stderr."""
+    log = os.path.join(workdir, "bochs.log")
+    return [("errors and panics in bochs.log (last 25)",
+             runner.tail(log, 25, keep=_BOCHS_SERIOUS.search, window=8 * 1024 * 1024)),
+            ("last lines of bochs.log", runner.tail(log, 8)),
+            ("last lines of emulator.out (Bochs stdout/stderr)",
+             runner.tail(os.path.join(workdir, "emulator.out"), 10))]

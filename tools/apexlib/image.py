@@ -200,7 +200,8 @@ def _run(argv, what):
                                                           r.stdout.strip()))
 
 
-def _copy_sparse(src, dst_file, offset):
+def copy_sparse(src, dst_file, offset):
+    """Copy file src into the open dst_file at offset, seeking over all-zero MiB blocks."""
     with open(src, "rb") as f:
         pos = offset
         while True:
@@ -237,7 +238,7 @@ def build_image(out, layout, size_mib=None, label="APEXVISOR", disk_id=None):
         with open(disk, "wb") as f:
             f.truncate(total * SECTOR)
             f.write(mbr(total, disk_id))
-            _copy_sparse(part, f, PART_START * SECTOR)
+            copy_sparse(part, f, PART_START * SECTOR)
         os.replace(disk, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

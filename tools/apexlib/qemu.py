@@ -127,4 +127,9 @@ def main(argv=None):
 
     describe = "QEMU q35 (%s) x%d, %d MiB, %s" % (accel, args.cpus, args.mem,
                                                    "image" if args.image else "fat:rw directory")
-    return runner.run_main("run-qemu", args, build, describe, ["emulator.out"])
+    return runner.run_main("run-qemu", args, build, describe, failure_report)
+
+
+def failure_report(workdir):
+    return [("last lines of emulator.out (QEMU stdout/stderr)",
+             runner.tail(os.path.join(workdir, "emulator.out"), 20))]

@@ -14,13 +14,16 @@ Written once for run-bochs and run-qemu:
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
 from . import serial
+from .image import copy_sparse
 
 EXIT_PASS = 0       # end marker seen, no failure marker before it
 EXIT_FAIL = 1       # failure marker, or the emulator stopped early after printing something
@@ -196,20 +199,27 @@ def watch(argv, cwd, serial_path, emulator_out, end_re, fail_res, timeout,
     return Outcome(verdict[0], verdict[1], time.monotonic() - start, lines, status)
 
 
-def tail(path, n=30, max_line=300):
-    """The last n lines of a text file (cleaned), or a note when it is missing or empty."""
+def tail(path, n=30, max_line=300, keep=None, window=256 * 1024):
+    """The last n lines of a text file (cleaned), or a note when it is missing or empty.
+
+    keep: a predicate; only the lines it accepts count (read from the last `window` bytes)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - 256 * 1024))
+            f.seek(max(0, size - window))
             data = f.read()
     except OSError:
         return ["(%s: missing)" % path]
     text = serial.clean_text(serial.decode(data)).rstrip("\n")
     if not text:
         return ["(%s: empty)" % path]
-    return [serial.shorten(l, max_line) for l in text.split("\n")[-n:]]
+    lines = text.split("\n")
+    if keep is not None:
+        lines = [l for l in lines if keep(l)]
+        if not lines:
+            return ["(none in the last %d KiB of %s)" % (window // 1024, path)]
+    return [serial.shorten(l, max_line) for l in lines[-n:]]
 
 
 VERDICT_WORD = {EXIT_PASS: "PASS", EXIT_FAIL: "FAIL", EXIT_TIMEOUT: "TIMEOUT", EXIT_ERROR: "ERROR"}
@@ -263,15 +273,14 @@ def prepare_workdir(name, args):
     """Create the work directory with fresh copies of the boot medium and extra disks.
 
     Returns (workdir, boot, extras): boot is ('image', path) or ('dir', path), relative to workdir."""
-    import shutil
-    import tempfile
     for path, what in [(args.image, "--image"), (args.dir, "--dir")] + [
             (d, "--extra-disk") for d in args.extra_disk]:
         if path is None:
             continue
         ok = os.path.isdir(path) if what == "--dir" else os.path.isfile(path)
         if not ok:
-            raise SetupError("%s %s: no such %s" % (what, path, "directory" if what == "--dir" else "file"))
+            raise SetupError("%s %s: no such %s"
+                             % (what, path, "directory" if what == "--dir" else "file"))
     if args.cpus < 1:
         raise SetupError("--cpus must be at least 1")
     if args.mem < 32:
@@ -288,13 +297,14 @@ def prepare_workdir(name, args):
         if stale in ("serial.log", "emulator.out", "bochs.log", "bochsrc", "debugger.rc", "esp") \
                 or stale.startswith(("disk.img", "extra")):
             p = os.path.join(workdir, stale)
-            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
-    from .image import _copy_sparse
-
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            else:
+                os.remove(p)
     def copy_disk(src, dst):
         with open(dst, "wb") as f:
             f.truncate(os.path.getsize(src))
-            _copy_sparse(src, f, 0)
+            copy_sparse(src, f, 0)
 
     if args.image:
         copy_disk(args.image, os.path.join(workdir, "disk.img"))
@@ -310,11 +320,11 @@ def prepare_workdir(name, args):
     return workdir, boot, extras
 
 
-def run_main(name, args, build, describe, logs_on_failure):
+def run_main(name, args, build, describe, failure_report):
     """Common body of run-bochs/run-qemu.
 
     build(workdir, boot, extras) -> argv; describe: one line about the setup;
-    logs_on_failure: file names in the work directory whose tails are printed on failure."""
+    failure_report(workdir) -> [(title, lines)] printed when the run did not pass."""
     try:
         end_re, fail_res = compile_markers(args.end_marker, fail_markers(args))
         workdir, boot, extras = prepare_workdir(name, args)
@@ -336,7 +346,6 @@ def run_main(name, args, build, describe, logs_on_failure):
         return EXIT_ERROR
     log_note = ""
     if args.log:
-        import shutil
         if os.path.abspath(args.log) != serial_path:
             d = os.path.dirname(os.path.abspath(args.log))
             os.makedirs(d, exist_ok=True)
@@ -348,9 +357,9 @@ def run_main(name, args, build, describe, logs_on_failure):
     else:
         log_note = "; serial log %s" % serial_path
     if outcome.code != EXIT_PASS:
-        for f in logs_on_failure:
-            print("%s: ---- last lines of %s ----" % (name, f))
-            for l in tail(os.path.join(workdir, f)):
+        for title, report in failure_report(workdir):
+            print("%s: ---- %s ----" % (name, title))
+            for l in report:
                 print("  " + l)
         print("%s: ---- end of logs ----" % name, flush=True)
     emu = ("; emulator status %s" % outcome.emulator_status

@@ -1,0 +1,173 @@
+#include "boot/virtualize.hpp"
+
+#include "arch/cpu.hpp"
+#include "boot/firmware.hpp"
+#include "boot/mp.hpp"
+#include "vmm/ept/ept_builder.hpp"
+#include "vmm/launch/launch.hpp"
+#include "vmm/log/log.hpp"
+#include "vmm/msr_policy.hpp"
+#include "vmm/policy/apx_policy.hpp"
+#include "vmx/exit_info_form.hpp"
+
+namespace boot {
+namespace {
+
+uint64_t hw_rdmsr(void*, uint32_t msr) { return arch::rdmsr(msr); }
+
+// EPT and host page tables: runtime pages, identity-mapped (physical = virtual under UEFI).
+class RuntimePageAllocator final : public vmm::ept::PageAllocator {
+ public:
+  void* alloc_zeroed_page() override { return alloc_runtime_pages(1); }
+  uint64_t phys_of(void* page) override { return reinterpret_cast<uint64_t>(page); }
+  void* virt_of(uint64_t phys) override { return reinterpret_cast<void*>(phys); }
+};
+
+void* alloc_page_for_host(void*) { return alloc_runtime_pages(1); }
+
+struct LaunchRun {
+  vmm::CpuVm cpus[kMaxCpus];
+  vmm::LaunchResult results[kMaxCpus];
+  bool attempted[kMaxCpus];
+};
+
+// Runs on each CPU: read this CPU's own capabilities (hybrid parts differ per core type),
+// refuse with the missing control's name, else launch.
+void launch_one(unsigned index, void* arg) {
+  auto* run = static_cast<LaunchRun*>(arg);
+  if (!run->attempted[index]) return;
+  vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, false);
+  vmx::CheckResult check = vmx::check_required(caps);
+  if (!check.ok) {
+    run->results[index] = {false, check.reason, 0};
+  } else {
+    run->results[index] = vmm::launch_this_cpu(caps, run->cpus[index]);
+  }
+  const vmm::LaunchResult& r = run->results[index];
+  if (r.ok)
+    APEX_LOG(info, "cpu%u: virtualized: the firmware continues as a guest (VPID %u)", index, index + 1);
+  else
+    APEX_LOG(error, "cpu%u: not virtualized: %s (VM-instruction error %u)", index, r.reason, r.vm_instruction_error);
+}
+
+vmm::policy::HostCpuInfo host_cpu_info() {
+  vmm::policy::HostCpuInfo info{};
+  uint32_t max_leaf = arch::cpuid(0).eax;
+  if (max_leaf >= 7 && arch::cpuid(7, 0).eax >= 1) info.leaf7_sub1_edx = arch::cpuid(7, 1).edx;
+  if (max_leaf >= 0xd) {
+    auto d = arch::cpuid(0xd, 0);
+    info.xcr0_supported = (static_cast<uint64_t>(d.edx) << 32) | d.eax;
+    for (unsigned n = 2; n < 64; ++n) {
+      if (!(info.xcr0_supported & (1ull << n))) continue;
+      auto c = arch::cpuid(0xd, n);
+      info.xsave.size[n] = c.eax;
+      info.xsave.offset[n] = c.ebx;
+    }
+  }
+  return info;
+}
+
+vmm::MachineVm g_machine;
+uint8_t* g_msr_bitmap = nullptr;
+LaunchRun g_run;  // in the image copy: the guest may read the results after launching
+
+}  // namespace
+
+VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) {
+  const unsigned cpus = cpu_count();
+  VirtualizeSummary summary{cpus, 0};
+
+  // The BSP's capabilities decide the machine-wide structures; each CPU checks its own.
+  vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, false);
+  vmx::CheckResult check = vmx::check_required(caps);
+  if (!check.ok) {
+    APEX_LOG(error, "VMX refused: %s", check.reason);
+    return summary;
+  }
+
+  // Guest policy: APX exposure, which exit-information form the CPU writes.
+  vmm::policy::HostCpuInfo host = host_cpu_info();
+  vmm::GuestPolicy& policy = g_machine.policy;
+  policy.apx = vmm::policy::decide_apx_policy(
+      host, cfg.apx == ApxMode::off ? vmm::policy::ApxConfig::off : vmm::policy::ApxConfig::auto_detect);
+  const bool host_apx = host.leaf7_sub1_edx & (1u << 21);
+  policy.exit_info_form = vmx::exit_info_form(host_apx);
+  policy.dt_guard = cfg.dt_guard && caps.has_descriptor_table_exiting();
+  policy.cr0_fixed0 = caps.cr0_fixed0;
+  policy.cr0_fixed1 = caps.cr0_fixed1;
+  policy.cr4_fixed0 = caps.cr4_fixed0;
+  policy.cr4_fixed1 = caps.cr4_fixed1;
+  policy.unrestricted_guest = true;  // required by check_required
+  APEX_LOG(info, "APX for guests: %s (%s); exit information form: %s", policy.apx.expose_apx ? "exposed" : "hidden",
+           vmm::policy::apx_reason_text(policy.apx.reason), host_apx ? "extended (0x2406)" : "legacy (0x440E)");
+  if (cfg.dt_guard && !policy.dt_guard) APEX_LOG(warn, "dt_guard=on but this CPU has no descriptor-table exiting");
+
+  // Physical address space: everything the memory map describes, and at least 4 GiB so the
+  // MMIO below 4 GiB is covered.
+  const uint8_t max_phys_bits = static_cast<uint8_t>(arch::cpuid(0x80000008).eax & 0xff);
+  uint64_t top = memory_map_top();
+  if (top < (4ull << 30)) top = 4ull << 30;
+  top = (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+
+  g_machine.host_cr3 = vmm::build_host_page_tables(top, alloc_page_for_host, nullptr);
+  g_msr_bitmap = static_cast<uint8_t*>(alloc_runtime_pages(1));
+  if (!g_machine.host_cr3 || !g_msr_bitmap) {
+    APEX_LOG(error, "out of runtime memory for host page tables: not virtualizing");
+    return summary;
+  }
+  vmm::build_msr_bitmap(g_msr_bitmap);
+  g_machine.msr_bitmap = g_msr_bitmap;
+  g_machine.vpid = caps.has_vpid();
+
+  for (unsigned i = 0; i < cpus; ++i) {
+    g_run.attempted[i] = vmx_ready[i];
+    if (!vmx_ready[i]) continue;
+    vmm::CpuVm& c = g_run.cpus[i];
+    c.index = i;
+    c.host = static_cast<vmm::HostCpu*>(alloc_runtime_pages(sizeof(vmm::HostCpu) / 4096));
+    c.vcpu = static_cast<vmm::Vcpu*>(alloc_runtime_pages((sizeof(vmm::Vcpu) + 4095) / 4096));
+    c.vmxon_region = alloc_runtime_pages(1);
+    c.vmcs = alloc_runtime_pages(1);
+    if (!c.host || !c.vcpu || !c.vmxon_region || !c.vmcs) {
+      APEX_LOG(error, "cpu%u: out of runtime memory for its VMX structures", i);
+      g_run.attempted[i] = false;
+    }
+  }
+
+  // EPT last among the allocations, so that it can hide every one of them, itself included.
+  static RuntimePageAllocator allocator;
+  static vmm::ept::EptIdentityMap ept(allocator);
+  vmm::ept::MtrrSnapshot mtrrs =
+      vmm::ept::load_mtrrs(hw_rdmsr, nullptr, arch::cpuid(1).edx & (1u << 12), max_phys_bits);
+  vmm::ept::EptStatus st = ept.build_identity(mtrrs, top, vmm::ept::ept_features(caps));
+  const MemoryRange* ranges = nullptr;
+  size_t range_count = runtime_allocations(&ranges);
+  // Hiding splits pages and may allocate more tables; those allocations extend `ranges`,
+  // so loop until every range, the new ones included, is hidden.
+  for (size_t i = 0; st == vmm::ept::EptStatus::ok && i < range_count; ++i) {
+    st = ept.hide(ranges[i].base, ranges[i].size);
+    range_count = runtime_allocations(&ranges);
+  }
+  if (st != vmm::ept::EptStatus::ok) {
+    APEX_LOG(error, "EPT: %s: not virtualizing", vmm::ept::ept_status_text(st));
+    return summary;
+  }
+  g_machine.eptp = ept.eptp().raw;
+  const auto& es = ept.stats();
+  APEX_LOG(info, "EPT: identity map of %llu GiB: %llu x 1G, %llu x 2M, %llu x 4K pages; %llu KiB of tables; %llu hypervisor pages hidden",
+           static_cast<unsigned long long>(top >> 30), static_cast<unsigned long long>(es.leaves_1g),
+           static_cast<unsigned long long>(es.leaves_2m), static_cast<unsigned long long>(es.leaves_4k),
+           static_cast<unsigned long long>(es.table_kib()), static_cast<unsigned long long>(es.hidden_pages));
+  if (es.conflict_bytes)
+    APEX_LOG(warn, "EPT: %llu bytes mapped UC because of overlapping MTRRs with undefined precedence",
+             static_cast<unsigned long long>(es.conflict_bytes));
+  APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB)",
+           static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()));
+
+  vmm::set_machine_vm(&g_machine);
+  run_on_each_cpu(launch_one, &g_run);
+  for (unsigned i = 0; i < cpus; ++i) summary.virtualized += g_run.results[i].ok ? 1 : 0;
+  return summary;
+}
+
+}  // namespace boot
