@@ -21,13 +21,27 @@ bool same_name_ignoring_case(const char* a, const char* b) {
   return *a == *b;
 }
 
-// Loads and starts `path`; returns false when it could not be loaded.
-bool start_image(EFI_DEVICE_PATH* path, const char* what, BOOLEAN boot_policy) {
+// Loads and starts `path` with `cmdline` (may be empty) as its load options; returns false
+// when it could not be loaded.
+bool start_image(EFI_DEVICE_PATH* path, const char* what, BOOLEAN boot_policy, const char* cmdline) {
   EFI_HANDLE child = nullptr;
   EFI_STATUS s = firmware().bs->LoadImage(boot_policy, firmware().image, path, nullptr, 0, &child);
   if (EFI_ERROR(s)) {
     APEX_LOG(error, "cannot load %s: %s", what, efi::status_name(s));
     return false;
+  }
+  if (cmdline && cmdline[0]) {
+    // LoadOptions are UCS-2 (UEFI spec 9.1); a Linux EFI stub reads its command line here.
+    size_t n = 0;
+    while (cmdline[n]) ++n;
+    auto* options = static_cast<CHAR16*>(alloc_pool((n + 1) * 2));
+    EFI_LOADED_IMAGE* li = nullptr;
+    if (options && !EFI_ERROR(firmware().bs->HandleProtocol(child, &g_loaded_image_guid, reinterpret_cast<void**>(&li)))) {
+      for (size_t i = 0; i <= n; ++i) options[i] = static_cast<CHAR16>(static_cast<unsigned char>(cmdline[i]));
+      li->LoadOptions = options;
+      li->LoadOptionsSize = static_cast<UINT32>((n + 1) * 2);
+      APEX_LOG(info, "load options: %s", cmdline);
+    }
   }
   APEX_LOG(info, "starting %s", what);
   UINTN exit_size = 0;
@@ -59,7 +73,7 @@ bool start_configured(const Config& cfg) {
   }
   char what[Config::kPathMax + 16];
   vmm::format(what, sizeof what, "chainload=%s", cfg.chainload);
-  bool started = start_image(dp, what, FALSE);
+  bool started = start_image(dp, what, FALSE, cfg.cmdline);
   free_pool(dp);
   return started;
 }
@@ -112,7 +126,7 @@ bool start_next_boot_entry() {
       char what[128];
       vmm::format(what, sizeof what, "Boot%04x '%s'", order[i], description);
       if (!full) APEX_LOG(warn, "%s: no device matches its path; skipped", what);
-      else started = start_image(full, what, TRUE);
+      else started = start_image(full, what, TRUE, nullptr);
       if (full && full != path) free_pool(full);
     }
     free_pool(opt);

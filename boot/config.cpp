@@ -60,6 +60,7 @@ class Parser {
     if (key.equals("log")) return log(value);
     if (key.equals("serial")) return serial(value);
     if (key.equals("chainload")) return chainload(value);
+    if (key.equals("cmdline")) return cmdline(value);
     if (key.equals("apx")) return apx(value);
     if (key.equals("dt_guard")) return dt_guard(value);
     if (key.equals("init_sipi")) return init_sipi(value);
@@ -94,6 +95,12 @@ class Parser {
     if (v.n >= Config::kPathMax) return problem("chainload path is too long ('%.*s...'); ignored", v);
     for (size_t i = 0; i < v.n; ++i) cfg_->chainload[i] = v.p[i] == '/' ? '\\' : v.p[i];
     cfg_->chainload[v.n] = '\0';
+  }
+
+  void cmdline(Slice v) {
+    if (v.n >= Config::kCmdlineMax) return problem("cmdline is too long ('%.*s...'); ignored", v);
+    for (size_t i = 0; i < v.n; ++i) cfg_->cmdline[i] = v.p[i];
+    cfg_->cmdline[v.n] = '\0';
   }
 
   void apx(Slice v) {

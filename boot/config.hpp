@@ -6,6 +6,8 @@
 //   log=fatal|error|warn|info|debug   (default info)
 //   serial=com1|com2|off|0x<port>     (default com1 = 0x3f8)
 //   chainload=\path\to\next.efi       (default: next BootOrder entry)
+//   cmdline=text                      (load options for the chainload target, e.g. a
+//                                      Linux kernel command line; default none)
 //   apx=auto|off                      (default auto)
 //   dt_guard=on|off                   (default off; descriptor-table exiting guard)
 //   init_sipi=auto|native|intercept   (default auto)
@@ -25,6 +27,8 @@ struct Config {
   vmm::LogLevel log_level = vmm::LogLevel::info;
   uint16_t serial_port = 0x3f8;  // 0 = no serial output
   char chainload[kPathMax] = {};  // empty = next BootOrder entry
+  static constexpr size_t kCmdlineMax = 512;
+  char cmdline[kCmdlineMax] = {};  // load options passed to the chainload target
   ApxMode apx = ApxMode::auto_detect;
   bool dt_guard = false;
   InitSipiMode init_sipi = InitSipiMode::auto_detect;

@@ -157,6 +157,15 @@ void mnemonic(const Instruction& insn, TextSink& out) {
       out.put("setzu");
       out.put(kConditionCodes[insn.opcode & 15]);
       return;
+    case Mnemonic::cmpccxadd: {
+      // CMPccXADD spells its conditions the SDM's way (z, nb, nbe, nl, nle).
+      static const char* const kXaddConditions[16] = {"o", "no", "b",  "nb", "z", "nz", "be", "nbe",
+                                                      "s", "ns", "p", "np", "l", "nl", "le", "nle"};
+      out.put("cmp");
+      out.put(kXaddConditions[insn.opcode & 15]);
+      out.put("xadd");
+      return;
+    }
     default:
       break;
   }
@@ -286,6 +295,8 @@ bool operand_shown(const Instruction& insn, unsigned i) {
   const Operand& op = insn.operands[i];
   if (op.visibility == Visibility::hidden) return false;
   if (op.kind == OperandKind::none) return false;
+  // The EVEX opmask is written as a {k} suffix of the destination, never as an operand.
+  if (op.field == Field::mask) return false;
   if (folded_compare_imm(insn, nullptr) == static_cast<int>(i)) return false;
   // FUCOMP ST(i): LLVM leaves out the implicit ST(0).
   if (is(insn, ZYDIS_MNEMONIC_FUCOMP) && op.kind == OperandKind::reg && op.field == Field::none) return false;

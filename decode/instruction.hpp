@@ -138,10 +138,18 @@ struct Rex2 {
   uint8_t m0 = 0, r4 = 0, x4 = 0, b4 = 0, w = 0, r3 = 0, x3 = 0, b3 = 0;
 };
 
+// What an EVEX encoding carries (spec §2).
+enum class EvexForm : uint8_t {
+  avx512,           // an AVX-512/AVX10 instruction (possibly with EGPRs in address or GPR operands)
+  legacy_promoted,  // map 4: a legacy integer instruction, with NDD/NF/ZU/CCMP/... extensions
+  vex_promoted,     // a VEX-only instruction (BMI, CMPccXADD, KMOV, AMX, ...) in EVEX, with NF
+};
+
 // EVEX payload with the APX fields decoded to positive polarity (spec §2).
 struct Evex {
   bool present = false;  // any EVEX (62 in 64-bit mode, or mod=11 outside)
   bool apx = false;      // uses an APX extension: map 4, B4, X4, or R4/V4 naming a GPR
+  EvexForm form = EvexForm::avx512;
   uint8_t p0 = 0, p1 = 0, p2 = 0;
   uint8_t map = 0;                             // P0[2:0]
   uint8_t r3 = 0, r4 = 0, x3 = 0, x4 = 0, b3 = 0, b4 = 0;  // positive

@@ -15,6 +15,8 @@ const char* mnemonic_name(Mnemonic m) {
     case Mnemonic::ctest: return "ctest";
     case Mnemonic::cfcmov: return "cfcmov";
     case Mnemonic::setzu: return "setzu";
+    case Mnemonic::wbnoinvd: return "wbnoinvd";
+    case Mnemonic::cmpccxadd: return "cmpccxadd";
     default: break;
   }
   if (is_zydis(m)) {

@@ -27,6 +27,8 @@ enum class Mnemonic : uint16_t {
   ctest,             // EVEX map 4 conditional test
   cfcmov,            // EVEX map 4 conditional faulting move
   setzu,             // EVEX map 4 SETcc with ZU (zero upper)
+  wbnoinvd,          // F3 0F 09 (not in Zydis 4.0.0)
+  cmpccxadd,         // VEX/EVEX map 2 E0-EF (not in Zydis 4.0.0); condition = opcode & 15
   own_end,
 };
 

@@ -15,8 +15,6 @@ ZyanStatus zydis_decode(const uint8_t* bytes, size_t length, CpuMode mode, bool 
   ZyanStatus st = ZydisDecoderInit(&d, mm, sw);
   if (!ZYAN_SUCCESS(st)) return st;
   if (!mpx) ZydisDecoderEnableMode(&d, ZYDIS_DECODER_MODE_MPX, ZYAN_FALSE);
-  // F3 0F 09 is WBNOINVD on every CPU since Ice Lake (and so on every APX/VMX target we have).
-  ZydisDecoderEnableMode(&d, ZYDIS_DECODER_MODE_WBNOINVD, ZYAN_TRUE);
   return ZydisDecoderDecodeFull(&d, bytes, length, &z.insn, z.ops);
 }
 
@@ -173,6 +171,9 @@ Encoding encoding_from_zydis(ZydisInstructionEncoding e) {
 void convert_from_zydis(const ZydisOutput& z, Instruction& out) {
   const ZydisDecodedInstruction& in = z.insn;
   out.mnemonic = zy(in.mnemonic);
+  // F3 0F 09 is WBNOINVD (SDM Vol. 2 WBNOINVD; CPUs without it execute WBINVD). Zydis 4.0.0
+  // has neither the mnemonic nor a table entry for it.
+  if (in.mnemonic == ZYDIS_MNEMONIC_WBINVD && out.prefixes.last_rep == 0xF3) out.mnemonic = Mnemonic::wbnoinvd;
   out.encoding = encoding_from_zydis(in.encoding);
   out.map = map_number(in.opcode_map);
   out.opcode = in.opcode;

@@ -19,7 +19,7 @@ enum class VcpuState : uint8_t {
 
 struct Vcpu {
   // The exit stub addresses the register file at offset 0 and the EGPR flag at
-  // kSaveEgprsOffset (vmx/asm/exit_stub.S): keep both where they are.
+  // kSaveEgprsOffset (vmx/entry/vm_entry_exit.S): keep both where they are.
   vmx::GprFile regs;
   // The guest's XCR0 shadow and the "save EGPRs" flag the exit stub tests: R16..R31 are
   // saved/restored only when it is set, since with XCR0.APX=0 every EGPR access #UDs in

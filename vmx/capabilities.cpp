@@ -48,7 +48,7 @@ constexpr FeatureInfo kFeatures[] = {
     {Feature::host_64bit, true, "host_64bit",
      "VM-exit control \"host address-space size\" not allowed: no 64-bit host (SDM 25.7.1)"},
     {Feature::ia32e_mode_guest, true, "ia32e_mode_guest",
-     "VM-entry control \"IA-32e mode guest\" not allowed: the firmware cannot continue in long mode (SDM 25.8.1)"},
+     "VM-entry control \"IA-32e mode guest\" not allowed: firmware cannot go on in long mode (SDM 25.8.1)"},
     {Feature::secondary_controls, true, "secondary_controls",
      "no secondary processor-based controls (IA32_VMX_PROCBASED_CTLS[63], SDM A.3.2)"},
     {Feature::msr_bitmaps, true, "msr_bitmaps",
@@ -78,8 +78,10 @@ constexpr FeatureInfo kFeatures[] = {
      "EPT 2-MiB pages not supported (IA32_VMX_EPT_VPID_CAP[16])"},
     {Feature::ept_1gb_pages, false, "ept_1gb_pages",
      "EPT 1-GiB pages not supported (IA32_VMX_EPT_VPID_CAP[17])"},
-    {Feature::rdtscp, false, "rdtscp", "secondary control \"enable RDTSCP\" not allowed: RDTSCP raises #UD in the guest"},
-    {Feature::invpcid, false, "invpcid", "secondary control \"enable INVPCID\" not allowed: INVPCID raises #UD in the guest"},
+    {Feature::rdtscp, false, "rdtscp",
+     "secondary control \"enable RDTSCP\" not allowed: RDTSCP raises #UD in the guest"},
+    {Feature::invpcid, false, "invpcid",
+     "secondary control \"enable INVPCID\" not allowed: INVPCID raises #UD in the guest"},
     {Feature::xsaves, false, "xsaves",
      "secondary control \"enable XSAVES/XRSTORS\" not allowed: XSAVES raises #UD in the guest"},
     {Feature::user_wait_pause, false, "user_wait_pause",
@@ -202,9 +204,11 @@ bool vmcs_field_supported(const VmxCapabilities& c, VmcsField f) {
     case F::guest_ia32_rtit_ctl:
       return c.entry_allowed(entry_ctl::load_ia32_rtit_ctl) || c.exit_allowed(exit_ctl::clear_ia32_rtit_ctl);
     case F::guest_ia32_lbr_ctl:
-      return c.entry_allowed(entry_ctl::load_guest_ia32_lbr_ctl) || c.exit_allowed(exit_ctl::clear_ia32_lbr_ctl);
+      return c.entry_allowed(entry_ctl::load_guest_ia32_lbr_ctl) ||
+             c.exit_allowed(exit_ctl::clear_ia32_lbr_ctl);
     case F::guest_ia32_pkrs:
-    case F::host_ia32_pkrs: return c.entry_allowed(entry_ctl::load_pkrs) || c.exit_allowed(exit_ctl::load_pkrs);
+    case F::host_ia32_pkrs:
+      return c.entry_allowed(entry_ctl::load_pkrs) || c.exit_allowed(exit_ctl::load_pkrs);
     case F::ple_gap:
     case F::ple_window: return c.proc2_allowed(proc2::pause_loop_exiting);
     case F::instruction_timeout_control: return c.proc2_allowed(proc2::instruction_timeout);

@@ -46,12 +46,8 @@ constexpr uint32_t adjust_controls(uint32_t desired, uint64_t msr) {
   return (desired | allowed0(msr)) & allowed1(msr);
 }
 // Desired bits the CPU does not allow (they were dropped by adjust_controls).
-constexpr uint32_t unsupported_controls(uint32_t desired, uint64_t msr) {
-  return desired & ~allowed1(msr);
-}
-constexpr bool controls_valid(uint32_t value, uint64_t msr) {
-  return adjust_controls(value, msr) == value;
-}
+constexpr uint32_t unsupported_controls(uint32_t desired, uint64_t msr) { return desired & ~allowed1(msr); }
+constexpr bool controls_valid(uint32_t value, uint64_t msr) { return adjust_controls(value, msr) == value; }
 // The 64-bit controls (tertiary processor-based, secondary VM-exit) only have allowed
 // 1-settings: every bit of the MSR set means "may be 1" (SDM A.3.4, A.4.2).
 constexpr uint64_t adjust_controls64(uint64_t desired, uint64_t allowed1_msr) {
@@ -94,8 +90,12 @@ struct VmxCapabilities {
   constexpr uint64_t exit_msr() const { return true_controls() ? true_exit_ctls : exit_ctls; }
   constexpr uint64_t entry_msr() const { return true_controls() ? true_entry_ctls : entry_ctls; }
 
-  constexpr uint32_t adjust_pinbased(uint32_t desired) const { return adjust_controls(desired, pinbased_msr()); }
-  constexpr uint32_t adjust_procbased(uint32_t desired) const { return adjust_controls(desired, procbased_msr()); }
+  constexpr uint32_t adjust_pinbased(uint32_t desired) const {
+    return adjust_controls(desired, pinbased_msr());
+  }
+  constexpr uint32_t adjust_procbased(uint32_t desired) const {
+    return adjust_controls(desired, procbased_msr());
+  }
   // Secondary controls are all "default 0": IA32_VMX_PROCBASED_CTLS2 has no TRUE_ twin (A.3.3).
   constexpr uint32_t adjust_procbased2(uint32_t desired) const {
     return has_secondary_controls() ? adjust_controls(desired, procbased_ctls2) : 0;
@@ -124,9 +124,15 @@ struct VmxCapabilities {
   // The secondary/tertiary/secondary-exit MSRs exist only when the primary control that
   // activates them may be 1 (SDM A.3.2-A.3.4, A.4.1). The non-TRUE MSR has the same
   // allowed 1-settings, so either one answers.
-  constexpr bool has_secondary_controls() const { return allowed1(procbased_ctls) & proc::activate_secondary_controls; }
-  constexpr bool has_tertiary_controls() const { return allowed1(procbased_ctls) & proc::activate_tertiary_controls; }
-  constexpr bool has_secondary_exit_controls() const { return allowed1(exit_ctls) & exit_ctl::activate_secondary_controls; }
+  constexpr bool has_secondary_controls() const {
+    return allowed1(procbased_ctls) & proc::activate_secondary_controls;
+  }
+  constexpr bool has_tertiary_controls() const {
+    return allowed1(procbased_ctls) & proc::activate_tertiary_controls;
+  }
+  constexpr bool has_secondary_exit_controls() const {
+    return allowed1(exit_ctls) & exit_ctl::activate_secondary_controls;
+  }
 
   // ---- features ----
   constexpr bool has_ept() const { return proc2_allowed(proc2::enable_ept); }
@@ -142,12 +148,18 @@ struct VmxCapabilities {
   constexpr bool has_vm_functions() const { return proc2_allowed(proc2::enable_vm_functions); }
   constexpr bool has_vmcs_shadowing() const { return proc2_allowed(proc2::vmcs_shadowing); }
   constexpr bool has_tsc_scaling() const { return proc2_allowed(proc2::use_tsc_scaling); }
-  constexpr bool has_descriptor_table_exiting() const { return proc2_allowed(proc2::descriptor_table_exiting); }
-  constexpr bool has_virtual_interrupt_delivery() const { return proc2_allowed(proc2::virtual_interrupt_delivery); }
+  constexpr bool has_descriptor_table_exiting() const {
+    return proc2_allowed(proc2::descriptor_table_exiting);
+  }
+  constexpr bool has_virtual_interrupt_delivery() const {
+    return proc2_allowed(proc2::virtual_interrupt_delivery);
+  }
   constexpr bool has_posted_interrupts() const { return pin_allowed(pin::posted_interrupts); }
   constexpr bool has_preemption_timer() const { return pin_allowed(pin::preemption_timer); }
   constexpr bool can_save_preemption_timer() const { return exit_allowed(exit_ctl::save_preemption_timer); }
-  constexpr bool has_host_address_space_size() const { return exit_allowed(exit_ctl::host_address_space_size); }
+  constexpr bool has_host_address_space_size() const {
+    return exit_allowed(exit_ctl::host_address_space_size);
+  }
   constexpr bool has_ia32e_mode_guest() const { return entry_allowed(entry_ctl::ia32e_mode_guest); }
   constexpr bool can_load_efer_on_entry() const { return entry_allowed(entry_ctl::load_ia32_efer); }
   constexpr bool can_save_efer_on_exit() const { return exit_allowed(exit_ctl::save_ia32_efer); }
@@ -155,11 +167,15 @@ struct VmxCapabilities {
   constexpr bool can_load_pat() const {
     return entry_allowed(entry_ctl::load_ia32_pat) && exit_allowed(exit_ctl::load_ia32_pat);
   }
-  constexpr bool can_ack_interrupt_on_exit() const { return exit_allowed(exit_ctl::acknowledge_interrupt_on_exit); }
+  constexpr bool can_ack_interrupt_on_exit() const {
+    return exit_allowed(exit_ctl::acknowledge_interrupt_on_exit);
+  }
   constexpr bool has_loadiwkey_exiting() const { return proc3_allowed(proc3::loadiwkey_exiting); }
 
   // ---- IA32_VMX_EPT_VPID_CAP (SDM A.10); it exists only with EPT or VPID ----
-  constexpr bool ept_cap(unsigned bit) const { return (has_ept() || has_vpid()) && (ept_vpid_cap & (1ull << bit)); }
+  constexpr bool ept_cap(unsigned bit) const {
+    return (has_ept() || has_vpid()) && (ept_vpid_cap & (1ull << bit));
+  }
   constexpr bool ept_execute_only() const { return ept_cap(0); }
   constexpr bool ept_4level_walk() const { return ept_cap(6); }
   constexpr bool ept_5level_walk() const { return ept_cap(7); }
@@ -208,31 +224,31 @@ VmxCapabilities load_capabilities(MsrRead read, void* ctx, bool host_apx);
 // ---- what apexvisor needs ----------------------------------------------------------------
 // One row per feature the check knows; `required` rows refuse VMX, the others only degrade.
 enum class Feature : uint8_t {
-  vmcs_write_back,         // BASIC[53:50] = 6
-  vmcs_fits_page,          // BASIC[44:32] <= 4096
-  host_64bit,              // exit control "host address-space size"
-  ia32e_mode_guest,        // entry control "IA-32e mode guest"
-  secondary_controls,      // primary control 31
-  msr_bitmaps,             // primary control 28
-  ept,                     // secondary control 1
-  ept_4level,              // EPT_VPID_CAP[6]
-  ept_write_back,          // EPT_VPID_CAP[14]
-  invept,                  // EPT_VPID_CAP[20] and [25] or [26]
-  unrestricted_guest,      // secondary control 7
-  load_efer_on_entry,      // entry control 15
-  save_efer_on_exit,       // exit control 20
-  load_efer_on_exit,       // exit control 21
+  vmcs_write_back,     // BASIC[53:50] = 6
+  vmcs_fits_page,      // BASIC[44:32] <= 4096
+  host_64bit,          // exit control "host address-space size"
+  ia32e_mode_guest,    // entry control "IA-32e mode guest"
+  secondary_controls,  // primary control 31
+  msr_bitmaps,         // primary control 28
+  ept,                 // secondary control 1
+  ept_4level,          // EPT_VPID_CAP[6]
+  ept_write_back,      // EPT_VPID_CAP[14]
+  invept,              // EPT_VPID_CAP[20] and [25] or [26]
+  unrestricted_guest,  // secondary control 7
+  load_efer_on_entry,  // entry control 15
+  save_efer_on_exit,   // exit control 20
+  load_efer_on_exit,   // exit control 21
   // optional
-  vpid,                    // secondary control 5, INVVPID with single- or all-context
-  wait_for_sipi,           // MISC[8]
-  preemption_timer,        // pin control 6
-  ept_2mb_pages,           // EPT_VPID_CAP[16]
-  ept_1gb_pages,           // EPT_VPID_CAP[17]
-  rdtscp,                  // secondary control 3
-  invpcid,                 // secondary control 12
-  xsaves,                  // secondary control 20
-  user_wait_pause,         // secondary control 26
-  apx_exit_info,           // host CPUID.(7,1):EDX[21]
+  vpid,              // secondary control 5, INVVPID with single- or all-context
+  wait_for_sipi,     // MISC[8]
+  preemption_timer,  // pin control 6
+  ept_2mb_pages,     // EPT_VPID_CAP[16]
+  ept_1gb_pages,     // EPT_VPID_CAP[17]
+  rdtscp,            // secondary control 3
+  invpcid,           // secondary control 12
+  xsaves,            // secondary control 20
+  user_wait_pause,   // secondary control 26
+  apx_exit_info,     // host CPUID.(7,1):EDX[21]
   count
 };
 

@@ -6,9 +6,7 @@ namespace {
 struct Bits {
   uint8_t shift;
   uint8_t width;  // 0: the form has no such field
-  constexpr uint64_t get(uint64_t raw) const {
-    return width ? (raw >> shift) & ((1ull << width) - 1) : 0;
-  }
+  constexpr uint64_t get(uint64_t raw) const { return width ? (raw >> shift) & ((1ull << width) - 1) : 0; }
 };
 
 // Bit positions of every field in one form (header comment; SDM 28.2.5; KVM v2 04/16).
@@ -16,13 +14,13 @@ struct Layout {
   Bits scaling, reg1, address_size, mem_reg, operand_size, segment;
   Bits index, index_invalid, base, base_invalid, reg2, identity;
 };
+// Order: scaling, reg1, address size, mem/reg, operand size, segment, index, index invalid,
+// base, base invalid, reg2, identity; {shift, width}.
 constexpr Layout kLegacy = {
-    {0, 2}, {3, 4}, {7, 3}, {10, 1}, {11, 2}, {15, 3},
-    {18, 4}, {22, 1}, {23, 4}, {27, 1}, {28, 4}, {28, 2},
+    {0, 2}, {3, 4}, {7, 3}, {10, 1}, {11, 2}, {15, 3}, {18, 4}, {22, 1}, {23, 4}, {27, 1}, {28, 4}, {28, 2},
 };
 constexpr Layout kExtended = {
-    {0, 2}, {16, 5}, {2, 2}, {4, 1}, {5, 2}, {7, 3},
-    {24, 5}, {10, 1}, {32, 5}, {11, 1}, {40, 5}, {0, 0},
+    {0, 2}, {16, 5}, {2, 2}, {4, 1}, {5, 2}, {7, 3}, {24, 5}, {10, 1}, {32, 5}, {11, 1}, {40, 5}, {0, 0},
 };
 
 enum class Operand : uint8_t { memory, reg, either };
@@ -48,6 +46,7 @@ constexpr KindSpec kKinds[] = {
     /* umwait_tpause    */ {reg1 | operand_size, Operand::reg, 2},
     /* loadiwkey        */ {reg1 | reg2, Operand::reg, 0},
     /* msr_immediate    */ {reg1, Operand::reg, 0},
+    /* user_msr         */ {reg1, Operand::reg, 0},
 };
 static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == static_cast<size_t>(InsnInfoKind::count));
 
@@ -56,7 +55,8 @@ static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == static_cast<size_t>(InsnInfo
 InstructionInfo decode_instruction_info(uint64_t raw, ExitInfoForm form, InsnInfoKind kind) {
   const Layout& l = form == ExitInfoForm::extended ? kExtended : kLegacy;
   const size_t k = static_cast<size_t>(kind);
-  const KindSpec spec = k < static_cast<size_t>(InsnInfoKind::count) ? kKinds[k] : KindSpec{0, Operand::reg, 0};
+  const KindSpec spec =
+      k < static_cast<size_t>(InsnInfoKind::count) ? kKinds[k] : KindSpec{0, Operand::reg, 0};
 
   InstructionInfo r{};
   r.kind = kind;
@@ -69,8 +69,8 @@ InstructionInfo decode_instruction_info(uint64_t raw, ExitInfoForm form, InsnInf
   uint16_t f = spec.fields;
   // Mem/Reg (legacy bit 10, extended bit 4): where a table has it, it selects which half of
   // the table is defined; elsewhere the operand kind is fixed ("cleared to 0" = memory).
-  r.is_register = spec.operand == Operand::reg ||
-                  (spec.operand == Operand::either && l.mem_reg.get(raw) != 0);
+  r.is_register =
+      spec.operand == Operand::reg || (spec.operand == Operand::either && l.mem_reg.get(raw) != 0);
   if (spec.operand == Operand::either) {
     if (r.is_register)
       f &= ~kMemoryFields;  // "undefined for register instructions (bit 10 is set)"
@@ -140,14 +140,15 @@ bool instruction_info_kind(ExitReason reason, uint64_t exit_qualification, InsnI
     case ExitReason::loadiwkey: *kind = InsnInfoKind::loadiwkey; return true;
     case ExitReason::rdmsr_immediate:
     case ExitReason::wrmsrns_immediate: *kind = InsnInfoKind::msr_immediate; return true;
+    case ExitReason::urdmsr:
+    case ExitReason::uwrmsr: *kind = InsnInfoKind::user_msr; return true;
     default: return false;
   }
 }
 
 InstructionInfo read_instruction_info(VmcsAccess& vmcs, ExitInfoForm form, InsnInfoKind kind) {
-  const uint64_t raw = form == ExitInfoForm::extended
-                           ? vmcs.read(VmcsField::extended_instruction_info)
-                           : vmcs.read(VmcsField::vm_exit_instruction_info);
+  const uint64_t raw = form == ExitInfoForm::extended ? vmcs.read(VmcsField::extended_instruction_info)
+                                                      : vmcs.read(VmcsField::vm_exit_instruction_info);
   return decode_instruction_info(raw, form, kind);
 }
 

@@ -54,6 +54,8 @@ enum class InsnInfoKind : uint8_t {
   umwait_tpause,     // UMWAIT, TPAUSE (67, 68): same layout as RDRAND/RDSEED
   loadiwkey,         // LOADIWKEY (69): reg1 and reg2 are XMM register numbers
   msr_immediate,     // RDMSR / WRMSRNS with immediate (84, 85): reg1 (KVM vmx_get_msr_imm_reg)
+  user_msr,          // URDMSR, UWRMSR (80, 81): reg1 = source/destination GPR (bits 6:3, as in
+                     // Xen's user_msr_instr_info; the MSR index is in the exit qualification)
   count
 };
 

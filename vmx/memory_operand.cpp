@@ -16,9 +16,8 @@ uint64_t reg(const GprFile& g, unsigned n, const uint64_t* rsp) {
 
 }  // namespace
 
-MemoryOperand compute_memory_operand(const InstructionInfo& info, uint64_t displacement,
-                                     const GprFile& gprs, uint64_t segment_base,
-                                     bool guest_64bit_mode, const uint64_t* rsp) {
+MemoryOperand compute_memory_operand(const InstructionInfo& info, uint64_t displacement, const GprFile& gprs,
+                                     uint64_t segment_base, bool guest_64bit_mode, const uint64_t* rsp) {
   MemoryOperand m{};
   m.segment = info.segment;
   m.address_size = info.address_size;

@@ -41,9 +41,9 @@ struct MemoryOperand {
 // Pure computation. `gprs.gpr[n]` is register n; RSP is gprs.gpr[4] unless `rsp` is given
 // (RSP lives in the VMCS: design.md "The vCPU register file"). For INS/OUTS the operand is
 // ES:[rDI] / seg:[rSI] (Vol. 2 INS/OUTS), so the base is RDI/RSI and there is no displacement.
-MemoryOperand compute_memory_operand(const InstructionInfo& info, uint64_t displacement,
-                                     const GprFile& gprs, uint64_t segment_base,
-                                     bool guest_64bit_mode, const uint64_t* rsp = nullptr);
+MemoryOperand compute_memory_operand(const InstructionInfo& info, uint64_t displacement, const GprFile& gprs,
+                                     uint64_t segment_base, bool guest_64bit_mode,
+                                     const uint64_t* rsp = nullptr);
 
 // The VMCS guest base field of a segment register (guest_es_base ... guest_gs_base).
 VmcsField segment_base_field(SegmentReg seg);

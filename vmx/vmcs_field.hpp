@@ -56,7 +56,7 @@ constexpr unsigned vmcs_width_bits(VmcsWidth w) {
 }
 
 // The table's width and group columns must agree with the encoding bits; checked per row.
-#define VMCS_FIELD(enc, width, group, name)                                              \
+#define VMCS_FIELD(enc, width, group, name)                                                     \
   static_assert(encoding_width(enc) == VmcsWidth::width, #name ": width column != bits 14:13"); \
   static_assert(encoding_group(enc) == VmcsGroup::group, #name ": group column != bits 11:10"); \
   static_assert((enc & 0xffff9001u) == 0, #name ": reserved or high-access bit set");
@@ -91,8 +91,8 @@ static_assert(detail::encodings_unique(), "vmcs_fields.def lists an encoding twi
 
 // C++ type that holds a field's value: uint16_t, uint32_t or uint64_t (natural = 64-bit).
 template <VmcsField F>
-using vmcs_value_t = std::conditional_t<
-    vmcs_field_width(F) == VmcsWidth::w16, uint16_t,
-    std::conditional_t<vmcs_field_width(F) == VmcsWidth::w32, uint32_t, uint64_t>>;
+using vmcs_value_t =
+    std::conditional_t<vmcs_field_width(F) == VmcsWidth::w16, uint16_t,
+                       std::conditional_t<vmcs_field_width(F) == VmcsWidth::w32, uint32_t, uint64_t>>;
 
 }  // namespace vmx

@@ -10,9 +10,7 @@ namespace {
 inline bool vmread(uint64_t enc, uint64_t* out, bool* fail_invalid) {
   uint64_t v;
   bool cf, zf;
-  asm volatile("vmread %[enc], %[val]"
-               : [val] "=r"(v), "=@ccc"(cf), "=@ccz"(zf)
-               : [enc] "r"(enc));
+  asm volatile("vmread %[enc], %[val]" : [val] "=r"(v), "=@ccc"(cf), "=@ccz"(zf) : [enc] "r"(enc));
   *fail_invalid = cf;
   if (cf || zf) return false;
   *out = v;
@@ -28,9 +26,8 @@ void HardwareVmcs::record_failure(bool fail_invalid) {
   }
   uint64_t err = 0;
   bool invalid = false;
-  last_error_ = vmread(encoding(VmcsField::vm_instruction_error), &err, &invalid)
-                    ? static_cast<uint32_t>(err)
-                    : ~0u;
+  last_error_ =
+      vmread(encoding(VmcsField::vm_instruction_error), &err, &invalid) ? static_cast<uint32_t>(err) : ~0u;
 }
 
 bool HardwareVmcs::try_read(VmcsField f, uint64_t* value) {

@@ -1,12 +1,13 @@
 // Capability MSRs (SDM Appendix A): control adjustment, the TRUE_ rule of BASIC[55], the
 // MSR read order, predicates, required-feature refusals with named reasons, fixed CR bits.
+#include "vmx/capabilities.hpp"
+
 #include <catch.hpp>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
 
-#include "vmx/capabilities.hpp"
 #include "vmx/fixed_cr.hpp"
 
 using namespace vmx;
@@ -32,8 +33,8 @@ VmxCapabilities good() {
   c.true_entry_ctls = ctl(0x000011fb, 0xffffffff);
   c.procbased_ctls3 = 0x1f;
   c.ept_vpid_cap = (1ull << 0) | (1ull << 6) | (1ull << 8) | (1ull << 14) | (1ull << 16) | (1ull << 17) |
-                   (1ull << 20) | (1ull << 21) | (1ull << 25) | (1ull << 26) | (1ull << 32) |
-                   (1ull << 40) | (1ull << 41) | (1ull << 42) | (1ull << 43);
+                   (1ull << 20) | (1ull << 21) | (1ull << 25) | (1ull << 26) | (1ull << 32) | (1ull << 40) |
+                   (1ull << 41) | (1ull << 42) | (1ull << 43);
   c.misc = 5 | (1ull << 5) | (1ull << 6) | (1ull << 7) | (1ull << 8) | (3ull << 16) | (1ull << 29);
   c.cr0_fixed0 = 0x80000021;
   c.cr0_fixed1 = 0xffffffff;
@@ -47,11 +48,16 @@ VmxCapabilities good() {
 }  // namespace
 
 TEST_CASE("adjust_controls: allowed-0 bits forced on, disallowed bits dropped (SDM A.3)") {
-  struct Row { uint32_t desired; uint64_t msr; uint32_t adjusted; uint32_t unsupported; };
+  struct Row {
+    uint32_t desired;
+    uint64_t msr;
+    uint32_t adjusted;
+    uint32_t unsupported;
+  };
   const Row rows[] = {
       {0x00000000, ctl(0x16, 0x7f), 0x16, 0},
       {0x00000001, ctl(0x16, 0x7f), 0x17, 0},
-      {0x00000080, ctl(0x16, 0x7f), 0x16, 0x80},        // bit 7 may not be 1
+      {0x00000080, ctl(0x16, 0x7f), 0x16, 0x80},  // bit 7 may not be 1
       {0x00000041, ctl(0x16, 0x7f), 0x57, 0},
       {0xffffffff, ctl(0x16, 0x7f), 0x7f, 0xffffff80},
       {0x80000000, ctl(0, 0x80000000), 0x80000000, 0},
@@ -72,7 +78,7 @@ TEST_CASE("adjust_controls: allowed-0 bits forced on, disallowed bits dropped (S
 TEST_CASE("TRUE_ controls are used exactly when IA32_VMX_BASIC[55] (SDM A.2)") {
   VmxCapabilities c = good();
   REQUIRE(c.true_controls());
-  CHECK(c.adjust_pinbased(0) == 0x00);        // TRUE: default-1 bits may be 0
+  CHECK(c.adjust_pinbased(0) == 0x00);  // TRUE: default-1 bits may be 0
   CHECK(c.adjust_procbased(0) == 0x04006172);
   CHECK(c.adjust_exit(0) == 0x00036dfb);
   CHECK(c.adjust_entry(0) == 0x000011fb);
@@ -174,13 +180,17 @@ TEST_CASE("check_required: names the first missing required feature") {
       c.true_procbased_ctls &= ~(static_cast<uint64_t>(bit) << 32);
     };
   };
-  auto drop_ept_cap = [](unsigned bit) { return [bit](VmxCapabilities& c) { c.ept_vpid_cap &= ~(1ull << bit); }; };
+  auto drop_ept_cap = [](unsigned bit) {
+    return [bit](VmxCapabilities& c) { c.ept_vpid_cap &= ~(1ull << bit); };
+  };
   const Row rows[] = {
       {"UC VMCS", [](VmxCapabilities& c) { c.basic &= ~(0xfull << 50); }, Feature::vmcs_write_back, "53:50"},
       {"8 KiB VMCS", [](VmxCapabilities& c) { c.basic = (c.basic & ~(0x1fffull << 32)) | (0x1001ull << 32); },
        Feature::vmcs_fits_page, "44:32"},
-      {"no 64-bit host", drop_exit(exit_ctl::host_address_space_size), Feature::host_64bit, "host address-space size"},
-      {"no IA-32e guest", drop_entry(entry_ctl::ia32e_mode_guest), Feature::ia32e_mode_guest, "IA-32e mode guest"},
+      {"no 64-bit host", drop_exit(exit_ctl::host_address_space_size), Feature::host_64bit,
+       "host address-space size"},
+      {"no IA-32e guest", drop_entry(entry_ctl::ia32e_mode_guest), Feature::ia32e_mode_guest,
+       "IA-32e mode guest"},
       {"no secondary controls", drop_proc(proc::activate_secondary_controls), Feature::secondary_controls,
        "secondary processor-based controls"},
       {"no MSR bitmaps", drop_proc(proc::use_msr_bitmaps), Feature::msr_bitmaps, "use MSR bitmaps"},
@@ -188,14 +198,16 @@ TEST_CASE("check_required: names the first missing required feature") {
       {"no 4-level EPT", drop_ept_cap(6), Feature::ept_4level, "page-walk length 4"},
       {"no WB EPT", drop_ept_cap(14), Feature::ept_write_back, "write-back"},
       {"no INVEPT", drop_ept_cap(20), Feature::invept, "INVEPT"},
-      {"INVEPT without types",
-       [](VmxCapabilities& c) { c.ept_vpid_cap &= ~((1ull << 25) | (1ull << 26)); }, Feature::invept, "INVEPT"},
+      {"INVEPT without types", [](VmxCapabilities& c) { c.ept_vpid_cap &= ~((1ull << 25) | (1ull << 26)); },
+       Feature::invept, "INVEPT"},
       {"no unrestricted guest", drop_proc2(proc2::unrestricted_guest), Feature::unrestricted_guest,
        "unrestricted guest"},
       {"no EFER load on entry", drop_entry(entry_ctl::load_ia32_efer), Feature::load_efer_on_entry,
        "load IA32_EFER"},
-      {"no EFER save on exit", drop_exit(exit_ctl::save_ia32_efer), Feature::save_efer_on_exit, "save IA32_EFER"},
-      {"no EFER load on exit", drop_exit(exit_ctl::load_ia32_efer), Feature::load_efer_on_exit, "load IA32_EFER"},
+      {"no EFER save on exit", drop_exit(exit_ctl::save_ia32_efer), Feature::save_efer_on_exit,
+       "save IA32_EFER"},
+      {"no EFER load on exit", drop_exit(exit_ctl::load_ia32_efer), Feature::load_efer_on_exit,
+       "load IA32_EFER"},
   };
   std::set<Feature> covered;
   for (const Row& row : rows) {
@@ -220,11 +232,15 @@ TEST_CASE("check_required: names the first missing required feature") {
 }
 
 TEST_CASE("check_required: optional features never refuse; VPID is optional") {
-  struct Row { Feature f; std::function<void(VmxCapabilities&)> remove; };
+  struct Row {
+    Feature f;
+    std::function<void(VmxCapabilities&)> remove;
+  };
   const Row rows[] = {
       {Feature::vpid, [](VmxCapabilities& c) { c.procbased_ctls2 &= ~(uint64_t(proc2::enable_vpid) << 32); }},
       {Feature::wait_for_sipi, [](VmxCapabilities& c) { c.misc &= ~(1ull << 8); }},
-      {Feature::preemption_timer, [](VmxCapabilities& c) { c.true_pinbased_ctls &= ~(uint64_t(pin::preemption_timer) << 32); }},
+      {Feature::preemption_timer,
+       [](VmxCapabilities& c) { c.true_pinbased_ctls &= ~(uint64_t(pin::preemption_timer) << 32); }},
       {Feature::ept_2mb_pages, [](VmxCapabilities& c) { c.ept_vpid_cap &= ~(1ull << 16); }},
       {Feature::ept_1gb_pages, [](VmxCapabilities& c) { c.ept_vpid_cap &= ~(1ull << 17); }},
       {Feature::apx_exit_info, [](VmxCapabilities& c) { c.host_apx = false; }},
@@ -260,12 +276,12 @@ TEST_CASE("load_capabilities never reads an MSR the CPU lacks") {
   const VmxCapabilities g = good();
   SECTION("a full CPU: every MSR read, TRUE_ included") {
     FakeMsrs m;
-    m.present = {{0x480, g.basic},          {0x481, g.pinbased_ctls},   {0x482, g.procbased_ctls},
-                 {0x483, g.exit_ctls},      {0x484, g.entry_ctls},      {0x485, g.misc},
-                 {0x486, g.cr0_fixed0},     {0x487, g.cr0_fixed1},      {0x488, g.cr4_fixed0},
-                 {0x489, g.cr4_fixed1},     {0x48a, g.vmcs_enum},       {0x48b, g.procbased_ctls2},
+    m.present = {{0x480, g.basic},          {0x481, g.pinbased_ctls},      {0x482, g.procbased_ctls},
+                 {0x483, g.exit_ctls},      {0x484, g.entry_ctls},         {0x485, g.misc},
+                 {0x486, g.cr0_fixed0},     {0x487, g.cr0_fixed1},         {0x488, g.cr4_fixed0},
+                 {0x489, g.cr4_fixed1},     {0x48a, g.vmcs_enum},          {0x48b, g.procbased_ctls2},
                  {0x48c, g.ept_vpid_cap},   {0x48d, g.true_pinbased_ctls}, {0x48e, g.true_procbased_ctls},
-                 {0x48f, g.true_exit_ctls}, {0x490, g.true_entry_ctls}, {0x491, g.vmfunc},
+                 {0x48f, g.true_exit_ctls}, {0x490, g.true_entry_ctls},    {0x491, g.vmfunc},
                  {0x492, g.procbased_ctls3}};
     const VmxCapabilities c = load_capabilities(reader, &m, true);
     CHECK_FALSE(m.faulted);
@@ -299,7 +315,12 @@ TEST_CASE("load_capabilities never reads an MSR the CPU lacks") {
 
 TEST_CASE("CR0/CR4 fixed bits, with the unrestricted-guest exemption (SDM A.7, A.8)") {
   const VmxCapabilities c = good();  // CR0 FIXED0 = PE|NE|PG, CR4 FIXED0 = VMXE
-  struct Row { uint64_t in; bool ug; uint64_t out; bool in_ok; };
+  struct Row {
+    uint64_t in;
+    bool ug;
+    uint64_t out;
+    bool in_ok;
+  };
   const Row cr0[] = {
       {0x00000000, false, 0x80000021, false},
       {0x00000000, true, 0x00000020, false},  // real mode: PE/PG may stay 0
@@ -331,7 +352,7 @@ TEST_CASE("vmcs_field_supported: VMCS_ENUM index and feature dependencies") {
   c.host_apx = true;
   CHECK(vmcs_field_supported(c, VmcsField::extended_instruction_info));
   CHECK_FALSE(vmcs_field_supported(c, VmcsField::secondary_vm_exit_controls));
-  c.vmcs_enum = 0x10 << 1;  // highest index 0x10
+  c.vmcs_enum = 0x10 << 1;                                                      // highest index 0x10
   CHECK_FALSE(vmcs_field_supported(c, VmcsField::secondary_vm_exit_controls));  // index 0x22
   CHECK_FALSE(vmcs_field_supported(c, VmcsField::guest_ia32_interrupt_ssp_table_address));
   CHECK(vmcs_field_supported(c, VmcsField::guest_rip));  // index 0x0f

@@ -1,7 +1,7 @@
 // Exit qualifications for MOV CR, MOV DR and I/O (SDM 28.2.1), legacy and APX forms.
-#include <catch.hpp>
-
 #include "vmx/exit_qualification.hpp"
+
+#include <catch.hpp>
 
 using namespace vmx;
 
@@ -25,7 +25,12 @@ TEST_CASE("MOV CR: CR number, access type, every GPR in both forms") {
 }
 
 TEST_CASE("MOV CR: CLTS and LMSW") {
-  struct Row { uint64_t q; CrAccessType t; bool mem; uint16_t src; };
+  struct Row {
+    uint64_t q;
+    CrAccessType t;
+    bool mem;
+    uint16_t src;
+  };
   const Row rows[] = {
       {0x0000'0020, CrAccessType::clts, false, 0},
       {0x0001'0030, CrAccessType::lmsw, false, 0x0001},  // lmsw %ax with ax = 1
@@ -61,16 +66,21 @@ TEST_CASE("MOV DR: DR number, direction, GPR (bits 12:8 with APX, see header)") 
 }
 
 TEST_CASE("I/O: size, direction, string, REP, immediate, port") {
-  struct Row { uint64_t q; uint8_t size; bool in, str, rep, imm; uint16_t port; };
+  struct Row {
+    uint64_t q;
+    uint8_t size;
+    bool in, str, rep, imm;
+    uint16_t port;
+  };
   const Row rows[] = {
-      {0x0060'0048, 1, true, false, false, true, 0x60},         // in al, 0x60
-      {0x03f8'0000, 1, false, false, false, false, 0x3f8},      // out dx, al (dx = 0x3f8)
-      {0x0cf8'0003, 4, false, false, false, false, 0xcf8},      // out dx, eax
-      {0x0cfc'0009, 2, true, false, false, false, 0xcfc},       // in ax, dx
-      {0x01f0'0039, 2, true, true, true, false, 0x1f0},         // rep insw
-      {0x03f8'0010, 1, false, true, false, false, 0x3f8},       // outsb
-      {0xffff'004b, 4, true, false, false, true, 0xffff},       // in eax, imm (port field 16 bits)
-      {0x0080'0002, 0, false, false, false, false, 0x80},       // size encoding 2 is not used
+      {0x0060'0048, 1, true, false, false, true, 0x60},     // in al, 0x60
+      {0x03f8'0000, 1, false, false, false, false, 0x3f8},  // out dx, al (dx = 0x3f8)
+      {0x0cf8'0003, 4, false, false, false, false, 0xcf8},  // out dx, eax
+      {0x0cfc'0009, 2, true, false, false, false, 0xcfc},   // in ax, dx
+      {0x01f0'0039, 2, true, true, true, false, 0x1f0},     // rep insw
+      {0x03f8'0010, 1, false, true, false, false, 0x3f8},   // outsb
+      {0xffff'004b, 4, true, false, false, true, 0xffff},   // in eax, imm (port field 16 bits)
+      {0x0080'0002, 0, false, false, false, false, 0x80},   // size encoding 2 is not used
   };
   for (const Row& r : rows) {
     CAPTURE(r.q);

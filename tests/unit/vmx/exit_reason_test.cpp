@@ -1,30 +1,79 @@
 // Exit reasons (SDM Appendix C) and the exit-reason field (SDM 25.9.1).
+#include "vmx/exit_reason.hpp"
+
 #include <catch.hpp>
 #include <cstring>
 #include <set>
 #include <string>
 
-#include "vmx/exit_reason.hpp"
-
 using namespace vmx;
 
 TEST_CASE("exit reasons: numbers and names from Appendix C") {
-  struct Row { uint16_t n; const char* name; };
+  struct Row {
+    uint16_t n;
+    const char* name;
+  };
   const Row rows[] = {
-      {0, "exception_or_nmi"}, {1, "external_interrupt"}, {2, "triple_fault"}, {3, "init_signal"},
-      {4, "startup_ipi"}, {7, "interrupt_window"}, {9, "task_switch"}, {10, "cpuid"}, {12, "hlt"},
-      {18, "vmcall"}, {19, "vmclear"}, {23, "vmread"}, {25, "vmwrite"}, {27, "vmxon"},
-      {28, "control_register_access"}, {29, "mov_dr"}, {30, "io_instruction"}, {31, "rdmsr"},
-      {32, "wrmsr"}, {33, "entry_failure_invalid_guest_state"}, {34, "entry_failure_msr_loading"},
-      {36, "mwait"}, {37, "monitor_trap_flag"}, {39, "monitor"}, {40, "pause"},
-      {41, "entry_failure_machine_check"}, {43, "tpr_below_threshold"}, {44, "apic_access"},
-      {46, "gdtr_idtr_access"}, {47, "ldtr_tr_access"}, {48, "ept_violation"},
-      {49, "ept_misconfiguration"}, {50, "invept"}, {51, "rdtscp"}, {52, "preemption_timer_expired"},
-      {53, "invvpid"}, {54, "wbinvd_wbnoinvd"}, {55, "xsetbv"}, {56, "apic_write"}, {57, "rdrand"},
-      {58, "invpcid"}, {59, "vmfunc"}, {60, "encls"}, {61, "rdseed"}, {62, "page_modification_log_full"},
-      {63, "xsaves"}, {64, "xrstors"}, {65, "pconfig"}, {66, "spp_related_event"}, {67, "umwait"},
-      {68, "tpause"}, {69, "loadiwkey"}, {70, "enclv"}, {74, "bus_lock"}, {75, "instruction_timeout"},
-      {76, "seamcall"}, {77, "tdcall"}, {78, "rdmsrlist"}, {79, "wrmsrlist"}, {84, "rdmsr_immediate"},
+      {0, "exception_or_nmi"},
+      {1, "external_interrupt"},
+      {2, "triple_fault"},
+      {3, "init_signal"},
+      {4, "startup_ipi"},
+      {7, "interrupt_window"},
+      {9, "task_switch"},
+      {10, "cpuid"},
+      {12, "hlt"},
+      {18, "vmcall"},
+      {19, "vmclear"},
+      {23, "vmread"},
+      {25, "vmwrite"},
+      {27, "vmxon"},
+      {28, "control_register_access"},
+      {29, "mov_dr"},
+      {30, "io_instruction"},
+      {31, "rdmsr"},
+      {32, "wrmsr"},
+      {33, "entry_failure_invalid_guest_state"},
+      {34, "entry_failure_msr_loading"},
+      {36, "mwait"},
+      {37, "monitor_trap_flag"},
+      {39, "monitor"},
+      {40, "pause"},
+      {41, "entry_failure_machine_check"},
+      {43, "tpr_below_threshold"},
+      {44, "apic_access"},
+      {46, "gdtr_idtr_access"},
+      {47, "ldtr_tr_access"},
+      {48, "ept_violation"},
+      {49, "ept_misconfiguration"},
+      {50, "invept"},
+      {51, "rdtscp"},
+      {52, "preemption_timer_expired"},
+      {53, "invvpid"},
+      {54, "wbinvd_wbnoinvd"},
+      {55, "xsetbv"},
+      {56, "apic_write"},
+      {57, "rdrand"},
+      {58, "invpcid"},
+      {59, "vmfunc"},
+      {60, "encls"},
+      {61, "rdseed"},
+      {62, "page_modification_log_full"},
+      {63, "xsaves"},
+      {64, "xrstors"},
+      {65, "pconfig"},
+      {66, "spp_related_event"},
+      {67, "umwait"},
+      {68, "tpause"},
+      {69, "loadiwkey"},
+      {70, "enclv"},
+      {74, "bus_lock"},
+      {75, "instruction_timeout"},
+      {76, "seamcall"},
+      {77, "tdcall"},
+      {78, "rdmsrlist"},
+      {79, "wrmsrlist"},
+      {84, "rdmsr_immediate"},
       {85, "wrmsrns_immediate"},
   };
   for (const Row& r : rows) {
@@ -62,7 +111,11 @@ TEST_CASE("exit reasons: holes, limits, uniqueness") {
 }
 
 TEST_CASE("exit-reason field bits (SDM 25.9.1)") {
-  struct Row { uint32_t raw; uint16_t basic; bool busy, lock, enclave, mtf, root, fail; };
+  struct Row {
+    uint32_t raw;
+    uint16_t basic;
+    bool busy, lock, enclave, mtf, root, fail;
+  };
   const Row rows[] = {
       {0x0000000a, 10, false, false, false, false, false, false},
       {0x80000021, 33, false, false, false, false, false, true},

@@ -1,14 +1,17 @@
 // FakeVmcs behaves like VMREAD/VMWRITE: width truncation, read-only exit information,
 // unsupported fields, typed accessors.
-#include <catch.hpp>
-
 #include "vmx/fake_vmcs.hpp"
+
+#include <catch.hpp>
 
 using namespace vmx;
 
 TEST_CASE("FakeVmcs: write truncates to the field width, read zero-extends") {
   FakeVmcs v;
-  struct Row { VmcsField f; uint64_t written, read; };
+  struct Row {
+    VmcsField f;
+    uint64_t written, read;
+  };
   const Row rows[] = {
       {VmcsField::guest_cs_selector, 0x1234567890abcdefull, 0xcdef},
       {VmcsField::pin_based_controls, 0x1234567890abcdefull, 0x90abcdef},

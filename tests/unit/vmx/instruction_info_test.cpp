@@ -1,10 +1,12 @@
 // The VM-exit instruction-information field, both forms, every exit type whose SDM table
 // defines it (SDM 28.2.5), every register number the form can carry.
+#include "vmx/instruction_info.hpp"
+
 #include <catch.hpp>
 #include <string>
+#include <vector>
 
 #include "vmx/fake_vmcs.hpp"
-#include "vmx/instruction_info.hpp"
 
 using namespace vmx;
 namespace f = vmx::insn_field;
@@ -13,10 +15,16 @@ namespace {
 
 // Bit positions, written out from the SDM tables (legacy) and from KVM APX v2 04/16
 // `struct ext_insn_info` (extended), independently of vmx/instruction_info.cpp.
-struct Pos { unsigned shift, width; };
-struct Layout { Pos scaling, reg1, asize, memreg, osize, seg, index, index_invalid, base, base_invalid, reg2, identity; };
-const Layout kLegacyBits{{0, 2}, {3, 4}, {7, 3}, {10, 1}, {11, 2}, {15, 3}, {18, 4}, {22, 1}, {23, 4}, {27, 1}, {28, 4}, {28, 2}};
-const Layout kExtendedBits{{0, 2}, {16, 5}, {2, 2}, {4, 1}, {5, 2}, {7, 3}, {24, 5}, {10, 1}, {32, 5}, {11, 1}, {40, 5}, {0, 0}};
+struct Pos {
+  unsigned shift, width;
+};
+struct Layout {
+  Pos scaling, reg1, asize, memreg, osize, seg, index, index_invalid, base, base_invalid, reg2, identity;
+};
+const Layout kLegacyBits{{0, 2},  {3, 4},  {7, 3},  {10, 1}, {11, 2}, {15, 3},
+                         {18, 4}, {22, 1}, {23, 4}, {27, 1}, {28, 4}, {28, 2}};
+const Layout kExtendedBits{{0, 2},  {16, 5}, {2, 2},  {4, 1},  {5, 2},  {7, 3},
+                           {24, 5}, {10, 1}, {32, 5}, {11, 1}, {40, 5}, {0, 0}};
 
 struct Fields {
   uint64_t scaling = 0, reg1 = 0, asize = 2, memreg = 0, osize = 0, seg = 3;
@@ -32,13 +40,38 @@ uint64_t put(Pos p, uint64_t v) {
 uint64_t encode(ExitInfoForm form, const Fields& x) {
   const Layout& l = form == ExitInfoForm::extended ? kExtendedBits : kLegacyBits;
   return put(l.scaling, x.scaling) | put(l.reg1, x.reg1) | put(l.asize, x.asize) | put(l.memreg, x.memreg) |
-         put(l.osize, x.osize) | put(l.seg, x.seg) | put(l.index, x.index) | put(l.index_invalid, x.index_invalid) |
-         put(l.base, x.base) | put(l.base_invalid, x.base_invalid) | put(l.reg2, x.reg2) |
-         (form == ExitInfoForm::legacy ? put(l.identity, x.identity) : 0);
+         put(l.osize, x.osize) | put(l.seg, x.seg) | put(l.index, x.index) |
+         put(l.index_invalid, x.index_invalid) | put(l.base, x.base) | put(l.base_invalid, x.base_invalid) |
+         put(l.reg2, x.reg2) | (form == ExitInfoForm::legacy ? put(l.identity, x.identity) : 0);
 }
 
-// What each SDM table defines. operand: 'm' memory only, 'r' register only, 'e' either
-// (mem/reg bit). osize_bits: 1 for LGDT & co. (bit 11 only), 2 for RDRAND & co.
+// What each SDM table defines, as the field names of its rows. operand: 'm' memory only,
+// 'r' register only, 'e' either (mem/reg bit). osize_bits: 1 for LGDT & co. (bit 11 only),
+// 2 for RDRAND & co. (bits 12:11).
+struct Row {
+  InsnInfoKind kind;
+  const char* name;
+  const char* fields;
+  char operand;
+  unsigned osize_bits;
+};
+const Row kRows[] = {
+    {InsnInfoKind::ins, "INS", "asize", 'm', 0},
+    {InsnInfoKind::outs, "OUTS", "asize seg", 'm', 0},
+    {InsnInfoKind::descriptor_table, "LGDT/LIDT/SGDT/SIDT", "scaling asize osize seg index base identity",
+     'm', 1},
+    {InsnInfoKind::ldtr_tr, "LLDT/LTR/SLDT/STR", "scaling reg1 asize memreg seg index base identity", 'e', 0},
+    {InsnInfoKind::rdrand_rdseed, "RDRAND/RDSEED", "reg1 osize", 'r', 2},
+    {InsnInfoKind::vmx_pointer, "VMCLEAR/VMPTRLD/VMPTRST/VMXON/XSAVES/XRSTORS",
+     "scaling asize seg index base", 'm', 0},
+    {InsnInfoKind::vmread_vmwrite, "VMREAD/VMWRITE", "scaling reg1 asize memreg seg index base reg2", 'e', 0},
+    {InsnInfoKind::invalidation, "INVEPT/INVPCID/INVVPID", "scaling asize seg index base reg2", 'm', 0},
+    {InsnInfoKind::umwait_tpause, "UMWAIT/TPAUSE", "reg1 osize", 'r', 2},
+    {InsnInfoKind::loadiwkey, "LOADIWKEY", "reg1 reg2", 'r', 0},
+    {InsnInfoKind::msr_immediate, "RDMSR/WRMSRNS imm", "reg1", 'r', 0},
+    {InsnInfoKind::user_msr, "URDMSR/UWRMSR", "reg1", 'r', 0},
+};
+
 struct Table {
   InsnInfoKind kind;
   const char* name;
@@ -46,21 +79,23 @@ struct Table {
   char operand;
   unsigned osize_bits;
 };
-const Table kTables[] = {
-    // kind                            name                 scal reg1 asz  m/r  osz  seg  idx  base reg2 ident
-    {InsnInfoKind::ins, "INS", false, false, true, false, false, false, false, false, false, false, 'm', 0},
-    {InsnInfoKind::outs, "OUTS", false, false, true, false, false, true, false, false, false, false, 'm', 0},
-    {InsnInfoKind::descriptor_table, "LGDT/LIDT/SGDT/SIDT", true, false, true, false, true, true, true, true, false, true, 'm', 1},
-    {InsnInfoKind::ldtr_tr, "LLDT/LTR/SLDT/STR", true, true, true, true, false, true, true, true, false, true, 'e', 0},
-    {InsnInfoKind::rdrand_rdseed, "RDRAND/RDSEED", false, true, false, false, true, false, false, false, false, false, 'r', 2},
-    {InsnInfoKind::vmx_pointer, "VMCLEAR/VMPTRLD/VMPTRST/VMXON/XSAVES/XRSTORS", true, false, true, false, false, true, true, true, false, false, 'm', 0},
-    {InsnInfoKind::vmread_vmwrite, "VMREAD/VMWRITE", true, true, true, true, false, true, true, true, true, false, 'e', 0},
-    {InsnInfoKind::invalidation, "INVEPT/INVPCID/INVVPID", true, false, true, false, false, true, true, true, true, false, 'm', 0},
-    {InsnInfoKind::umwait_tpause, "UMWAIT/TPAUSE", false, true, false, false, true, false, false, false, false, false, 'r', 2},
-    {InsnInfoKind::loadiwkey, "LOADIWKEY", false, true, false, false, false, false, false, false, true, false, 'r', 0},
-    {InsnInfoKind::msr_immediate, "RDMSR/WRMSRNS imm", false, true, false, false, false, false, false, false, false, false, 'r', 0},
-};
-static_assert(sizeof(kTables) / sizeof(kTables[0]) == static_cast<size_t>(InsnInfoKind::count));
+
+bool lists(const char* fields, const char* field) {
+  return (" " + std::string(fields) + " ").find(" " + std::string(field) + " ") != std::string::npos;
+}
+
+std::vector<Table> make_tables() {
+  std::vector<Table> v;
+  for (const Row& r : kRows) {
+    const char* x = r.fields;
+    v.push_back({r.kind, r.name, lists(x, "scaling"), lists(x, "reg1"), lists(x, "asize"), lists(x, "memreg"),
+                 lists(x, "osize"), lists(x, "seg"), lists(x, "index"), lists(x, "base"), lists(x, "reg2"),
+                 lists(x, "identity"), r.operand, r.osize_bits});
+  }
+  return v;
+}
+const std::vector<Table> kTables = make_tables();
+static_assert(sizeof(kRows) / sizeof(kRows[0]) == static_cast<size_t>(InsnInfoKind::count));
 
 const ExitInfoForm kForms[] = {ExitInfoForm::legacy, ExitInfoForm::extended};
 const char* form_name(ExitInfoForm form) { return form == ExitInfoForm::extended ? "extended" : "legacy"; }
@@ -84,7 +119,9 @@ uint16_t expected_defined(const Table& t, ExitInfoForm form, bool is_register, b
   return m;
 }
 
-bool register_operand(const Table& t, const Fields& x) { return t.operand == 'r' || (t.operand == 'e' && x.memreg); }
+bool register_operand(const Table& t, const Fields& x) {
+  return t.operand == 'r' || (t.operand == 'e' && x.memreg);
+}
 
 }  // namespace
 
@@ -239,12 +276,13 @@ TEST_CASE("instruction info: instruction identity (legacy 29:28)") {
       CAPTURE(static_cast<int>(kind), id);
       Fields x;
       x.identity = id;
-      const InstructionInfo legacy = decode_instruction_info(encode(ExitInfoForm::legacy, x), ExitInfoForm::legacy, kind);
+      const InstructionInfo legacy =
+          decode_instruction_info(encode(ExitInfoForm::legacy, x), ExitInfoForm::legacy, kind);
       CHECK(legacy.has(f::identity));
       CHECK(legacy.identity == id);
       // Extended: no known position; bits 29:28 belong to the index field there.
-      const InstructionInfo ext = decode_instruction_info(encode(ExitInfoForm::extended, Fields{}) | (uint64_t(id) << 28),
-                                                           ExitInfoForm::extended, kind);
+      const InstructionInfo ext = decode_instruction_info(
+          encode(ExitInfoForm::extended, Fields{}) | (uint64_t(id) << 28), ExitInfoForm::extended, kind);
       CHECK_FALSE(ext.has(f::identity));
       CHECK(ext.identity == 0);
     }
@@ -263,8 +301,8 @@ TEST_CASE("instruction info: legacy form ignores bits 63:32; extended form uses 
   CHECK(a.reg2 == b.reg2);
   CHECK(b.raw == legacy);
   // A legacy 4-bit register field can never name R16..R31.
-  const InstructionInfo c = decode_instruction_info(0xffffffffu & ~((1u << 22) | (1u << 27)), ExitInfoForm::legacy,
-                                                    InsnInfoKind::invalidation);
+  const InstructionInfo c = decode_instruction_info(0xffffffffu & ~((1u << 22) | (1u << 27)),
+                                                    ExitInfoForm::legacy, InsnInfoKind::invalidation);
   CHECK(c.index_reg == 15);
   CHECK(c.base_reg == 15);
   CHECK(c.reg2 == 15);
@@ -288,23 +326,23 @@ TEST_CASE("instruction info: literal rows") {
   };
   const Row rows[] = {
       // invept 0x10(%rbx,%rsi,8),%rcx: scale 3, 64-bit, DS, index RSI, base RBX, reg2 RCX
-      {"invept 0x10(%rbx,%rsi,8),%rcx", ExitInfoForm::legacy, InsnInfoKind::invalidation, 0x11998103, false, 3,
-       AddressSize::a64, SegmentReg::ds, true, 6, true, 3, 0, 1},
+      {"invept 0x10(%rbx,%rsi,8),%rcx", ExitInfoForm::legacy, InsnInfoKind::invalidation, 0x11998103, false,
+       3, AddressSize::a64, SegmentReg::ds, true, 6, true, 3, 0, 1},
       // invept 291(%r28,%r29,4),%r19 (EVEX map 4, shared/apx/spec.md §4.2)
-      {"invept 291(%r28,%r29,4),%r19", ExitInfoForm::extended, InsnInfoKind::invalidation, 0x0000131c1d00018aull,
-       false, 2, AddressSize::a64, SegmentReg::ds, true, 29, true, 28, 0, 19},
+      {"invept 291(%r28,%r29,4),%r19", ExitInfoForm::extended, InsnInfoKind::invalidation,
+       0x0000131c1d00018aull, false, 2, AddressSize::a64, SegmentReg::ds, true, 29, true, 28, 0, 19},
       // vmread %rax,%rbx: reg form, reg1 = RBX (destination r/m), reg2 = RAX (encoding)
       {"vmread %rax,%rbx", ExitInfoForm::legacy, InsnInfoKind::vmread_vmwrite, 0x0000041b, true, 0,
        AddressSize::invalid, SegmentReg::invalid, false, 0, false, 0, 3, 0},
       // vmwrite %r17,%r30 (extended): reg form, reg1 = R17 (source r/m), reg2 = R30 (encoding)
-      {"vmwrite %r17,%r30", ExitInfoForm::extended, InsnInfoKind::vmread_vmwrite, 0x00001e0000110010ull, true, 0,
-       AddressSize::invalid, SegmentReg::invalid, false, 0, false, 0, 17, 30},
+      {"vmwrite %r17,%r30", ExitInfoForm::extended, InsnInfoKind::vmread_vmwrite, 0x00001e0000110010ull, true,
+       0, AddressSize::invalid, SegmentReg::invalid, false, 0, false, 0, 17, 30},
       // vmptrld (%rdi): no index (bit 22), base RDI, 64-bit, DS
-      {"vmptrld (%rdi)", ExitInfoForm::legacy, InsnInfoKind::vmx_pointer, 0x03d98100, false, 0, AddressSize::a64,
-       SegmentReg::ds, false, 0, true, 7, 0, 0},
+      {"vmptrld (%rdi)", ExitInfoForm::legacy, InsnInfoKind::vmx_pointer, 0x03d98100, false, 0,
+       AddressSize::a64, SegmentReg::ds, false, 0, true, 7, 0, 0},
       // vmclear %fs:8(,%r20,2) (extended): no base, index R20, FS, 64-bit
-      {"vmclear %fs:8(,%r20,2)", ExitInfoForm::extended, InsnInfoKind::vmx_pointer, 0x0000000014000a09ull, false, 1,
-       AddressSize::a64, SegmentReg::fs, true, 20, false, 0, 0, 0},
+      {"vmclear %fs:8(,%r20,2)", ExitInfoForm::extended, InsnInfoKind::vmx_pointer, 0x0000000014000a09ull,
+       false, 1, AddressSize::a64, SegmentReg::fs, true, 20, false, 0, 0, 0},
       // rdrand %r31d: reg1 = R31, operand size 32
       {"rdrand %r31d", ExitInfoForm::extended, InsnInfoKind::rdrand_rdseed, 0x00000000001f0020ull, true, 0,
        AddressSize::invalid, SegmentReg::invalid, false, 0, false, 0, 31, 0},
@@ -326,7 +364,12 @@ TEST_CASE("instruction info: literal rows") {
 }
 
 TEST_CASE("instruction info: which exits carry it") {
-  struct Row { ExitReason r; uint64_t qual; bool has; InsnInfoKind kind; };
+  struct Row {
+    ExitReason r;
+    uint64_t qual;
+    bool has;
+    InsnInfoKind kind;
+  };
   const Row rows[] = {
       {ExitReason::vmclear, 0, true, InsnInfoKind::vmx_pointer},
       {ExitReason::vmptrld, 0, true, InsnInfoKind::vmx_pointer},
@@ -348,8 +391,12 @@ TEST_CASE("instruction info: which exits carry it") {
       {ExitReason::loadiwkey, 0, true, InsnInfoKind::loadiwkey},
       {ExitReason::rdmsr_immediate, 0x10, true, InsnInfoKind::msr_immediate},
       {ExitReason::wrmsrns_immediate, 0x10, true, InsnInfoKind::msr_immediate},
-      {ExitReason::io_instruction, 0x0060'0018, true, InsnInfoKind::ins},   // string, IN
-      {ExitReason::io_instruction, 0x0060'0010, true, InsnInfoKind::outs},  // string, OUT
+      {ExitReason::urdmsr, 0x1c, true, InsnInfoKind::user_msr},
+      {ExitReason::uwrmsr, 0x1c, true, InsnInfoKind::user_msr},
+      {ExitReason::rdmsr, 0, false, InsnInfoKind::count},
+      {ExitReason::rdmsrlist, 0, false, InsnInfoKind::count},
+      {ExitReason::io_instruction, 0x0060'0018, true, InsnInfoKind::ins},     // string, IN
+      {ExitReason::io_instruction, 0x0060'0010, true, InsnInfoKind::outs},    // string, OUT
       {ExitReason::io_instruction, 0x0060'0008, false, InsnInfoKind::count},  // IN AL, DX
       {ExitReason::cpuid, 0, false, InsnInfoKind::count},
       {ExitReason::vmcall, 0, false, InsnInfoKind::count},

@@ -1,10 +1,11 @@
 // Memory-operand linear addresses from instruction information + displacement + GPRs +
 // segment base: scaling, every address size, truncation and wraparound, 64-bit segment rules.
+#include "vmx/memory_operand.hpp"
+
 #include <catch.hpp>
 
 #include "vmx/controls.hpp"
 #include "vmx/fake_vmcs.hpp"
-#include "vmx/memory_operand.hpp"
 
 using namespace vmx;
 
@@ -17,8 +18,8 @@ GprFile regs() {
 }
 
 // A hand-built InstructionInfo for a memory operand (the decoder is tested elsewhere).
-InstructionInfo mem(AddressSize a, SegmentReg s, bool base_valid, uint8_t base, bool index_valid, uint8_t index,
-                    uint8_t scaling, InsnInfoKind kind = InsnInfoKind::vmx_pointer) {
+InstructionInfo mem(AddressSize a, SegmentReg s, bool base_valid, uint8_t base, bool index_valid,
+                    uint8_t index, uint8_t scaling, InsnInfoKind kind = InsnInfoKind::vmx_pointer) {
   InstructionInfo i{};
   i.kind = kind;
   i.form = ExitInfoForm::extended;
@@ -54,36 +55,40 @@ TEST_CASE("memory operand: base + index*scale + displacement, per address size a
     uint64_t offset, linear;
   };
   const Row rows[] = {
-      {"64: ds, base+index*8+disp, ds base ignored", AddressSize::a64, SegmentReg::ds, true, 3, 0x1000, true, 6, 0x20,
-       3, 0x10, 0xdead0000, true, 0x1110, 0x1110},
-      {"64: scale 1", AddressSize::a64, SegmentReg::ds, false, 0, 0, true, 1, 0x30, 0, 0, 0, true, 0x30, 0x30},
-      {"64: scale 2", AddressSize::a64, SegmentReg::ds, false, 0, 0, true, 1, 0x30, 1, 0, 0, true, 0x60, 0x60},
-      {"64: scale 4", AddressSize::a64, SegmentReg::ds, false, 0, 0, true, 1, 0x30, 2, 0, 0, true, 0xc0, 0xc0},
-      {"64: scale 8", AddressSize::a64, SegmentReg::ds, false, 0, 0, true, 1, 0x30, 3, 0, 0, true, 0x180, 0x180},
-      {"64: fs base added", AddressSize::a64, SegmentReg::fs, true, 0, 0x10, false, 0, 0, 0, 8, 0x7fff0000, true, 0x18,
-       0x7fff0018},
-      {"64: gs base added, wraps at 2^64", AddressSize::a64, SegmentReg::gs, true, 0, 0x2000, false, 0, 0, 0, 0,
-       0xfffffffffffff000ull, true, 0x2000, 0x1000},
-      {"64: es/cs/ss bases ignored", AddressSize::a64, SegmentReg::ss, true, 5, 0x8000, false, 0, 0, 0, 0, 0x1234, true,
-       0x8000, 0x8000},
+      {"64: ds, base+index*8+disp, ds base ignored", AddressSize::a64, SegmentReg::ds, true, 3, 0x1000, true,
+       6, 0x20, 3, 0x10, 0xdead0000, true, 0x1110, 0x1110},
+      {"64: scale 1", AddressSize::a64, SegmentReg::ds, false, 0, 0, true, 1, 0x30, 0, 0, 0, true, 0x30,
+       0x30},
+      {"64: scale 2", AddressSize::a64, SegmentReg::ds, false, 0, 0, true, 1, 0x30, 1, 0, 0, true, 0x60,
+       0x60},
+      {"64: scale 4", AddressSize::a64, SegmentReg::ds, false, 0, 0, true, 1, 0x30, 2, 0, 0, true, 0xc0,
+       0xc0},
+      {"64: scale 8", AddressSize::a64, SegmentReg::ds, false, 0, 0, true, 1, 0x30, 3, 0, 0, true, 0x180,
+       0x180},
+      {"64: fs base added", AddressSize::a64, SegmentReg::fs, true, 0, 0x10, false, 0, 0, 0, 8, 0x7fff0000,
+       true, 0x18, 0x7fff0018},
+      {"64: gs base added, wraps at 2^64", AddressSize::a64, SegmentReg::gs, true, 0, 0x2000, false, 0, 0, 0,
+       0, 0xfffffffffffff000ull, true, 0x2000, 0x1000},
+      {"64: es/cs/ss bases ignored", AddressSize::a64, SegmentReg::ss, true, 5, 0x8000, false, 0, 0, 0, 0,
+       0x1234, true, 0x8000, 0x8000},
       {"64: negative displacement", AddressSize::a64, SegmentReg::ds, true, 3, 0x1000, false, 0, 0, 0,
        0xfffffffffffffff0ull, 0, true, 0xff0, 0xff0},
-      {"64: offset wraps at 2^64", AddressSize::a64, SegmentReg::ds, true, 3, 0xfffffffffffffff0ull, false, 0, 0, 0,
-       0x20, 0, true, 0x10, 0x10},
+      {"64: offset wraps at 2^64", AddressSize::a64, SegmentReg::ds, true, 3, 0xfffffffffffffff0ull, false, 0,
+       0, 0, 0x20, 0, true, 0x10, 0x10},
       {"64: disp32 only, sign-extended", AddressSize::a64, SegmentReg::ds, false, 0, 0, false, 0, 0, 0,
        0xffffffff80000000ull, 0, true, 0xffffffff80000000ull, 0xffffffff80000000ull},
       {"64 mode, 32-bit address (67h): truncated, then fs base", AddressSize::a32, SegmentReg::fs, true, 0,
        0x12345678fffffff0ull, false, 0, 0, 0, 0x20, 0x100000000ull, true, 0x10, 0x100000010ull},
-      {"32: base+disp, segment base, linear wraps at 2^32", AddressSize::a32, SegmentReg::ds, true, 3, 0xfffffff0, false,
-       0, 0, 0, 8, 0x100, false, 0xfffffff8, 0xf8},
-      {"32: upper register bits ignored", AddressSize::a32, SegmentReg::es, true, 3, 0xffffffff00001000ull, true, 6,
-       0xaaaaaaaa00000010ull, 2, 4, 0x20000, false, 0x1044, 0x21044},
-      {"16: bx+si+disp, wraps at 64 KiB", AddressSize::a16, SegmentReg::ds, true, 3, 0xfff0, true, 6, 0x0010, 0,
-       0x10, 0xf0000, false, 0x0010, 0xf0010},
+      {"32: base+disp, segment base, linear wraps at 2^32", AddressSize::a32, SegmentReg::ds, true, 3,
+       0xfffffff0, false, 0, 0, 0, 8, 0x100, false, 0xfffffff8, 0xf8},
+      {"32: upper register bits ignored", AddressSize::a32, SegmentReg::es, true, 3, 0xffffffff00001000ull,
+       true, 6, 0xaaaaaaaa00000010ull, 2, 4, 0x20000, false, 0x1044, 0x21044},
+      {"16: bx+si+disp, wraps at 64 KiB", AddressSize::a16, SegmentReg::ds, true, 3, 0xfff0, true, 6, 0x0010,
+       0, 0x10, 0xf0000, false, 0x0010, 0xf0010},
       {"16: negative disp8 sign-extended", AddressSize::a16, SegmentReg::ss, true, 5, 0x0100, false, 0, 0, 0,
        0xfffffffffffffffeull, 0x20000, false, 0x00fe, 0x200fe},
-      {"16: upper register bits ignored", AddressSize::a16, SegmentReg::ds, true, 3, 0xffff1234, false, 0, 0, 0, 0,
-       0x1000, false, 0x1234, 0x2234},
+      {"16: upper register bits ignored", AddressSize::a16, SegmentReg::ds, true, 3, 0xffff1234, false, 0, 0,
+       0, 0, 0x1000, false, 0x1234, 0x2234},
   };
   for (const Row& r : rows) {
     CAPTURE(r.what);
@@ -104,11 +109,11 @@ TEST_CASE("memory operand: every GPR as base and as index, R16..R31 included") {
     CAPTURE(n);
     GprFile g{};
     g.gpr[n] = 0x40000 + n;
-    const MemoryOperand b = compute_memory_operand(mem(AddressSize::a64, SegmentReg::ds, true, uint8_t(n), false, 0, 0),
-                                                   0x8, g, 0, true);
+    const MemoryOperand b = compute_memory_operand(
+        mem(AddressSize::a64, SegmentReg::ds, true, uint8_t(n), false, 0, 0), 0x8, g, 0, true);
     CHECK(b.linear == 0x40008 + n);
-    const MemoryOperand x = compute_memory_operand(mem(AddressSize::a64, SegmentReg::ds, false, 0, true, uint8_t(n), 1),
-                                                   0x8, g, 0, true);
+    const MemoryOperand x = compute_memory_operand(
+        mem(AddressSize::a64, SegmentReg::ds, false, 0, true, uint8_t(n), 1), 0x8, g, 0, true);
     CHECK(x.linear == 2 * (0x40000 + n) + 8);
   }
 }
@@ -134,10 +139,11 @@ TEST_CASE("memory operand: refusals") {
   rdrand.defined = insn_field::reg1 | insn_field::operand_size;
   rdrand.is_register = true;
   CHECK(compute_memory_operand(rdrand, 0, g, 0, true).status == MemoryOperandStatus::not_memory);
-  CHECK(compute_memory_operand(mem(AddressSize::invalid, SegmentReg::ds, true, 0, false, 0, 0), 0, g, 0, true).status ==
-        MemoryOperandStatus::bad_address_size);
-  CHECK(compute_memory_operand(mem(AddressSize::a64, SegmentReg::invalid, true, 0, false, 0, 0), 0, g, 0, true).status ==
-        MemoryOperandStatus::bad_segment);
+  CHECK(compute_memory_operand(mem(AddressSize::invalid, SegmentReg::ds, true, 0, false, 0, 0), 0, g, 0, true)
+            .status == MemoryOperandStatus::bad_address_size);
+  CHECK(
+      compute_memory_operand(mem(AddressSize::a64, SegmentReg::invalid, true, 0, false, 0, 0), 0, g, 0, true)
+          .status == MemoryOperandStatus::bad_segment);
 }
 
 TEST_CASE("memory operand: INS uses ES:rDI, OUTS seg:rSI") {
@@ -174,8 +180,8 @@ TEST_CASE("memory operand: read from the VMCS (displacement, segment base, RSP, 
   GprFile g{};
   g.gpr[20] = 0x100;
   CHECK(guest_in_64bit_mode(v));
-  const MemoryOperand m =
-      read_memory_operand(v, mem(AddressSize::a64, SegmentReg::gs, true, 4, true, 20, 3), g);  // gs:-8(%rsp,%r20,8)
+  const MemoryOperand m = read_memory_operand(v, mem(AddressSize::a64, SegmentReg::gs, true, 4, true, 20, 3),
+                                              g);  // gs:-8(%rsp,%r20,8)
   REQUIRE(m.ok());
   CHECK(m.offset == 0x9000 + 0x800 - 8);
   CHECK(m.linear == 0xffff800000000000ull + 0x97f8);
@@ -184,9 +190,13 @@ TEST_CASE("memory operand: read from the VMCS (displacement, segment base, RSP, 
   CHECK_FALSE(guest_in_64bit_mode(v));
   v.set(VmcsField::guest_ds_base, 0x10000);
   v.set(VmcsField::exit_qualification, 0x20);
-  const MemoryOperand c = read_memory_operand(v, mem(AddressSize::a32, SegmentReg::ds, true, 4, false, 0, 0), g);
+  const MemoryOperand c =
+      read_memory_operand(v, mem(AddressSize::a32, SegmentReg::ds, true, 4, false, 0, 0), g);
   CHECK(c.linear == 0x19020);
-  struct Row { SegmentReg s; VmcsField f; };
+  struct Row {
+    SegmentReg s;
+    VmcsField f;
+  };
   for (Row r : {Row{SegmentReg::es, VmcsField::guest_es_base}, Row{SegmentReg::cs, VmcsField::guest_cs_base},
                 Row{SegmentReg::ss, VmcsField::guest_ss_base}, Row{SegmentReg::ds, VmcsField::guest_ds_base},
                 Row{SegmentReg::fs, VmcsField::guest_fs_base}, Row{SegmentReg::gs, VmcsField::guest_gs_base}})

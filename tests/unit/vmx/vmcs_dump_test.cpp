@@ -1,11 +1,12 @@
 // The VMCS dump: one "name (0xenc) = 0x..." line per field, in table order, through a sink.
+#include "vmx/vmcs_dump.hpp"
+
 #include <catch.hpp>
 #include <string>
 #include <vector>
 
 #include "vmx/capabilities.hpp"
 #include "vmx/fake_vmcs.hpp"
-#include "vmx/vmcs_dump.hpp"
 
 using namespace vmx;
 
@@ -15,7 +16,11 @@ bool only_guest(const void*, VmcsField f) { return vmcs_field_group(f) == VmcsGr
 }  // namespace
 
 TEST_CASE("dump: line format per width") {
-  struct Row { VmcsField f; uint64_t value; const char* line; };
+  struct Row {
+    VmcsField f;
+    uint64_t value;
+    const char* line;
+  };
   const Row rows[] = {
       {VmcsField::guest_cs_selector, 0x8, "guest_cs_selector (0x0802) = 0x0008"},
       {VmcsField::exit_reason, 0x30, "exit_reason (0x4402) = 0x00000030"},

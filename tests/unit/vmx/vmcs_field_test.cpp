@@ -1,12 +1,12 @@
 // The VMCS field table: one row per field, encodings unique, the width and group columns
 // agree with the encoding bits (SDM 25.11.2), names unique; spot checks against Appendix B.
+#include "vmx/vmcs_field.hpp"
+
 #include <catch.hpp>
 #include <cstring>
 #include <set>
 #include <string>
 #include <type_traits>
-
-#include "vmx/vmcs_field.hpp"
 
 using namespace vmx;
 
@@ -16,9 +16,9 @@ TEST_CASE("VMCS table: encodings are unique and well-formed") {
     const uint32_t e = encoding(f);
     CAPTURE(vmcs_field_name(f), e);
     CHECK(seen.insert(e).second);
-    CHECK((e & 1) == 0);            // full access, never the "high" half
-    CHECK((e & (1u << 12)) == 0);   // bit 12 reserved
-    CHECK((e >> 15) == 0);          // bits 31:15 reserved
+    CHECK((e & 1) == 0);           // full access, never the "high" half
+    CHECK((e & (1u << 12)) == 0);  // bit 12 reserved
+    CHECK((e >> 15) == 0);         // bits 31:15 reserved
   }
   CHECK(seen.size() == kVmcsFieldCount);
 }
@@ -49,7 +49,13 @@ TEST_CASE("VMCS table: names are unique, non-empty and round-trip through the po
 }
 
 TEST_CASE("VMCS table: Appendix B spot checks") {
-  struct Row { VmcsField f; uint32_t enc; VmcsWidth w; VmcsGroup g; const char* name; };
+  struct Row {
+    VmcsField f;
+    uint32_t enc;
+    VmcsWidth w;
+    VmcsGroup g;
+    const char* name;
+  };
   const Row rows[] = {
       {VmcsField::virtual_processor_id, 0x0000, VmcsWidth::w16, VmcsGroup::control, "virtual_processor_id"},
       {VmcsField::guest_cs_selector, 0x0802, VmcsWidth::w16, VmcsGroup::guest, "guest_cs_selector"},
@@ -60,7 +66,8 @@ TEST_CASE("VMCS table: Appendix B spot checks") {
       {VmcsField::ept_pointer, 0x201a, VmcsWidth::w64, VmcsGroup::control, "ept_pointer"},
       {VmcsField::tertiary_processor_based_controls, 0x2034, VmcsWidth::w64, VmcsGroup::control,
        "tertiary_processor_based_controls"},
-      {VmcsField::guest_physical_address, 0x2400, VmcsWidth::w64, VmcsGroup::exit_info, "guest_physical_address"},
+      {VmcsField::guest_physical_address, 0x2400, VmcsWidth::w64, VmcsGroup::exit_info,
+       "guest_physical_address"},
       {VmcsField::extended_instruction_info, 0x2406, VmcsWidth::w64, VmcsGroup::exit_info,
        "extended_instruction_info"},
       {VmcsField::vmcs_link_pointer, 0x2800, VmcsWidth::w64, VmcsGroup::guest, "vmcs_link_pointer"},
@@ -80,7 +87,8 @@ TEST_CASE("VMCS table: Appendix B spot checks") {
       {VmcsField::cr0_guest_host_mask, 0x6000, VmcsWidth::natural, VmcsGroup::control, "cr0_guest_host_mask"},
       {VmcsField::cr4_read_shadow, 0x6006, VmcsWidth::natural, VmcsGroup::control, "cr4_read_shadow"},
       {VmcsField::exit_qualification, 0x6400, VmcsWidth::natural, VmcsGroup::exit_info, "exit_qualification"},
-      {VmcsField::guest_linear_address, 0x640a, VmcsWidth::natural, VmcsGroup::exit_info, "guest_linear_address"},
+      {VmcsField::guest_linear_address, 0x640a, VmcsWidth::natural, VmcsGroup::exit_info,
+       "guest_linear_address"},
       {VmcsField::guest_rsp, 0x681c, VmcsWidth::natural, VmcsGroup::guest, "guest_rsp"},
       {VmcsField::guest_rip, 0x681e, VmcsWidth::natural, VmcsGroup::guest, "guest_rip"},
       {VmcsField::guest_rflags, 0x6820, VmcsWidth::natural, VmcsGroup::guest, "guest_rflags"},

@@ -1,0 +1,182 @@
+// Probes for guarded_insn.hpp. Each probe: load the private IDT, execute one instruction
+// at a *_insn label, restore the IDT. The exception stubs look the faulting RIP up in
+// guest_fixups and resume at the matching *_fixup label with RAX = vector.
+
+  .text
+.macro PROBE_ENTER
+  pushfq
+  cli                                 // our IDT has only the 32 exception vectors
+  sub $16, %rsp
+  sidt (%rsp)                         // the firmware's IDT, restored on the way out
+  lidt guest_probe_idtr(%rip)
+.endm
+.macro PROBE_LEAVE
+  lidt (%rsp)
+  add $16, %rsp
+  popfq
+  ret
+.endm
+
+// int probe_xsetbv(uint32_t ecx, uint64_t value)
+  .globl guest_probe_xsetbv
+guest_probe_xsetbv:
+  PROBE_ENTER
+  mov %edi, %ecx
+  mov %rsi, %rax
+  mov %rsi, %rdx
+  shr $32, %rdx
+xsetbv_insn:
+  xsetbv
+  mov $-1, %eax
+xsetbv_fixup:
+  PROBE_LEAVE
+
+// int probe_rdmsr(uint32_t msr, uint64_t* value)
+  .globl guest_probe_rdmsr
+guest_probe_rdmsr:
+  PROBE_ENTER
+  mov %edi, %ecx
+rdmsr_insn:
+  rdmsr
+  shl $32, %rdx
+  or %rdx, %rax
+  mov %rax, (%rsi)
+  mov $-1, %eax
+rdmsr_fixup:
+  PROBE_LEAVE
+
+// int probe_wrmsr(uint32_t msr, uint64_t value)
+  .globl guest_probe_wrmsr
+guest_probe_wrmsr:
+  PROBE_ENTER
+  mov %edi, %ecx
+  mov %rsi, %rax
+  mov %rsi, %rdx
+  shr $32, %rdx
+wrmsr_insn:
+  wrmsr
+  mov $-1, %eax
+wrmsr_fixup:
+  PROBE_LEAVE
+
+// int probe_write_cr4(uint64_t value)
+  .globl guest_probe_write_cr4
+guest_probe_write_cr4:
+  PROBE_ENTER
+cr4_insn:
+  mov %rdi, %cr4
+  mov $-1, %eax
+cr4_fixup:
+  PROBE_LEAVE
+
+// int probe_vmxon(uint64_t region_pa)
+  .globl guest_probe_vmxon
+guest_probe_vmxon:
+  PROBE_ENTER
+  push %rdi
+vmxon_insn:
+  vmxon (%rsp)
+  mov $-1, %eax
+vmxon_fixup:
+  add $8, %rsp
+  PROBE_LEAVE
+
+// int probe_vmcall(uint64_t* rax, uint64_t* rbx, uint64_t* rcx, uint64_t* rdx)
+// In/out registers through the pointers; RSI/RDI come back in the two words after *rdx.
+  .globl guest_probe_vmcall
+guest_probe_vmcall:
+  push %rbx
+  push %r12
+  push %r13
+  push %r14
+  push %r15
+  mov %rdi, %r12
+  mov %rsi, %r13
+  mov %rdx, %r14
+  mov %rcx, %r15
+  PROBE_ENTER
+  mov (%r12), %rax
+  mov (%r13), %rbx
+  mov (%r14), %rcx
+  mov (%r15), %rdx
+  xor %esi, %esi
+  xor %edi, %edi
+vmcall_insn:
+  vmcall
+  mov %rax, (%r12)
+  mov %rbx, (%r13)
+  mov %rcx, (%r14)
+  mov %rdx, (%r15)
+  mov %rsi, 8(%r15)
+  mov %rdi, 16(%r15)
+  mov $-1, %eax
+vmcall_fixup:
+  lidt (%rsp)
+  add $16, %rsp
+  popfq
+  pop %r15
+  pop %r14
+  pop %r13
+  pop %r12
+  pop %rbx
+  ret
+
+// ---- exception entry: vector in a register, then look the RIP up ---------------------------
+.macro GUEST_EXC v
+  .p2align 4
+guest_exc_\v:
+  .if (\v == 8) || (\v >= 10 && \v <= 14) || (\v == 17) || (\v == 21) || (\v == 29) || (\v == 30)
+  add $8, %rsp                        // drop the error code: the frame is then uniform
+  .endif
+  mov $\v, %eax
+  jmp guest_exc_common
+.endm
+  .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+  GUEST_EXC \v
+  .endr
+
+guest_exc_common:
+  // (%rsp) = faulting RIP. Find it; resume at its fixup with EAX = vector.
+  lea guest_fixups(%rip), %rcx
+1:
+  mov (%rcx), %rdx
+  test %rdx, %rdx
+  jz 2f
+  cmp (%rsp), %rdx
+  je 3f
+  add $16, %rcx
+  jmp 1b
+2:
+  // Not one of ours: nothing sane to do but stop here, visibly.
+  cli
+  hlt
+  jmp 2b
+3:
+  mov 8(%rcx), %rdx
+  mov %rdx, (%rsp)
+  iretq
+
+  .section .data
+  .p2align 4
+  .globl guest_probe_idt
+guest_probe_idt:
+  .fill 32 * 16, 1, 0                 // filled at start-up by guarded_insn.cpp
+guest_probe_idtr:
+  .word 32 * 16 - 1
+  .quad 0                             // base, filled at start-up
+  .p2align 3
+  .globl guest_exc_stubs
+guest_exc_stubs:
+  .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+  .quad guest_exc_\v
+  .endr
+guest_fixups:
+  .quad xsetbv_insn, xsetbv_fixup
+  .quad rdmsr_insn, rdmsr_fixup
+  .quad wrmsr_insn, wrmsr_fixup
+  .quad cr4_insn, cr4_fixup
+  .quad vmxon_insn, vmxon_fixup
+  .quad vmcall_insn, vmcall_fixup
+  .quad 0, 0
+  .globl guest_probe_idtr
+  .section .note.GNU-stack, "", @progbits

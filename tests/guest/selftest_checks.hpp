@@ -1,0 +1,19 @@
+#pragma once
+#include "boot/efi/efi.hpp"
+
+namespace guest {
+
+struct Tally {
+  unsigned pass = 0, fail = 0;
+  // Prints "apexvisor-guest: PASS <name>" or "FAIL <name>: <detail>".
+  void check(bool ok, const char* name, const char* detail_fmt = "", unsigned long long a = 0,
+             unsigned long long b = 0);
+};
+
+void run_cpu_checks(Tally& t);         // CPUID: hypervisor leaves, VMX hidden, APX consistency
+void run_xsetbv_checks(Tally& t);      // valid values accepted, invalid ones #GP
+void run_privileged_checks(Tally& t);  // CR4.VMXE, VMXON, VMX MSRs
+void run_hypercall_checks(Tally& t);   // version, exit counters
+void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st);  // code on every AP after virtualization
+
+}  // namespace guest
