@@ -121,6 +121,14 @@ bool start_next_boot_entry() {
       APEX_LOG(debug, "Boot%04x '%s' is inactive; skipped", order[i], description);
     } else if (own_name[0] && file[0] && same_name_ignoring_case(own_name, file)) {
       APEX_LOG(info, "Boot%04x '%s' is apexvisor itself; skipped", order[i], description);
+    } else if (!file[0]) {
+      // A whole device: boot its removable-media path, as the firmware's boot manager would.
+      EFI_DEVICE_PATH* full = removable_media_path(path, esp_device());
+      char what[128];
+      vmm::format(what, sizeof what, "Boot%04x '%s' (\\EFI\\BOOT\\BOOTX64.EFI)", order[i], description);
+      if (!full) APEX_LOG(info, "Boot%04x '%s': no other file system with a boot loader on it; skipped", order[i], description);
+      else started = start_image(full, what, TRUE, nullptr);
+      if (full) free_pool(full);
     } else {
       EFI_DEVICE_PATH* full = expand_device_path(path);
       char what[128];
@@ -138,10 +146,11 @@ bool start_next_boot_entry() {
 
 }  // namespace
 
-void start_next_stage(const Config& cfg) {
-  if (cfg.chainload[0] && start_configured(cfg)) return;
-  if (start_next_boot_entry()) return;
-  APEX_LOG(info, "no next boot stage could be started; returning to the firmware");
+bool start_next_stage(const Config& cfg) {
+  if (cfg.chainload[0] && start_configured(cfg)) return true;
+  if (start_next_boot_entry()) return true;
+  APEX_LOG(info, "no next boot stage could be started; returning to the firmware, which tries its next boot option");
+  return false;
 }
 
 }  // namespace boot

@@ -1,12 +1,13 @@
 // Starting the next boot stage (issue P1 "Chain-loading"): the configured path, else the next
 // BootOrder entry after the current one that is not apexvisor itself, else back to the
-// firmware. Returns only when there was nothing to start or the next stage returned.
+// firmware. Returns only when there was nothing to start (false) or the next stage
+// returned (true).
 #pragma once
 
 #include "boot/config.hpp"
 
 namespace boot {
 
-void start_next_stage(const Config& cfg);
+bool start_next_stage(const Config& cfg);
 
 }  // namespace boot

@@ -98,6 +98,24 @@ EFI_DEVICE_PATH* expand_device_path(EFI_DEVICE_PATH* path) {
   return result;
 }
 
+EFI_DEVICE_PATH* removable_media_path(EFI_DEVICE_PATH* device, EFI_HANDLE skip) {
+  const size_t prefix = device_path_size(device) - 4;
+  UINTN count = 0;
+  EFI_HANDLE* handles = nullptr;
+  if (EFI_ERROR(firmware().bs->LocateHandleBuffer(ByProtocol, &g_fs_guid, nullptr, &count, &handles))) return nullptr;
+  EFI_DEVICE_PATH* result = nullptr;
+  for (UINTN i = 0; i < count && !result; ++i) {
+    if (handles[i] == skip) continue;
+    EFI_DEVICE_PATH* dev = nullptr;
+    if (EFI_ERROR(firmware().bs->HandleProtocol(handles[i], &g_device_path_guid, reinterpret_cast<void**>(&dev))))
+      continue;
+    if (device_path_size(dev) - 4 < prefix || memcmp(dev, device, prefix) != 0) continue;
+    result = file_device_path(handles[i], u"\\EFI\\BOOT\\BOOTX64.EFI");
+  }
+  free_pool(handles);
+  return result;
+}
+
 void device_path_file_name(EFI_DEVICE_PATH* path, char* buf, size_t cap) {
   buf[0] = '\0';
   for (EFI_DEVICE_PATH* n = path; walkable(n); n = next(n)) {

@@ -143,8 +143,8 @@ EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   if (vs.virtualized < cpus)
     APEX_LOG(warn, "%u of %u CPUs run without the hypervisor; booting the next stage regardless", cpus - vs.virtualized, cpus);
 
-  start_next_stage(cfg);
-  return EFI_SUCCESS;
+  // An error return makes the firmware's boot manager go on to its next boot option.
+  return start_next_stage(cfg) ? EFI_SUCCESS : EFI_NOT_FOUND;
 }
 
 }  // namespace

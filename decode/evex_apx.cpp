@@ -13,6 +13,8 @@
 #include "decode/widen.hpp"
 #include "decode/zydis_bridge.hpp"
 
+#include <Zydis/Mnemonic.h>
+
 namespace decode {
 namespace {
 
@@ -66,18 +68,32 @@ RegExtension extension_of(const Evex& e) {
   return x;
 }
 
-bool gpr_operand_in(const Instruction& insn, Field f) {
+bool has_vector_register(const Instruction& insn) {
   for (unsigned i = 0; i < insn.operand_count; ++i) {
     const Operand& op = insn.operands[i];
-    if (op.kind == OperandKind::reg && op.field == f && op.reg.is_gpr()) return true;
+    if (op.kind == OperandKind::reg &&
+        (op.reg.cls == RegClass::xmm || op.reg.cls == RegClass::ymm || op.reg.cls == RegClass::zmm)) {
+      return true;
+    }
   }
   return false;
 }
 
-bool gpr_memory(const Instruction& insn) {
+// EVEX.NF is defined for the promoted VEX instructions that write flags (spec §2, NF).
+bool nf_allowed_vex_promoted(Mnemonic m) {
+  switch (static_cast<unsigned>(m)) {
+    case ZYDIS_MNEMONIC_ANDN: case ZYDIS_MNEMONIC_BEXTR: case ZYDIS_MNEMONIC_BLSI:
+    case ZYDIS_MNEMONIC_BLSMSK: case ZYDIS_MNEMONIC_BLSR: case ZYDIS_MNEMONIC_BZHI:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool gpr_operand_in(const Instruction& insn, Field f) {
   for (unsigned i = 0; i < insn.operand_count; ++i) {
     const Operand& op = insn.operands[i];
-    if (op.kind == OperandKind::mem && op.field == Field::modrm_rm) return true;
+    if (op.kind == OperandKind::reg && op.field == f && op.reg.is_gpr()) return true;
   }
   return false;
 }
@@ -183,18 +199,22 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
     // R4/V4 may be dropped only where they named a GPR.
     if (c[0] && !gpr_operand_in(out, Field::modrm_reg)) continue;
     if (c[1] && !gpr_operand_in(out, Field::vvvv)) continue;
-    if (!c[0] && !c[1] && !gpr_operand_in(out, Field::modrm_rm) && !gpr_memory(out)) continue;
     widen_registers(out, extension_of(e));
     finish(out, e, z.insn.length, true, o);
     out.evex.form = EvexForm::avx512;
     return true;
   }
 
-  // A VEX-only instruction promoted to EVEX (BMI1/2, KMOV, AMX, ...; EVEX.NF = P2 bit 2).
+  // A VEX-only instruction promoted to EVEX (BMI1/2, KMOV, AMX, CMPccXADD; EVEX.NF = P2 bit 2).
+  // These take no vector length, ND, zeroing or mask bits (spec §2).
   Buffer vex;
-  st = try_vex(bytes, available, at, e, vex, z);
+  vex.n = 0;
+  const bool vex_shape = e.ll == 0 && !e.b && !e.z && (e.aaa & 3) == 0;
+  st = vex_shape ? try_vex(bytes, available, at, e, vex, z) : ZYDIS_STATUS_DECODING_ERROR;
   if (ZYAN_SUCCESS(st)) {
     convert_from_zydis(z, out);
+  }
+  if (ZYAN_SUCCESS(st) && !has_vector_register(out) && (!e.nf || nf_allowed_vex_promoted(out.mnemonic))) {
     widen_registers(out, extension_of(e));
     finish(out, e, static_cast<uint8_t>(z.insn.length + 1), true, o);
     out.evex.form = EvexForm::vex_promoted;
@@ -202,8 +222,8 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
     return true;
   }
   if (st == ZYDIS_STATUS_NO_MORE_DATA) return fail(out, Reason::truncated, available), true;
-  // CMPccXADD is newer than Zydis 4.0.0.
-  if (decode_cmpccxadd(vex.b, vex.n, at, out)) {
+  // CMPccXADD is newer than Zydis 4.0.0 (no NF form).
+  if (vex_shape && !e.nf && decode_cmpccxadd(vex.b, vex.n, at, out)) {
     if (out.fault != Fault::none) return true;
     widen_registers(out, extension_of(e));
     finish(out, e, static_cast<uint8_t>(out.length + 1), true, o);

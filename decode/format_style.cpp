@@ -112,6 +112,7 @@ bool map4_has_legacy_twin(const Instruction& insn) {
 }  // namespace
 
 void prefix_words(const Instruction& insn, TextSink& out) {
+  if (insn.evex.apx && insn.evex.form == EvexForm::vex_promoted && insn.evex.nf) out.put("{nf} ");
   if (is_map4(insn)) {
     if (insn.evex.nf && insn.mnemonic != Mnemonic::ccmp && insn.mnemonic != Mnemonic::ctest &&
         insn.mnemonic != Mnemonic::cfcmov) {
@@ -190,7 +191,7 @@ void mnemonic(const Instruction& insn, TextSink& out) {
     out.put(form->tail);
     return;
   }
-  if (is_map4(insn) && is(insn, ZYDIS_MNEMONIC_IMUL) && insn.evex.nd) {
+  if (is_map4(insn) && is(insn, ZYDIS_MNEMONIC_IMUL) && insn.evex.nd && (insn.opcode == 0x69 || insn.opcode == 0x6B)) {
     out.put("imulzu");
     return;
   }
@@ -293,6 +294,12 @@ void after_mnemonic(const Instruction& insn, TextSink& out) {
 
 bool operand_shown(const Instruction& insn, unsigned i) {
   const Operand& op = insn.operands[i];
+  // The implicit XMM0 of SHA256RNDS2 and the SSE4.1 blends is written as a last operand.
+  if (op.visibility == Visibility::hidden && op.kind == OperandKind::reg && op.reg.cls == RegClass::xmm &&
+      op.reg.num == 0 && (is(insn, ZYDIS_MNEMONIC_SHA256RNDS2) || is(insn, ZYDIS_MNEMONIC_BLENDVPS) ||
+                          is(insn, ZYDIS_MNEMONIC_BLENDVPD) || is(insn, ZYDIS_MNEMONIC_PBLENDVB))) {
+    return true;
+  }
   if (op.visibility == Visibility::hidden) return false;
   if (op.kind == OperandKind::none) return false;
   // The EVEX opmask is written as a {k} suffix of the destination, never as an operand.
@@ -329,9 +336,7 @@ const char* memory_size_keyword(const Instruction& insn, const Operand& op) {
     default:
       break;
   }
-  unsigned bits = op.bits;
-  if (op.mem.broadcast) bits /= op.mem.broadcast;
-  switch (bits) {
+  switch (op.bits) {  // for {1toN} Zydis already gives the element size
     case 8: return "byte";
     case 16: return "word";
     case 32: return "dword";
@@ -346,6 +351,8 @@ const char* memory_size_keyword(const Instruction& insn, const Operand& op) {
 }
 
 bool immediate_signed(const Instruction& insn, const Operand& op) {
+  // Map-4 forms print 16-bit immediates signed (LLVM's EVEX records use i16 operand types).
+  if (is_map4(insn) && op.imm.bytes == 2) return true;
   // ENTER and RET/RETF imm16 print signed even though the CPU treats them as unsigned.
   if (is(insn, ZYDIS_MNEMONIC_ENTER) || is(insn, ZYDIS_MNEMONIC_RET)) return true;
   if (!op.imm.is_signed) return false;

@@ -3,12 +3,14 @@
 #include "decode/widen.hpp"
 #include "decode/zydis_bridge.hpp"
 
+#include <Zydis/Mnemonic.h>
+
 namespace decode {
 namespace {
 
-enum Pp : uint8_t { PP_NONE_66, PP_NONE, PP_66, PP_F3, PP_F2 };
-enum Escape : uint8_t { ESC_NONE, ESC_0F, ESC_0F38 };
-enum Kind : uint8_t { plain, ccmp, ctest, cmov, setcc, push2, pop2, reserved };
+enum Pp : uint8_t { PP_NONE_66, PP_NONE, PP_66, PP_F3, PP_F2, PP_ANY };
+enum Escape : uint8_t { ESC_NONE, ESC_0F, ESC_0F38, ESC_0F3A };
+enum Kind : uint8_t { plain, ccmp, ctest, cmov, setcc, push2, pop2, movbe, rao, reserved };
 enum Ndd : uint8_t { NDD_NO, NDD_DEST, NDD_ZU, NDD_MUST };
 constexpr int8_t ANY_REG = -1;
 
@@ -38,6 +40,7 @@ bool pp_matches(Pp want, uint8_t pp) {
     case PP_66: return pp == 1;
     case PP_F3: return pp == 2;
     case PP_F2: return pp == 3;
+    case PP_ANY: return true;
   }
   return false;
 }
@@ -96,7 +99,12 @@ void decode_map4(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   if (!scc_form && e.nf && !row->nf) return fail(out, Reason::evex_apx_malformed, at + 6);
   if (e.nd && row->ndd == NDD_NO) return fail(out, Reason::evex_apx_malformed, at + 6);
   if (row->ndd == NDD_MUST && (!e.nd || (modrm >> 6) != 3)) return fail(out, Reason::evex_apx_malformed, at + 6);
+  // Without a vvvv operand (no NDD, not PUSH2/POP2, not the DFV of CCMP/CTEST), EVEX.V4:vvvv
+  // must be 0 (encoded 1 1111b) (spec §2). As with REX.W, W=1 overrides a 66 operand size.
+  const bool uses_vvvv = scc_form || row->ndd == NDD_MUST || (e.nd && row->ndd == NDD_DEST);
+  if (!uses_vvvv && e.vvvv != 0) return fail(out, Reason::evex_apx_malformed, at + 6);
 
+  const bool register_form = (modrm >> 6) == 3;
   // The legacy encoding: segment/67 prefixes, the row's mandatory prefix, 66 for pp=66 where it
   // is an operand size, REX.W/R/X/B, escape bytes, legacy opcode, then ModRM onwards unchanged.
   uint8_t buf[2 * kMaxInstructionLength + 8];
@@ -105,12 +113,16 @@ void decode_map4(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   if (row->pp == PP_NONE_66 && e.pp == 1) buf[n++] = 0x66;
   if (row->prefix) buf[n++] = row->prefix;
   buf[n++] = static_cast<uint8_t>(0x40 | (e.w << 3) | (e.r3 << 2) | (e.x3 << 1) | e.b3);
-  if (row->escape == ESC_0F) buf[n++] = 0x0F;
-  if (row->escape == ESC_0F38) {
+  const Escape escape = (row->kind == movbe && register_form) ? ESC_NONE : row->escape;
+  if (escape == ESC_0F) buf[n++] = 0x0F;
+  if (escape == ESC_0F38 || escape == ESC_0F3A) {
     buf[n++] = 0x0F;
-    buf[n++] = 0x38;
+    buf[n++] = escape == ESC_0F38 ? 0x38 : 0x3A;
   }
   uint8_t legacy = row->legacy;
+  // MOVBE r, r exists only in EVEX (spec §2): decode it as MOV (8B / 89) and rename it.
+  if (row->kind == movbe && register_form) legacy = row->opcode == 0x60 ? 0x8B : 0x89;
+  if (row->kind == rao && register_form) return fail(out, Reason::evex_apx_reserved, at + 6);
   if ((opcode & 0xF0) == 0x40) legacy = static_cast<uint8_t>(legacy + (opcode & 15));
   buf[n++] = legacy;
   const size_t head = n;
@@ -165,6 +177,15 @@ void decode_map4(const uint8_t* bytes, size_t available, const PrefixScan& scan,
     case plain:
       if (e.nd && row->ndd == NDD_DEST) insert_vvvv(out, e, size, access_write);
       break;
+    case movbe:
+      out.mnemonic = zy(ZYDIS_MNEMONIC_MOVBE);
+      break;
+    case rao: {
+      static constexpr Mnemonic kRao[4] = {Mnemonic::aadd, Mnemonic::aand, Mnemonic::axor, Mnemonic::aor};
+      out.mnemonic = kRao[e.pp & 3];
+      if (out.operand_count) out.operands[0].access = access_read | access_write;
+      break;
+    }
     case reserved:
       break;
   }

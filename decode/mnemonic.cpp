@@ -17,6 +17,10 @@ const char* mnemonic_name(Mnemonic m) {
     case Mnemonic::setzu: return "setzu";
     case Mnemonic::wbnoinvd: return "wbnoinvd";
     case Mnemonic::cmpccxadd: return "cmpccxadd";
+    case Mnemonic::aadd: return "aadd";
+    case Mnemonic::aand: return "aand";
+    case Mnemonic::axor: return "axor";
+    case Mnemonic::aor: return "aor";
     default: break;
   }
   if (is_zydis(m)) {

@@ -29,6 +29,10 @@ enum class Mnemonic : uint16_t {
   setzu,             // EVEX map 4 SETcc with ZU (zero upper)
   wbnoinvd,          // F3 0F 09 (not in Zydis 4.0.0)
   cmpccxadd,         // VEX/EVEX map 2 E0-EF (not in Zydis 4.0.0); condition = opcode & 15
+  aadd,              // RAO-INT (0F 38 FC / EVEX map 4 FC; not in Zydis 4.0.0)
+  aand,
+  axor,
+  aor,
   own_end,
 };
 

@@ -257,7 +257,7 @@ void convert_from_zydis(const ZydisOutput& z, Instruction& out) {
           m.segment = override;
           m.segment_override = true;
         }
-        if ((in.attributes & ZYDIS_ATTRIB_HAS_EVEX_B) && encoded) {
+        if (in.avx.broadcast.mode != ZYDIS_BROADCAST_MODE_INVALID && !in.avx.broadcast.is_static && encoded) {
           m.broadcast = broadcast_count(in.avx.broadcast.mode);
         }
         break;

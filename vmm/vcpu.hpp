@@ -32,6 +32,11 @@ struct Vcpu {
 
   uint64_t exits_total;
   uint64_t exit_counts[vmx::kExitReasonLimit];
+
+  // Text of the last stop reason that needed formatting (EPT violation with its addresses,
+  // an unexpected exception, ...): ExitAction::stop points here. Per vCPU, so two CPUs
+  // stopping at once never share a buffer.
+  char stop_detail[128];
 };
 
 inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;

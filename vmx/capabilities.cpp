@@ -1,40 +1,43 @@
 #include "vmx/capabilities.hpp"
 
+#include "arch/msr.hpp"
+
 namespace vmx {
 
 VmxCapabilities load_capabilities(MsrRead read, void* ctx, bool host_apx) {
-  auto rd = [&](VmxMsr m) { return read(ctx, static_cast<uint32_t>(m)); };
+  using arch::Msr;
+  auto rd = [&](Msr m) { return read(ctx, static_cast<uint32_t>(m)); };
   VmxCapabilities c;
   c.host_apx = host_apx;
   // Always present when VMX is (SDM A.1, A.3-A.8).
-  c.basic = rd(VmxMsr::basic);
-  c.pinbased_ctls = rd(VmxMsr::pinbased_ctls);
-  c.procbased_ctls = rd(VmxMsr::procbased_ctls);
-  c.exit_ctls = rd(VmxMsr::exit_ctls);
-  c.entry_ctls = rd(VmxMsr::entry_ctls);
-  c.misc = rd(VmxMsr::misc);
-  c.cr0_fixed0 = rd(VmxMsr::cr0_fixed0);
-  c.cr0_fixed1 = rd(VmxMsr::cr0_fixed1);
-  c.cr4_fixed0 = rd(VmxMsr::cr4_fixed0);
-  c.cr4_fixed1 = rd(VmxMsr::cr4_fixed1);
-  c.vmcs_enum = rd(VmxMsr::vmcs_enum);
+  c.basic = rd(Msr::IA32_VMX_BASIC);
+  c.pinbased_ctls = rd(Msr::IA32_VMX_PINBASED_CTLS);
+  c.procbased_ctls = rd(Msr::IA32_VMX_PROCBASED_CTLS);
+  c.exit_ctls = rd(Msr::IA32_VMX_EXIT_CTLS);
+  c.entry_ctls = rd(Msr::IA32_VMX_ENTRY_CTLS);
+  c.misc = rd(Msr::IA32_VMX_MISC);
+  c.cr0_fixed0 = rd(Msr::IA32_VMX_CR0_FIXED0);
+  c.cr0_fixed1 = rd(Msr::IA32_VMX_CR0_FIXED1);
+  c.cr4_fixed0 = rd(Msr::IA32_VMX_CR4_FIXED0);
+  c.cr4_fixed1 = rd(Msr::IA32_VMX_CR4_FIXED1);
+  c.vmcs_enum = rd(Msr::IA32_VMX_VMCS_ENUM);
   // A.2: the TRUE_ MSRs exist only if IA32_VMX_BASIC[55] is 1.
   if (c.true_controls()) {
-    c.true_pinbased_ctls = rd(VmxMsr::true_pinbased_ctls);
-    c.true_procbased_ctls = rd(VmxMsr::true_procbased_ctls);
-    c.true_exit_ctls = rd(VmxMsr::true_exit_ctls);
-    c.true_entry_ctls = rd(VmxMsr::true_entry_ctls);
+    c.true_pinbased_ctls = rd(Msr::IA32_VMX_TRUE_PINBASED_CTLS);
+    c.true_procbased_ctls = rd(Msr::IA32_VMX_TRUE_PROCBASED_CTLS);
+    c.true_exit_ctls = rd(Msr::IA32_VMX_TRUE_EXIT_CTLS);
+    c.true_entry_ctls = rd(Msr::IA32_VMX_TRUE_ENTRY_CTLS);
   }
   // A.3.3: IA32_VMX_PROCBASED_CTLS2 exists only if bit 63 of IA32_VMX_PROCBASED_CTLS is 1.
-  if (c.has_secondary_controls()) c.procbased_ctls2 = rd(VmxMsr::procbased_ctls2);
+  if (c.has_secondary_controls()) c.procbased_ctls2 = rd(Msr::IA32_VMX_PROCBASED_CTLS2);
   // A.3.4: IA32_VMX_PROCBASED_CTLS3 only if bit 49 of IA32_VMX_PROCBASED_CTLS is 1.
-  if (c.has_tertiary_controls()) c.procbased_ctls3 = rd(VmxMsr::procbased_ctls3);
+  if (c.has_tertiary_controls()) c.procbased_ctls3 = rd(Msr::IA32_VMX_PROCBASED_CTLS3);
   // A.4.2: IA32_VMX_EXIT_CTLS2 only if bit 63 of IA32_VMX_EXIT_CTLS is 1.
-  if (c.has_secondary_exit_controls()) c.exit_ctls2 = rd(VmxMsr::exit_ctls2);
+  if (c.has_secondary_exit_controls()) c.exit_ctls2 = rd(Msr::IA32_VMX_EXIT_CTLS2);
   // A.10: IA32_VMX_EPT_VPID_CAP only if "enable EPT" or "enable VPID" may be 1.
-  if (c.has_ept() || c.has_vpid()) c.ept_vpid_cap = rd(VmxMsr::ept_vpid_cap);
+  if (c.has_ept() || c.has_vpid()) c.ept_vpid_cap = rd(Msr::IA32_VMX_EPT_VPID_CAP);
   // A.11: IA32_VMX_VMFUNC only if "enable VM functions" may be 1.
-  if (c.has_vm_functions()) c.vmfunc = rd(VmxMsr::vmfunc);
+  if (c.has_vm_functions()) c.vmfunc = rd(Msr::IA32_VMX_VMFUNC);
   return c;
 }
 

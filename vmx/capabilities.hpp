@@ -11,31 +11,6 @@
 
 namespace vmx {
 
-// The capability MSR numbers (SDM Vol. 4 Table 2-2; Vol. 3D A.1-A.11).
-// TODO(lead): move into arch/'s MSR table once it exists (one table per fact).
-enum class VmxMsr : uint32_t {
-  basic = 0x480,
-  pinbased_ctls = 0x481,
-  procbased_ctls = 0x482,
-  exit_ctls = 0x483,
-  entry_ctls = 0x484,
-  misc = 0x485,
-  cr0_fixed0 = 0x486,
-  cr0_fixed1 = 0x487,
-  cr4_fixed0 = 0x488,
-  cr4_fixed1 = 0x489,
-  vmcs_enum = 0x48a,
-  procbased_ctls2 = 0x48b,
-  ept_vpid_cap = 0x48c,
-  true_pinbased_ctls = 0x48d,
-  true_procbased_ctls = 0x48e,
-  true_exit_ctls = 0x48f,
-  true_entry_ctls = 0x490,
-  vmfunc = 0x491,
-  procbased_ctls3 = 0x492,
-  exit_ctls2 = 0x493,
-};
-
 // ---- control adjustment (SDM A.3-A.5) -------------------------------------------------
 // A 32-bit control MSR reports the allowed 0-settings in bits 31:0 (bit X set: control X
 // must be 1) and the allowed 1-settings in bits 63:32 (bit 32+X clear: control X must be 0).
@@ -214,7 +189,7 @@ struct VmxCapabilities {
 // Reads one MSR. The seam through which load_capabilities reaches RDMSR (tests pass a map).
 using MsrRead = uint64_t (*)(void* ctx, uint32_t msr);
 
-// Reads the IA32_VMX_* MSRs in an order that never touches one the CPU lacks (RDMSR of a
+// Reads the IA32_VMX_* MSRs (numbers from arch/msr_table.def) in an order that never touches one the CPU lacks (RDMSR of a
 // missing MSR raises #GP): the TRUE_ MSRs only with BASIC[55]; PROCBASED_CTLS2 only when
 // the secondary controls may be activated, PROCBASED_CTLS3 / EXIT_CTLS2 likewise;
 // EPT_VPID_CAP only with EPT or VPID; VMFUNC only with "enable VM functions".

@@ -21,13 +21,14 @@
 //   identity         29:28         (none known, see below)
 //
 // Source of the extended layout: KVM APX series v2 04/16 "KVM: VMX: Introduce unified
-// instruction info structure" (Chang S. Bae, 2026-01-12, `struct ext_insn_info`; identical
-// in v1; v3/v4 replaced the bitfields by shift/mask helpers with the same positions). The
+// instruction info structure" (Chang S. Bae, 2026-01-12, `struct ext_insn_info`, read in the
+// kvm@vger archive; identical in v1). After Sean Christopherson's review v3/v4 replaced the
+// bitfields by shift/mask helpers; spec.md says with the same positions (not re-read here). The
 // primary source (APX spec, doc 784266, "Table 3.11") was not available. KVM decodes only the
 // VMX-instruction, INVEPT/INVVPID/INVPCID and MSR-immediate exits with it; that the other exit
-// types (descriptor-table, LLDT/LTR, RDRAND/RDSEED, UMWAIT/TPAUSE, LOADIWKEY, INS/OUTS) use
-// the same positions in the extended field is an ASSUMPTION (the KVM commit text: "the
-// offsets remain fixed within each format"). The 2-bit "instruction identity" of the
+// types (descriptor-table, LLDT/LTR, RDRAND/RDSEED, UMWAIT/TPAUSE, LOADIWKEY, URDMSR/UWRMSR,
+// INS/OUTS) use the same positions in the extended field is an ASSUMPTION (the KVM commit
+// text: "the offsets remain fixed within each format"). The 2-bit "instruction identity" of the
 // descriptor-table and LDTR/TR exits (legacy 29:28) overlaps the extended index field and has
 // no known extended position: in the extended form it is reported as not defined, and the
 // handler must tell SGDT/SIDT/LGDT/LIDT (or SLDT/STR/LLDT/LTR) apart by decoding the guest

@@ -161,11 +161,13 @@ TEST_CASE("Variable ranges: match, overlap precedence, default (12.11.4.1 rules 
       {"WT and WB: WT", UC, {{0, 0x80000000, WB}, {0x10000000, 0x10000000, WT}}, 0x10001000, WT, false},
       {"WB and WT: WT", UC, {{0x10000000, 0x10000000, WT}, {0, 0x80000000, WB}}, 0x1fffffff, WT, false},
       {"WB, WT, WB: WT", UC, {{0, 0x80000000, WB}, {0, 0x20000000, WT}, {0, 0x40000000, WB}}, 0x100000, WT, false},
-      {"WT, WB, UC: UC", WB, {{0, 0x80000000, WB}, {0, 0x20000000, WT}, {0, 0x2000, UC}}, 0x1000, UC, false},
+      {"WT, WB, UC: UC", WB, {{0, 0x80000000, WB}, {0, 0x20000000, WT}, {0x100000, 0x2000, UC}}, 0x101000, UC, false},
       {"outside the WT: WB", UC, {{0, 0x80000000, WB}, {0x10000000, 0x10000000, WT}}, 0x20000000, WB, false},
       {"WC and WB: undefined, UC", WB, {{0, 0x80000000, WB}, {0x40000000, 0x1000000, WC}}, 0x40000000, UC, true},
       {"WT and WP: undefined, UC", WB, {{0, 0x1000000, WT}, {0, 0x1000000, WP}}, 0x800000, UC, true},
-      {"WC and WP: undefined, UC", UC, {{0, 0x2000, WC}, {0x1000, 0x1000, WP}}, 0x1000, UC, true},
+      {"WC and WP: undefined, UC", UC, {{0x100000, 0x2000, WC}, {0x101000, 0x1000, WP}}, 0x101000, UC, true},
+      {"WC alone beside it", UC, {{0x100000, 0x2000, WC}, {0x101000, 0x1000, WP}}, 0x100000, WC, false},
+      {"below 1 MiB the fixed range wins", UC, {{0, 0x100000, UC}}, 0x1000, WB, false},
       {"beside the undefined overlap", WB, {{0, 0x80000000, WB}, {0x40000000, 0x1000000, WC}}, 0x41000000, WB, false},
       {"above 1 MiB, fixed ranges do not apply", WB, {{0x100000, 0x100000, WC}}, 0x100000, WC, false},
   };
@@ -202,9 +204,9 @@ TEST_CASE("Variable-range masks: alignment, valid bit, MAXPHYADDR (12.11.3)") {
       {"MAXPHYADDR 39: mask bits 38:36 count", 0x80000000 | UC, 0x7ff0000000 | V, 39, 0x1080000000, false},
       {"MAXPHYADDR 36: bits above are not address", 0x80000000 | UC, 0xff0000000 | V, 36, 0x80000000, true},
       {"base bits below the mask are ignored", 0x80001000 | UC, 0xff0000000 | V, 36, 0x80000000, true},
-      {"non-contiguous mask: odd pages below 4 GiB", 0x1000 | UC, 0xf00001000 | V, 36, 0x3000, true},
-      {"non-contiguous mask: even page", 0x1000 | UC, 0xf00001000 | V, 36, 0x2000, false},
-      {"non-contiguous mask: above 4 GiB", 0x1000 | UC, 0xf00001000 | V, 36, 0x100001000, false},
+      {"non-contiguous mask: odd pages below 4 GiB", 0x1000 | UC, 0xf00001000 | V, 36, 0x103000, true},
+      {"non-contiguous mask: even page", 0x1000 | UC, 0xf00001000 | V, 36, 0x102000, false},
+      {"non-contiguous mask: above 4 GiB", 0x1000 | UC, 0xf00001000 | V, 36, 0x100101000, false},
   };
   for (const Row& r : rows) {
     CAPTURE(r.what);
@@ -321,7 +323,12 @@ TEST_CASE("range_type agrees with a page-by-page oracle on random layouts") {
       const uint64_t base = (pick(0x10000000) >> k) << k;
       // Mostly WB/UC/WT (the defined overlaps), sometimes anything.
       const uint8_t t = pick(4) == 0 ? types[pick(5)] : (pick(3) == 0 ? UC : pick(2) ? WB : WT);
-      l.var(n, base, size, t);
+      if (pick(6) == 0 && k < 27) {  // a non-contiguous mask: one bit above the size left out
+        const uint64_t hole = 1ull << (k + pick(28 - k));
+        l.var_raw(n, base | t, ((~(size - 1) & l.addr_bits()) & ~hole) | (1ull << 11));
+      } else {
+        l.var(n, base, size, t);
+      }
     }
     if (pick(2)) l.fixed(0xa0000, 0xc0000, UC);
     const MtrrSnapshot m = l.snapshot();
@@ -347,5 +354,29 @@ TEST_CASE("range_type agrees with a page-by-page oracle on random layouts") {
       CHECK(type_at(m, base, &c) == ref[0].type);
       CHECK(c == ref[0].conflict);
     }
+  }
+}
+
+TEST_CASE("range_type with a non-contiguous mask") {
+  MtrrLayout l(WB);
+  l.var_raw(0, 0x1000 | UC, 0xf00001000 | (1ull << 11));  // odd pages below 4 GiB
+  const MtrrSnapshot m = l.snapshot();
+  struct Row {
+    uint64_t base, size;
+    bool uniform;
+    uint8_t type;
+  };
+  const Row rows[] = {
+      {0x102000, 0x1000, true, WB},
+      {0x103000, 0x1000, true, UC},
+      {0x102000, 0x2000, false, WB},
+      {0x40000000, 0x40000000, false, WB},
+      {0x100000000, 0x40000000, true, WB},  // bits 35:32 differ from the base: no match
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.base, r.size);
+    MemoryType t = MemoryType::wc;
+    CHECK(range_type(m, r.base, r.size, &t) == r.uniform);
+    CHECK(static_cast<uint8_t>(t) == r.type);
   }
 }

@@ -1,0 +1,50 @@
+// Exit reason 0, "exception or non-maskable interrupt" (SDM Vol 3C 26.2 / 28.2.2). apexvisor
+// intercepts no exception (the exception bitmap is 0), so the only expected cause is an NMI:
+// with "NMI exiting" every NMI that arrives in VMX non-root exits (SDM 26.2). It belongs to
+// the guest and is re-injected before the next entry by the entry path (exit_entry.cpp
+// deliver_pending_nmi, which opens an NMI window if the guest blocks NMIs). Anything else
+// stops the guest CPU: it would mean a control the hypervisor did not set.
+#include "vmm/handlers/handlers.hpp"
+#include "vmm/log/format.hpp"
+
+namespace vmm {
+namespace {
+
+using vmx::VmcsField;
+
+// VM-exit interruption information and IDT-vectoring information share one layout
+// (SDM Vol 3C 28.2.2, 28.2.4): vector 7:0, type 10:8, error code valid 11, valid 31.
+constexpr uint32_t kValid = 1u << 31;
+constexpr uint32_t kErrorCodeValid = 1u << 11;
+constexpr uint8_t vector_of(uint64_t info) { return static_cast<uint8_t>(info & 0xff); }
+constexpr uint8_t type_of(uint64_t info) { return static_cast<uint8_t>((info >> 8) & 7); }
+
+}  // namespace
+
+ExitAction handle_exception_or_nmi(ExitContext& ctx) {
+  const uint64_t info = ctx.vmcs.read(VmcsField::vm_exit_interruption_info);
+  if ((info & kValid) && type_of(info) == static_cast<uint8_t>(EventType::nmi)) {
+    // SDM Vol 3A 10.4 (MP initialization): in wait-for-SIPI state NMIs are not delivered;
+    // keep nothing pending that the next entry could not inject (SDM 27.3.1.5: no event
+    // may be injected into the wait-for-SIPI activity state).
+    if (ctx.vcpu.state != VcpuState::wait_for_sipi) ctx.vcpu.nmi_pending = true;
+    // An NMI exit can leave an interrupted event delivery in the IDT-vectoring field
+    // (SDM 28.2.4); it must be injected again or it would be lost (the same field layout
+    // goes into the VM-entry interruption information, SDM 27.6.1).
+    // The pending NMI then waits for an NMI window.
+    const uint64_t idt = ctx.vmcs.read(VmcsField::idt_vectoring_info);
+    if (idt & kValid) {
+      Event e{vector_of(idt), static_cast<EventType>(type_of(idt)), (idt & kErrorCodeValid) != 0, 0};
+      if (e.has_error_code) e.error_code = static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_error_code));
+      return ExitAction::inject(e);
+    }
+    return ExitAction::resume();
+  }
+  format(ctx.vcpu.stop_detail, sizeof ctx.vcpu.stop_detail,
+         "exception exit (info 0x%llx: vector %u type %u, error code 0x%llx) but no exception is intercepted",
+         static_cast<unsigned long long>(info), vector_of(info), type_of(info),
+         static_cast<unsigned long long>(ctx.vmcs.read(VmcsField::vm_exit_interruption_error_code)));
+  return ExitAction::stop(ctx.vcpu.stop_detail);
+}
+
+}  // namespace vmm
