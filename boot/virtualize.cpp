@@ -7,6 +7,7 @@
 #include "vmm/launch/launch.hpp"
 #include "vmm/log/log.hpp"
 #include "vmm/msr_policy.hpp"
+#include "vmm/vcpu_registry.hpp"
 #include "vmm/policy/apx_policy.hpp"
 #include "vmx/exit_info_form.hpp"
 
@@ -131,7 +132,12 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
     if (!c.host || !c.vcpu || !c.vmxon_region || !c.vmcs) {
       APEX_LOG(error, "cpu%u: out of runtime memory for its VMX structures", i);
       g_run.attempted[i] = false;
+      continue;
     }
+    // Registered now, while the BSP is still the host: once launched, the guest cannot reach
+    // the vCPU (its memory is hidden from EPT). Hypercalls find other CPUs' counters here.
+    c.vcpu->index = i;
+    vmm::register_vcpu(c.vcpu);
   }
 
   // EPT last among the allocations, so that it can hide every one of them, itself included.

@@ -133,11 +133,13 @@ ZyanStatus try_vex(const uint8_t* bytes, size_t available, size_t at, const Evex
   return zydis_decode(buf.b, buf.n, CpuMode::bits64, false, z);
 }
 
-void finish(Instruction& out, const Evex& e, uint8_t length, bool apx, const Options& o) {
+void finish(Instruction& out, const Evex& e, size_t length, bool apx, const Options& o) {
   out.evex = e;
   out.evex.apx = apx;
   out.encoding = Encoding::evex;
-  out.length = length;
+  // The VEX rewrite is one byte shorter than the EVEX original: judge the original's length.
+  if (length > kMaxInstructionLength) return fail(out, Reason::too_long, length);
+  out.length = static_cast<uint8_t>(length);
   if (apx && !o.apx) return fail(out, Reason::evex_apx_disabled, length);
   out.fault = Fault::none;
   out.reason = apx ? Reason::evex_apx_not_emulated : Reason::ok;
@@ -194,6 +196,7 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
     if ((c[0] && !e.r4) || (c[1] && !(e.vvvv >> 4))) continue;
     if (!apx_bits && !c[0] && !c[1]) continue;  // that is the classic decode above
     st = try_avx512(bytes, available, at, c[0], c[1], z);
+    if (st == ZYDIS_STATUS_NO_MORE_DATA) return fail(out, Reason::truncated, available), true;
     if (!ZYAN_SUCCESS(st)) continue;
     convert_from_zydis(z, out);
     // R4/V4 may be dropped only where they named a GPR.
@@ -216,7 +219,7 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
   }
   if (ZYAN_SUCCESS(st) && !has_vector_register(out) && (!e.nf || nf_allowed_vex_promoted(out.mnemonic))) {
     widen_registers(out, extension_of(e));
-    finish(out, e, static_cast<uint8_t>(z.insn.length + 1), true, o);
+    finish(out, e, z.insn.length + 1u, true, o);
     out.evex.form = EvexForm::vex_promoted;
     out.encoding = Encoding::evex;
     return true;
@@ -226,7 +229,7 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
   if (vex_shape && !e.nf && decode_cmpccxadd(vex.b, vex.n, at, out)) {
     if (out.fault != Fault::none) return true;
     widen_registers(out, extension_of(e));
-    finish(out, e, static_cast<uint8_t>(out.length + 1), true, o);
+    finish(out, e, out.length + 1u, true, o);
     out.evex.form = EvexForm::vex_promoted;
     out.encoding = Encoding::evex;
     return true;

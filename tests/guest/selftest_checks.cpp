@@ -105,9 +105,12 @@ void run_privileged_checks(Tally& t) {
   v = guest_probe_rdmsr(0x3a, &val);
   t.check(v == kNoFault && (val & 1) && !(val & 4), "IA32_FEATURE_CONTROL reads locked with VMX off",
           "vector %lld value 0x%llx", static_cast<long long>(v), val);
+  // The hypervisor passes unknown MSRs to the hardware with a fault-safe access: the guest
+  // gets whatever the CPU gives (#GP on silicon; Bochs returns 0 without a fault), and the
+  // host survives either way. Any other vector would be a wrong answer.
   v = guest_probe_rdmsr(0xdeadbeef, &val);
-  t.check(v == kGP, "RDMSR of a nonexistent MSR raises #GP (host survives)", "vector %lld",
-          static_cast<long long>(v));
+  t.check(v == kGP || v == kNoFault, "RDMSR of a nonexistent MSR gives the hardware's answer (host survives)",
+          "vector %lld", static_cast<long long>(v));
 }
 
 void run_hypercall_checks(Tally& t) {
@@ -138,6 +141,17 @@ void EFIAPI on_ap(void* arg) {
 }  // namespace
 
 void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
+  // OVMF wakes APs for StartupThisAP with INIT-SIPI-SIPI. Bochs 2.7 keeps INIT pending after
+  // an INIT VM exit, so a virtualized AP woken natively never runs again there: this check
+  // needs apexvisor to start APs itself (init_sipi=intercept, issue P6). The hypervisor says
+  // which mode it runs (hypercall 4).
+  HypercallResult mode = hypercall(4);
+  if (mode.fault != kNoFault || mode.rax != 0 || mode.rbx != 1) {
+    say("SKIP code on every AP through MP services: INIT/SIPI are handled natively (init_sipi mode %llu); "
+        "OVMF wakes APs with INIT-SIPI-SIPI and Bochs 2.7 keeps INIT pending after an INIT exit (issue P6)",
+        static_cast<unsigned long long>(mode.rbx));
+    return;
+  }
   EFI_GUID guid = efi::kMpServicesGuid;
   void* iface = nullptr;
   if (EFI_ERROR(st->BootServices->LocateProtocol(&guid, nullptr, &iface))) {

@@ -23,8 +23,9 @@ void EptIdentityMap::count_leaf(unsigned level, int64_t n) {
 }
 
 // A PDPTE may map 1 GiB only with EPT_VPID_CAP[17], a PDE 2 MiB only with [16] (29.3.2).
-// The fixed-range MTRRs type the first 1 MiB in pieces down to 4 KiB: map it with 4 KiB pages
-// (as SDM Vol. 3A 12.11.9 advises for paging), whatever the types happen to be.
+// The fixed-range MTRRs type the first 1 MiB in pieces down to 4 KiB; SDM Vol. 3A 12.11.9 keeps
+// large pages away from it (processors break such pages into 4 KiB TLB entries anyway), so the
+// first 2 MiB use 4 KiB pages whenever the fixed ranges are on, whatever their types.
 bool EptIdentityMap::may_map_large(unsigned level, uint64_t start) const {
   if (level == 3 && !features_.pages_1g) return false;
   if (level == 2 && !features_.pages_2m) return false;

@@ -31,8 +31,9 @@ bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
   bool ok = true;
 
   // Table 10-1 (INIT column): CS selector F000 base FFFF0000 after RESET/INIT; the SIPI then
-  // starts the CPU at vector:0000 in real mode, i.e. CS.selector = vector << 8,
-  // CS.base = vector << 12, IP = 0 (SDM Vol 3A 10.4.4.1).
+  // starts the CPU at 000VV000H in real mode, i.e. CS.selector = vector << 8,
+  // CS.base = vector << 12, IP = 0 (SDM Vol 3A 11.6.1). Other segments: selector 0, base 0,
+  // limit FFFF, present read/write data.
   const SegmentFields segs[] = {
       {VmcsField::guest_cs_selector, VmcsField::guest_cs_base, VmcsField::guest_cs_limit,
        VmcsField::guest_cs_access_rights, kArCode},

@@ -1,8 +1,9 @@
 // The architectural state of a CPU after INIT followed by a start-up IPI, loaded into the
-// current VMCS and the vCPU (SDM Vol 3A 10.4 and Table 10-1 "IA-32 and Intel 64 Processor
-// States Following Power-up, Reset, or INIT", column INIT; the SIPI vector then selects the
-// real-mode start address, SDM Vol 3A 10.4.4.1 / 11.6.1 "Startup IPI"). Used by the SIPI
-// exit handler, and by the INIT/SIPI intercept mode later.
+// current VMCS and the vCPU (SDM Vol 3A 10.1.1, Table 10-1 "IA-32 and Intel 64 Processor
+// States Following Power-up, Reset, or INIT", column INIT; 10.4 for the INIT-SIPI protocol;
+// the SIPI vector VV selects the real-mode start address 000VV000H, Vol 3A 11.6.1, ICR
+// delivery mode "Start Up"). Used by the SIPI exit handler, and by the INIT/SIPI intercept
+// mode later.
 #pragma once
 #include <stdint.h>
 

@@ -1,0 +1,231 @@
+// Exit reasons 3 (INIT) and 4 (SIPI): wait-for-SIPI, then the post-INIT real-mode state
+// (SDM Vol 3A Table 10-1, INIT column; Vol 3C 25.4.2 activity states).
+#include "handler_fixture.hpp"
+#include "vmm/handlers/reset_state.hpp"
+
+using namespace vmm_test;
+using vmx::ExitReason;
+
+namespace {
+constexpr uint64_t kActivityWaitForSipi = 3;
+}
+
+TEST_CASE("INIT: the vCPU waits for a SIPI with nothing blocked and nothing pending") {
+  struct Row {
+    const char* what;
+    uint64_t interruptibility;
+    bool nmi_pending;
+    bool nmi_window;
+  };
+  const Row rows[] = {
+      {"plain", 0, false, false},
+      {"blocking by SMI (Bochs 2.7)", 1u << 2, false, false},
+      {"blocking by STI and MOV SS", 0x3, false, false},
+      {"blocking by NMI, an NMI pending, its window open", 1u << 3, true, true},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    f.vmcs.set(VmcsField::guest_interruptibility_state, r.interruptibility);
+    f.vcpu.nmi_pending = r.nmi_pending;
+    uint64_t proc = f.vmcs.get(VmcsField::primary_processor_based_controls);
+    if (r.nmi_window) f.vmcs.set(VmcsField::primary_processor_based_controls, proc | vmx::proc::nmi_window_exiting);
+    CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+    CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
+    CHECK(f.vmcs.get(VmcsField::guest_activity_state) == kActivityWaitForSipi);
+    CHECK(f.vmcs.get(VmcsField::guest_interruptibility_state) == 0);
+    CHECK_FALSE(f.vcpu.nmi_pending);
+    CHECK(f.vmcs.get(VmcsField::primary_processor_based_controls) == proc);
+    CHECK(f.vmcs.get(VmcsField::guest_rip) == 0x1000);
+    CHECK(f.injected() == 0);
+  }
+}
+
+TEST_CASE("INIT while already waiting for SIPI is a no-op (Bochs 2.7 repeats INIT)") {
+  HandlerFixture f;
+  f.exit(ExitReason::init_signal);
+  const unsigned writes = f.vmcs.writes();
+  f.vmcs.set(VmcsField::guest_interruptibility_state, 1u << 2);  // whatever the CPU left there
+  CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+  CHECK(f.vmcs.writes() == writes);
+  CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
+}
+
+TEST_CASE("SIPI to a CPU that is not waiting is ignored") {
+  HandlerFixture f;
+  f.vmcs.set(VmcsField::exit_qualification, 0x9f);
+  const unsigned writes = f.vmcs.writes();
+  CHECK(outcome_of(f.exit(ExitReason::startup_ipi)) == Outcome::resume);
+  CHECK(f.vmcs.writes() == writes);
+  CHECK(f.vcpu.state == vmm::VcpuState::active);
+  CHECK(f.vmcs.get(VmcsField::guest_rip) == 0x1000);
+}
+
+TEST_CASE("SIPI: CS:IP from the vector, real mode at 000VV000H") {
+  struct Row {
+    uint64_t qualification;
+    uint64_t selector, base;
+  };
+  const Row rows[] = {
+      {0x00, 0x0000, 0x00000},
+      {0x08, 0x0800, 0x08000},
+      {0x9f, 0x9f00, 0x9f000},
+      {0xff, 0xff00, 0xff000},
+      {0xfffffff10, 0x1000, 0x10000},  // only bits 7:0 are the vector
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.qualification);
+    HandlerFixture f;
+    f.exit(ExitReason::init_signal);
+    f.vmcs.set(VmcsField::exit_qualification, r.qualification);
+    CHECK(outcome_of(f.exit(ExitReason::startup_ipi)) == Outcome::resume);
+    CHECK(f.vmcs.get(VmcsField::guest_cs_selector) == r.selector);
+    CHECK(f.vmcs.get(VmcsField::guest_cs_base) == r.base);
+    CHECK(f.vmcs.get(VmcsField::guest_rip) == 0);
+    CHECK(f.vcpu.state == vmm::VcpuState::active);
+  }
+}
+
+TEST_CASE("SIPI loads the post-INIT state: one row per VMCS field") {
+  HandlerFixture f;  // starts as a 64-bit kernel
+  f.vmcs.set(VmcsField::guest_cr3, 0x1234000);
+  f.vmcs.set(VmcsField::guest_dr7, 0x455);
+  f.vmcs.set(VmcsField::guest_pending_debug_exceptions, 0x4000);
+  f.exit(ExitReason::init_signal);
+  f.vmcs.set(VmcsField::exit_qualification, 0x10);
+  REQUIRE(outcome_of(f.exit(ExitReason::startup_ipi)) == Outcome::resume);
+  REQUIRE(f.applied);
+
+  struct Row {
+    VmcsField field;
+    uint64_t value;
+  };
+  const Row rows[] = {
+      {VmcsField::guest_cs_selector, 0x1000},
+      {VmcsField::guest_cs_base, 0x10000},
+      {VmcsField::guest_cs_limit, 0xffff},
+      {VmcsField::guest_cs_access_rights, 0x9b},
+      {VmcsField::guest_ss_selector, 0},
+      {VmcsField::guest_ss_base, 0},
+      {VmcsField::guest_ss_limit, 0xffff},
+      {VmcsField::guest_ss_access_rights, 0x93},
+      {VmcsField::guest_ds_selector, 0},
+      {VmcsField::guest_ds_base, 0},
+      {VmcsField::guest_ds_limit, 0xffff},
+      {VmcsField::guest_ds_access_rights, 0x93},
+      {VmcsField::guest_es_selector, 0},
+      {VmcsField::guest_es_base, 0},
+      {VmcsField::guest_es_limit, 0xffff},
+      {VmcsField::guest_es_access_rights, 0x93},
+      {VmcsField::guest_fs_selector, 0},
+      {VmcsField::guest_fs_base, 0},
+      {VmcsField::guest_fs_limit, 0xffff},
+      {VmcsField::guest_fs_access_rights, 0x93},
+      {VmcsField::guest_gs_selector, 0},
+      {VmcsField::guest_gs_base, 0},
+      {VmcsField::guest_gs_limit, 0xffff},
+      {VmcsField::guest_gs_access_rights, 0x93},
+      {VmcsField::guest_ldtr_selector, 0},
+      {VmcsField::guest_ldtr_base, 0},
+      {VmcsField::guest_ldtr_limit, 0xffff},
+      {VmcsField::guest_ldtr_access_rights, 0x82},
+      {VmcsField::guest_tr_selector, 0},
+      {VmcsField::guest_tr_base, 0},
+      {VmcsField::guest_tr_limit, 0xffff},
+      {VmcsField::guest_tr_access_rights, 0x8b},
+      {VmcsField::guest_gdtr_base, 0},
+      {VmcsField::guest_gdtr_limit, 0xffff},
+      {VmcsField::guest_idtr_base, 0},
+      {VmcsField::guest_idtr_limit, 0xffff},
+      {VmcsField::guest_rip, 0},
+      {VmcsField::guest_rsp, 0},
+      {VmcsField::guest_rflags, 0x2},
+      {VmcsField::guest_dr7, 0x400},
+      {VmcsField::cr0_read_shadow, 0x60000010},              // what the guest reads
+      {VmcsField::guest_cr0, 0x60000030},                    // + NE (fixed), PE/PG 0 (unrestricted)
+      {VmcsField::cr4_read_shadow, 0},
+      {VmcsField::guest_cr4, cr4::VMXE},                     // VMXE stays, hidden by the shadow
+      {VmcsField::guest_cr3, 0},
+      {VmcsField::guest_ia32_efer, 0},
+      {VmcsField::vm_entry_controls, vmx::entry_ctl::load_ia32_efer | vmx::entry_ctl::load_ia32_pat},  // no IA-32e
+      {VmcsField::guest_activity_state, 0},
+      {VmcsField::guest_interruptibility_state, 0},
+      {VmcsField::guest_pending_debug_exceptions, 0},
+      {VmcsField::vm_entry_interruption_info, 0},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(vmx::vmcs_field_name(r.field));
+    CHECK(f.vmcs.get(r.field) == r.value);
+  }
+}
+
+TEST_CASE("SIPI: GPRs are zero except EDX = CPUID.1:EAX; R16..R31 and XCR0 are kept") {
+  HandlerFixture f;
+  for (unsigned i = 0; i < 32; ++i) f.vcpu.regs.gpr[i] = 0x1111111111111111ull * (i % 15 + 1);
+  f.vcpu.xstate.xcr0 = 0x7;
+  f.exit(ExitReason::init_signal);
+  f.vmcs.set(VmcsField::exit_qualification, 0x10);
+  f.exit(ExitReason::startup_ipi);
+  for (unsigned i = 0; i < 32; ++i) {
+    CAPTURE(arch::gpr_name(i, arch::GprWidth::b64));
+    uint64_t expect = i == 2 ? kSignature : i < 16 ? 0 : 0x1111111111111111ull * (i % 15 + 1);
+    CHECK(f.vcpu.regs.gpr[i] == expect);
+  }
+  CHECK(f.vcpu.xstate.xcr0 == 0x7);
+}
+
+TEST_CASE("SIPI: the guest's CR0 view keeps the fixed bits only in the real CR0, per CPU") {
+  struct Row {
+    const char* what;
+    uint64_t cr0_fixed0, cr0_fixed1;
+    uint64_t real_cr0;
+  };
+  const Row rows[] = {
+      {"usual: PE, NE, PG fixed", kCr0Fixed0, 0xffffffff, 0x60000030},
+      {"CD/NW not allowed by FIXED1", kCr0Fixed0, 0x9fffffff, 0x00000030},
+      {"nothing fixed beyond PE/PG", cr0::PE | cr0::PG, 0xffffffff, 0x60000010},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    f.policy.cr0_fixed0 = r.cr0_fixed0;
+    f.policy.cr0_fixed1 = r.cr0_fixed1;
+    f.exit(ExitReason::init_signal);
+    f.exit(ExitReason::startup_ipi);
+    CHECK(f.vmcs.get(VmcsField::cr0_read_shadow) == vmm::kCr0AfterInit);
+    CHECK(f.vmcs.get(VmcsField::guest_cr0) == r.real_cr0);
+  }
+}
+
+TEST_CASE("SIPI without unrestricted guest stops: real mode cannot be entered") {
+  HandlerFixture f;
+  f.policy.unrestricted_guest = false;
+  f.exit(ExitReason::init_signal);
+  const vmm::ExitAction a = f.exit(ExitReason::startup_ipi);
+  CHECK(outcome_of(a) == Outcome::stop);
+  CHECK(f.vmcs.get(VmcsField::guest_rip) == 0x1000);
+  CHECK(f.vmcs.get(VmcsField::guest_cs_access_rights) == 0xa09b);  // untouched
+}
+
+TEST_CASE("SIPI: a failed VMWRITE stops the guest") {
+  HandlerFixture f;
+  f.exit(ExitReason::init_signal);
+  f.vmcs.mark_unsupported(VmcsField::guest_tr_access_rights);
+  CHECK(outcome_of(f.exit(ExitReason::startup_ipi)) == Outcome::stop);
+}
+
+TEST_CASE("Bochs 2.7 sequence INIT, INIT, SIPI, SIPI: the first SIPI starts, the second is ignored") {
+  HandlerFixture f;
+  f.exit(ExitReason::init_signal);
+  f.exit(ExitReason::init_signal);
+  f.vmcs.set(VmcsField::exit_qualification, 0x9a);
+  f.exit(ExitReason::startup_ipi);
+  f.vmcs.set(VmcsField::guest_rip, 0x42);  // the AP ran a little
+  f.vmcs.set(VmcsField::exit_qualification, 0x9b);
+  CHECK(outcome_of(f.exit(ExitReason::startup_ipi)) == Outcome::resume);
+  CHECK(f.vmcs.get(VmcsField::guest_cs_selector) == 0x9a00);
+  CHECK(f.vmcs.get(VmcsField::guest_rip) == 0x42);
+  CHECK(f.vcpu.state == vmm::VcpuState::active);
+  CHECK(f.vcpu.exit_counts[static_cast<unsigned>(ExitReason::init_signal)] == 2);
+  CHECK(f.vcpu.exit_counts[static_cast<unsigned>(ExitReason::startup_ipi)] == 2);
+}

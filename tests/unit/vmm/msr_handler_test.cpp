@@ -1,0 +1,99 @@
+// Exit reasons 31/32, RDMSR/WRMSR: the msr_policy.def rule decides (pass / emulate / gp);
+// pass-through is fault-safe, so a missing MSR gives the guest #GP(0). One row per case.
+#include "handler_fixture.hpp"
+
+using namespace vmm_test;
+using vmx::ExitReason;
+
+TEST_CASE("RDMSR exit") {
+  constexpr uint64_t kGarbage = 0xa5a5a5a5a5a5a5a5ull;
+  enum class Host { has, faults, absent };
+  struct Row {
+    const char* what;
+    uint64_t rcx;
+    Host host;
+    uint64_t host_value;
+    Outcome outcome;
+    uint64_t rax, rdx;      // after (unchanged garbage on a fault)
+    unsigned host_reads;    // how many RDMSRs reached the host
+  };
+  const Row rows[] = {
+      {"pass: IA32_APIC_BASE", 0x1b, Host::has, 0xfee00900, Outcome::advance, 0xfee00900, 0, 1},
+      {"pass: 64-bit value split into EDX:EAX, high halves clear", 0xc0000100, Host::has, 0x123456789abcdef0,
+       Outcome::advance, 0x9abcdef0, 0x12345678, 1},
+      {"pass: index is ECX, RCX high bits ignored", 0xffffffff0000001bull, Host::has, 0xfee00900, Outcome::advance,
+       0xfee00900, 0, 1},
+      {"pass: MSR the CPU lacks (host #GP) -> guest #GP", 0x1b, Host::faults, 0, Outcome::gp, kGarbage, kGarbage, 1},
+      {"pass: outside both bitmap ranges, not present", 0xdeadbeef, Host::absent, 0, Outcome::gp, kGarbage, kGarbage,
+       1},
+      {"pass: outside both bitmap ranges, present", 0x40000000, Host::has, 0x77, Outcome::advance, 0x77, 0, 1},
+      {"emulate: FEATURE_CONTROL locked with VMX outside SMX -> VMX bits clear", 0x3a, Host::has, 0x5,
+       Outcome::advance, 0x1, 0, 1},
+      {"emulate: FEATURE_CONTROL keeps SENTER/SGX/LMCE bits", 0x3a, Host::has, 0x17ff07, Outcome::advance, 0x17ff01, 0,
+       1},
+      {"emulate: FEATURE_CONTROL unlocked on the host still reads locked", 0x3a, Host::has, 0x0, Outcome::advance, 0x1,
+       0, 1},
+      {"emulate: FEATURE_CONTROL host read faults -> just locked", 0x3a, Host::faults, 0, Outcome::advance, 0x1, 0, 1},
+      {"gp: IA32_VMX_BASIC", 0x480, Host::has, 0xda0400000000ull, Outcome::gp, kGarbage, kGarbage, 0},
+      {"gp: IA32_VMX_PROCBASED_CTLS2", 0x48b, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
+      {"gp: IA32_VMX_PROCBASED_CTLS3 (last of the range)", 0x492, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
+      {"pass: 0x493 (just past the VMX range)", 0x493, Host::has, 0x2, Outcome::advance, 0x2, 0, 1},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    const uint32_t msr = static_cast<uint32_t>(r.rcx);
+    if (r.host == Host::has) f.host.set_msr(msr, r.host_value);
+    if (r.host == Host::faults) f.host.set_msr_faulting(msr);
+    f.gpr(arch::Gpr::rcx) = r.rcx;
+    f.gpr(arch::Gpr::rax) = kGarbage;
+    f.gpr(arch::Gpr::rdx) = kGarbage;
+    CHECK(outcome_of(f.exit(ExitReason::rdmsr)) == r.outcome);
+    CHECK(f.gpr(arch::Gpr::rax) == r.rax);
+    CHECK(f.gpr(arch::Gpr::rdx) == r.rdx);
+    CHECK(f.host.rdmsr_calls == r.host_reads);
+    if (r.host_reads) CHECK(f.host.last_rdmsr == msr);
+    CHECK(f.injected() == (r.outcome == Outcome::gp ? kInjectGp : 0));
+    CHECK(f.advanced() == (r.outcome == Outcome::advance));
+  }
+}
+
+TEST_CASE("WRMSR exit") {
+  enum class Host { has, read_only, absent };
+  struct Row {
+    const char* what;
+    uint64_t rcx, rdx, rax;
+    Host host;
+    Outcome outcome;
+    unsigned host_writes;
+    uint64_t written;  // the value the host saw
+  };
+  const Row rows[] = {
+      {"pass: value is EDX:EAX, high halves ignored", 0x1b, 0xffffffff00000001ull, 0xffffffff0fee0900ull, Host::has,
+       Outcome::advance, 1, 0x10fee0900ull},
+      {"pass: index is ECX", 0xffffffff00000174ull, 0, 0x10, Host::has, Outcome::advance, 1, 0x10},
+      {"pass: host #GP (read-only / bad value) -> guest #GP", 0x1b, 0, 0x1, Host::read_only, Outcome::gp, 1, 0x1},
+      {"pass: nonexistent MSR outside the ranges", 0xdeadbeef, 0, 0, Host::absent, Outcome::gp, 1, 0},
+      {"gp: IA32_FEATURE_CONTROL is locked", 0x3a, 0, 0x5, Host::has, Outcome::gp, 0, 0},
+      {"gp: IA32_VMX_BASIC", 0x480, 0, 0, Host::has, Outcome::gp, 0, 0},
+      {"gp: IA32_VMX_CR4_FIXED1", 0x489, 0, 0, Host::has, Outcome::gp, 0, 0},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    const uint32_t msr = static_cast<uint32_t>(r.rcx);
+    if (r.host != Host::absent) f.host.set_msr(msr, 0x5a, r.host == Host::read_only);
+    f.gpr(arch::Gpr::rcx) = r.rcx;
+    f.gpr(arch::Gpr::rdx) = r.rdx;
+    f.gpr(arch::Gpr::rax) = r.rax;
+    CHECK(outcome_of(f.exit(ExitReason::wrmsr)) == r.outcome);
+    CHECK(f.host.wrmsr_calls == r.host_writes);
+    if (r.host_writes) {
+      CHECK(f.host.last_wrmsr == msr);
+      CHECK(f.host.last_wrmsr_value == r.written);
+    }
+    if (r.host == Host::has) CHECK(f.host.msr(msr) == (r.outcome == Outcome::advance ? r.written : 0x5a));
+    CHECK(f.gpr(arch::Gpr::rdx) == r.rdx);  // WRMSR changes no register
+    CHECK(f.injected() == (r.outcome == Outcome::gp ? kInjectGp : 0));
+  }
+}

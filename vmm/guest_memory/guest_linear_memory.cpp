@@ -1,0 +1,141 @@
+#include "vmm/guest_memory/guest_linear_memory.hpp"
+
+#include "arch/cr_bits.hpp"
+
+namespace vmm::guest_memory {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+size_t chunk_bytes(uint64_t linear, size_t remaining) {
+  const uint64_t to_end = kPage - (linear & (kPage - 1));
+  return remaining < to_end ? remaining : static_cast<size_t>(to_end);
+}
+
+MemStatus bad_gpa(uint64_t gpa) { return {MemOutcome::bad_gpa, 0, gpa}; }
+
+}  // namespace
+
+MemStatus status_of(const Translation& t, uint64_t linear) {
+  switch (t.status) {
+    case WalkStatus::ok: return MemStatus::success();
+    case WalkStatus::page_fault: return {MemOutcome::page_fault, t.error_code, linear};
+    case WalkStatus::bad_gpa: return bad_gpa(t.gpa);
+    case WalkStatus::retry: break;
+  }
+  return {MemOutcome::retry, 0, 0};
+}
+
+uint64_t GuestLinearMemory::wrap(uint64_t linear) const {
+  return (paging_.efer & arch::efer::LMA) ? linear : (linear & 0xFFFFFFFFull);
+}
+
+MemStatus GuestLinearMemory::write_chunk(uint64_t linear, uint64_t gpa, const uint8_t* src, size_t bytes) {
+  if (!observer_) return phys_.write(gpa, src, bytes) == PhysStatus::ok ? MemStatus::success() : bad_gpa(gpa);
+  for (size_t off = 0; off < bytes; off += WriteRecord::kMaxBytes) {
+    const size_t n = bytes - off < WriteRecord::kMaxBytes ? bytes - off : WriteRecord::kMaxBytes;
+    WriteRecord rec{};
+    rec.linear = wrap(linear + off);
+    rec.gpa = gpa + off;
+    rec.bytes = static_cast<uint8_t>(n);
+    if (phys_.read(rec.gpa, rec.old_bytes, n) != PhysStatus::ok) return bad_gpa(rec.gpa);
+    for (size_t i = 0; i < n; ++i) rec.new_bytes[i] = src[off + i];
+    if (phys_.write(rec.gpa, src + off, n) != PhysStatus::ok) return bad_gpa(rec.gpa);
+    observer_->on_write(rec);
+  }
+  return MemStatus::success();
+}
+
+MemStatus GuestLinearMemory::access(uint64_t linear, size_t bytes, Access acc, void* dst, const void* src) {
+  if (bytes == 0) return MemStatus::success();
+  linear = wrap(linear);
+  auto* out = static_cast<uint8_t*>(dst);
+  const auto* in = static_cast<const uint8_t*>(src);
+
+  // A straddling access: check every page first (walk without A/D updates; a one-byte read
+  // finds a GPA that is not RAM) so that nothing changes unless the whole access can happen.
+  const bool straddles = chunk_bytes(linear, bytes) < bytes;
+  if (straddles) {
+    for (size_t off = 0; off < bytes;) {
+      const uint64_t lin = wrap(linear + off);
+      const size_t n = chunk_bytes(lin, bytes - off);
+      const Translation t = walk(phys_, lin, acc, paging_);
+      if (!t.ok()) return status_of(t, lin);
+      uint8_t probe = 0;
+      if (phys_.read(t.gpa, &probe, 1) != PhysStatus::ok) return bad_gpa(t.gpa);
+      off += n;
+    }
+  }
+  for (size_t off = 0; off < bytes;) {
+    const uint64_t lin = wrap(linear + off);
+    const size_t n = chunk_bytes(lin, bytes - off);
+    const Translation t = guest_memory::translate(phys_, lin, acc, paging_);
+    // (After the first pass this only fails if another vCPU changed the paging structures in
+    // between: the access then stops where it is.)
+    if (!t.ok()) return status_of(t, lin);
+    if (src) {
+      const MemStatus s = write_chunk(lin, t.gpa, in + off, n);
+      if (!s.ok()) return s;
+    } else if (phys_.read(t.gpa, out + off, n) != PhysStatus::ok) {
+      return bad_gpa(t.gpa);
+    }
+    off += n;
+  }
+  return MemStatus::success();
+}
+
+MemStatus GuestLinearMemory::read(uint64_t linear, void* dst, size_t bytes, AccessType type) {
+  return access(linear, bytes, Access{type, Privilege::from_cpl}, dst, nullptr);
+}
+
+MemStatus GuestLinearMemory::write(uint64_t linear, const void* src, size_t bytes) {
+  return access(linear, bytes, Access{AccessType::write, Privilege::from_cpl}, nullptr, src);
+}
+
+MemStatus GuestLinearMemory::read(uint64_t linear, void* dst, size_t bytes, Access acc) {
+  return access(linear, bytes, acc, dst, nullptr);
+}
+
+MemStatus GuestLinearMemory::write(uint64_t linear, const void* src, size_t bytes, Privilege privilege) {
+  return access(linear, bytes, Access{AccessType::write, privilege}, nullptr, src);
+}
+
+MemStatus GuestLinearMemory::cmpxchg(uint64_t linear, unsigned bytes, uint64_t expected, uint64_t desired,
+                                     uint64_t* observed) {
+  if (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8) return bad_gpa(0);
+  linear = wrap(linear);
+  const Access acc{AccessType::write, Privilege::from_cpl};
+  const uint64_t m = bytes == 8 ? ~0ull : (1ull << (8 * bytes)) - 1;
+  expected &= m;
+  desired &= m;
+  if (chunk_bytes(linear, bytes) < bytes) {
+    // Split across pages: no atomicity is possible through this seam (a split lock); a checked
+    // read, compare and write.
+    uint64_t cur = 0;
+    MemStatus s = access(linear, bytes, acc, &cur, nullptr);
+    if (!s.ok()) return s;
+    *observed = cur & m;
+    if ((cur & m) != expected) return MemStatus::success();
+    return access(linear, bytes, acc, nullptr, &desired);
+  }
+  const Translation t = guest_memory::translate(phys_, linear, acc, paging_);
+  if (!t.ok()) return status_of(t, linear);
+  uint64_t seen = 0;
+  if (phys_.cmpxchg(t.gpa, bytes, expected, desired, &seen) != PhysStatus::ok) return bad_gpa(t.gpa);
+  *observed = seen & m;
+  if (observer_ && (seen & m) == expected) {
+    WriteRecord rec{};
+    rec.linear = linear;
+    rec.gpa = t.gpa;
+    rec.bytes = static_cast<uint8_t>(bytes);
+    for (unsigned i = 0; i < bytes; ++i) {
+      rec.old_bytes[i] = static_cast<uint8_t>(expected >> (8 * i));
+      rec.new_bytes[i] = static_cast<uint8_t>(desired >> (8 * i));
+    }
+    observer_->on_write(rec);
+  }
+  return MemStatus::success();
+}
+
+}  // namespace vmm::guest_memory

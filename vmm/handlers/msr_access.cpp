@@ -1,0 +1,71 @@
+// Exit reasons 31 (RDMSR) and 32 (WRMSR). An access exits when the MSR bitmap, generated
+// from vmm/msr_policy.def, says so, and always for MSRs outside the bitmap's two ranges
+// (SDM Vol 3C 25.6.9, 26.1.3). msr_rule() says what to do:
+//   pass    — execute it on the host with a fault-safe RDMSR/WRMSR: a #GP there (no such
+//             MSR, bad value) becomes the guest's #GP(0), never a host crash (design.md
+//             "Every guest fault is architectural");
+//   emulate — computed here (IA32_FEATURE_CONTROL);
+//   gp      — #GP(0), as on a CPU without the MSR (VMX capability MSRs: VMX is hidden).
+// The MSR index is ECX; RDMSR returns EDX:EAX with the high halves of RDX/RAX cleared, WRMSR
+// takes EDX:EAX (SDM Vol 2B RDMSR/WRMSR).
+#include "arch/msr.hpp"
+#include "vmm/handlers/guest_view.hpp"
+#include "vmm/handlers/handlers.hpp"
+#include "vmm/msr_policy.hpp"
+
+namespace vmm {
+namespace {
+
+// IA32_FEATURE_CONTROL as the guest reads it (SDM Vol 3C 24.7 "Enabling and Entering VMX
+// Operation"; Vol 4 Table 2-2): locked (bit 0), with both VMX enables (bits 1, 2) clear, so
+// a guest concludes VMX is off and locked and never tries VMXON. The host's other bits
+// (SENTER, SGX, LMCE) are kept.
+bool emulated_read(ExitContext& ctx, uint32_t msr, uint64_t* value) {
+  if (msr != static_cast<uint32_t>(arch::Msr::IA32_FEATURE_CONTROL)) return false;
+  uint64_t host = 0;
+  if (!ctx.host.rdmsr_safe(msr, &host)) host = 0;
+  *value = (host & ~(arch::feature_control::kVmxInsideSmx | arch::feature_control::kVmxOutsideSmx)) |
+           arch::feature_control::kLock;
+  return true;
+}
+
+uint32_t msr_index(Vcpu& vcpu) { return static_cast<uint32_t>(reg(vcpu, arch::Gpr::rcx)); }
+
+}  // namespace
+
+ExitAction handle_rdmsr(ExitContext& ctx) {
+  const uint32_t msr = msr_index(ctx.vcpu);
+  uint64_t value = 0;
+  switch (msr_rule(msr).read) {
+    case MsrAction::pass:
+      if (!ctx.host.rdmsr_safe(msr, &value)) return ExitAction::gp0();
+      break;
+    case MsrAction::emulate:
+      // An "emulate" row without an emulation here is a table bug; the guest sees the #GP
+      // of a missing MSR rather than a made-up value.
+      if (!emulated_read(ctx, msr, &value)) return ExitAction::gp0();
+      break;
+    case MsrAction::gp:
+      return ExitAction::gp0();
+  }
+  reg(ctx.vcpu, arch::Gpr::rax) = static_cast<uint32_t>(value);
+  reg(ctx.vcpu, arch::Gpr::rdx) = static_cast<uint32_t>(value >> 32);
+  return ExitAction::advance();
+}
+
+ExitAction handle_wrmsr(ExitContext& ctx) {
+  const uint32_t msr = msr_index(ctx.vcpu);
+  const uint64_t value = (uint64_t{static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rdx))} << 32) |
+                         static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rax));
+  switch (msr_rule(msr).write) {
+    case MsrAction::pass:
+      if (!ctx.host.wrmsr_safe(msr, value)) return ExitAction::gp0();
+      return ExitAction::advance();
+    case MsrAction::emulate:  // no MSR is write-emulated yet (msr_policy.def)
+    case MsrAction::gp:
+      return ExitAction::gp0();
+  }
+  return ExitAction::gp0();
+}
+
+}  // namespace vmm

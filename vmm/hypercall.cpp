@@ -1,0 +1,81 @@
+#include "vmm/hypercall.hpp"
+
+#include "arch/gpr.hpp"
+#include "vmm/vcpu_registry.hpp"
+
+namespace vmm {
+namespace {
+
+struct Args {
+  uint64_t rbx, rcx;
+};
+
+uint64_t& r(vmx::GprFile& regs, arch::Gpr g) { return regs.gpr[static_cast<unsigned>(g)]; }
+
+HypercallStatus hc_version(vmx::GprFile& regs, const Args&, const Log&) {
+  r(regs, arch::Gpr::rbx) = kHypercallInterfaceVersion;
+  r(regs, arch::Gpr::rcx) = kHypercallSignature;
+  return HypercallStatus::ok;
+}
+
+// Another CPU may be counting while this one reads; 64-bit aligned loads are atomic on x86
+// (SDM Vol 3A 9.1.1), the relaxed atomic load says so to the compiler.
+HypercallStatus hc_exit_counter(vmx::GprFile& regs, const Args& a, const Log&) {
+  Vcpu* v = vcpu_by_index(a.rbx);
+  if (!v) return HypercallStatus::unknown_cpu;
+  if (a.rcx >= vmx::kExitReasonLimit) return HypercallStatus::bad_exit_reason;
+  r(regs, arch::Gpr::rbx) = __atomic_load_n(&v->exit_counts[a.rcx], __ATOMIC_RELAXED);
+  r(regs, arch::Gpr::rcx) = __atomic_load_n(&v->exits_total, __ATOMIC_RELAXED);
+  return HypercallStatus::ok;
+}
+
+HypercallStatus hc_read_log(vmx::GprFile& regs, const Args& a, const Log& log) {
+  char bytes[kHypercallLogChunk] = {};
+  const size_t n = log.read_ring(a.rbx, bytes, sizeof bytes);
+  const arch::Gpr out[] = {arch::Gpr::rdx, arch::Gpr::rsi, arch::Gpr::rdi};
+  for (unsigned w = 0; w < 3; ++w) {
+    uint64_t q = 0;
+    for (unsigned b = 0; b < 8; ++b) q |= uint64_t{static_cast<uint8_t>(bytes[8 * w + b])} << (8 * b);
+    r(regs, out[w]) = q;
+  }
+  r(regs, arch::Gpr::rcx) = n;
+  return HypercallStatus::ok;
+}
+
+HypercallStatus hc_cpu_count(vmx::GprFile& regs, const Args&, const Log&) {
+  r(regs, arch::Gpr::rbx) = vcpu_count();
+  return HypercallStatus::ok;
+}
+
+}  // namespace
+
+const char* hypercall_name(uint64_t number) {
+  switch (number) {
+#define APEX_X(number, name, text) \
+  case number: return #name;
+    APEX_HYPERCALLS(APEX_X)
+#undef APEX_X
+  }
+  return nullptr;
+}
+
+bool run_hypercall(vmx::GprFile& regs, bool wide, const Log& log) {
+  const uint64_t mask = wide ? ~0ull : 0xffffffffull;
+  const uint64_t number = r(regs, arch::Gpr::rax) & mask;
+  const Args args{r(regs, arch::Gpr::rbx) & mask, r(regs, arch::Gpr::rcx) & mask};
+  HypercallStatus status;
+  switch (number) {
+#define APEX_X(number, name, text)                 \
+  case number:                                     \
+    status = hc_##name(regs, args, log);           \
+    break;
+    APEX_HYPERCALLS(APEX_X)
+#undef APEX_X
+    default:
+      return false;
+  }
+  r(regs, arch::Gpr::rax) = static_cast<uint64_t>(status);
+  return true;
+}
+
+}  // namespace vmm
