@@ -4,6 +4,9 @@
 Generates a deterministic set of REX2 encodings (both opcode maps, every opcode, ModRM/SIB
 forms, payload bits, legacy prefixes before REX2, random bytes), decodes them with
 apexvisor-decode and, in one batch, with `llvm-mc-19 --disassemble -output-asm-variant=1`.
+A smaller second set covers canonical EVEX-APX encodings (map 4 NDD/NF/CCMP/CFCMOV/PUSH2,
+promoted BMI/KMOV/CMPccXADD, AVX-512 with EGPR addresses); those only have to agree on
+length and text, since apexvisor reports them as not emulated.
 
   * apexvisor accepts: LLVM must decode exactly those bytes as one instruction with the same
     text (mnemonic and operands, whitespace collapsed, comments dropped).
@@ -85,6 +88,90 @@ def generate():
     for _ in range(1200):
         pfx = rng.choice([[], [], [], [0x66], [0xF3], [0xF2], [0x67], [0xF0], [0x65]])
         add(pfx, rng.randrange(256), [rng.randrange(256) for _ in range(6)])
+    return cases
+
+
+# Map-4 opcodes whose 66 form is a 16-bit operand size (byte forms take no 66 in LLVM 19).
+MAP4_WORD_OPS = [0x01, 0x03, 0x09, 0x0B, 0x11, 0x13, 0x19, 0x1B, 0x21, 0x23, 0x24, 0x29, 0x2B, 0x2C,
+                 0x31, 0x33, 0x39, 0x3B, 0x69, 0x6B, 0x81, 0x83, 0x85, 0x88, 0xA5, 0xAD, 0xAF, 0xC1,
+                 0xD1, 0xD3, 0xF4, 0xF5, 0xF7, 0xFF] + list(range(0x40, 0x50))
+MAP4_BYTE_OPS = [0x00, 0x02, 0x08, 0x0A, 0x10, 0x12, 0x18, 0x1A, 0x20, 0x22, 0x28, 0x2A, 0x30, 0x32,
+                 0x38, 0x3A, 0x80, 0x84, 0xC0, 0xD0, 0xD2, 0xF6, 0xFE]
+NO_NF = {0x10, 0x11, 0x12, 0x13, 0x18, 0x19, 0x1A, 0x1B}  # ADC/SBB read CF
+
+
+def generate_evex():
+    rng = random.Random(0xE7E4)
+    cases = []
+    forms = [[0xC1], [0xD8], [0xF7], [0x04, 0x08], [0x44, 0x98, 0x7B], [0x84, 0xAC, 0x23, 0x01, 0x00, 0x00],
+             [0x05, 0x10, 0x00, 0x00, 0x00], [0x00], [0x4C, 0x24, 0xF0]]
+
+    def evex(mapn, opcode, pp, w, nd, nf, rest, vvvv=0, low=0):
+        r, x, b, r4, b4, x4 = (rng.randrange(2) for _ in range(6))
+        v4 = rng.randrange(2) if vvvv else 0
+        p0 = ((1 - r) << 7) | ((1 - x) << 6) | ((1 - b) << 5) | ((1 - r4) << 4) | (b4 << 3) | mapn
+        p1 = (w << 7) | ((15 - (vvvv & 15)) << 3) | ((1 - x4) << 2) | pp
+        p2 = (nd << 4) | ((1 - v4) << 3) | (nf << 2) | low
+        cases.append([0x62, p0, p1, p2, opcode] + rest + [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88])
+
+    for op in MAP4_WORD_OPS + MAP4_BYTE_OPS:
+        for _ in range(4):
+            pp = 1 if (op in MAP4_WORD_OPS and rng.random() < 0.3) else 0
+            w = 0 if pp else rng.randrange(2)
+            nd = rng.randrange(2)
+            nf = 0 if op in NO_NF else rng.randrange(2)
+            reg = rng.randrange(8)
+            if op in (0x38, 0x39, 0x3A, 0x3B, 0x84, 0x85) or (op in (0x80, 0x81, 0x83) and reg == 7) or \
+               (op in (0xF6, 0xF7) and reg == 0):
+                nd, nf = 0, 0  # CCMP/CTEST: SCC in P2[3:0], DFV in vvvv
+                form = [(rng.choice(forms)[0] & 0xC7) | (reg << 3)]
+                evex(4, op, pp, w, 0, 0, form + [0x01, 0x02, 0x03, 0x04], vvvv=rng.randrange(16) ^ 15,
+                     low=rng.randrange(4))
+                continue
+            if op in (0x80, 0x81, 0x83, 0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3, 0xF6, 0xF7, 0xFE, 0xFF):
+                allowed = {0x80: [0, 1, 2, 3, 4, 5, 6], 0x81: [0, 1, 2, 3, 4, 5, 6], 0x83: [0, 1, 2, 3, 4, 5, 6],
+                           0xF6: [2, 3, 4, 5, 6, 7], 0xF7: [2, 3, 4, 5, 6, 7], 0xFE: [0, 1], 0xFF: [0, 1]}
+                reg = rng.choice(allowed.get(op, [0, 1, 2, 3, 4, 5, 7]))
+                if reg in (2, 3) and op < 0xF0:
+                    nf = 0  # ADC/SBB/RCL/RCR
+                if op in (0xF6, 0xF7) and reg >= 4:
+                    nd = 0  # MUL/IMUL/DIV/IDIV
+                if op in (0xF6, 0xF7) and reg == 2:
+                    nf = 0  # NOT
+            f = rng.choice(forms)
+            f = [(f[0] & 0xC7) | (reg << 3)] + f[1:]
+            if op in (0x69, 0x6B) or (0x40 <= op <= 0x4F and nd and not nf):
+                pass
+            evex(4, op, pp, w, nd, nf, f, vvvv=rng.randrange(1, 32) if nd else 0)
+    for op, reg in ((0xFF, 6), (0x8F, 0)):  # PUSH2/POP2 (register forms, ND=1)
+        for _ in range(6):
+            evex(4, op, 0, rng.randrange(2), 1, 0, [0xC0 | (reg << 3) | rng.randrange(8)], vvvv=rng.randrange(1, 32))
+    for op in (0x40, 0x44, 0x4C):  # SETcc / SETZUcc (F2)
+        for nd in (0, 1):
+            evex(4, op, 3, 0, nd, 0, [rng.choice([0xC0, 0xC3, 0x00])])
+    # Promoted VEX: (map, opcode, pp, /reg or None, NF allowed)
+    vexish = [(2, 0xF2, 0, None, 1), (2, 0xF7, 0, None, 1), (2, 0xF5, 0, None, 1), (2, 0xF5, 3, None, 0),
+              (2, 0xF5, 2, None, 0), (2, 0xF6, 3, None, 0), (2, 0xF7, 1, None, 0), (2, 0xF7, 2, None, 0),
+              (2, 0xF7, 3, None, 0), (2, 0xF3, 0, 1, 1), (2, 0xF3, 0, 2, 1), (2, 0xF3, 0, 3, 1),
+              (3, 0xF0, 3, None, 0), (1, 0x90, 0, None, 0), (1, 0x92, 0, None, 0), (1, 0x93, 0, None, 0),
+              (1, 0x92, 3, None, 0), (1, 0x93, 3, None, 0)]
+    for mapn, op, pp, reg, nf_ok in vexish:
+        for _ in range(5):
+            f = [0xC1 | (rng.randrange(8) << 3)] if mapn == 1 and op in (0x92, 0x93) else rng.choice(forms)
+            if reg is not None:
+                f = [(f[0] & 0xC7) | (reg << 3)] + f[1:]
+            w = rng.randrange(2)
+            uses_vvvv = not (mapn == 3 or (mapn == 1))
+            evex(mapn, op, pp, w, 0, nf_ok and rng.randrange(2), f + ([0x05] if mapn == 3 else []),
+                 vvvv=rng.randrange(32) if uses_vvvv else 0)
+    for cc in range(16):  # CMPccXADD: memory only, 66
+        f = rng.choice([[0x04, 0x08], [0x44, 0x98, 0x7B], [0x84, 0xAC, 0x23, 0x01, 0x00, 0x00]])
+        evex(2, 0xE0 + cc, 1, rng.randrange(2), 0, 0, f, vvvv=rng.randrange(32))
+    # AVX-512 with EGPRs in the address or as a GPR operand.
+    for _ in range(12):
+        f = rng.choice([[0x04, 0x08], [0x44, 0x98, 0x7B], [0x84, 0xAC, 0x23, 0x01, 0x00, 0x00]])
+        evex(1, 0x58, 0, 0, 0, 0, f, vvvv=rng.randrange(16), low=0)
+        cases[-1][3] = (cases[-1][3] & 0x08) | 0x40  # L'L=10 (512-bit), no masking
     return cases
 
 
@@ -201,6 +288,8 @@ def main():
         return 77
 
     cases = generate()
+    n_rex2 = len(cases)
+    cases += generate_evex()
     ours = run_apexvisor(args.decoder, cases)
     blocks = []
     for c, o in zip(cases, ours):
@@ -252,15 +341,20 @@ def main():
             else:
                 disagree("we-reject", block, o, llvm_text, reason)
 
-    print("llvm_diff: %d REX2 cases through %s and %s" % (len(cases), os.path.basename(args.decoder), llvm_mc))
+    print("llvm_diff: %d REX2 + %d EVEX-APX cases through %s and %s" % (
+        n_rex2, len(cases) - n_rex2, os.path.basename(args.decoder), llvm_mc))
     for k in sorted(stats):
         print("  %-40s %6d" % (k, stats[k]))
     print("  APX #UD rules apexvisor enforces where LLVM 19 decodes:")
     for k in sorted(by_rule):
         print("    %-36s %6d" % (k, by_rule[k]))
+    print("  accepted disagreements per row of %s:" % os.path.basename(args.accepted))
+    stale = 0
     for row in accepted:
-        if not row["used"]:
-            print("  note: accepted row at line %d (%s) matched nothing" % (row["line"], row["kind"]))
+        print("    line %-3d %-22s %5d  %s" % (row["line"], row["kind"], row["used"], row["reason"][:70]))
+        stale += row["used"] == 0
+    if stale:
+        print("  STALE: %d accepted rows matched nothing; remove them" % stale)
     if args.dump:
         with open(args.dump, "w") as f:
             for d in dump:
@@ -269,6 +363,8 @@ def main():
         print("  UNEXPLAINED disagreements: %d" % len(unexplained))
         for kind, h, ours_t, llvm_t, detail in unexplained[: args.show]:
             print("    [%s] %s\n        apexvisor: %s\n        llvm-mc:   %s %s" % (kind, h, ours_t, llvm_t, detail))
+        return 1
+    if stale:
         return 1
     print("  PASS: no unexplained disagreements")
     return 0

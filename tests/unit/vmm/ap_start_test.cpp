@@ -173,3 +173,68 @@ TEST_CASE("AP mailbox: events in order, bounded, kicks counted") {
   CHECK(box.consume_kick());
   CHECK_FALSE(box.consume_kick());
 }
+
+#include "vmm/apic/ap_intercept.hpp"
+
+namespace {
+struct FakeApic final : LocalApic {
+  std::vector<uint32_t> nmis, passed;
+  std::vector<uint64_t> raw;
+  void send_nmi(uint32_t id) override { nmis.push_back(id); }
+  void send_raw(uint64_t v) override { raw.push_back(v); }
+  void send_to(const Icr&, uint32_t id) override { passed.push_back(id); }
+};
+struct FakeTargets final : ApTargets {
+  bool on[4] = {true, true, true, false};  // CPU 3 is not virtualized
+  ApMailbox boxes[4];
+  bool virtualized(unsigned c) override { return on[c]; }
+  ApMailbox* mailbox(unsigned c) override { return &boxes[c]; }
+};
+}  // namespace
+
+TEST_CASE("intercepted ICR writes: INIT/STARTUP emulated for virtualized CPUs only") {
+  ApicTopology topo = four_cpus();
+  SECTION("fixed IPIs go to the real APIC unchanged") {
+    FakeApic apic;
+    FakeTargets t;
+    auto out = intercept_icr_write(decode_xapic_icr(0x000000fd, 0x02000000), 0x02000000000000fdull, 0, topo, t, apic);
+    CHECK(out.sent_raw);
+    CHECK(apic.raw == std::vector<uint64_t>{0x02000000000000fdull});
+    CHECK(apic.nmis.empty());
+  }
+  SECTION("INIT to all-but-self: posted + NMI to virtualized CPUs, real INIT to the other") {
+    FakeApic apic;
+    FakeTargets t;
+    auto out = intercept_icr_write(decode_xapic_icr(0x000c4500, 0), 0, 0, topo, t, apic);
+    CHECK_FALSE(out.sent_raw);
+    CHECK(out.posted == 2);
+    CHECK(out.passed_on == 1);
+    CHECK(apic.nmis == std::vector<uint32_t>{2, 4});  // APIC ids of CPUs 1 and 2
+    CHECK(apic.passed == std::vector<uint32_t>{6});   // CPU 3 gets the real INIT
+    ApEvent e{};
+    REQUIRE(t.boxes[1].take(&e));
+    CHECK(e.kind == ApEvent::Kind::init);
+    CHECK(t.boxes[0].empty());
+    CHECK(t.boxes[1].consume_kick());
+  }
+  SECTION("STARTUP carries its vector; INIT de-assert posts nothing") {
+    FakeApic apic;
+    FakeTargets t;
+    intercept_icr_write(decode_xapic_icr(0x0000069a, 0x04000000), 0, 0, topo, t, apic);
+    ApEvent e{};
+    REQUIRE(t.boxes[2].take(&e));
+    CHECK(e.kind == ApEvent::Kind::startup);
+    CHECK(e.vector == 0x9a);
+    auto out = intercept_icr_write(decode_xapic_icr(0x00008500, 0x04000000), 0, 0, topo, t, apic);
+    CHECK(out.posted == 0);
+    CHECK(t.boxes[2].empty());
+  }
+  SECTION("INIT to self: posted without an NMI, the sender drains it") {
+    FakeApic apic;
+    FakeTargets t;
+    auto out = intercept_icr_write(decode_xapic_icr(0x00044500, 0), 0, 1, topo, t, apic);
+    CHECK(out.self_posted);
+    CHECK(apic.nmis.empty());
+    CHECK_FALSE(t.boxes[1].empty());
+  }
+}
