@@ -3,18 +3,12 @@
 
 #include "decode/evex_apx.hpp"
 #include "decode/prefix_scan.hpp"
+#include "decode/reject.hpp"
 #include "decode/rex2.hpp"
 #include "decode/zydis_bridge.hpp"
 
 namespace decode {
 namespace {
-
-void fail(Instruction& out, Reason r, size_t consumed) {
-  out.fault = reason_fault(r);
-  out.reason = r;
-  out.length = static_cast<uint8_t>(consumed > 0xFF ? 0xFF : consumed);
-  out.operand_count = 0;
-}
 
 // Everything without REX2 or APX-EVEX: Zydis decodes the original bytes.
 void decode_plain(const uint8_t* bytes, size_t available, const Options& o, const PrefixScan& scan,
@@ -24,7 +18,7 @@ void decode_plain(const uint8_t* bytes, size_t available, const Options& o, cons
   const size_t n = available < 2 * kMaxInstructionLength ? available : 2 * kMaxInstructionLength;
   const ZyanStatus st = zydis_decode(bytes, n, o.mode, o.real_mode, z);
   if (!ZYAN_SUCCESS(st)) {
-    return fail(out, reason_from_zydis(st), n < kMaxInstructionLength ? n : kMaxInstructionLength);
+    return reject(out, reason_from_zydis(st), n < kMaxInstructionLength ? n : kMaxInstructionLength);
   }
   convert_from_zydis(z, out);
   out.fault = Fault::none;
@@ -37,19 +31,19 @@ void decode_plain(const uint8_t* bytes, size_t available, const Options& o, cons
 void decode_into(const uint8_t* bytes, size_t available, const Options& o, Instruction& out) {
   out = Instruction{};
   out.mode = o.mode;
-  if (bytes == nullptr || available == 0) return fail(out, Reason::truncated, 0);
+  if (bytes == nullptr || available == 0) return reject(out, Reason::truncated, 0);
   const PrefixScan scan = scan_prefixes(bytes, available, o.mode);
   if (scan.end >= available) {
-    return fail(out, scan.end >= kMaxInstructionLength ? Reason::too_long : Reason::truncated, scan.end);
+    return reject(out, scan.end >= kMaxInstructionLength ? Reason::too_long : Reason::truncated, scan.end);
   }
-  if (scan.end >= kMaxInstructionLength) return fail(out, Reason::too_long, scan.end);
+  if (scan.end >= kMaxInstructionLength) return reject(out, Reason::too_long, scan.end);
   const uint8_t first = bytes[scan.end];
   if (o.mode == CpuMode::bits64 && first == 0xD5) {
     // REX2 exists only in 64-bit mode; elsewhere D5 is AAD and Zydis decodes it (spec §1.1).
     out.prefixes = scan.prefixes;
     out.encoding = Encoding::rex2;
-    if (!o.apx) return fail(out, Reason::rex2_apx_disabled, scan.end + 1);
-    if (scan.rex_right_before) return fail(out, Reason::rex_before_rex2, scan.end + 1);
+    if (!o.apx) return reject(out, Reason::rex2_apx_disabled, scan.end + 1);
+    if (scan.rex_right_before) return reject(out, Reason::rex_before_rex2, scan.end + 1);
     return decode_rex2(bytes, available, scan, out);
   }
   if (first == 0x62 && decode_evex_apx(bytes, available, o, scan, out)) return;

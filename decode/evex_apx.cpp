@@ -10,6 +10,7 @@
 
 #include "decode/cmpccxadd.hpp"
 #include "decode/map4.hpp"
+#include "decode/reject.hpp"
 #include "decode/widen.hpp"
 #include "decode/zydis_bridge.hpp"
 
@@ -17,13 +18,6 @@
 
 namespace decode {
 namespace {
-
-void fail(Instruction& out, Reason r, size_t consumed) {
-  out.fault = reason_fault(r);
-  out.reason = r;
-  out.length = static_cast<uint8_t>(consumed > 0xFF ? 0xFF : consumed);
-  out.operand_count = 0;
-}
 
 // P0 = R X B R4' B4 m m m, P1 = W v v v v X4' p p, P2 = z L' L b V4' a a a (spec §2 table;
 // primes mark inverted bits).
@@ -64,7 +58,6 @@ RegExtension extension_of(const Evex& e) {
   x.b3 = e.b3;
   x.b4 = e.b4;
   x.v4 = (e.vvvv >> 4) & 1;
-  x.evex = true;
   return x;
 }
 
@@ -138,9 +131,9 @@ void finish(Instruction& out, const Evex& e, size_t length, bool apx, const Opti
   out.evex.apx = apx;
   out.encoding = Encoding::evex;
   // The VEX rewrite is one byte shorter than the EVEX original: judge the original's length.
-  if (length > kMaxInstructionLength) return fail(out, Reason::too_long, length);
+  if (length > kMaxInstructionLength) return reject(out, Reason::too_long, length);
   out.length = static_cast<uint8_t>(length);
-  if (apx && !o.apx) return fail(out, Reason::evex_apx_disabled, length);
+  if (apx && !o.apx) return reject(out, Reason::evex_apx_disabled, length);
   out.fault = Fault::none;
   out.reason = apx ? Reason::evex_apx_not_emulated : Reason::ok;
 }
@@ -153,8 +146,8 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
   if (o.mode != CpuMode::bits64) return false;
   const size_t at = scan.end;
   out.prefixes = scan.prefixes;
-  if (at + 5 > kMaxInstructionLength) return fail(out, Reason::too_long, at + 5), true;
-  if (available < at + 5) return fail(out, Reason::truncated, available), true;
+  if (at + 5 > kMaxInstructionLength) return reject(out, Reason::too_long, at + 5), true;
+  if (available < at + 5) return reject(out, Reason::truncated, available), true;
   const Evex e = parse_evex(bytes[at + 1], bytes[at + 2], bytes[at + 3]);
   out.evex = e;
   out.encoding = Encoding::evex;
@@ -163,7 +156,7 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
 
   if (e.map == 4) {
     // Map 4 exists only with APX (spec §2): a legacy-promoted instruction.
-    if (!o.apx) return fail(out, Reason::evex_apx_disabled, at + 5), true;
+    if (!o.apx) return reject(out, Reason::evex_apx_disabled, at + 5), true;
     decode_map4(bytes, available, scan, e, out);
     if (out.fault == Fault::none) {
       finish(out, e, out.length, true, o);
@@ -185,7 +178,7 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
     }
     if (st == ZYDIS_STATUS_NO_MORE_DATA || st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG ||
         st == ZYDIS_STATUS_ILLEGAL_LEGACY_PFX || st == ZYDIS_STATUS_ILLEGAL_REX) {
-      return fail(out, reason_from_zydis(st), available), true;
+      return reject(out, reason_from_zydis(st), available), true;
     }
   }
   const Reason classic_reason = reason_from_zydis(st);
@@ -196,7 +189,7 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
     if ((c[0] && !e.r4) || (c[1] && !(e.vvvv >> 4))) continue;
     if (!apx_bits && !c[0] && !c[1]) continue;  // that is the classic decode above
     st = try_avx512(bytes, available, at, c[0], c[1], z);
-    if (st == ZYDIS_STATUS_NO_MORE_DATA) return fail(out, Reason::truncated, available), true;
+    if (st == ZYDIS_STATUS_NO_MORE_DATA) return reject(out, Reason::truncated, available), true;
     if (!ZYAN_SUCCESS(st)) continue;
     convert_from_zydis(z, out);
     // R4/V4 may be dropped only where they named a GPR.
@@ -224,7 +217,7 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
     out.encoding = Encoding::evex;
     return true;
   }
-  if (st == ZYDIS_STATUS_NO_MORE_DATA) return fail(out, Reason::truncated, available), true;
+  if (st == ZYDIS_STATUS_NO_MORE_DATA) return reject(out, Reason::truncated, available), true;
   // CMPccXADD is newer than Zydis 4.0.0 (no NF form).
   if (vex_shape && !e.nf && decode_cmpccxadd(vex.b, vex.n, at, out)) {
     if (out.fault != Fault::none) return true;
@@ -234,8 +227,8 @@ bool decode_evex_apx(const uint8_t* bytes, size_t available, const Options& o, c
     out.encoding = Encoding::evex;
     return true;
   }
-  if (!apx_bits) return fail(out, classic_reason, available < 15 ? available : 15), true;
-  return fail(out, Reason::evex_apx_reserved, at + 5), true;
+  if (!apx_bits) return reject(out, classic_reason, available < 15 ? available : 15), true;
+  return reject(out, Reason::evex_apx_reserved, at + 5), true;
 }
 
 }  // namespace decode

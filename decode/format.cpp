@@ -107,27 +107,26 @@ void put_memory(TextSink& out, const Instruction& insn, const Operand& op) {
     else out.put(m.addr_bits == 64 ? "riz" : "eiz");
     need_plus = true;
   }
-  int64_t disp = m.disp;
-  if (m.disp_bytes == 0 && !m.base.present() && !has_index) {
-    // moffs / absolute forms: the displacement is the address
-  }
-  if (disp != 0 || (!m.base.present() && !has_index && !pseudo_index)) {
+  const int64_t disp = m.disp;
+  const bool absolute = !m.base.present() && !has_index && !pseudo_index;
+  if (disp != 0 || absolute) {
     if (need_plus) {
-      if (disp > 0 || disp == 0) {
+      if (disp >= 0) {
         out.put(" + ");
         out.put_unsigned(static_cast<uint64_t>(disp));
       } else {
         out.put(" - ");
         out.put_unsigned(0 - static_cast<uint64_t>(disp));
       }
+    } else if (op.field == Field::disp && m.addr_bits < 64) {
+      // moffs16/moffs32 (A0-A3 with a 67 prefix): LLVM prints the address unsigned.
+      out.put_unsigned(static_cast<uint64_t>(disp) & (m.addr_bits == 32 ? 0xFFFFFFFFull : 0xFFFFull));
+    } else if (m.addr_bits == 32) {
+      out.put_signed(static_cast<int32_t>(static_cast<uint32_t>(disp)));
+    } else if (m.addr_bits == 16) {
+      out.put_signed(static_cast<int16_t>(static_cast<uint16_t>(disp)));
     } else {
-      if (m.addr_bits == 32 && !m.base.present() && !has_index) {
-        out.put_signed(static_cast<int32_t>(static_cast<uint32_t>(disp)));
-      } else if (m.addr_bits == 16 && !m.base.present() && !has_index) {
-        out.put_signed(static_cast<int16_t>(static_cast<uint16_t>(disp)));
-      } else {
-        out.put_signed(disp);
-      }
+      out.put_signed(disp);
     }
   }
   out.put(']');
@@ -229,6 +228,20 @@ size_t format_intel(const Instruction& insn, char* buf, size_t size) {
   style::mnemonic(insn, out);
   style::after_mnemonic(insn, out);
   bool first = true;
+  // A masked instruction whose only operand is memory (the AVX-512PF prefetches) writes the
+  // mask first: "vgatherpf0dps {k1}, zmmword ptr [rax + 4*zmm2]".
+  bool mask_first = false;
+  if (insn.avx.mask.present()) {
+    unsigned shown = 0;
+    for (unsigned i = 0; i < insn.operand_count && i < kMaxOperands; ++i) shown += style::operand_shown(insn, i);
+    mask_first = shown == 1 && insn.operands[0].kind == OperandKind::mem;
+  }
+  if (mask_first) {
+    out.put(" {");
+    put_reg(out, insn.avx.mask);
+    out.put('}');
+    first = false;
+  }
   int order[kMaxOperands];
   unsigned count = style::string_operand_order(insn, order);
   const bool string_op = count != 0;
@@ -239,7 +252,7 @@ size_t format_intel(const Instruction& insn, char* buf, size_t size) {
     out.put(first ? " " : ", ");
     first = false;
     put_operand(out, insn, insn.operands[i]);
-    put_mask_suffix(out, insn, i);
+    if (!mask_first) put_mask_suffix(out, insn, i);
   }
   if (insn.avx.rounding) {
     static const char* const kRounding[5] = {"", "{rn-sae}", "{rd-sae}", "{ru-sae}", "{rz-sae}"};

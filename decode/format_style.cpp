@@ -55,7 +55,7 @@ int folded_compare_imm(const Instruction& insn, const CompareForm** form) {
 // MOV with a 64-bit immediate or a moffs operand is "movabs" in LLVM.
 bool is_movabs(const Instruction& insn) {
   if (!is(insn, ZYDIS_MNEMONIC_MOV) || insn.map != 0 || insn.encoding == Encoding::evex) return false;
-  if (insn.opcode >= 0xA0 && insn.opcode <= 0xA3) return true;
+  if (insn.opcode >= 0xA0 && insn.opcode <= 0xA3) return insn.address_bits == 64;
   if ((insn.opcode & 0xF8) == 0xB8) {
     for (unsigned i = 0; i < insn.operand_count; ++i) {
       if (insn.operands[i].kind == OperandKind::imm && insn.operands[i].imm.bytes == 8) return true;
@@ -113,6 +113,12 @@ bool map4_has_legacy_twin(const Instruction& insn) {
 
 void prefix_words(const Instruction& insn, TextSink& out) {
   if (insn.evex.apx && insn.evex.form == EvexForm::vex_promoted && insn.evex.nf) out.put("{nf} ");
+  // KMOV k, k in EVEX has a VEX twin, and LLVM marks it "{evex}".
+  if (insn.evex.form == EvexForm::vex_promoted && insn.operand_count >= 2 &&
+      insn.operands[0].kind == OperandKind::reg && insn.operands[0].reg.cls == RegClass::mask &&
+      insn.operands[1].kind == OperandKind::reg && insn.operands[1].reg.cls == RegClass::mask) {
+    out.put("{evex} ");
+  }
   if (is_map4(insn)) {
     if (insn.evex.nf && insn.mnemonic != Mnemonic::ccmp && insn.mnemonic != Mnemonic::ctest &&
         insn.mnemonic != Mnemonic::cfcmov) {
@@ -129,14 +135,16 @@ void prefix_words(const Instruction& insn, TextSink& out) {
   if (rep && (is_string_op(insn) || (one_byte_map && rep != insn.prefixes.mandatory))) {
     out.put(rep == 0xF2 ? "repne " : "rep ");
   }
-  // A 67 prefix that no memory operand consumes is written "addr32" (64-bit mode).
+  // A 67 prefix that no written register shows is spelled "addr32": no memory operand, or
+  // only an absolute [disp32] one (64-bit mode; "addr16" in 32-bit mode).
   if (insn.prefixes.addrsize && !is_string_op(insn)) {
-    bool used = false;
+    bool shown = false;
     for (unsigned i = 0; i < insn.operand_count && i < kMaxOperands; ++i) {
       const Operand& op = insn.operands[i];
-      if (op.kind == OperandKind::mem && op.visibility != Visibility::hidden) used = true;
+      if (op.kind != OperandKind::mem || op.visibility == Visibility::hidden) continue;
+      if (op.mem.base.present() || op.mem.index.present() || op.field == Field::disp) shown = true;
     }
-    if (!used) out.put(insn.mode == CpuMode::bits32 ? "addr16 " : "addr32 ");
+    if (!shown) out.put(insn.mode == CpuMode::bits32 ? "addr16 " : "addr32 ");
   }
 }
 
@@ -332,9 +340,18 @@ const char* memory_size_keyword(const Instruction& insn, const Operand& op) {
   switch (static_cast<unsigned>(insn.mnemonic)) {
     case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT:
     case ZYDIS_MNEMONIC_LSS: case ZYDIS_MNEMONIC_LFS: case ZYDIS_MNEMONIC_LGS:  // m16:16/32/64
+    case ZYDIS_MNEMONIC_LDTILECFG: case ZYDIS_MNEMONIC_STTILECFG:              // 64-byte tile config
+    case ZYDIS_MNEMONIC_AESENC128KL: case ZYDIS_MNEMONIC_AESDEC128KL:          // Key Locker handles
+    case ZYDIS_MNEMONIC_AESENC256KL: case ZYDIS_MNEMONIC_AESDEC256KL:
+    case ZYDIS_MNEMONIC_AESENCWIDE128KL: case ZYDIS_MNEMONIC_AESDECWIDE128KL:
+    case ZYDIS_MNEMONIC_AESENCWIDE256KL: case ZYDIS_MNEMONIC_AESDECWIDE256KL:
       return nullptr;
     default:
       break;
+  }
+  // Gathers/scatters: LLVM sizes the VSIB operand by the vector length, not by the element.
+  if (op.mem.kind == MemKind::vsib && insn.avx.vector_bits) {
+    return insn.avx.vector_bits == 512 ? "zmmword" : insn.avx.vector_bits == 256 ? "ymmword" : "xmmword";
   }
   switch (op.bits) {  // for {1toN} Zydis already gives the element size
     case 8: return "byte";

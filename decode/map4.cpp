@@ -1,5 +1,6 @@
 #include "decode/map4.hpp"
 
+#include "decode/reject.hpp"
 #include "decode/widen.hpp"
 #include "decode/zydis_bridge.hpp"
 
@@ -54,13 +55,6 @@ const Row* find_row(uint8_t opcode, uint8_t pp, uint8_t reg) {
   return nullptr;
 }
 
-void fail(Instruction& out, Reason r, size_t consumed) {
-  out.fault = reason_fault(r);
-  out.reason = r;
-  out.length = static_cast<uint8_t>(consumed > 0xFF ? 0xFF : consumed);
-  out.operand_count = 0;
-}
-
 // Inserts the EVEX.vvvv register (V4:vvvv) as operand 0: the NDD destination, or the first
 // register of PUSH2/POP2.
 void insert_vvvv(Instruction& out, const Evex& e, uint16_t bits, uint8_t access) {
@@ -84,25 +78,25 @@ void decode_map4(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   const size_t at = scan.end;
   // EVEX may follow only segment and 67 prefixes (SDM Vol. 2 §2.7.1, as for VEX).
   if (scan.prefixes.lock || scan.prefixes.opsize || scan.prefixes.rep || scan.prefixes.repne) {
-    return fail(out, Reason::illegal_prefix, at + 1);
+    return reject(out, Reason::illegal_prefix, at + 1);
   }
-  if (scan.prefixes.rex) return fail(out, Reason::illegal_rex, at + 1);
+  if (scan.prefixes.rex) return reject(out, Reason::illegal_rex, at + 1);
   const uint8_t opcode = bytes[at + 4];
-  if (available < at + 6) return fail(out, Reason::truncated, available);
+  if (available < at + 6) return reject(out, Reason::truncated, available);
   const uint8_t modrm = bytes[at + 5];
   const Row* row = find_row(opcode, e.pp, (modrm >> 3) & 7);
-  if (!row || row->kind == reserved) return fail(out, Reason::evex_apx_reserved, at + 6);
+  if (!row || row->kind == reserved) return reject(out, Reason::evex_apx_reserved, at + 6);
   // Map-4 forms use neither masking, vector length nor zeroing (spec §2: L'L, z, aaa).
-  if (e.ll != 0 || e.z != 0) return fail(out, Reason::evex_apx_malformed, at + 6);
+  if (e.ll != 0 || e.z != 0) return reject(out, Reason::evex_apx_malformed, at + 6);
   const bool scc_form = row->kind == ccmp || row->kind == ctest;
-  if (scc_form ? e.nd : (e.aaa & 3) != 0) return fail(out, Reason::evex_apx_malformed, at + 6);
-  if (!scc_form && e.nf && !row->nf) return fail(out, Reason::evex_apx_malformed, at + 6);
-  if (e.nd && row->ndd == NDD_NO) return fail(out, Reason::evex_apx_malformed, at + 6);
-  if (row->ndd == NDD_MUST && (!e.nd || (modrm >> 6) != 3)) return fail(out, Reason::evex_apx_malformed, at + 6);
+  if (scc_form ? e.nd : (e.aaa & 3) != 0) return reject(out, Reason::evex_apx_malformed, at + 6);
+  if (!scc_form && e.nf && !row->nf) return reject(out, Reason::evex_apx_malformed, at + 6);
+  if (e.nd && row->ndd == NDD_NO) return reject(out, Reason::evex_apx_malformed, at + 6);
+  if (row->ndd == NDD_MUST && (!e.nd || (modrm >> 6) != 3)) return reject(out, Reason::evex_apx_malformed, at + 6);
   // Without a vvvv operand (no NDD, not PUSH2/POP2, not the DFV of CCMP/CTEST), EVEX.V4:vvvv
   // must be 0 (encoded 1 1111b) (spec §2). As with REX.W, W=1 overrides a 66 operand size.
   const bool uses_vvvv = scc_form || row->ndd == NDD_MUST || (e.nd && row->ndd == NDD_DEST);
-  if (!uses_vvvv && e.vvvv != 0) return fail(out, Reason::evex_apx_malformed, at + 6);
+  if (!uses_vvvv && e.vvvv != 0) return reject(out, Reason::evex_apx_malformed, at + 6);
 
   const bool register_form = (modrm >> 6) == 3;
   // The legacy encoding: segment/67 prefixes, the row's mandatory prefix, 66 for pp=66 where it
@@ -122,7 +116,7 @@ void decode_map4(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   uint8_t legacy = row->legacy;
   // MOVBE r, r exists only in EVEX (spec §2): decode it as MOV (8B / 89) and rename it.
   if (row->kind == movbe && register_form) legacy = row->opcode == 0x60 ? 0x8B : 0x89;
-  if (row->kind == rao && register_form) return fail(out, Reason::evex_apx_reserved, at + 6);
+  if (row->kind == rao && register_form) return reject(out, Reason::evex_apx_reserved, at + 6);
   if ((opcode & 0xF0) == 0x40) legacy = static_cast<uint8_t>(legacy + (opcode & 15));
   buf[n++] = legacy;
   const size_t head = n;
@@ -134,10 +128,10 @@ void decode_map4(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   if (!ZYAN_SUCCESS(st)) {
     Reason r = reason_from_zydis(st);
     if (r != Reason::truncated) r = Reason::evex_apx_reserved;
-    return fail(out, r, available < kMaxInstructionLength ? available : kMaxInstructionLength);
+    return reject(out, r, available < kMaxInstructionLength ? available : kMaxInstructionLength);
   }
   const size_t length = at + 5 + (z.insn.length - head);
-  if (length > kMaxInstructionLength) return fail(out, Reason::too_long, length);
+  if (length > kMaxInstructionLength) return reject(out, Reason::too_long, length);
 
   convert_from_zydis(z, out);
   out.prefixes = scan.prefixes;
@@ -146,7 +140,6 @@ void decode_map4(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   RegExtension x;
   x.r3 = e.r3; x.r4 = e.r4; x.x3 = e.x3; x.x4 = e.x4; x.b3 = e.b3; x.b4 = e.b4;
   x.v4 = (e.vvvv >> 4) & 1;
-  x.evex = true;
   widen_registers(out, x);
 
   const uint16_t size = out.operand_bits;

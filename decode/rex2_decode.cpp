@@ -4,28 +4,23 @@
 // for M0=1, then the original opcode and everything after it. Zydis's 4-bit register numbers
 // are then widened with R4/X4/B4 (decode/widen.hpp) and the length corrected.
 #include "decode/rex2.hpp"
+
+#include "decode/reject.hpp"
 #include "decode/widen.hpp"
 #include "decode/zydis_bridge.hpp"
 
 namespace decode {
 namespace {
 
-void fail(Instruction& out, Reason r, size_t consumed) {
-  out.fault = reason_fault(r);
-  out.reason = r;
-  out.length = static_cast<uint8_t>(consumed > 0xFF ? 0xFF : consumed);
-  out.operand_count = 0;
-}
-
 // JMPABS: D5 (M0=0, W=0) A1 imm64, a 64-bit absolute jump (spec §1.4).
 void decode_jmpabs(const uint8_t* bytes, size_t available, const PrefixScan& scan, Instruction& out) {
   const Prefixes& p = scan.prefixes;
-  if (out.rex2.w) return fail(out, Reason::jmpabs_w1, scan.end + 3);
-  if (p.opsize || p.rep || p.repne) return fail(out, Reason::jmpabs_prefix, scan.end + 3);
-  if (p.addrsize || p.lock) return fail(out, Reason::jmpabs_prefix_67_f0, scan.end + 3);
+  if (out.rex2.w) return reject(out, Reason::jmpabs_w1, scan.end + 3);
+  if (p.opsize || p.rep || p.repne) return reject(out, Reason::jmpabs_prefix, scan.end + 3);
+  if (p.addrsize || p.lock) return reject(out, Reason::jmpabs_prefix_67_f0, scan.end + 3);
   const size_t length = scan.end + 3 + 8;
-  if (length > kMaxInstructionLength) return fail(out, Reason::too_long, length);
-  if (available < length) return fail(out, Reason::truncated, available);
+  if (length > kMaxInstructionLength) return reject(out, Reason::too_long, length);
+  if (available < length) return reject(out, Reason::truncated, available);
   uint64_t target = 0;
   for (unsigned i = 0; i < 8; ++i) target |= static_cast<uint64_t>(bytes[scan.end + 3 + i]) << (8 * i);
   out.fault = Fault::none;
@@ -65,19 +60,19 @@ void decode_rex2(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   out.encoding = Encoding::rex2;
   out.prefixes = scan.prefixes;
   out.prefixes.rex = 0;
-  if (at + 2 > kMaxInstructionLength) return fail(out, Reason::too_long, at + 2);
-  if (available < at + 2) return fail(out, Reason::truncated, available);
+  if (at + 2 > kMaxInstructionLength) return reject(out, Reason::too_long, at + 2);
+  if (available < at + 2) return reject(out, Reason::truncated, available);
   out.rex2 = parse_rex2_payload(bytes[at + 1]);
   const Rex2& x = out.rex2;
-  if (at + 3 > kMaxInstructionLength) return fail(out, Reason::too_long, at + 3);
-  if (available < at + 3) return fail(out, Reason::truncated, available);
+  if (at + 3 > kMaxInstructionLength) return reject(out, Reason::too_long, at + 3);
+  if (available < at + 3) return reject(out, Reason::truncated, available);
   const uint8_t opcode = bytes[at + 2];
   out.map = x.m0;
   out.opcode = opcode;
 
   if (x.m0 == 0 && opcode == 0xA1) return decode_jmpabs(bytes, available, scan, out);
   const Reason rule = rex2_opcode_rule(x.m0, opcode);
-  if (rule != Reason::ok) return fail(out, rule, at + 3);
+  if (rule != Reason::ok) return reject(out, rule, at + 3);
 
   // Equivalent legacy encoding. REX bytes among the legacy prefixes are ignored by the CPU
   // (a REX counts only right before the opcode), so they are left out.
@@ -103,10 +98,10 @@ void decode_rex2(const uint8_t* bytes, size_t available, const PrefixScan& scan,
     Reason r = reason_from_zydis(st);
     // The equivalent encoding may be shorter than the original; judge length on the original.
     if (r == Reason::too_long) r = Reason::invalid_opcode;
-    return fail(out, r, available < kMaxInstructionLength ? available : kMaxInstructionLength);
+    return reject(out, r, available < kMaxInstructionLength ? available : kMaxInstructionLength);
   }
   const size_t length = at + 2 + (z.insn.length - head);
-  if (length > kMaxInstructionLength) return fail(out, Reason::too_long, length);
+  if (length > kMaxInstructionLength) return reject(out, Reason::too_long, length);
 
   convert_from_zydis(z, out);
   out.encoding = Encoding::rex2;
@@ -120,7 +115,7 @@ void decode_rex2(const uint8_t* bytes, size_t available, const PrefixScan& scan,
       const Operand& op = out.operands[i];
       if (op.kind == OperandKind::reg && op.field == Field::modrm_reg &&
           (op.reg.cls == RegClass::cr || op.reg.cls == RegClass::dr)) {
-        return fail(out, Reason::rex2_cr_dr_r4, length);
+        return reject(out, Reason::rex2_cr_dr_r4, length);
       }
     }
   }

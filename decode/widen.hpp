@@ -14,11 +14,10 @@ namespace decode {
 struct RegExtension {
   uint8_t r3 = 0, r4 = 0, x3 = 0, x4 = 0, b3 = 0, b4 = 0;
   uint8_t v4 = 0;        // EVEX only: bit 4 of vvvv
-  bool evex = false;     // EVEX: X3:X4 may also extend ModRM.rm of a vector register (not GPRs)
 };
 
-// Rewrites the GPR operands of `out` (converted from Zydis) with the full register numbers.
-// `opcode` is the opcode byte (for opcode-register forms, 50+r, B8+r, 90+r, ...).
+// Rewrites the GPR operands of `out` (converted from Zydis) with the full register numbers,
+// from the raw ModRM/SIB/opcode fields in `out` (opcode-register forms: 50+r, B8+r, 90+r, ...).
 void widen_registers(Instruction& out, const RegExtension& ext);
 
 }  // namespace decode

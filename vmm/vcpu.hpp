@@ -6,6 +6,8 @@
 
 #include "vmx/exit_reason.hpp"
 #include "vmx/gpr_file.hpp"
+#include "vmm/apic/ap_mailbox.hpp"
+#include "vmm/apic/ap_start.hpp"
 #include "vmm/policy/xcr0_state.hpp"
 #include "vmm/vcpu_layout.h"
 
@@ -37,6 +39,12 @@ struct Vcpu {
   // an unexpected exception, ...): ExitAction::stop points here. Per vCPU, so two CPUs
   // stopping at once never share a buffer.
   char stop_detail[128];
+
+  // init_sipi=intercept (vmm/apic/ap_start.hpp): INIT/STARTUP sent to this CPU by others
+  // arrive here, and the state machine says whether the guest may run.
+  bool virtualized;  // set by the launch, before VMLAUNCH
+  apic::ApMachine ap;
+  apic::ApMailbox mailbox;
 };
 
 inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;

@@ -246,11 +246,12 @@ bool Emu::mov(const Operand& dst, const Operand& src) {
   return true;
 }
 
-// MOVZX, MOVSX (0F B6/B7/BE/BF) and MOVSXD (63): SDM Vol 2B.
+// MOVZX, MOVSX (0F B6/B7/BE/BF) and MOVSXD (63): SDM Vol 2B. MOVSXD with a 16-bit destination
+// (66 63) keeps the low 16 bits of its source; the decoder gives the source operand size.
 bool Emu::move_extend(const Operand& dst, const Operand& src, bool sign) {
   Place d, s;
   if (!place_of(src, false, s) || !place_of(dst, true, d)) return false;
-  if (d.kind != Kind::reg || s.kind == Kind::imm || s.bits > d.bits) return unsupported(Unsupported::operand_form);
+  if (d.kind != Kind::reg || s.kind == Kind::imm) return unsupported(Unsupported::operand_form);
   uint64_t v = 0;
   if (!load(s, v)) return false;
   if (sign) v = alu::sign_extend(v, s.bits);

@@ -164,6 +164,8 @@ def generate_evex():
             uses_vvvv = not (mapn == 3 or (mapn == 1))
             evex(mapn, op, pp, w, 0, nf_ok and rng.randrange(2), f + ([0x05] if mapn == 3 else []),
                  vvvv=rng.randrange(32) if uses_vvvv else 0)
+            if mapn == 1 and f[0] >= 0xC0:
+                cases[-1][1] |= 0x60  # a mask register in ModRM.rm: EVEX.X/B unused (LLVM 19 rejects them set)
     for cc in range(16):  # CMPccXADD: memory only, 66
         f = rng.choice([[0x04, 0x08], [0x44, 0x98, 0x7B], [0x84, 0xAC, 0x23, 0x01, 0x00, 0x00]])
         evex(2, 0xE0 + cc, 1, rng.randrange(2), 0, 0, f, vvvv=rng.randrange(32))

@@ -17,8 +17,14 @@ using vmx::VmcsField;
 constexpr uint64_t kActivityWaitForSipi = 3;
 }  // namespace
 
+static uint64_t g_dbg_sipi_total[8];
 ExitAction handle_init_signal(ExitContext& ctx) {
-  APEX_LOG(info, "DBG INIT state=%u rip=0x%llx", (unsigned)ctx.vcpu.state, (unsigned long long)ctx.vmcs.read(VmcsField::guest_rip));
+  if (ctx.vcpu.index < 8 && g_dbg_sipi_total[ctx.vcpu.index] && ctx.vcpu.exits_total == g_dbg_sipi_total[ctx.vcpu.index] + 1 && ctx.vmcs.read(VmcsField::guest_rip) == 0) {
+    APEX_LOG(info, "DBG ignoring INIT right after SIPI");
+    g_dbg_sipi_total[ctx.vcpu.index] = ctx.vcpu.exits_total;
+    return ExitAction::resume();
+  }
+  APEX_LOG(info, "DBG INIT state=%u rip=0x%llx cs=0x%llx csbase=0x%llx act=%llu intr=0x%llx total=%llu cr0=0x%llx", (unsigned)ctx.vcpu.state, (unsigned long long)ctx.vmcs.read(VmcsField::guest_rip), (unsigned long long)ctx.vmcs.read(VmcsField::guest_cs_selector), (unsigned long long)ctx.vmcs.read(VmcsField::guest_cs_base), (unsigned long long)ctx.vmcs.read(VmcsField::guest_activity_state), (unsigned long long)ctx.vmcs.read(VmcsField::guest_interruptibility_state), (unsigned long long)ctx.vcpu.exits_total, (unsigned long long)ctx.vmcs.read(VmcsField::guest_cr0));
   // Bochs 2.7 delivers the same INIT more than once; a CPU already waiting stays waiting.
   if (ctx.vcpu.state == VcpuState::wait_for_sipi) return ExitAction::resume();
   bool ok = ctx.vmcs.write(VmcsField::guest_activity_state, kActivityWaitForSipi);
@@ -45,6 +51,8 @@ ExitAction handle_startup_ipi(ExitContext& ctx) {
   if (!ctx.policy.unrestricted_guest)
     return ExitAction::stop("SIPI: starting a CPU in real mode needs the unrestricted-guest control");
   if (!load_sipi_state(ctx, vector)) return ExitAction::stop("SIPI: loading the post-INIT state failed (VMWRITE)");
+  APEX_LOG(info, "DBG SIPI done total=%llu", (unsigned long long)ctx.vcpu.exits_total);
+  if (ctx.vcpu.index < 8) g_dbg_sipi_total[ctx.vcpu.index] = ctx.vcpu.exits_total;
   return ExitAction::resume();  // RIP was loaded, not advanced
 }
 

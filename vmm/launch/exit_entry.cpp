@@ -1,6 +1,7 @@
 // The C++ side of a VM exit (called from vmx/entry/vm_entry_exit.S with the guest's GPRs
 // saved in the vCPU): dispatch, apply, deliver pending NMIs, and return to VMRESUME.
 #include "arch/cpu.hpp"
+#include "vmm/apic/ap_runtime.hpp"
 #include "vmm/exit_dispatch.hpp"
 #include "vmm/host/host_safe_ops.hpp"
 #include "vmm/launch/launch.hpp"
@@ -42,6 +43,10 @@ class HardwareHostOps final : public HostOps {
 // an NMI-window exit instead (SDM Vol 3C 26.7.6 / 27.6.1).
 void deliver_pending_nmi(vmx::VmcsAccess& vmcs, Vcpu& vcpu) {
   if (!vcpu.nmi_pending) return;
+  if (apic::is_wakeup_nmi(vcpu)) {  // another CPU's wake-up for the mailbox, not the guest's
+    vcpu.nmi_pending = false;
+    return;
+  }
   constexpr uint64_t kBlockingByNmi = 1u << 3, kBlockingBySti = 1u << 0, kBlockingByMovSs = 1u << 1;
   uint64_t intr = vmcs.read(VmcsField::guest_interruptibility_state);
   bool injecting = vmcs.read(VmcsField::vm_entry_interruption_info) & (1u << 31);
@@ -52,6 +57,12 @@ void deliver_pending_nmi(vmx::VmcsAccess& vmcs, Vcpu& vcpu) {
   }
   uint64_t proc = vmcs.read(VmcsField::primary_processor_based_controls);
   (void)vmcs.write(VmcsField::primary_processor_based_controls, proc | vmx::proc::nmi_window_exiting);
+}
+
+// Exit reason 0 with interruption type 2 (SDM Vol 3C 25.9.2): an NMI arrived in the guest.
+bool is_nmi_exit(vmx::VmcsAccess& vmcs, uint16_t basic) {
+  if (basic != static_cast<uint16_t>(vmx::ExitReason::exception_or_nmi)) return false;
+  return ((vmcs.read(VmcsField::vm_exit_interruption_info) >> 8) & 7) == 2;
 }
 
 }  // namespace
@@ -65,8 +76,21 @@ extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   vcpu->regs.gpr[4] = vmcs.read(VmcsField::guest_rsp);  // the emulator's mirror of RSP
   vmx::ExitReasonField reason{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))};
   if (reason.entry_failure()) stop_this_cpu(*vcpu, "VM entry failed (invalid guest state or MSR loading)", reason.basic());
-  ExitAction action = dispatch_exit(ctx, reason.basic());
+  ExitAction action;
+  if (is_nmi_exit(vmcs, reason.basic()) && apic::is_wakeup_nmi(*vcpu)) {
+    // A wake-up NMI from another CPU (its mailbox holds INIT/STARTUP): not the guest's.
+    ++vcpu->exits_total;
+    ++vcpu->exit_counts[reason.basic()];
+    action = ExitAction::resume();
+  } else {
+    action = dispatch_exit(ctx, reason.basic());
+  }
   if (!apply_exit_action(ctx, action)) stop_this_cpu(*vcpu, action.reason ? action.reason : "stopped by handler", reason.basic());
+  // Intercepted INIT parks this CPU here, in VMX root, until a STARTUP arrives.
+  while (!apic::drain_ap_mailbox(ctx)) {
+    if (vcpu->state == VcpuState::stopped) stop_this_cpu(*vcpu, "could not start after STARTUP", reason.basic());
+    arch::cpu_pause();
+  }
   (void)vmcs.write(VmcsField::guest_rsp, vcpu->regs.gpr[4]);
   deliver_pending_nmi(vmcs, *vcpu);
 }

@@ -137,8 +137,10 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu) {
   vmx::HardwareVmcs vmcs;
   if (!write_controls(vmcs, caps, cpu) || !write_host_state(vmcs, cpu) || !capture_guest_state(vmcs))
     return fail("VMWRITE failed while building the VMCS", vmcs.last_error());
+  vcpu.virtualized = true;  // before VMLAUNCH: once the guest runs, it cannot reach the vCPU
   int r = apex_vmx_launch();
   if (r == 0) return {true, nullptr, 0};  // we are the guest now
+  vcpu.virtualized = false;
   uint32_t err = static_cast<uint32_t>(vmcs.read(VmcsField::vm_instruction_error));
   if (r == 2) dump_current_vmcs(cpu.index, "VMLAUNCH failed");
   return fail(r == 1 ? "VMLAUNCH failed: VMfailInvalid" : "VMLAUNCH failed: VMfailValid", err);

@@ -43,6 +43,13 @@ TEST_CASE("Memory operands in LLVM's spelling", "[format][memory]") {
   CHECK(text({0xD9, 0x20}) == "fldenv [rax]");
   CHECK(text({0xDB, 0x28}) == "fld tbyte ptr [rax]");
   CHECK(text({0x0F, 0x01, 0x10}) == "lgdt [rax]");
+  // Absolute addresses: sign-extended disp32, 64-bit moffs (movabs), 32-bit moffs (unsigned).
+  CHECK(text({0x8B, 0x04, 0x25, 0xF0, 0xFF, 0xFF, 0xFF}) == "mov eax, dword ptr [-16]");
+  CHECK(text({0xA1, 0xF0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}) == "movabs eax, dword ptr [-16]");
+  CHECK(text({0x67, 0xA1, 0xF0, 0xFF, 0xFF, 0xFF}) == "mov eax, dword ptr [4294967280]");
+  // A 67 prefix no register shows is written "addr32".
+  CHECK(text({0x67, 0x8B, 0x04, 0x25, 0xF0, 0xFF, 0xFF, 0xFF}) == "addr32 mov eax, dword ptr [-16]");
+  CHECK(text({0x67, 0x8B, 0x00}) == "mov eax, dword ptr [eax]");
 }
 
 TEST_CASE("Immediates: decimal, signed the way LLVM signs them", "[format][immediate]") {

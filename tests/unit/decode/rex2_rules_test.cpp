@@ -173,3 +173,12 @@ TEST_CASE("JMPABS: D5 00 A1 imm64, 11 bytes; other payload bits ignored; segment
   // Truncated immediate: needs more bytes, not #UD.
   CHECK(dec({0xD5, 0x00, 0xA1, 1, 2, 3}).fault == Fault::truncated);
 }
+
+TEST_CASE("Reason tags are unique, so a rule name picks one reason", "[decode][reason]") {
+  const unsigned n = static_cast<unsigned>(Reason::internal) + 1;
+  for (unsigned a = 0; a < n; ++a) {
+    for (unsigned b = a + 1; b < n; ++b) {
+      CHECK(std::string(decode::reason_tag(static_cast<Reason>(a))) != decode::reason_tag(static_cast<Reason>(b)));
+    }
+  }
+}

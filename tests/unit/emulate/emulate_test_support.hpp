@@ -56,6 +56,7 @@ class FakePhys final : public GuestPhysMemory {
   PhysStatus write(uint64_t gpa, const void* src, size_t n) override {
     ++writes;
     if (!range_ok(gpa, n)) return PhysStatus::bad_gpa;
+    ++mutations;
     for (size_t i = 0; i < n; ++i) byte(gpa + i) = static_cast<const uint8_t*>(src)[i];
     return PhysStatus::ok;
   }
@@ -65,12 +66,15 @@ class FakePhys final : public GuestPhysMemory {
     if (interfere) interfere(*this, gpa);
     const uint64_t cur = peek(gpa, n);
     *observed = cur;
-    if (cur == expected)
+    if (cur == expected) {
+      ++mutations;
       for (unsigned i = 0; i < n; ++i) byte(gpa + i) = static_cast<uint8_t>(desired >> (8 * i));
+    }
     return PhysStatus::ok;
   }
 
   unsigned reads = 0, writes = 0, cmpxchgs = 0;
+  unsigned mutations = 0;  // writes and successful compare-exchanges that reached RAM
   // Simulates another CPU: runs before each cmpxchg.
   void (*interfere)(FakePhys&, uint64_t) = nullptr;
 
