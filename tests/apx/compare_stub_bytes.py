@@ -11,6 +11,7 @@ every move: register, base and gpr[] offset, taken from arch/gpr_table.def.
   compare_stub_bytes.py --skip REASON        (exits 77: meson's "skipped")
 """
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -93,6 +94,22 @@ def expect(insn, mnem, ops, what):
         fail("%s: expected `%s %s`, found %r" % (what, mnem, ops, insn))
 
 
+OWN_DECODER = None  # --decoder: apexvisor's own decoder CLI, a second, independent reading
+
+
+def own_decode(insn):
+    """apexvisor-decode's reading of one instruction: (register number, memory disp, text)."""
+    out = subprocess.run([OWN_DECODER, insn.raw.hex()], check=True, capture_output=True, text=True).stdout
+    obj = json.loads(out.splitlines()[0])
+    if not obj.get("valid") or obj.get("length") != len(insn.raw):
+        fail("apexvisor-decode rejects or mis-sizes %r: %s" % (insn, out.strip()))
+    regs = [o for o in obj["operands"] if o["kind"] == "reg"]
+    mems = [o for o in obj["operands"] if o["kind"] == "mem"]
+    if len(regs) != 1 or len(mems) != 1:
+        fail("apexvisor-decode: %r is not a register/memory move: %s" % (insn, obj["text"]))
+    return regs[0]["reg"]["num"], mems[0]["disp"], mems[0]["base"]["name"], obj["text"]
+
+
 def check_egpr_block(insns, i, rows, base, disp, store, what, quiet=False):
     """insns[i] starts `cmpb; je skip; lfence; 16 EGPR moves`; returns the index after it."""
     if insns[i].mnem != "cmpb" or not insns[i].ops.startswith("$0x0, "):
@@ -110,14 +127,20 @@ def check_egpr_block(insns, i, rows, base, disp, store, what, quiet=False):
         expect(insn, "movq", ops, "%s EGPR %s" % (what, name))
         if insn.raw[0] != 0xD5 or len(insn.raw) not in (8, 9):
             fail("%s: %s is not a REX2 disp32 move: %r" % (what, name, insn))
+        if OWN_DECODER:
+            num, d, b, text = own_decode(insn)
+            if num != n or d != disp + 8 * n or b != base:
+                fail("%s: apexvisor-decode reads %r as `%s` (register %d, offset %d), expected %s at %d" % (
+                    what, insn, text, num, d, name, disp + 8 * n))
     after = first + len(egprs)
     last = insns[after - 1]
     target = int(je.ops.split()[0], 16)
     if target != last.addr + len(last.raw):
         fail("%s: `je` goes to %#x, not just past the 16 EGPR moves" % (what, target))
     if not quiet:
-        print("ok  %s: flag test, je past the block, lfence, %s of r16..r31 at %s..%s" % (
-        what, "stores" if store else "loads", mem(disp + 128, base), mem(disp + 248, base)))
+        print("ok  %s: flag test, je past the block, lfence, %s of r16..r31 at %s..%s%s" % (
+        what, "stores" if store else "loads", mem(disp + 128, base), mem(disp + 248, base),
+        " (also read so by apexvisor-decode)" if OWN_DECODER else ""))
     return after
 
 
@@ -210,6 +233,7 @@ def main():
     ap.add_argument("--objcopy")
     ap.add_argument("--objdump")
     ap.add_argument("--table")
+    ap.add_argument("--decoder", help="apexvisor-decode: check every EGPR move with it too")
     ap.add_argument("objects", nargs="*")
     a = ap.parse_args()
     if a.skip:
@@ -232,6 +256,8 @@ def main():
 
     # The byte-macro object is decoded: its EGPR moves were written by our macros, so LLVM
     # is the independent judge. (The bytes are identical anyway.)
+    global OWN_DECODER
+    OWN_DECODER = a.decoder
     (check_stub if a.kind == "stub" else check_variants)(a.objdump, a.objects[0], rows)
     print("PASS")
     return 0

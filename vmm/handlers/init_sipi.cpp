@@ -22,6 +22,7 @@ ExitAction handle_init_signal(ExitContext& ctx) {
   if (ctx.vcpu.index < 8 && g_dbg_sipi_total[ctx.vcpu.index] && ctx.vcpu.exits_total == g_dbg_sipi_total[ctx.vcpu.index] + 1 && ctx.vmcs.read(VmcsField::guest_rip) == 0) {
     APEX_LOG(info, "DBG ignoring INIT right after SIPI");
     g_dbg_sipi_total[ctx.vcpu.index] = ctx.vcpu.exits_total;
+    (void)ctx.vmcs.write(VmcsField::guest_interruptibility_state, 0);
     return ExitAction::resume();
   }
   APEX_LOG(info, "DBG INIT state=%u rip=0x%llx cs=0x%llx csbase=0x%llx act=%llu intr=0x%llx total=%llu cr0=0x%llx", (unsigned)ctx.vcpu.state, (unsigned long long)ctx.vmcs.read(VmcsField::guest_rip), (unsigned long long)ctx.vmcs.read(VmcsField::guest_cs_selector), (unsigned long long)ctx.vmcs.read(VmcsField::guest_cs_base), (unsigned long long)ctx.vmcs.read(VmcsField::guest_activity_state), (unsigned long long)ctx.vmcs.read(VmcsField::guest_interruptibility_state), (unsigned long long)ctx.vcpu.exits_total, (unsigned long long)ctx.vmcs.read(VmcsField::guest_cr0));
