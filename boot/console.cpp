@@ -3,6 +3,7 @@
 #include "arch/cpu.hpp"
 #include "boot/firmware.hpp"
 #include "boot/serial16550.hpp"
+#include "vmm/host/root_state.hpp"
 #include "vmm/log/log.hpp"
 
 namespace boot {
@@ -20,21 +21,15 @@ uint32_t current_apic_id() { return arch::cpuid(1).ebx >> 24; }
 void serial_sink(void*, const char* text, size_t len) { g_serial.write(text, len); }
 
 // ConOut wants UCS-2 with CRLF; only the BSP may call boot services.
-}  // namespace
-uint64_t g_tmp_conout_tsc = 0, g_tmp_conout_calls = 0, g_tmp_conout_chars = 0;
-namespace {
 void conout_sink(void*, const char* text, size_t len) {
   if (!g_conout_enabled || current_apic_id() != g_bsp_apic_id) return;
-  const uint64_t t0 = arch::rdtsc();
-  struct Acc { uint64_t t0; ~Acc() { g_tmp_conout_tsc += arch::rdtsc() - t0; } } acc{t0};
-  g_tmp_conout_chars += len;
+  if (vmm::in_root(current_cpu_index())) return;  // the host never calls the firmware
   auto* out = firmware().st->ConOut;
   CHAR16 buf[80];
   size_t n = 0;
   auto flush = [&] {
     buf[n] = 0;
     out->OutputString(out, buf);
-    ++g_tmp_conout_calls;
     n = 0;
   };
   for (size_t i = 0; i < len; ++i) {

@@ -93,7 +93,6 @@ EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st);
 // TSC when the firmware started apexvisor (copied into the runtime image with the rest of
 // .data); the `timing:` line after the summary reports it (tools/bench: boot cost).
 static uint64_t g_tsc_at_entry = 0;
-namespace boot { extern uint64_t g_tmp_conout_tsc, g_tmp_conout_calls, g_tmp_conout_chars; }
 
 extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   g_tsc_at_entry = arch::rdtsc();
@@ -146,9 +145,7 @@ EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   for (unsigned i = 0; i < cpus; ++i) ready[i] = run.results[i].vmxon_ok;
   VirtualizeSummary vs{cpus, 0};
   if (vmx_ok) vs = virtualize_all_cpus(cfg, ready);
-  const uint64_t tmp_c = boot::g_tmp_conout_tsc, tmp_n = boot::g_tmp_conout_calls, tmp_ch = boot::g_tmp_conout_chars;
   APEX_LOG(info, "summary cpus=%u vmx_ok=%u virtualized=%u", cpus, vmx_ok, vs.virtualized);
-  APEX_LOG(info, "tmpconout tsc=%llu calls=%llu chars=%llu", tmp_c, tmp_n, tmp_ch);
   APEX_LOG(info, "timing: tsc_entry=%llu tsc_summary=%llu", static_cast<unsigned long long>(g_tsc_at_entry),
            static_cast<unsigned long long>(arch::rdtsc()));
   if (vs.virtualized < cpus)

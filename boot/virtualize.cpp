@@ -3,7 +3,10 @@
 #include "arch/cpu.hpp"
 #include "boot/firmware.hpp"
 #include "boot/mp.hpp"
+#include "vmm/apic/ap_start_mode.hpp"
+#include "vmm/apic/apic_page_intercept.hpp"
 #include "vmm/ept/ept_builder.hpp"
+#include "vmm/ept_write_intercept.hpp"
 #include "vmm/launch/launch.hpp"
 #include "vmm/log/log.hpp"
 #include "vmm/msr_policy.hpp"
@@ -66,6 +69,35 @@ vmm::policy::HostCpuInfo host_cpu_info() {
     }
   }
   return info;
+}
+
+// init_sipi=auto (README "Configuration"): intercept where native INIT/SIPI handling is
+// known not to work, native otherwise. Bochs does not name itself in CPUID; it reports
+// microcode revision 0 (IA32_BIOS_SIGN_ID), which no real Intel part does.
+vmm::apic::ApStartMode choose_ap_start_mode(const Config& cfg, const vmx::VmxCapabilities& caps, const char** why) {
+  using vmm::apic::ApStartMode;
+  if (cfg.init_sipi == InitSipiMode::native) return *why = "configured", ApStartMode::native;
+  if (cfg.init_sipi == InitSipiMode::intercept) return *why = "configured", ApStartMode::intercept;
+  if (!caps.wait_for_sipi()) return *why = "IA32_VMX_MISC lacks wait-for-SIPI", ApStartMode::intercept;
+  if (arch::cpuid(1).ecx & (1u << 31))
+    return *why = "running nested under another hypervisor, where a SIPI right after INIT de-assert can be lost",
+           ApStartMode::intercept;
+  arch::wrmsr(0x8b, 0);  // IA32_BIOS_SIGN_ID: write 0, CPUID(1), read the revision back (SDM Vol 3A 10.11.7.1)
+  (void)arch::cpuid(1);
+  if ((arch::rdmsr(0x8b) >> 32) == 0)
+    return *why = "microcode revision 0: an emulator such as Bochs 2.7, which keeps INIT pending after an INIT exit",
+           ApStartMode::intercept;
+  return *why = "real hardware with wait-for-SIPI", ApStartMode::native;
+}
+
+vmm::apic::ApicTopology g_topology;
+vmm::apic::ApicPageIntercept g_apic_intercept;
+vmm::ept::EptIdentityMap* g_ept = nullptr;
+
+// Guest RAM the emulator may touch: mapped by the EPT and not hypervisor memory.
+bool gpa_visible(uint64_t gpa) {
+  vmm::ept::EptTranslation t = g_ept->translate(gpa);
+  return t.mapped && t.present && !t.hidden;
 }
 
 vmm::MachineVm g_machine;
@@ -146,6 +178,27 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   vmm::ept::MtrrSnapshot mtrrs =
       vmm::ept::load_mtrrs(hw_rdmsr, nullptr, arch::cpuid(1).edx & (1u << 12), max_phys_bits);
   vmm::ept::EptStatus st = ept.build_identity(mtrrs, top, vmm::ept::ept_features(caps));
+  g_ept = &ept;
+
+  // How guest APs get started (issue P6). Intercept: the xAPIC page becomes read-only so
+  // that ICR writes exit and INIT/STARTUP can be emulated.
+  const char* why = "";
+  vmm::apic::ApStartMode mode = choose_ap_start_mode(cfg, caps, &why);
+  const uint64_t apic_base = arch::rdmsr(arch::Msr::IA32_APIC_BASE);
+  if (mode == vmm::apic::ApStartMode::intercept && (apic_base & (1u << 10))) {
+    APEX_LOG(warn, "INIT/SIPI: the firmware runs the local APIC in x2APIC mode, whose ICR MSR apexvisor does not intercept yet: native");
+    mode = vmm::apic::ApStartMode::native;
+    why = "x2APIC mode";
+  }
+  if (mode == vmm::apic::ApStartMode::intercept && st == vmm::ept::EptStatus::ok) {
+    g_topology.count = cpus;
+    for (unsigned i = 0; i < cpus; ++i) g_topology.apic_id[i] = cpu_info(i).apic_id;
+    g_apic_intercept.init(apic_base & ~0xfffull, &g_topology, gpa_visible);
+    st = ept.set_permissions(apic_base & 0xffffff000ull, 4096, true, false, false);
+    if (st == vmm::ept::EptStatus::ok) vmm::register_ept_write_intercept(&g_apic_intercept);
+  }
+  vmm::apic::set_ap_start_mode(mode);
+  APEX_LOG(info, "INIT/SIPI: %s (%s)", vmm::apic::ap_start_mode_name(mode), why);
   const MemoryRange* ranges = nullptr;
   size_t range_count = runtime_allocations(&ranges);
   // Hiding splits pages and may allocate more tables; those allocations extend `ranges`,

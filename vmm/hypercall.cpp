@@ -1,5 +1,7 @@
 #include "vmm/hypercall.hpp"
 
+#include "vmm/apic/ap_start_mode.hpp"
+
 #include "arch/gpr.hpp"
 #include "vmm/vcpu_registry.hpp"
 
@@ -39,6 +41,11 @@ HypercallStatus hc_read_log(vmx::GprFile& regs, const Args& a, const Log& log) {
     r(regs, out[w]) = q;
   }
   r(regs, arch::Gpr::rcx) = n;
+  return HypercallStatus::ok;
+}
+
+HypercallStatus hc_ap_start_mode(vmx::GprFile& regs, const Args&, const Log&) {
+  r(regs, arch::Gpr::rbx) = static_cast<uint64_t>(apic::ap_start_mode());
   return HypercallStatus::ok;
 }
 

@@ -34,11 +34,14 @@ namespace vmm {
 //                   in RSI bits 7:0, byte 16 in RDI bits 7:0; unused bytes are zero. The ring
 //                   keeps the last 64 KiB; once it wraps, offset 0 moves with it.
 //   3 cpu_count     Out: RBX = number of registered vCPUs (virtualized CPUs).
+//   4 ap_start_mode Out: RBX = how guest APs are started: 0 native INIT/SIPI exits,
+//                   1 intercepted ICR writes (config init_sipi=, vmm/apic/ap_start_mode.hpp).
 #define APEX_HYPERCALLS(X)                                  \
   X(0, version, "interface version and signature")          \
   X(1, exit_counter, "exit counters of one CPU")            \
   X(2, read_log, "read the hypervisor's log ring")          \
-  X(3, cpu_count, "number of virtualized CPUs")
+  X(3, cpu_count, "number of virtualized CPUs")            \
+  X(4, ap_start_mode, "how guest APs are started")
 
 enum class Hypercall : uint64_t {
 #define APEX_X(number, name, text) name = number,

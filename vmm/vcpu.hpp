@@ -43,6 +43,11 @@ struct Vcpu {
   // init_sipi=intercept (vmm/apic/ap_start.hpp): INIT/STARTUP sent to this CPU by others
   // arrive here, and the state machine says whether the guest may run.
   bool virtualized;  // set by the launch, before VMLAUNCH
+
+  // A #PF injected by the emulator needs the guest's CR2, which VM entry does not load: the
+  // exit path writes it into the (shared) CR2 right before VMRESUME.
+  bool cr2_pending;
+  uint64_t cr2;
   apic::ApMachine ap;
   apic::ApMailbox mailbox;
 };

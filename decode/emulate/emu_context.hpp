@@ -1,6 +1,6 @@
 // Everything emulate() reads and changes besides guest memory: the register file, RFLAGS,
 // RIP, the mode and the segment registers. The caller fills it from the VMCS at the exit and
-// writes RIP, RFLAGS and RSP back after an `ok` (vmm::guest_memory::EmuState does both).
+// writes RIP, RFLAGS and RSP back after an `ok` (vmm/guest_memory/emu_state.hpp does both).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

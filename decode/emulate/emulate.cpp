@@ -97,8 +97,8 @@ class Emu {
     return v & mask(r.bits);
   }
   // SDM Vol 1 3.4.1.1: 8- and 16-bit writes keep the other bits, 32-bit writes zero-extend to
-  // 64 bits. (Outside 64-bit mode the upper halves are invisible to the guest; they are
-  // zeroed the same way, as the processors do.)
+  // 64 bits. (Outside 64-bit mode the upper halves are not visible to the guest, and undefined
+  // when it next enters 64-bit mode; they are zeroed the same way.)
   void set_reg(const Reg& r, uint64_t v) {
     uint64_t& slot = ctx_.gpr[r.num & 31];
     switch (r.bits) {

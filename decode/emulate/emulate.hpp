@@ -20,9 +20,9 @@
 // CMOVcc, STOS and MOVS with REP — legacy, REX and REX2 encodings, 16/32/64-bit modes,
 // register and memory operands. Everything else is `unsupported`, never a guess.
 //
-// Undefined flags (SDM leaves them so) are given what the measured hosts do
-// (tests/emulate/native_diff.cpp): AF = 0 after AND/OR/XOR/TEST; BT/BTS/BTR/BTC change only
-// CF and leave OF/SF/ZF/AF/PF as they were.
+// Flags the SDM leaves undefined get what the measured host does (an AMD EPYC, checked by
+// tests/emulate/native_diff.cpp on every run; Intel parts not yet measured): AF = 0 after
+// AND/OR/XOR/TEST; BT/BTS/BTR/BTC change only CF and leave OF/SF/ZF/AF/PF as they were.
 //
 // Freestanding: no allocation, no exceptions, no floating point; any Instruction (even one
 // that is not `ok`) and any register/memory contents give one of the outcomes above.

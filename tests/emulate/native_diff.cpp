@@ -662,6 +662,7 @@ std::string hex(const std::vector<uint8_t>& b) {
 
 HostPhys g_phys;
 uint64_t g_cr3 = 0;
+unsigned g_vectors[32];  // native faults by vector, over all cases
 unsigned g_failures_printed = 0;
 
 // rename[n] = the legacy register standing in for EGPR n (REX2 cases), 0xFF if none.
@@ -757,6 +758,7 @@ bool run_case(const Case& c, Stats& st, const char* label) {
   if (nf.happened) {
     ++st.native_faults;
     const int vec = nf.trapno;
+    ++g_vectors[vec & 31];
     if (r.outcome != emu::Outcome::fault) {
       snprintf(buf, sizeof buf, "native trap %d err %#llx cr2 %#llx, emulator %s (%s)", vec, (unsigned long long)nf.err,
                (unsigned long long)nf.cr2, emu::outcome_name(r.outcome), emu::unsupported_text(r.why));
@@ -868,6 +870,8 @@ int main(int argc, char** argv) {
       total_fail += st.fail;
     }
   }
+  printf("native faults compared: #PF %u, #GP %u, #SS %u, #UD %u\n", g_vectors[14], g_vectors[13], g_vectors[12],
+         g_vectors[6]);
   printf("total: %u passed, %u failed\n", total_pass, total_fail);
   return total_fail ? 1 : 0;
 }

@@ -340,16 +340,26 @@ EFI_STATUS install_with_protocol(efi::AcpiTableProtocol* proto, Tables* t) {
   return EFI_SUCCESS;
 }
 
-// Without EFI_ACPI_TABLE_PROTOCOL: one block of ACPI reclaim memory below 4 GiB holding
-// FACS (64-byte aligned, first), DSDT, FADT, MADT, XSDT, RSDT and RSDP.
+// Without EFI_ACPI_TABLE_PROTOCOL: below 4 GiB, the FACS alone in a page of ACPI NVS memory
+// (the OS may write it; page-aligned, so 64-byte aligned), and one block of ACPI reclaim
+// memory holding DSDT, FADT, MADT, XSDT, RSDT and RSDP.
 EFI_STATUS install_directly(const Machine& m, Tables* t) {
-  EFI_PHYSICAL_ADDRESS base = 0xffffffffu;
+  EFI_PHYSICAL_ADDRESS nvs = 0xffffffffu, base = 0xffffffffu;
   constexpr UINTN kPages = 2;
-  EFI_STATUS s = g_bs->AllocatePages(AllocateMaxAddress, EfiACPIReclaimMemory, kPages, &base);
+  EFI_STATUS s = g_bs->AllocatePages(AllocateMaxAddress, EfiACPIMemoryNVS, 1, &nvs);
   if (EFI_ERROR(s)) {
-    say("AllocatePages(ACPI reclaim): %s", status_text(s));
+    say("AllocatePages(ACPI NVS): %s", status_text(s));
     return s;
   }
+  s = g_bs->AllocatePages(AllocateMaxAddress, EfiACPIReclaimMemory, kPages, &base);
+  if (EFI_ERROR(s)) {
+    say("AllocatePages(ACPI reclaim): %s", status_text(s));
+    g_bs->FreePages(nvs, 1);
+    return s;
+  }
+  auto* facs = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(nvs));
+  memset(facs, 0, 4096);
+  memcpy(facs, t->facs, sizeof t->facs);
   auto* mem = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(base));
   memset(mem, 0, kPages * 4096);
   size_t off = 0;
@@ -359,7 +369,6 @@ EFI_STATUS install_directly(const Machine& m, Tables* t) {
     off = (off + len + 15) & ~size_t{15};
     return dst;
   };
-  uint8_t* facs = place(t->facs, sizeof t->facs);
   uint8_t* dsdt = place(t->dsdt, sizeof t->dsdt);
   acpi::FadtInput fi = m.fadt;
   fi.facs = reinterpret_cast<uintptr_t>(facs);

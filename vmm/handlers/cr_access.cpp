@@ -15,7 +15,6 @@
 #include "vmm/handlers/handlers.hpp"
 #include "vmx/controls.hpp"
 #include "vmx/exit_qualification.hpp"
-#include "vmm/log/log.hpp"
 
 namespace vmm {
 namespace {
@@ -121,7 +120,6 @@ ExitAction handle_control_register_access(ExitContext& ctx) {
   // fixed at 32 bits" there; 64 bits in 64-bit mode).
   const uint64_t width_mask = guest_in_64bit_mode(ctx.vmcs) ? ~0ull : 0xffffffffull;
   uint64_t& gpr = ctx.vcpu.regs.gpr[q.gpr];
-  APEX_LOG(info, "DBG CR q=0x%llx val=0x%llx rip=0x%llx", (unsigned long long)ctx.vmcs.read(VmcsField::exit_qualification), (unsigned long long)gpr, (unsigned long long)ctx.vmcs.read(VmcsField::guest_rip));
   switch (q.access) {
     case vmx::CrAccessType::mov_to_cr:
       if (q.cr == 0) return write_cr0(ctx, gpr & width_mask);

@@ -4,6 +4,7 @@
 // the guest touched hidden memory or the tables are wrong: stop with the guest-physical
 // address, the linear address when the CPU gives one, and the access, so the dump says what
 // happened.
+#include "vmm/ept_write_intercept.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/log/format.hpp"
 
@@ -28,6 +29,9 @@ char flag(uint64_t q, uint64_t bit, char c) { return (q & bit) ? c : '-'; }
 ExitAction handle_ept_violation(ExitContext& ctx) {
   const uint64_t q = ctx.vmcs.read(VmcsField::exit_qualification);
   const unsigned long long gpa = ctx.vmcs.read(VmcsField::guest_physical_address);
+  // A write into a page the hypervisor protects on purpose (local APIC, write monitor).
+  if ((q & kWrite) && !(q & kFetch))
+    if (EptWriteIntercept* owner = find_ept_write_intercept(gpa)) return owner->on_write(ctx, gpa);
   char* out = ctx.vcpu.stop_detail;
   const size_t cap = sizeof ctx.vcpu.stop_detail;
   size_t n = format(out, cap, "EPT violation: gpa 0x%llx access %c%c%c allowed %c%c%c", gpa, flag(q, kRead, 'r'),

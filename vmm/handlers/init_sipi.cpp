@@ -7,27 +7,35 @@
 // one-shot", SimpleVisor #23, MiniVisorPkg #12/#15/#21).
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/handlers/reset_state.hpp"
-#include "vmx/controls.hpp"
+#include "arch/cr_bits.hpp"
 #include "vmm/log/log.hpp"
+#include "vmx/controls.hpp"
 
 namespace vmm {
 namespace {
 using vmx::VmcsField;
 // Guest activity states (SDM Vol 3C 25.4.2): 0 active, 1 HLT, 2 shutdown, 3 wait-for-SIPI.
 constexpr uint64_t kActivityWaitForSipi = 3;
+
+// The guest sits exactly where a SIPI started it (RIP 0 of a real-mode page below 1 MiB) and
+// has not run an instruction since.
+bool at_sipi_start(vmx::VmcsAccess& v) {
+  const uint64_t base = v.read(VmcsField::guest_cs_base);
+  return v.read(VmcsField::guest_rip) == 0 && !(v.read(VmcsField::cr0_read_shadow) & arch::cr0::PE) &&
+         base == v.read(VmcsField::guest_cs_selector) << 4 && (base & 0xfff) == 0 && base < 0x100000;
+}
 }  // namespace
 
-static uint64_t g_dbg_sipi_total[8];
 ExitAction handle_init_signal(ExitContext& ctx) {
-  if (ctx.vcpu.index < 8 && g_dbg_sipi_total[ctx.vcpu.index] && ctx.vcpu.exits_total == g_dbg_sipi_total[ctx.vcpu.index] + 1 && ctx.vmcs.read(VmcsField::guest_rip) == 0) {
-    APEX_LOG(info, "DBG ignoring INIT right after SIPI");
-    g_dbg_sipi_total[ctx.vcpu.index] = ctx.vcpu.exits_total;
-    (void)ctx.vmcs.write(VmcsField::guest_interruptibility_state, 0);
-    return ExitAction::resume();
-  }
-  APEX_LOG(info, "DBG INIT state=%u rip=0x%llx cs=0x%llx csbase=0x%llx act=%llu intr=0x%llx total=%llu cr0=0x%llx", (unsigned)ctx.vcpu.state, (unsigned long long)ctx.vmcs.read(VmcsField::guest_rip), (unsigned long long)ctx.vmcs.read(VmcsField::guest_cs_selector), (unsigned long long)ctx.vmcs.read(VmcsField::guest_cs_base), (unsigned long long)ctx.vmcs.read(VmcsField::guest_activity_state), (unsigned long long)ctx.vmcs.read(VmcsField::guest_interruptibility_state), (unsigned long long)ctx.vcpu.exits_total, (unsigned long long)ctx.vmcs.read(VmcsField::guest_cr0));
-  // Bochs 2.7 delivers the same INIT more than once; a CPU already waiting stays waiting.
+  // INIT is blocked in wait-for-SIPI on hardware; an emulator that reports it again (Bochs
+  // 2.7 repeats INIT exits) changes nothing: a CPU already waiting stays waiting.
   if (ctx.vcpu.state == VcpuState::wait_for_sipi) return ExitAction::resume();
+  // Bochs 2.7 also keeps an INIT that exited latched, and takes it again as soon as a SIPI
+  // has made the CPU active: the CPU then waits for a SIPI the OS already sent. Real CPUs
+  // consume the INIT; there this is an INIT sent right after the SIPI, and waiting is right.
+  if (at_sipi_start(ctx.vmcs))
+    APEX_LOG(warn, "cpu%u: INIT before the first instruction after SIPI; waiting for another SIPI "
+             "(Bochs 2.7 re-delivers a latched INIT)", ctx.vcpu.index);
   bool ok = ctx.vmcs.write(VmcsField::guest_activity_state, kActivityWaitForSipi);
   // VM entry into wait-for-SIPI requires no blocking by STI or MOV SS (SDM Vol 3C 27.3.1.5);
   // Bochs 2.7 may also report blocking by SMI here. Nothing is blocked in the new state.
@@ -44,7 +52,6 @@ ExitAction handle_init_signal(ExitContext& ctx) {
 }
 
 ExitAction handle_startup_ipi(ExitContext& ctx) {
-  APEX_LOG(info, "DBG SIPI state=%u q=0x%llx", (unsigned)ctx.vcpu.state, (unsigned long long)ctx.vmcs.read(VmcsField::exit_qualification));
   // A SIPI to a CPU that is not waiting for one is ignored, as on hardware (Vol 3A 10.4.2).
   if (ctx.vcpu.state != VcpuState::wait_for_sipi) return ExitAction::resume();
   // Exit qualification bits 7:0: the SIPI vector (SDM Vol 3C 28.2.1).
@@ -52,8 +59,6 @@ ExitAction handle_startup_ipi(ExitContext& ctx) {
   if (!ctx.policy.unrestricted_guest)
     return ExitAction::stop("SIPI: starting a CPU in real mode needs the unrestricted-guest control");
   if (!load_sipi_state(ctx, vector)) return ExitAction::stop("SIPI: loading the post-INIT state failed (VMWRITE)");
-  APEX_LOG(info, "DBG SIPI done total=%llu", (unsigned long long)ctx.vcpu.exits_total);
-  if (ctx.vcpu.index < 8) g_dbg_sipi_total[ctx.vcpu.index] = ctx.vcpu.exits_total;
   return ExitAction::resume();  // RIP was loaded, not advanced
 }
 

@@ -3,6 +3,7 @@
 #include "arch/cpu.hpp"
 #include "vmm/apic/ap_runtime.hpp"
 #include "vmm/exit_dispatch.hpp"
+#include "vmm/host/root_state.hpp"
 #include "vmm/host/host_safe_ops.hpp"
 #include "vmm/launch/launch.hpp"
 #include "vmm/launch/vmcs_report.hpp"
@@ -59,6 +60,26 @@ void deliver_pending_nmi(vmx::VmcsAccess& vmcs, Vcpu& vcpu) {
   (void)vmcs.write(VmcsField::primary_processor_based_controls, proc | vmx::proc::nmi_window_exiting);
 }
 
+// A VM exit caused by an NMI leaves NMIs blocked in VMX root until the next IRET (SDM Vol
+// 3C 28.x, "NMI blocking after VM exit"; KVM unblocks them the same way). Without this the
+// next wake-up NMI from another CPU (init_sipi=intercept) would wait forever. IRET to the
+// next instruction on the same stack, with the current flags (IF stays 0).
+void unblock_nmis() {
+  asm volatile(
+      "mov %%rsp, %%rax\n\t"
+      "pushq %[ss]\n\t"
+      "pushq %%rax\n\t"
+      "pushfq\n\t"
+      "pushq %[cs]\n\t"
+      "leaq 1f(%%rip), %%rax\n\t"
+      "pushq %%rax\n\t"
+      "iretq\n\t"
+      "1:"
+      :
+      : [ss] "i"(host_sel::data), [cs] "i"(host_sel::code)
+      : "rax", "memory", "cc");
+}
+
 // Exit reason 0 with interruption type 2 (SDM Vol 3C 25.9.2): an NMI arrived in the guest.
 bool is_nmi_exit(vmx::VmcsAccess& vmcs, uint16_t basic) {
   if (basic != static_cast<uint16_t>(vmx::ExitReason::exception_or_nmi)) return false;
@@ -70,6 +91,7 @@ bool is_nmi_exit(vmx::VmcsAccess& vmcs, uint16_t basic) {
 
 extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   using namespace vmm;
+  enter_root(vcpu->index);
   vmx::HardwareVmcs vmcs;
   HardwareHostOps host;
   ExitContext ctx{*vcpu, vmcs, host, machine_vm()->policy};
@@ -77,7 +99,9 @@ extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   vmx::ExitReasonField reason{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))};
   if (reason.entry_failure()) stop_this_cpu(*vcpu, "VM entry failed (invalid guest state or MSR loading)", reason.basic());
   ExitAction action;
-  if (is_nmi_exit(vmcs, reason.basic()) && apic::is_wakeup_nmi(*vcpu)) {
+  const bool nmi_exit = is_nmi_exit(vmcs, reason.basic());
+  if (nmi_exit) unblock_nmis();
+  if (nmi_exit && apic::is_wakeup_nmi(*vcpu)) {
     // A wake-up NMI from another CPU (its mailbox holds INIT/STARTUP): not the guest's.
     ++vcpu->exits_total;
     ++vcpu->exit_counts[reason.basic()];
@@ -93,6 +117,11 @@ extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   }
   (void)vmcs.write(VmcsField::guest_rsp, vcpu->regs.gpr[4]);
   deliver_pending_nmi(vmcs, *vcpu);
+  if (vcpu->cr2_pending) {
+    asm volatile("mov %0, %%cr2" ::"r"(vcpu->cr2));
+    vcpu->cr2_pending = false;
+  }
+  leave_root(vcpu->index);
 }
 
 extern "C" [[noreturn]] void apex_vmresume_failed(vmm::Vcpu* vcpu) {

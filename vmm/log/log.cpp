@@ -34,12 +34,25 @@ bool Log::add_sink(LogSink sink) {
 
 void Log::remove_all_sinks() { sink_count_ = 0; }
 
-void Log::lock() {
-  while (__atomic_exchange_n(&lock_word_, 1u, __ATOMIC_ACQUIRE))
-    while (__atomic_load_n(&lock_word_, __ATOMIC_RELAXED)) __builtin_ia32_pause();
+// The lock word holds the owner's CPU number + 1. The same physical CPU can come back here
+// while it holds the lock: the loader keeps running as a guest after the launch and logs,
+// and a VM exit in the middle of its line may log from the host. Spinning then would wait
+// for ourselves forever; instead the nested line goes out at once (and may split the outer
+// one in the output).
+bool Log::lock() {
+  const uint32_t me = (cpu_resolver_ ? cpu_resolver_() : 0) + 1;
+  uint32_t expected = 0;
+  while (!__atomic_compare_exchange_n(&lock_word_, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    if (expected == me) return false;  // nested on this CPU: proceed without the lock
+    expected = 0;
+    __builtin_ia32_pause();
+  }
+  return true;
 }
 
-void Log::unlock() { __atomic_store_n(&lock_word_, 0u, __ATOMIC_RELEASE); }
+void Log::unlock(bool taken) {
+  if (taken) __atomic_store_n(&lock_word_, 0u, __ATOMIC_RELEASE);
+}
 
 void Log::ring_put(const char* s, size_t n) {
   for (size_t i = 0; i < n; ++i) ring_[(written_ + i) % kRingSize] = s[i];
@@ -67,10 +80,10 @@ void Log::vlog(LogLevel level, const char* fmt, va_list ap) {
   unsigned cpu = cpu_resolver_ ? cpu_resolver_() : 0;
   n += format(line + n, sizeof line - n, " [cpu%u %s]\n", cpu, log_level_name(level));
   if (n > sizeof line - 1) n = sizeof line - 1;
-  lock();
+  const bool taken = lock();
   ring_put(line, n);
   for (size_t i = 0; i < sink_count_; ++i) sinks_[i].write(sinks_[i].ctx, line, n);
-  unlock();
+  unlock(taken);
 }
 
 void Log::log(LogLevel level, const char* fmt, ...) {

@@ -41,8 +41,8 @@ class Log {
   uint64_t total_written() const { return written_; }
 
  private:
-  void lock();
-  void unlock();
+  [[nodiscard]] bool lock();  // false: this CPU already holds it (see log.cpp)
+  void unlock(bool taken);
   void ring_put(const char* s, size_t n);
 
   LogLevel level_ = LogLevel::info;

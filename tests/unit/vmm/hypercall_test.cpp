@@ -41,8 +41,8 @@ TEST_CASE("hypercall table: numbers and names") {
     const char* name;
   };
   const Row rows[] = {
-      {0, "version"}, {1, "exit_counter"}, {2, "read_log"}, {3, "cpu_count"},
-      {4, nullptr},   {15, nullptr},       {16, nullptr},   {0x100000000ull, nullptr},
+      {0, "version"}, {1, "exit_counter"}, {2, "read_log"}, {3, "cpu_count"}, {4, "ap_start_mode"},
+      {5, nullptr},   {15, nullptr},       {16, nullptr},   {0x100000000ull, nullptr},
   };
   for (const Row& r : rows) {
     CAPTURE(r.number);
@@ -70,7 +70,7 @@ TEST_CASE("VMCALL: CPL 0 only, unknown numbers #UD, nothing changes on #UD") {
       {"version at CPL 0", Mode::long64, 0, 0, Outcome::advance},
       {"version at CPL 3", Mode::long64, 3, 0, Outcome::ud},
       {"version at CPL 1", Mode::long64, 1, 0, Outcome::ud},
-      {"number 4 (not in the table)", Mode::long64, 0, 4, Outcome::ud},
+      {"number 5 (not in the table)", Mode::long64, 0, 5, Outcome::ud},
       {"number 16 (reserved: EPT write monitor, not yet)", Mode::long64, 0, 16, Outcome::ud},
       {"number 0xffff", Mode::long64, 0, 0xffff, Outcome::ud},
       {"64-bit mode: RAX high bits count", Mode::long64, 0, 0x100000000ull, Outcome::ud},
@@ -197,7 +197,8 @@ TEST_CASE("hypercall 2, read the log ring 24 bytes at a time") {
     char got[24];
     const Gpr order[] = {Gpr::rdx, Gpr::rsi, Gpr::rdi};
     for (unsigned w = 0; w < 3; ++w)
-      for (unsigned b = 0; b < 8; ++b) got[8 * w + b] = static_cast<char>(regs.gpr[static_cast<unsigned>(order[w])] >> (8 * b));
+      for (unsigned b = 0; b < 8; ++b)
+        got[8 * w + b] = static_cast<char>(regs.gpr[static_cast<unsigned>(order[w])] >> (8 * b));
     for (unsigned i = 0; i < 24; ++i) {
       CAPTURE(i);
       CHECK(got[i] == (i < r.count ? all[r.offset + i] : 0));

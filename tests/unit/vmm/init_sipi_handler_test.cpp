@@ -1,7 +1,10 @@
 // Exit reasons 3 (INIT) and 4 (SIPI): wait-for-SIPI, then the post-INIT real-mode state
 // (SDM Vol 3A Table 10-1, INIT column; Vol 3C 25.4.2 activity states).
+#include <string>
+
 #include "handler_fixture.hpp"
 #include "vmm/handlers/reset_state.hpp"
+#include "vmm/log/log.hpp"
 
 using namespace vmm_test;
 using vmx::ExitReason;
@@ -228,4 +231,22 @@ TEST_CASE("Bochs 2.7 sequence INIT, INIT, SIPI, SIPI: the first SIPI starts, the
   CHECK(f.vcpu.state == vmm::VcpuState::active);
   CHECK(f.vcpu.exit_counts[static_cast<unsigned>(ExitReason::init_signal)] == 2);
   CHECK(f.vcpu.exit_counts[static_cast<unsigned>(ExitReason::startup_ipi)] == 2);
+}
+
+TEST_CASE("Bochs 2.7 sequence INIT, SIPI, INIT at the start point: back to wait-for-SIPI, with a warning") {
+  HandlerFixture f;
+  f.vcpu.index = 1;
+  f.exit(ExitReason::init_signal);
+  f.vmcs.set(VmcsField::exit_qualification, 0x87);
+  f.exit(ExitReason::startup_ipi);
+  f.vmcs.set(VmcsField::guest_interruptibility_state, 1u << 2);  // Bochs: "blocking by SMI"
+  const uint64_t logged = vmm::global_log().total_written();
+  CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+  CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
+  CHECK(f.vmcs.get(VmcsField::guest_activity_state) == kActivityWaitForSipi);
+  CHECK(f.vmcs.get(VmcsField::guest_interruptibility_state) == 0);
+  REQUIRE(vmm::global_log().total_written() > logged);
+  static char ring[vmm::Log::kRingSize];
+  const size_t n = vmm::global_log().read_ring(0, ring, sizeof ring);
+  CHECK(std::string(ring, n).find("cpu1: INIT before the first instruction after SIPI") != std::string::npos);
 }

@@ -1,0 +1,44 @@
+#include "vmm/handlers/emulate_at_rip.hpp"
+
+#include "vmm/guest_memory/emu_state.hpp"
+
+namespace vmm {
+
+ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
+                          bool* unsupported) {
+  *unsupported = false;
+  // MAXPHYADDR bounds reserved-bit checks in the walk; 52 accepts every address the guest's
+  // tables can hold when the CPU does not say.
+  guest_memory::PagingState paging = guest_memory::read_paging_state(ctx.vmcs, 52);
+  guest_memory::GuestLinearMemory mem(phys, paging, observer);
+  decode::emulate::EmuContext emu;
+  guest_memory::read_emu_context(ctx.vmcs, ctx.vcpu.regs, mem, emu);
+  decode::Instruction insn;
+  const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 decodes only with guest XCR0.APX=1
+  decode::emulate::Result r = decode::emulate::fetch_instruction(emu, apx, insn);
+  if (r.outcome == decode::emulate::Outcome::ok) r = decode::emulate::emulate(insn, emu);
+  switch (r.outcome) {
+    case decode::emulate::Outcome::ok:
+      if (!guest_memory::write_back_emu_context(ctx.vmcs, emu)) return ExitAction::stop("emulation: VMWRITE failed");
+      return ExitAction::resume();  // RIP already advanced by the emulator
+    case decode::emulate::Outcome::fault:
+      if (r.exception.vector == decode::emulate::vector::PF) {
+        ctx.vcpu.cr2 = r.exception.cr2;  // VM entry does not load CR2 (SDM Vol 3C 27.3.2)
+        ctx.vcpu.cr2_pending = true;
+      }
+      return ExitAction::inject(guest_memory::to_event(r.exception));
+    case decode::emulate::Outcome::retry:
+      // A REP string instruction yielded after its budget: RIP stays, the guest re-executes
+      // it and exits again for the rest (write_back keeps RCX/RSI/RDI progress).
+      if (!guest_memory::write_back_emu_context(ctx.vmcs, emu)) return ExitAction::stop("emulation: VMWRITE failed");
+      return ExitAction::resume();
+    case decode::emulate::Outcome::unsupported:
+    case decode::emulate::Outcome::bad_gpa:
+      *unsupported = true;
+      return ExitAction::resume();
+  }
+  *unsupported = true;
+  return ExitAction::resume();
+}
+
+}  // namespace vmm

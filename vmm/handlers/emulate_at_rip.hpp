@@ -1,0 +1,19 @@
+// Emulating the guest instruction at RIP (design.md step 5): for EPT violations that the
+// hypervisor resolves itself — writes to the write-protected local-APIC page (P6), writes
+// into pages the EPT write monitor watches (P4) — without single-stepping the guest.
+#pragma once
+#include "vmm/exit_context.hpp"
+#include "vmm/guest_memory/guest_linear_memory.hpp"
+
+namespace vmm {
+
+// Decodes the instruction at the guest's CS:RIP through its paging and emulates it against
+// `phys` (whose writes reach wherever the caller routes them), writing RIP/RFLAGS/RSP back.
+// Faults become the guest's exception (#GP, #UD, #PF — whose CR2 the vCPU then carries
+// to the next VM entry, vcpu.cr2_pending);
+// `*unsupported` is set (and resume returned) when the emulator cannot do this instruction,
+// so the caller can fall back.
+ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
+                          bool* unsupported);
+
+}  // namespace vmm
