@@ -199,6 +199,9 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   }
   vmm::apic::set_ap_start_mode(mode);
   APEX_LOG(info, "INIT/SIPI: %s (%s)", vmm::apic::ap_start_mode_name(mode), why);
+  // Hidden pages read as zeros (a page of our own, itself hidden): Linux's direct map reads
+  // reserved memory now and then, and must neither crash nor see the hypervisor.
+  if (void* zero_page = alloc_runtime_pages(1)) ept.set_hidden_backing(reinterpret_cast<uint64_t>(zero_page));
   const MemoryRange* ranges = nullptr;
   size_t range_count = runtime_allocations(&ranges);
   // Hiding splits pages and may allocate more tables; those allocations extend `ranges`,

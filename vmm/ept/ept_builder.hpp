@@ -66,6 +66,11 @@ class EptIdentityMap {
   // are split (the rest keeps its type and rights) and the page entries get R=W=X=0 and the
   // hidden mark. Pages outside the map are already unreachable and are skipped.
   [[nodiscard]] EptStatus hide(uint64_t base, uint64_t size);
+  // Where hidden pages point instead of nowhere: a read-only page of zeros (hpa) that every
+  // hidden page maps to. The guest then reads zeros where the hypervisor's memory is — an OS
+  // that touches reserved memory (Linux's direct map does) keeps running and still sees
+  // nothing of the hypervisor — while a write still exits. 0 (the default): non-present.
+  void set_hidden_backing(uint64_t zero_page_hpa) { decoy_ = zero_page_hpa; }
 
   // Sets the access rights of every 4 KiB page touching [base, base + size), splitting large
   // pages only where the range covers part of them. Refuses (changing nothing) when a page is
@@ -101,6 +106,7 @@ class EptIdentityMap {
   PageAllocator* alloc_;
   const MtrrSnapshot* mtrrs_ = nullptr;  // only during build_identity
   EptFeatures features_{};
+  uint64_t decoy_ = 0;
   uint64_t* pml4_ = nullptr;
   uint64_t pml4_phys_ = 0;
   uint64_t end_ = 0;

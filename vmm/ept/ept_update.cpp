@@ -60,7 +60,11 @@ EptStatus EptIdentityMap::update(uint64_t* table, unsigned level, uint64_t start
         break;
       case Update::hide:  // level 1 here: every large page was split above
         if (!e.hidden()) {
-          store_entry(table, index, EptEntry{e.with_access(0).raw | ept_bits::kSwHidden});
+          const EptEntry hidden =
+              decoy_ ? EptEntry{(decoy_ & ept_bits::kAddressMask) | ept_bits::kRead |
+                                (static_cast<uint64_t>(MemoryType::wb) << ept_bits::kMemoryTypeShift) | ept_bits::kSwHidden}
+                     : EptEntry{e.with_access(0).raw | ept_bits::kSwHidden};
+          store_entry(table, index, hidden);
           ++stats_.hidden_pages;
         }
         break;

@@ -471,3 +471,28 @@ TEST_CASE("set_permissions(): execute-only only where the CPU allows it") {
   const EptTranslation t = ept.translate(0x300000);
   CHECK((t.present && !t.r && !t.w && t.x));
 }
+
+TEST_CASE("hide() with a zero-page backing: hidden pages read the decoy, never the hypervisor") {
+  MtrrLayout l = ovmf_like();
+  const MtrrSnapshot m = l.snapshot();
+  FakePageAllocator a;
+  EptIdentityMap ept(a);
+  REQUIRE(ept.build_identity(m, 8 * G1, features(true, true)) == EptStatus::ok);
+  constexpr uint64_t kDecoy = 0x7000;
+  ept.set_hidden_backing(kDecoy);
+  REQUIRE(ept.hide(0x0e09e000, 0x2000) == EptStatus::ok);
+  for (uint64_t gpa : {0x0e09e000ull, 0x0e09f123ull}) {
+    CAPTURE(gpa);
+    EptTranslation t = ept.translate(gpa);
+    CHECK(t.hidden);
+    CHECK(t.present);
+    CHECK(t.r);
+    CHECK_FALSE(t.w);
+    CHECK_FALSE(t.x);
+    CHECK(t.hpa == kDecoy + (gpa & 0xfff));
+  }
+  EptTranslation next = ept.translate(0x0e0a0000);  // the neighbour keeps its identity mapping
+  CHECK_FALSE(next.hidden);
+  CHECK(next.hpa == 0x0e0a0000);
+  CHECK(next.w);
+}
