@@ -1,0 +1,33 @@
+// The EPT write monitor's per-CPU state (issue P4), kept in the vCPU (vmm/vcpu.hpp) so that
+// the exit path and the MTF handler find it without a lookup. Zero is the idle state (vCPUs
+// live in zeroed runtime pages).
+#pragma once
+#include <stdint.h>
+
+namespace vmm::monitor {
+
+// Pages one single-stepped instruction may make writable at once (an access that straddles
+// two watched pages). A third page is still made writable so the guest progresses, but its
+// writes are not recorded (counted as dropped).
+inline constexpr unsigned kFallbackPages = 2;
+inline constexpr unsigned kInsnBytes = 16;  // instruction bytes kept per event (max length 15)
+
+struct VcpuMonitor {
+  // The monitor's EPT generation this CPU last invalidated for (INVEPT, SDM Vol 3C 29.4.3.1):
+  // when the monitor write-protects pages, every other CPU may still hold writable
+  // translations, so each CPU flushes before its next VM entry once the generation moved.
+  uint64_t ept_generation;
+
+  // One-shot monitor-trap-flag single-step (SDM Vol 3C 26.5.2) of an instruction the
+  // emulator cannot do: the pages it writes are writable in the EPT until the MTF exit.
+  bool stepping;
+  uint8_t page_count;                 // pages made writable for this step (<= kFallbackPages + 1)
+  uint8_t insn_length;                // 0 when the instruction could not be fetched/decoded
+  bool snapped[kFallbackPages + 1];   // page i has a snapshot (else its writes go unrecorded)
+  uint64_t page[kFallbackPages + 1];  // guest-physical page addresses
+  uint64_t linear_page[kFallbackPages + 1];  // guest-linear page (from the exit), ~0 unknown
+  uint64_t rip;
+  uint8_t insn[kInsnBytes];
+};
+
+}  // namespace vmm::monitor
