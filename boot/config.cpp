@@ -41,6 +41,23 @@ bool parse_hex16(Slice v, uint16_t* out) {
   return true;
 }
 
+// 0x followed by 1..16 hex digits.
+bool parse_hex64(Slice v, uint64_t* out) {
+  if (v.n < 3 || v.n > 18 || v.p[0] != '0' || (v.p[1] != 'x' && v.p[1] != 'X')) return false;
+  uint64_t x = 0;
+  for (size_t i = 2; i < v.n; ++i) {
+    char c = v.p[i];
+    unsigned d;
+    if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
+    else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
+    else return false;
+    x = x * 16 + d;
+  }
+  *out = x;
+  return true;
+}
+
 class Parser {
  public:
   Parser(Config* cfg, ConfigReport report, void* ctx) : cfg_(cfg), report_(report), ctx_(ctx) {}
@@ -64,6 +81,7 @@ class Parser {
     if (key.equals("apx")) return apx(value);
     if (key.equals("dt_guard")) return dt_guard(value);
     if (key.equals("init_sipi")) return init_sipi(value);
+    if (key.equals("monitor")) return monitor(value);
     problem("unknown key '%.*s'; line ignored", key);
   }
 
@@ -120,6 +138,30 @@ class Parser {
     else if (v.equals("native")) cfg_->init_sipi = InitSipiMode::native;
     else if (v.equals("intercept")) cfg_->init_sipi = InitSipiMode::intercept;
     else problem("init_sipi='%.*s' is not auto|native|intercept; keeping the default", v);
+  }
+
+  // monitor=0x<gpa>[+0x<size>][,...]: the whole line or nothing.
+  void monitor(Slice v) {
+    MonitorRange parsed[Config::kMonitorMax];
+    size_t n = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= v.n; ++i) {
+      if (i < v.n && v.p[i] != ',') continue;
+      Slice item = trim(Slice{v.p + start, i - start});
+      start = i + 1;
+      size_t plus = 0;
+      while (plus < item.n && item.p[plus] != '+') ++plus;
+      MonitorRange r{0, 0x1000};
+      const bool ok = parse_hex64(trim(Slice{item.p, plus}), &r.gpa) &&
+                      (plus == item.n || parse_hex64(trim(Slice{item.p + plus + 1, item.n - plus - 1}), &r.size));
+      if (!ok) return problem("monitor: '%.*s' is not 0x<gpa>[+0x<size>]; line ignored", item);
+      if (r.size == 0 || r.gpa + r.size < r.gpa)
+        return problem("monitor: '%.*s' is empty or wraps past 2^64; line ignored", item);
+      if (cfg_->monitor_count + n == Config::kMonitorMax)
+        return problem("monitor: more than 16 ranges (at '%.*s'); line ignored", item);
+      parsed[n++] = r;
+    }
+    for (size_t i = 0; i < n; ++i) cfg_->monitor[cfg_->monitor_count++] = parsed[i];
   }
 
   Config* cfg_;

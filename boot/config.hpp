@@ -11,6 +11,9 @@
 //   apx=auto|off                      (default auto)
 //   dt_guard=on|off                   (default off; descriptor-table exiting guard)
 //   init_sipi=auto|native|intercept   (default auto)
+//   monitor=0x<gpa>[+0x<size>][,...]  (EPT write monitor ranges watched from boot; size
+//                                      defaults to 0x1000; several lines add up, at most
+//                                      kMonitorMax ranges; default none)
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +25,12 @@ namespace boot {
 enum class ApxMode : uint8_t { auto_detect, off };
 enum class InitSipiMode : uint8_t { auto_detect, native, intercept };
 
+// One `monitor=` range: guest-physical [gpa, gpa + size), size > 0 and no wrap.
+struct MonitorRange {
+  uint64_t gpa;
+  uint64_t size;
+};
+
 struct Config {
   static constexpr size_t kPathMax = 256;
   vmm::LogLevel log_level = vmm::LogLevel::info;
@@ -32,6 +41,9 @@ struct Config {
   ApxMode apx = ApxMode::auto_detect;
   bool dt_guard = false;
   InitSipiMode init_sipi = InitSipiMode::auto_detect;
+  static constexpr size_t kMonitorMax = 16;  // vmm::monitor::kMaxRanges
+  MonitorRange monitor[kMonitorMax] = {};
+  size_t monitor_count = 0;
 };
 
 // Called once per problem: `line` is 1-based, `message` says what was wrong and what

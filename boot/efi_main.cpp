@@ -62,10 +62,14 @@ void log_readiness(unsigned i, const VmxReadiness& r) {
     APEX_LOG(warn, "cpu%u apic=%u: VMX unavailable: %s", i, c.apic_id, r.reason ? r.reason : "unknown reason");
     return;
   }
-  APEX_LOG(info, "cpu%u apic=%u: VMX_BASIC=0x%llx revision=0x%x true-controls=%s", i, c.apic_id,
+  // The capability words in full for the BSP; APs print them at debug level (hybrid parts
+  // may differ per core type, which `log=debug` shows) — every byte on a polled UART costs
+  // boot time (bench/results.md).
+  const vmm::LogLevel detail = c.bsp ? vmm::LogLevel::info : vmm::LogLevel::debug;
+  vmm::global_log().log(detail, "cpu%u apic=%u: VMX_BASIC=0x%llx revision=0x%x true-controls=%s", i, c.apic_id,
            static_cast<unsigned long long>(r.basic), static_cast<unsigned>(r.basic & 0x7fffffff),
            r.true_controls ? "yes" : "no");
-  APEX_LOG(info, "cpu%u apic=%u: pin=0x%llx proc=0x%llx proc2=0x%llx exit=0x%llx entry=0x%llx misc=0x%llx ept_vpid=0x%llx", i,
+  vmm::global_log().log(detail, "cpu%u apic=%u: pin=0x%llx proc=0x%llx proc2=0x%llx exit=0x%llx entry=0x%llx misc=0x%llx ept_vpid=0x%llx", i,
            c.apic_id, static_cast<unsigned long long>(r.pinbased), static_cast<unsigned long long>(r.procbased),
            static_cast<unsigned long long>(r.procbased2), static_cast<unsigned long long>(r.exit),
            static_cast<unsigned long long>(r.entry), static_cast<unsigned long long>(r.misc),

@@ -5,6 +5,7 @@
 #include "boot/mp.hpp"
 #include "vmm/apic/ap_start_mode.hpp"
 #include "vmm/apic/apic_page_intercept.hpp"
+#include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/ept/ept_builder.hpp"
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/launch/launch.hpp"
@@ -185,15 +186,13 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   const char* why = "";
   vmm::apic::ApStartMode mode = choose_ap_start_mode(cfg, caps, &why);
   const uint64_t apic_base = arch::rdmsr(arch::Msr::IA32_APIC_BASE);
-  if (mode == vmm::apic::ApStartMode::intercept && (apic_base & (1u << 10))) {
-    APEX_LOG(warn, "INIT/SIPI: the firmware runs the local APIC in x2APIC mode, whose ICR MSR apexvisor does not intercept yet: native");
-    mode = vmm::apic::ApStartMode::native;
-    why = "x2APIC mode";
-  }
   if (mode == vmm::apic::ApStartMode::intercept && st == vmm::ept::EptStatus::ok) {
     g_topology.count = cpus;
     for (unsigned i = 0; i < cpus; ++i) g_topology.apic_id[i] = cpu_info(i).apic_id;
+    // Both APIC interfaces: the xAPIC page (EPT write-protected) and the x2APIC ICR MSR
+    // (msr_policy.def), since a guest may switch its APIC to x2APIC mode at any time.
     g_apic_intercept.init(apic_base & ~0xfffull, &g_topology, gpa_visible);
+    vmm::apic::set_x2apic_topology(&g_topology);
     st = ept.set_permissions(apic_base & 0xffffff000ull, 4096, true, false, false);
     if (st == vmm::ept::EptStatus::ok) vmm::register_ept_write_intercept(&g_apic_intercept);
   }

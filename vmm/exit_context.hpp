@@ -11,6 +11,10 @@
 #include "vmx/exit_info_form.hpp"
 #include "vmx/vmcs_access.hpp"
 
+namespace vmm::guest_memory {
+class GuestPhysMemory;
+}
+
 namespace vmm {
 
 // Machine-wide decisions made once at boot, read by every handler.
@@ -20,6 +24,11 @@ struct GuestPolicy {
   bool dt_guard;                     // descriptor-table exiting (config dt_guard=on)
   uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
   bool unrestricted_guest;
+  // Guest RAM by guest-physical address for handlers that emulate an instruction against
+  // guest memory (descriptor-table guard, ...): the image's HostPhysMemory over the EPT
+  // identity map minus hypervisor memory (boot/virtualize.cpp), a fake in the tests; null
+  // when there is none (those handlers then stop the guest CPU with a reason).
+  guest_memory::GuestPhysMemory* guest_ram;
 };
 
 struct ExitContext {

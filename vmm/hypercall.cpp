@@ -3,6 +3,7 @@
 #include "vmm/apic/ap_start_mode.hpp"
 
 #include "arch/gpr.hpp"
+#include "vmm/monitor/monitor_abi.hpp"
 #include "vmm/vcpu_registry.hpp"
 
 namespace vmm {
@@ -52,6 +53,23 @@ HypercallStatus hc_ap_start_mode(vmx::GprFile& regs, const Args&, const Log&) {
 HypercallStatus hc_cpu_count(vmx::GprFile& regs, const Args&, const Log&) {
   r(regs, arch::Gpr::rbx) = vcpu_count();
   return HypercallStatus::ok;
+}
+
+// 16-19: the EPT write monitor (vmm/monitor/monitor_abi.hpp).
+HypercallStatus hc_monitor_add(vmx::GprFile& regs, const Args& a, const Log&) {
+  return monitor::hypercall_add(monitor::write_monitor(), regs, a.rbx, a.rcx);
+}
+
+HypercallStatus hc_monitor_remove(vmx::GprFile& regs, const Args& a, const Log&) {
+  return monitor::hypercall_remove(monitor::write_monitor(), regs, a.rbx, a.rcx);
+}
+
+HypercallStatus hc_monitor_read_event(vmx::GprFile& regs, const Args& a, const Log&) {
+  return monitor::hypercall_read_event(monitor::write_monitor(), regs, a.rbx, a.rcx);
+}
+
+HypercallStatus hc_monitor_stats(vmx::GprFile& regs, const Args&, const Log&) {
+  return monitor::hypercall_stats(monitor::write_monitor(), regs);
 }
 
 }  // namespace

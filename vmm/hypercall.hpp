@@ -11,7 +11,7 @@
 //     is preserved; on an error status no result register is written.
 //   - Outside 64-bit mode the inputs are taken as 32 bits (EAX, EBX, ECX); results are
 //     written as 64-bit values, of which such a caller sees the low halves.
-//   - Numbers 16.. are reserved for the EPT write monitor.
+//   - Numbers 16.. belong to the EPT write monitor.
 #pragma once
 #include <stdint.h>
 
@@ -36,12 +36,52 @@ namespace vmm {
 //   3 cpu_count     Out: RBX = number of registered vCPUs (virtualized CPUs).
 //   4 ap_start_mode Out: RBX = how guest APs are started: 0 native INIT/SIPI exits,
 //                   1 intercepted ICR writes (config init_sipi=, vmm/apic/ap_start_mode.hpp).
+//
+// The EPT write monitor (vmm/monitor/write_monitor.hpp). Every call may answer
+// monitor_unavailable (no EPT write monitor on this machine: EPT, INVEPT or the
+// monitor-trap flag missing).
+//  16 monitor_add   In:  RBX = guest-physical address, RCX = size in bytes (> 0).
+//                   Watches [RBX, RBX+RCX): the 4 KiB pages it touches become read+execute
+//                   only in the EPT; each guest write into the range is logged as events.
+//                   Ranges are byte-exact; writes elsewhere in their pages are emulated, not
+//                   logged. Effective at once on the calling CPU, on the others from their
+//                   next VM exit. Errors: monitor_bad_range (size 0, wraps, not mapped by the
+//                   EPT), monitor_not_ram (any byte is MMIO, a hole, reserved memory or
+//                   hypervisor memory), monitor_table_full (16 ranges), monitor_overlap (shares
+//                   a byte with a watched range), monitor_ept_failed (no EPT table pages left).
+//  17 monitor_remove In: RBX, RCX = exactly a watched range. Errors: monitor_no_such_range.
+//  18 monitor_read_event
+//                   In:  RBX = event sequence number (0 = the first event ever recorded),
+//                        RCX = part, 0 or 1.
+//                   Out, part 0: RBX = guest-physical address of the first byte written,
+//                        RCX = RIP of the writing instruction, RDX = old value, RSI = new
+//                        value (size bytes, little-endian, zero-extended), RDI = info.
+//                   Out, part 1: RBX = guest-linear address of the first byte (0: unknown),
+//                        RCX = the sequence number, RDX = instruction bytes 0-7, RSI = bytes
+//                        8-15 (byte 0 in bits 7:0; zero past the length), RDI = info.
+//                   info: bits 7:0 size in bytes (1..8), 15:8 instruction length (0: could
+//                        not be fetched), 23:16 kind (0 emulated; 1 fallback: the instruction
+//                        was single-stepped under MTF, old bytes from a snapshot, new bytes
+//                        read after it), 31:24 zero, 63:32 CPU index.
+//                   A write of more than 8 bytes, or a fallback run of changed bytes longer
+//                   than 8, is several events at consecutive addresses.
+//                   Errors: monitor_no_event (not recorded yet), monitor_event_lost
+//                   (overwritten: the ring keeps the newest 256), bad_argument (RCX > 1).
+//  19 monitor_stats Out: RBX = events recorded (= the next sequence number), RCX = events
+//                   dropped (overwritten in the ring, or fallback writes not recorded),
+//                   RDX = instructions single-stepped (MTF fallbacks), RSI = write exits
+//                   resolved by emulation, RDI = ranges watched (bits 15:0), range capacity
+//                   (31:16), ring capacity (47:32).
 #define APEX_HYPERCALLS(X)                                  \
   X(0, version, "interface version and signature")          \
   X(1, exit_counter, "exit counters of one CPU")            \
   X(2, read_log, "read the hypervisor's log ring")          \
   X(3, cpu_count, "number of virtualized CPUs")            \
-  X(4, ap_start_mode, "how guest APs are started")
+  X(4, ap_start_mode, "how guest APs are started")          \
+  X(16, monitor_add, "watch a guest-physical range")        \
+  X(17, monitor_remove, "stop watching a range")            \
+  X(18, monitor_read_event, "read one write event")         \
+  X(19, monitor_stats, "EPT write monitor counters")
 
 enum class Hypercall : uint64_t {
 #define APEX_X(number, name, text) name = number,
@@ -53,11 +93,22 @@ enum class HypercallStatus : uint64_t {
   ok = 0,
   unknown_cpu = 1,      // exit_counter: no vCPU registered under that index
   bad_exit_reason = 2,  // exit_counter: exit reason >= vmx::kExitReasonLimit
+  // 16-19, the EPT write monitor (monitor::Status, in the same order).
+  monitor_unavailable = 3,
+  monitor_bad_range = 4,
+  monitor_not_ram = 5,
+  monitor_table_full = 6,
+  monitor_overlap = 7,
+  monitor_no_such_range = 8,
+  monitor_ept_failed = 9,
+  monitor_no_event = 10,
+  monitor_event_lost = 11,
+  bad_argument = 12,  // an argument outside its documented values
 };
 
 inline constexpr uint64_t kHypercallInterfaceVersion = policy::kHypervisorInterfaceVersion;
 inline constexpr uint64_t kHypercallSignature = 0x78657061;  // "apex", little-endian
-inline constexpr uint64_t kHypercallEptMonitorFirst = 16;    // 16.. reserved: EPT write monitor
+inline constexpr uint64_t kHypercallEptMonitorFirst = 16;    // 16..: EPT write monitor
 inline constexpr unsigned kHypercallLogChunk = 24;           // bytes per read_log call
 
 // "version"; nullptr for a number not in the table.

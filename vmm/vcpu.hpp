@@ -8,6 +8,7 @@
 #include "vmx/gpr_file.hpp"
 #include "vmm/apic/ap_mailbox.hpp"
 #include "vmm/apic/ap_start.hpp"
+#include "vmm/monitor/monitor_vcpu.hpp"
 #include "vmm/policy/xcr0_state.hpp"
 #include "vmm/vcpu_layout.h"
 
@@ -50,6 +51,10 @@ struct Vcpu {
   uint64_t cr2;
   apic::ApMachine ap;
   apic::ApMailbox mailbox;
+
+  // EPT write monitor (vmm/monitor): the EPT generation this CPU last flushed for, and its
+  // monitor-trap-flag single-step of an instruction the emulator cannot do.
+  monitor::VcpuMonitor monitor;
 };
 
 inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;

@@ -48,7 +48,8 @@
 //
 // Output, one line per operation (tools/bench parses these):
 //   apexvisor-bench: mode=hypervisor|bare cpu=<index> iterations=N ...
-//   apexvisor-bench: op=<name> iterations=N tsc_total=T tsc_per_iter=X.XX exits=E faults=F
+//   apexvisor-bench: op=<name> iterations=N tsc_total=T tsc_per_iter=X.XX exits=E faults=F vector=V
+//                    (exits: n/a without the hypervisor; vector: the last fault's, -1 if none)
 //   apexvisor-bench: op=<name> skipped reason="..."
 //   apexvisor-bench: uart op=com1_line chars=64 iterations=N tsc_total=T tsc_per_iter=X.XX
 //   apexvisor-bench: firmware op=conout_line chars=64 iterations=N tsc_total=T tsc_per_iter=X.XX

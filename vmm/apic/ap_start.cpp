@@ -47,11 +47,13 @@ TargetSet resolve_targets(const Icr& icr, const ApicTopology& topo, unsigned sen
     case Shorthand::none:
       break;
   }
-  const uint32_t broadcast = topo.x2apic ? 0xffffffffu : 0xffu;
+  // The ICR's format decides: x2APIC has 32-bit destinations and derives logical ids from
+  // the APIC id (11.12.10.2); the xAPIC uses the LDR/DFR the guest wrote.
+  const uint32_t broadcast = icr.x2apic ? 0xffffffffu : 0xffu;
   for (unsigned i = 0; i < topo.count; ++i) {
     bool match;
     if (!icr.logical) match = icr.destination == broadcast || icr.destination == topo.apic_id[i];
-    else if (topo.x2apic) match = icr.destination == broadcast || x2apic_logical_match(icr.destination, topo.apic_id[i]);
+    else if (icr.x2apic) match = icr.destination == broadcast || x2apic_logical_match(icr.destination, topo.apic_id[i]);
     else match = xapic_logical_match(static_cast<uint8_t>(icr.destination), topo.logical_id[i], topo.cluster_model[i]);
     if (match) t.add(i);
   }

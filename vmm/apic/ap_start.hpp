@@ -25,7 +25,6 @@ struct ApicTopology {
   uint32_t apic_id[kMaxCpus] = {};
   uint8_t logical_id[kMaxCpus] = {};  // xAPIC LDR bits 31:24 (as last written by the guest)
   bool cluster_model[kMaxCpus] = {};  // xAPIC DFR model: false flat (0xF), true cluster (0x0)
-  bool x2apic = false;                // x2APIC: logical id derived from the APIC id (11.12.10.2)
 };
 
 // The CPUs an IPI from CPU `sender` reaches, as a bit set over CPU indices.

@@ -26,6 +26,7 @@ Icr decode_xapic_icr(uint32_t low, uint32_t high) {
 Icr decode_x2apic_icr(uint64_t value) {
   Icr icr = decode_low(static_cast<uint32_t>(value));
   icr.destination = static_cast<uint32_t>(value >> 32);
+  icr.x2apic = true;
   return icr;
 }
 

@@ -18,6 +18,7 @@ struct Icr {
   bool level_trigger; // trigger mode bit 15
   Shorthand shorthand;
   uint32_t destination;  // xAPIC: 8-bit APIC id or logical mask; x2APIC: 32 bits
+  bool x2apic;           // decoded from the x2APIC MSR: 32-bit destinations (SDM 11.12.10)
 
   // INIT with level de-assert and level trigger is the legacy "INIT level de-assert"
   // (SDM 11.6.1): it synchronises arbitration ids and starts nothing.

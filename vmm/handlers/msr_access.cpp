@@ -10,6 +10,7 @@
 // takes EDX:EAX (SDM Vol 2B RDMSR/WRMSR).
 #include "arch/msr.hpp"
 #include "vmm/handlers/guest_view.hpp"
+#include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/msr_policy.hpp"
 
@@ -61,7 +62,9 @@ ExitAction handle_wrmsr(ExitContext& ctx) {
     case MsrAction::pass:
       if (!ctx.host.wrmsr_safe(msr, value)) return ExitAction::gp0();
       return ExitAction::advance();
-    case MsrAction::emulate:  // no MSR is write-emulated yet (msr_policy.def)
+    case MsrAction::emulate:
+      if (msr == static_cast<uint32_t>(arch::Msr::IA32_X2APIC_ICR)) return apic::handle_x2apic_icr_write(ctx, value);
+      return ExitAction::gp0();  // an "emulate" row without an emulation here is a table bug
     case MsrAction::gp:
       return ExitAction::gp0();
   }

@@ -8,6 +8,7 @@
 #include "vmm/launch/launch.hpp"
 #include "vmm/launch/vmcs_report.hpp"
 #include "vmm/log/log.hpp"
+#include "vmm/monitor/write_monitor.hpp"
 #include "vmx/controls.hpp"
 #include "vmx/vmcs_hardware.hpp"
 
@@ -95,7 +96,8 @@ extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   vmx::HardwareVmcs vmcs;
   HardwareHostOps host;
   ExitContext ctx{*vcpu, vmcs, host, machine_vm()->policy};
-  vcpu->regs.gpr[4] = vmcs.read(VmcsField::guest_rsp);  // the emulator's mirror of RSP
+  const uint64_t rsp_at_exit = vmcs.read(VmcsField::guest_rsp);
+  vcpu->regs.gpr[4] = rsp_at_exit;  // the emulator's mirror of RSP
   vmx::ExitReasonField reason{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))};
   if (reason.entry_failure()) stop_this_cpu(*vcpu, "VM entry failed (invalid guest state or MSR loading)", reason.basic());
   ExitAction action;
@@ -115,12 +117,14 @@ extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
     if (vcpu->state == VcpuState::stopped) stop_this_cpu(*vcpu, "could not start after STARTUP", reason.basic());
     arch::cpu_pause();
   }
-  (void)vmcs.write(VmcsField::guest_rsp, vcpu->regs.gpr[4]);
+  if (vcpu->regs.gpr[4] != rsp_at_exit) (void)vmcs.write(VmcsField::guest_rsp, vcpu->regs.gpr[4]);
   deliver_pending_nmi(vmcs, *vcpu);
   if (vcpu->cr2_pending) {
     asm volatile("mov %0, %%cr2" ::"r"(vcpu->cr2));
     vcpu->cr2_pending = false;
   }
+  // The EPT write monitor protected pages since this CPU's last entry: INVEPT here first.
+  monitor::before_vm_entry(*vcpu);
   leave_root(vcpu->index);
 }
 

@@ -59,6 +59,11 @@ TEST_CASE("config: each malformed line is named and the default kept") {
       {"apx=on", "apx='on' is not auto|off"},
       {"dt_guard=yes", "dt_guard='yes' is not on|off"},
       {"init_sipi=magic", "init_sipi='magic' is not"},
+      {"monitor=4096", "monitor: '4096' is not 0x<gpa>[+0x<size>]"},
+      {"monitor=0x1000,0xzz", "'0xzz' is not"},
+      {"monitor=0x1000+0x0", "is empty or wraps"},
+      {"monitor=0xffffffffffffffff+0x2", "is empty or wraps"},
+      {"monitor=0x10000000000000000", "is not 0x<gpa>"},
       {"chainload=", "empty"},
       {"chainload=" + std::string(300, 'a'), "too long"},
   };
@@ -80,4 +85,27 @@ TEST_CASE("config: serial port forms") {
   CHECK(parse("serial=off", &p).serial_port == 0);
   CHECK(parse("serial=0x2e8", &p).serial_port == 0x2e8);
   CHECK(p.list.empty());
+}
+
+TEST_CASE("config: monitor ranges add up across lines; a bad line adds none") {
+  Problems p;
+  auto cfg = parse("monitor=0x1000\nmonitor = 0x2000+0x10 , 0X3000+0x8\nmonitor=0x4000,bad\n", &p);
+  REQUIRE(p.list.size() == 1);
+  CHECK(p.list[0].first == 3);
+  REQUIRE(cfg.monitor_count == 3);
+  CHECK(cfg.monitor[0].gpa == 0x1000);
+  CHECK(cfg.monitor[0].size == 0x1000);  // the default size: one page
+  CHECK(cfg.monitor[1].gpa == 0x2000);
+  CHECK(cfg.monitor[1].size == 0x10);
+  CHECK(cfg.monitor[2].gpa == 0x3000);
+  CHECK(cfg.monitor[2].size == 0x8);
+  CHECK(parse("", &p).monitor_count == 0);
+
+  std::string many = "monitor=";
+  for (int i = 0; i < 16; ++i) many += (i ? ",0x" : "0x") + std::to_string(i + 1) + "000";
+  Problems q;
+  auto full = parse(many + "\nmonitor=0x99000\n", &q);
+  CHECK(full.monitor_count == 16);
+  REQUIRE(q.list.size() == 1);
+  CHECK(q.list[0].second.find("more than 16") != std::string::npos);
 }

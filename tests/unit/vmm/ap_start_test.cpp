@@ -100,12 +100,12 @@ TEST_CASE("target resolution: physical, logical flat/cluster, x2APIC, shorthands
   CHECK(members(resolve_targets(logi(0x24), c, 0)).empty());
 
   ApicTopology x = four_cpus();
-  x.x2apic = true;
   x.apic_id[3] = 0x13;  // cluster 1, bit 3
-  CHECK(members(resolve_targets(logi(0x00000005), x, 0)) == std::vector<unsigned>{0, 1});  // ids 0 and 2
-  CHECK(members(resolve_targets(logi(0x00010008), x, 0)) == std::vector<unsigned>{3});
-  CHECK(members(resolve_targets(phys(0xffffffff), x, 0)).size() == 4);
-  CHECK(members(resolve_targets(phys(0xff), x, 0)).empty());  // 0xff is not broadcast in x2APIC
+  auto x2 = [](Icr i) { i.x2apic = true; return i; };
+  CHECK(members(resolve_targets(x2(logi(0x00000005)), x, 0)) == std::vector<unsigned>{0, 1});  // ids 0 and 2
+  CHECK(members(resolve_targets(x2(logi(0x00010008)), x, 0)) == std::vector<unsigned>{3});
+  CHECK(members(resolve_targets(x2(phys(0xffffffff)), x, 0)).size() == 4);
+  CHECK(members(resolve_targets(x2(phys(0xff)), x, 0)).empty());  // 0xff is not broadcast in x2APIC
   CHECK(resolve_targets(phys(0xff), t, 0).count() == 4);
 }
 

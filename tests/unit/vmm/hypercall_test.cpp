@@ -42,7 +42,8 @@ TEST_CASE("hypercall table: numbers and names") {
   };
   const Row rows[] = {
       {0, "version"}, {1, "exit_counter"}, {2, "read_log"}, {3, "cpu_count"}, {4, "ap_start_mode"},
-      {5, nullptr},   {15, nullptr},       {16, nullptr},   {0x100000000ull, nullptr},
+      {5, nullptr},   {15, nullptr},       {16, "monitor_add"}, {17, "monitor_remove"},
+      {18, "monitor_read_event"}, {19, "monitor_stats"}, {20, nullptr}, {0x100000000ull, nullptr},
   };
   for (const Row& r : rows) {
     CAPTURE(r.number);
@@ -71,7 +72,7 @@ TEST_CASE("VMCALL: CPL 0 only, unknown numbers #UD, nothing changes on #UD") {
       {"version at CPL 3", Mode::long64, 3, 0, Outcome::ud},
       {"version at CPL 1", Mode::long64, 1, 0, Outcome::ud},
       {"number 5 (not in the table)", Mode::long64, 0, 5, Outcome::ud},
-      {"number 16 (reserved: EPT write monitor, not yet)", Mode::long64, 0, 16, Outcome::ud},
+      {"number 20 (after the EPT write monitor's 16-19)", Mode::long64, 0, 20, Outcome::ud},
       {"number 0xffff", Mode::long64, 0, 0xffff, Outcome::ud},
       {"64-bit mode: RAX high bits count", Mode::long64, 0, 0x100000000ull, Outcome::ud},
       {"32-bit mode: only EAX counts", Mode::compat32, 0, 0xffffffff00000000ull, Outcome::advance},

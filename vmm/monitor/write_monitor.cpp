@@ -1,0 +1,508 @@
+#include "vmm/monitor/write_monitor.hpp"
+
+#include "decode/emulate/emulate.hpp"
+#include "vmm/guest_memory/emu_state.hpp"
+#include "vmm/guest_memory/guest_linear_memory.hpp"
+#include "vmm/handlers/emulate_at_rip.hpp"
+#include "vmx/controls.hpp"
+
+namespace vmm::monitor {
+
+namespace {
+
+using vmx::VmcsField;
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kPageMask = kPage - 1;
+constexpr uint64_t kUnknown = ~0ull;
+
+WriteMonitor* g_monitor = nullptr;
+
+uint64_t page_of(uint64_t a) { return a & ~kPageMask; }
+
+uint64_t little_endian(const uint8_t* b, unsigned n) {
+  uint64_t v = 0;
+  for (unsigned i = 0; i < n; ++i) v |= static_cast<uint64_t>(b[i]) << (8 * i);
+  return v;
+}
+
+// [a, a + as) and [b, b + bs) share a byte (sizes > 0, no wrap).
+bool overlaps(uint64_t a, uint64_t as, uint64_t b, uint64_t bs) { return a < b + bs && b < a + as; }
+
+Status from_ept(ept::EptStatus s) {
+  switch (s) {
+    case ept::EptStatus::ok: return Status::ok;
+    case ept::EptStatus::hidden_page: return Status::not_guest_ram;
+    case ept::EptStatus::invalid_range:
+    case ept::EptStatus::beyond_guest_width:
+    case ept::EptStatus::beyond_maxphyaddr:
+    case ept::EptStatus::not_mapped: return Status::bad_range;
+    default: return Status::ept_failed;
+  }
+}
+
+// The guest-linear page of an EPT violation, when the exit qualification says the
+// guest-linear-address field is valid and is the address of the access itself (SDM Vol 3C
+// 28.2.1 Table 28-7, bits 7 and 8).
+uint64_t exit_linear_page(vmx::VmcsAccess& vmcs) {
+  const uint64_t q = vmcs.read(VmcsField::exit_qualification);
+  if ((q & (1u << 7)) && (q & (1u << 8))) return page_of(vmcs.read(VmcsField::guest_linear_address));
+  return kUnknown;
+}
+
+// The monitor-trap flag, primary processor-based control 27 (SDM Vol 3C 25.6.2, 26.5.2).
+bool set_mtf(vmx::VmcsAccess& vmcs, bool on) {
+  const uint64_t proc = vmcs.read(VmcsField::primary_processor_based_controls);
+  const uint64_t want = on ? (proc | vmx::proc::monitor_trap_flag) : (proc & ~uint64_t{vmx::proc::monitor_trap_flag});
+  return want == proc || vmcs.write(VmcsField::primary_processor_based_controls, want);
+}
+
+}  // namespace
+
+const char* status_name(Status s) {
+  switch (s) {
+    case Status::ok: return "ok";
+    case Status::unavailable: return "monitor unavailable";
+    case Status::bad_range: return "empty range, wraps, or not mapped by the EPT";
+    case Status::not_guest_ram: return "not guest RAM (MMIO, hole, reserved or hypervisor memory)";
+    case Status::table_full: return "range table full";
+    case Status::overlap: return "overlaps a watched range";
+    case Status::no_such_range: return "no such watched range";
+    case Status::ept_failed: return "EPT update failed (out of table pages)";
+    case Status::no_event: return "no such event yet";
+    case Status::event_lost: return "event overwritten";
+  }
+  return "?";
+}
+
+WriteMonitor* write_monitor() { return __atomic_load_n(&g_monitor, __ATOMIC_ACQUIRE); }
+void set_write_monitor(WriteMonitor* m) { __atomic_store_n(&g_monitor, m, __ATOMIC_RELEASE); }
+
+void before_vm_entry(Vcpu& vcpu) {
+  if (WriteMonitor* m = write_monitor()) m->before_entry(vcpu);
+}
+
+// ---- bookkeeping -------------------------------------------------------------------------
+
+void WriteMonitor::init(Platform* platform, uint8_t* snapshots, unsigned cpus) {
+  platform_ = platform;
+  snapshots_ = snapshots;
+  snapshot_cpus_ = snapshots ? cpus : 0;
+}
+
+void WriteMonitor::reset() {
+  platform_ = nullptr;
+  snapshots_ = nullptr;
+  snapshot_cpus_ = 0;
+  lock_word_ = 0;
+  generation_ = 0;
+  for (Range& r : ranges_) r = {};
+  for (Held& h : held_) h = {};
+  next_seq_ = dropped_ = fallbacks_ = emulated_ = stale_ = 0;
+}
+
+// A spinlock: callers run in VMX root with interrupts off (and at boot, before any launch).
+// NMI handlers never take it. Never held across logging.
+void WriteMonitor::lock() {
+  while (__atomic_exchange_n(&lock_word_, 1u, __ATOMIC_ACQUIRE))
+    while (__atomic_load_n(&lock_word_, __ATOMIC_RELAXED)) __builtin_ia32_pause();
+}
+void WriteMonitor::unlock() { __atomic_store_n(&lock_word_, 0u, __ATOMIC_RELEASE); }
+
+bool WriteMonitor::page_watched_locked(uint64_t page) const { return byte_watched_locked(page, kPage); }
+
+bool WriteMonitor::byte_watched_locked(uint64_t gpa, uint64_t size) const {
+  for (const Range& r : ranges_)
+    if (r.size && overlaps(r.gpa, r.size, gpa, size)) return true;
+  return false;
+}
+
+WriteMonitor::Held* WriteMonitor::held_locked(uint64_t page) {
+  for (Held& h : held_)
+    if (h.holders && h.page == page) return &h;
+  return nullptr;
+}
+
+void WriteMonitor::record_locked(Event& e) {
+  e.seq = next_seq_++;
+  Event& slot = ring_[e.seq % kRingSize];
+  if (e.seq >= kRingSize) ++dropped_;  // the event in this slot was never read back in time
+  slot = e;
+}
+
+bool WriteMonitor::range_at(unsigned index, Range* out) {
+  if (index >= kMaxRanges) return false;
+  lock();
+  *out = ranges_[index];
+  unlock();
+  return out->size != 0;
+}
+
+Stats WriteMonitor::stats() {
+  lock();
+  Stats s{next_seq_, dropped_, fallbacks_, emulated_, stale_, 0};
+  for (const Range& r : ranges_) s.ranges += r.size ? 1 : 0;
+  unlock();
+  return s;
+}
+
+Status WriteMonitor::read_event(uint64_t seq, Event* out) {
+  if (!platform_) return Status::unavailable;
+  lock();
+  Status st = Status::ok;
+  if (seq >= next_seq_)
+    st = Status::no_event;
+  else if (next_seq_ - seq > kRingSize)
+    st = Status::event_lost;
+  else
+    *out = ring_[seq % kRingSize];
+  unlock();
+  return st;
+}
+
+// ---- ranges ------------------------------------------------------------------------------
+
+// After [gpa, gpa + size) was made writable (removal or rollback): its first and last page may
+// still carry another range (ranges never overlap, but may share a page); those stay
+// protected unless a fallback step holds them writable.
+void WriteMonitor::reprotect_edges_locked(uint64_t gpa, uint64_t size) {
+  const uint64_t edges[2] = {page_of(gpa), page_of(gpa + size - 1)};
+  for (unsigned i = 0; i < 2; ++i) {
+    if (i == 1 && edges[1] == edges[0]) break;
+    if (page_watched_locked(edges[i]) && !held_locked(edges[i]))
+      (void)platform_->set_write_protect(edges[i], kPage, true);  // already split: cannot fail
+  }
+}
+
+Status WriteMonitor::add(uint64_t gpa, uint64_t size) {
+  if (!platform_) return Status::unavailable;
+  if (size == 0 || gpa + size < gpa || gpa + size > ~kPageMask) return Status::bad_range;
+  if (!platform_->is_ram(gpa, size)) return Status::not_guest_ram;
+  lock();
+  Range* slot = nullptr;
+  Status st = Status::ok;
+  for (Range& r : ranges_) {
+    if (r.size && overlaps(r.gpa, r.size, gpa, size)) st = Status::overlap;
+    if (!r.size && !slot) slot = &r;
+  }
+  if (st == Status::ok && !slot) st = Status::table_full;
+  if (st == Status::ok) {
+    // set_permissions checks every page first (hidden, unmapped) and changes nothing when it
+    // refuses; only running out of table pages stops it half-way: undo that.
+    const ept::EptStatus es = platform_->set_write_protect(gpa, size, true);
+    st = from_ept(es);
+    if (es == ept::EptStatus::out_of_memory) {
+      (void)platform_->set_write_protect(gpa, size, false);
+      reprotect_edges_locked(gpa, size);
+    }
+  }
+  if (st == Status::ok) {
+    *slot = {gpa, size};
+    // A page that a fallback step holds writable stays writable until the step ends.
+    for (const Held& h : held_)
+      if (h.holders && overlaps(h.page, kPage, gpa, size)) (void)platform_->set_write_protect(h.page, kPage, false);
+    __atomic_add_fetch(&generation_, 1, __ATOMIC_ACQ_REL);  // other CPUs drop writable translations
+  }
+  unlock();
+  if (st == Status::ok) platform_->flush_this_cpu();
+  return st;
+}
+
+Status WriteMonitor::remove(uint64_t gpa, uint64_t size) {
+  if (!platform_) return Status::unavailable;
+  lock();
+  Range* found = nullptr;
+  for (Range& r : ranges_)
+    if (r.size && r.gpa == gpa && r.size == size) found = &r;
+  Status st = Status::no_such_range;
+  if (found) {
+    *found = {};
+    // The same pages were protected by add(): every split exists, nothing allocates.
+    st = from_ept(platform_->set_write_protect(gpa, size, false));
+    reprotect_edges_locked(gpa, size);
+    // Not required (stale read-only translations only cost one exit each), but it spares them.
+    __atomic_add_fetch(&generation_, 1, __ATOMIC_ACQ_REL);
+  }
+  unlock();
+  if (found) platform_->flush_this_cpu();
+  return st;
+}
+
+// ---- exits -------------------------------------------------------------------------------
+
+void WriteMonitor::before_entry(Vcpu& vcpu) {
+  const uint64_t g = generation();
+  if (vcpu.monitor.ept_generation == g) return;
+  platform_->flush_this_cpu();
+  vcpu.monitor.ept_generation = g;
+}
+
+bool WriteMonitor::covers(uint64_t gpa) {
+  if (!platform_) return false;
+  const uint64_t page = page_of(gpa);
+  lock();
+  const bool ours = page_watched_locked(page) || held_locked(page);
+  unlock();
+  return ours || platform_->ept_allows_write(gpa);
+}
+
+// The emulator's writes as events: each piece that touches a watched range, in pieces of at
+// most kMaxEventBytes. Pieces in the unwatched part of a watched page are not logged.
+class WriteMonitor::Recorder final : public guest_memory::WriteObserver {
+ public:
+  Recorder(WriteMonitor& m, const Event& tmpl) : m_(m), tmpl_(tmpl) {}
+  void on_write(const guest_memory::WriteRecord& r) override {
+    m_.lock();
+    if (r.bytes && m_.byte_watched_locked(r.gpa, r.bytes)) {
+      for (unsigned off = 0; off < r.bytes; off += kMaxEventBytes) {
+        const unsigned n = r.bytes - off < kMaxEventBytes ? r.bytes - off : kMaxEventBytes;
+        Event e = tmpl_;
+        e.gpa = r.gpa + off;
+        e.linear = r.linear + off;
+        e.size = static_cast<uint8_t>(n);
+        e.old_value = little_endian(r.old_bytes + off, n);
+        e.new_value = little_endian(r.new_bytes + off, n);
+        m_.record_locked(e);
+      }
+    }
+    m_.unlock();
+  }
+
+ private:
+  WriteMonitor& m_;
+  const Event& tmpl_;
+};
+
+// RIP and the bytes of the instruction there, as the guest fetches them (its paging, CS).
+// Leaves insn_length 0 when the fetch faults or the bytes do not decode; emulate_at_rip then
+// raises the fault or #UD itself.
+void WriteMonitor::fetch_instruction(ExitContext& ctx, Event& e) {
+  namespace emu = decode::emulate;
+  guest_memory::PagingState paging = guest_memory::read_paging_state(ctx.vmcs, 52);
+  guest_memory::GuestLinearMemory mem(platform_->phys(), paging);
+  emu::EmuContext ec;
+  guest_memory::read_emu_context(ctx.vmcs, ctx.vcpu.regs, mem, ec);
+  e.rip = ec.rip;
+  decode::Instruction insn;
+  if (emu::fetch_instruction(ec, ctx.vcpu.xstate.save_egprs, insn).outcome != emu::Outcome::ok) return;
+  if (!insn.ok() || insn.length == 0 || insn.length >= kInsnBytes) return;
+  // Linear address of CS:RIP (SDM Vol 3A 3.4: CS.base is 0 in 64-bit mode; 32-bit wrap outside).
+  uint64_t linear = ec.rip;
+  if (ec.mode != decode::CpuMode::bits64) {
+    const uint64_t ip = ec.rip & (ec.mode == decode::CpuMode::bits16 ? 0xFFFFull : 0xFFFFFFFFull);
+    linear = (ec.segment(emu::Sreg::cs).base + ip) & 0xFFFFFFFFull;
+  }
+  uint8_t bytes[kInsnBytes] = {};
+  if (!mem.read(linear, bytes, insn.length, emu::AccessType::fetch).ok()) return;
+  for (unsigned i = 0; i < kInsnBytes; ++i) e.insn[i] = bytes[i];
+  e.insn_length = insn.length;
+}
+
+ExitAction WriteMonitor::on_write(ExitContext& ctx, uint64_t gpa) {
+  const uint64_t page = page_of(gpa);
+  const uint64_t linear_page = exit_linear_page(ctx.vmcs);
+  if (ctx.vcpu.monitor.stepping) return extend_step(ctx, page, linear_page);
+  lock();
+  const bool watched = page_watched_locked(page);
+  unlock();
+  if (!watched) {
+    // The EPT allows the write (covers() said so): this CPU used a stale read-only
+    // translation. Invalidate and let the guest retry (SDM Vol 3C 29.4.3.1).
+    __atomic_add_fetch(&stale_, 1, __ATOMIC_RELAXED);
+    platform_->flush_this_cpu();
+    return ExitAction::resume();
+  }
+  Event tmpl{};
+  tmpl.cpu = ctx.vcpu.index;
+  tmpl.kind = EventKind::emulated;
+  fetch_instruction(ctx, tmpl);
+  Recorder recorder(*this, tmpl);
+  bool unsupported = false;
+  ExitAction a = emulate_at_rip(ctx, platform_->phys(), &recorder, &unsupported);
+  if (!unsupported) {
+    __atomic_add_fetch(&emulated_, 1, __ATOMIC_RELAXED);
+    return a;
+  }
+  return start_step(ctx, page, linear_page, tmpl);
+}
+
+uint8_t* WriteMonitor::snapshot_of(const Vcpu& vcpu, unsigned index) const {
+  if (!snapshots_ || vcpu.index >= snapshot_cpus_ || index >= kFallbackPages) return nullptr;
+  return snapshots_ + (static_cast<uint64_t>(vcpu.index) * kFallbackPages + index) * kPage;
+}
+
+// Makes `page` writable for this CPU's step: snapshot first (while it is still protected, so
+// only a CPU already stepping on the same page can change it meanwhile), then R+W+X and a
+// local INVEPT. Other CPUs need no flush: their read-only translations only cost an exit,
+// whose write is emulated and recorded.
+WriteMonitor::Hold WriteMonitor::hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page) {
+  VcpuMonitor& s = vcpu.monitor;
+  const unsigned index = s.page_count;
+  uint8_t* snap = snapshot_of(vcpu, index);
+  lock();
+  Held* h = held_locked(page);
+  if (!h) {
+    for (Held& free : held_)
+      if (!free.holders) {
+        h = &free;
+        break;
+      }
+    if (!h) {
+      unlock();
+      return Hold::busy;  // every slot taken by other CPUs' steps: retry the instruction
+    }
+    if (platform_->set_write_protect(page, kPage, false) != ept::EptStatus::ok) {
+      unlock();
+      return Hold::failed;
+    }
+    h->page = page;
+  }
+  ++h->holders;
+  bool snapped = false;
+  if (snap) snapped = platform_->phys().read(page, snap, kPage) == guest_memory::PhysStatus::ok;
+  unlock();
+  platform_->flush_this_cpu();
+  s.page[index] = page;
+  s.linear_page[index] = linear_page;
+  s.snapped[index] = snapped;
+  s.page_count = static_cast<uint8_t>(index + 1);
+  return Hold::ok;
+}
+
+ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl) {
+  VcpuMonitor& s = ctx.vcpu.monitor;
+  const uint64_t generation = s.ept_generation;
+  s = VcpuMonitor{};
+  s.ept_generation = generation;
+  s.rip = tmpl.rip;
+  s.insn_length = tmpl.insn_length;
+  for (unsigned i = 0; i < kInsnBytes; ++i) s.insn[i] = tmpl.insn[i];
+  switch (hold_page(ctx.vcpu, page, linear_page)) {
+    case Hold::ok: break;
+    case Hold::busy: return ExitAction::resume();  // RIP unchanged: the write exits again
+    case Hold::failed: return ExitAction::stop("EPT write monitor: could not make a watched page writable for a step");
+  }
+  if (!set_mtf(ctx.vmcs, true)) return ExitAction::stop("EPT write monitor: could not set the monitor-trap flag");
+  s.stepping = true;
+  __atomic_add_fetch(&fallbacks_, 1, __ATOMIC_RELAXED);
+  return ExitAction::resume();
+}
+
+// Another write exit during the step: the same instruction touches a further watched page
+// (no guest instruction runs between the VM entry and the MTF exit but this one).
+ExitAction WriteMonitor::extend_step(ExitContext& ctx, uint64_t page, uint64_t linear_page) {
+  VcpuMonitor& s = ctx.vcpu.monitor;
+  for (unsigned i = 0; i < s.page_count; ++i)
+    if (s.page[i] == page) {
+      platform_->flush_this_cpu();  // held writable already: a stale translation
+      return ExitAction::resume();
+    }
+  lock();
+  const bool watched = page_watched_locked(page) || held_locked(page);
+  unlock();
+  if (!watched) {
+    __atomic_add_fetch(&stale_, 1, __ATOMIC_RELAXED);
+    platform_->flush_this_cpu();
+    return ExitAction::resume();
+  }
+  if (s.page_count == kMaxStepPages)
+    return ExitAction::stop("EPT write monitor: one single-stepped instruction writes more watched pages than kMaxStepPages");
+  switch (hold_page(ctx.vcpu, page, linear_page)) {
+    case Hold::ok:
+    case Hold::busy: return ExitAction::resume();
+    case Hold::failed: break;
+  }
+  return ExitAction::stop("EPT write monitor: could not make a watched page writable for a step");
+}
+
+// Each run of changed bytes of page `index` that lies inside a watched range becomes fallback
+// events of at most kMaxEventBytes; the old bytes come from the snapshot, the new ones from
+// the page now.
+void WriteMonitor::diff_page_locked(Vcpu& vcpu, unsigned index) {
+  VcpuMonitor& s = vcpu.monitor;
+  const uint64_t page = s.page[index];
+  const uint8_t* snap = snapshot_of(vcpu, index);
+  // The watched parts of the page, in address order.
+  uint64_t lo[kMaxRanges], hi[kMaxRanges];
+  unsigned parts = 0;
+  for (const Range& r : ranges_) {
+    if (!r.size || !overlaps(r.gpa, r.size, page, kPage)) continue;
+    uint64_t a = r.gpa > page ? r.gpa : page;
+    uint64_t b = r.gpa + r.size < page + kPage ? r.gpa + r.size : page + kPage;
+    unsigned at = parts++;
+    while (at && lo[at - 1] > a) {
+      lo[at] = lo[at - 1];
+      hi[at] = hi[at - 1];
+      --at;
+    }
+    lo[at] = a;
+    hi[at] = b;
+  }
+  Event e{};
+  e.cpu = vcpu.index;
+  e.kind = EventKind::fallback;
+  e.rip = s.rip;
+  e.insn_length = s.insn_length;
+  for (unsigned i = 0; i < kInsnBytes; ++i) e.insn[i] = s.insn[i];
+  uint8_t now[64];
+  uint8_t old_run[kMaxEventBytes], new_run[kMaxEventBytes];
+  for (unsigned p = 0; p < parts; ++p) {
+    unsigned run = 0;
+    uint64_t run_start = 0;
+    auto flush = [&]() {
+      if (!run) return;
+      e.gpa = run_start;
+      e.linear = s.linear_page[index] == kUnknown ? 0 : s.linear_page[index] + (run_start - page);
+      e.size = static_cast<uint8_t>(run);
+      e.old_value = little_endian(old_run, run);
+      e.new_value = little_endian(new_run, run);
+      record_locked(e);
+      run = 0;
+    };
+    for (uint64_t at = lo[p]; at < hi[p]; at += sizeof now) {
+      const unsigned n = hi[p] - at < sizeof now ? static_cast<unsigned>(hi[p] - at) : static_cast<unsigned>(sizeof now);
+      if (platform_->phys().read(at, now, n) != guest_memory::PhysStatus::ok) break;
+      for (unsigned i = 0; i < n; ++i) {
+        const uint8_t before = snap[at - page + i];
+        if (before == now[i]) {
+          flush();
+          continue;
+        }
+        if (!run) run_start = at + i;
+        old_run[run] = before;
+        new_run[run] = now[i];
+        if (++run == kMaxEventBytes) flush();
+      }
+    }
+    flush();
+  }
+}
+
+ExitAction WriteMonitor::on_mtf(ExitContext& ctx) {
+  VcpuMonitor& s = ctx.vcpu.monitor;
+  if (!set_mtf(ctx.vmcs, false)) return ExitAction::stop("EPT write monitor: could not clear the monitor-trap flag");
+  if (!s.stepping) return ExitAction::resume();  // MTF armed by nobody else: nothing to do
+  lock();
+  bool protected_again = false;
+  for (unsigned i = 0; i < s.page_count; ++i) {
+    if (s.snapped[i])
+      diff_page_locked(ctx.vcpu, i);
+    else if (page_watched_locked(s.page[i]))
+      ++dropped_;  // its writes, if any, went unrecorded
+    Held* h = held_locked(s.page[i]);
+    if (h && --h->holders == 0 && page_watched_locked(s.page[i])) {
+      (void)platform_->set_write_protect(s.page[i], kPage, true);  // split already: cannot fail
+      protected_again = true;
+    }
+  }
+  // Every CPU may have cached a writable translation while the page was open.
+  if (protected_again) __atomic_add_fetch(&generation_, 1, __ATOMIC_ACQ_REL);
+  const uint64_t generation_now = generation();  // read before the flush that covers it
+  unlock();
+  platform_->flush_this_cpu();
+  s.ept_generation = generation_now;
+  s.stepping = false;
+  s.page_count = 0;
+  return ExitAction::resume();
+}
+
+}  // namespace vmm::monitor

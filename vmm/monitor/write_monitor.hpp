@@ -1,0 +1,190 @@
+// The EPT write monitor (issue P4): guest-physical ranges whose writes are logged, one event
+// per write, with the CPU, the writing instruction (RIP and bytes), the address, the size and
+// the old and new values. Ranges come from the configuration (`monitor=`, boot/config.hpp)
+// and from hypercalls 16-19 (vmm/hypercall.hpp has the ABI).
+//
+// How a write is caught (SDM Vol 3C 29.3.3.2 "EPT Violations"): every 4 KiB page that a
+// watched range touches is read+execute only in the EPT (R=1 W=0 X=1: reads and fetches never
+// exit); a guest write there is an EPT violation, which vmm/handlers/ept_violation.cpp hands
+// to this owner (vmm/ept_write_intercept.hpp). The owner decodes the instruction at guest RIP
+// and emulates it (vmm/handlers/emulate_at_rip.hpp) through a WriteObserver that sees each
+// piece of data written, with its old and new bytes: pieces inside a watched range become
+// events, pieces in the unwatched part of a watched page are written and not logged. The
+// emulator advances RIP; nothing is single-stepped.
+//
+// Fallback: an instruction the emulator does not do (CMPXCHG, XADD, SSE/AVX stores, ...) is
+// executed by the guest itself under the monitor-trap flag (SDM Vol 3C 26.5.2): the page is
+// snapshotted, made writable, MTF is set, the guest resumes; the MTF VM exit (reason 37)
+// after that one instruction compares the page with the snapshot, logs each changed run of
+// bytes inside a watched range as a 'fallback' event (at most 8 bytes each), write-protects
+// the page again and clears MTF. A second (third ...) watched page touched by the same
+// instruction is added to the step the same way, up to kMaxStepPages.
+//
+// Limits (by design, documented for users):
+//   - While a page is writable for a fallback step, every CPU may write it without an exit;
+//     such writes by other CPUs land in the fallback's diff (attributed to the stepping
+//     instruction) or, when they restore a byte's old value, are not seen at all. Writes
+//     with unchanged values are never seen by a fallback (they are by the emulator).
+//   - Only the first kFallbackPages pages of one step are snapshotted; writes to further
+//     pages of the same step are not recorded (counted in `dropped`).
+//   - A range added at run time is enforced at once on the CPU that adds it; another CPU
+//     may still write through a writable translation it cached until its next VM exit,
+//     when it invalidates (INVEPT, SDM 29.4.3.1) because the EPT generation moved.
+//   - Stale read-only translations after a range is removed only cause one extra exit,
+//     answered by an INVEPT and a retry of the instruction.
+//   - The ring keeps the newest kRingSize events; older ones are overwritten (`dropped`).
+//
+// The platform seam (Platform) gives the RAM map, the EPT rights, INVEPT and guest memory:
+// the image implements it over the identity EPT (ept_platform.hpp), the unit tests over fakes.
+#pragma once
+#include <stdint.h>
+
+#include "vmm/ept/ept_status.hpp"
+#include "vmm/ept_write_intercept.hpp"
+#include "vmm/guest_memory/guest_phys_memory.hpp"
+#include "vmm/monitor/monitor_vcpu.hpp"
+
+namespace vmm::monitor {
+
+inline constexpr unsigned kMaxRanges = 16;     // watched ranges at once
+inline constexpr unsigned kRingSize = 256;     // events kept (newest)
+inline constexpr unsigned kMaxEventBytes = 8;  // bytes of old/new value per event
+inline constexpr unsigned kMaxHeldPages = 16;  // pages writable for fallback steps, all CPUs
+inline constexpr unsigned kMaxStepPages = 8;   // pages one single-stepped instruction may write
+
+enum class Status : uint8_t {
+  ok,
+  unavailable,    // no monitor: EPT, INVEPT or the monitor-trap flag missing
+  bad_range,      // empty, wraps, or not translated by the EPT
+  not_guest_ram,  // overlaps MMIO, a hole, reserved memory or hidden hypervisor memory
+  table_full,     // kMaxRanges ranges already watched
+  overlap,        // overlaps a range already watched
+  no_such_range,  // remove: no watched range is exactly [gpa, gpa + size)
+  ept_failed,     // the EPT could not be changed (no pool pages left to split large pages)
+  no_event,       // read: that sequence number has not been recorded yet
+  event_lost,     // read: the event was overwritten in the ring
+};
+const char* status_name(Status s);
+
+enum class EventKind : uint8_t { emulated = 0, fallback = 1 };
+
+struct Event {
+  uint64_t seq;        // 0 for the first event ever recorded
+  uint64_t gpa;        // first byte written
+  uint64_t linear;     // its guest-linear address (0 when unknown)
+  uint64_t rip;        // the writing instruction
+  uint64_t old_value;  // `size` bytes, little-endian, zero-extended
+  uint64_t new_value;
+  uint8_t insn[kInsnBytes];  // its bytes (zero past insn_length)
+  uint8_t insn_length;       // 0 when it could not be fetched
+  uint8_t size;              // 1..kMaxEventBytes
+  EventKind kind;
+  uint32_t cpu;  // Vcpu::index
+};
+
+struct Stats {
+  uint64_t recorded;       // events ever recorded (= the next sequence number)
+  uint64_t dropped;        // events overwritten in the ring, and fallback writes not recorded
+  uint64_t fallbacks;      // instructions single-stepped under MTF
+  uint64_t emulated;       // write exits resolved by emulation
+  uint64_t stale;          // exits from stale translations (INVEPT and retry)
+  unsigned ranges;         // ranges watched now
+};
+
+struct Range {
+  uint64_t gpa, size;
+};
+
+// What the monitor needs from the machine (image: ept_platform.hpp; tests: a fake).
+class Platform {
+ public:
+  // Every byte of [gpa, gpa + size) is RAM in the firmware's memory map.
+  virtual bool is_ram(uint64_t gpa, uint64_t size) = 0;
+  // EPT rights of every 4 KiB page touching [gpa, gpa + size): R+X when `protect`, else
+  // R+W+X. Refuses hidden (hypervisor) and unmapped pages without changing anything
+  // (EptIdentityMap::set_permissions). No INVEPT.
+  virtual ept::EptStatus set_write_protect(uint64_t gpa, uint64_t size, bool protect) = 0;
+  // The EPT lets the guest write this page now (a write exit there came from a stale TLB).
+  virtual bool ept_allows_write(uint64_t gpa) = 0;
+  // INVEPT for the guest's EPT on the calling CPU.
+  virtual void flush_this_cpu() = 0;
+  // Guest RAM as the emulator reaches it.
+  virtual guest_memory::GuestPhysMemory& phys() = 0;
+
+ protected:
+  ~Platform() = default;
+};
+
+class WriteMonitor final : public EptWriteIntercept {
+ public:
+  // `snapshots`: kFallbackPages zeroed 4 KiB pages per CPU index below `cpus`, in memory the
+  // guest cannot reach (nullptr: fallbacks are single-stepped but record nothing).
+  void init(Platform* platform, uint8_t* snapshots, unsigned cpus);
+  bool ready() const { return platform_ != nullptr; }
+
+  Status add(uint64_t gpa, uint64_t size);
+  Status remove(uint64_t gpa, uint64_t size);
+  Status read_event(uint64_t seq, Event* out);
+  Stats stats();
+  bool range_at(unsigned index, Range* out);  // index < kMaxRanges; false for a free slot
+
+  // EptWriteIntercept: watched pages, pages held writable for a step, and pages the EPT
+  // already lets the guest write (the exit came through a stale translation).
+  bool covers(uint64_t gpa) override;
+  ExitAction on_write(ExitContext& ctx, uint64_t gpa) override;
+
+  // Exit reason 37: the single-stepped instruction is done (or an event was delivered
+  // first: then nothing changed and the guest will execute it again).
+  ExitAction on_mtf(ExitContext& ctx);
+
+  // Before every VM entry: INVEPT on this CPU when the EPT generation moved since its last.
+  void before_entry(Vcpu& vcpu);
+  uint64_t generation() const { return __atomic_load_n(&generation_, __ATOMIC_ACQUIRE); }
+
+  void reset();  // tests: forget everything, platform included
+
+ private:
+  class Recorder;
+  struct Held {
+    uint64_t page;
+    unsigned holders;  // 0: free slot
+  };
+
+  void lock();
+  void unlock();
+  bool page_watched_locked(uint64_t page) const;
+  bool byte_watched_locked(uint64_t gpa, uint64_t size) const;
+  Held* held_locked(uint64_t page);
+  void record_locked(Event& e);
+  void reprotect_edges_locked(uint64_t gpa, uint64_t size);
+  void fetch_instruction(ExitContext& ctx, Event& e);
+  ExitAction start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl);
+  ExitAction extend_step(ExitContext& ctx, uint64_t page, uint64_t linear_page);
+  enum class Hold : uint8_t { ok, busy, failed };
+  Hold hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page);
+  void diff_page_locked(Vcpu& vcpu, unsigned index);
+  uint8_t* snapshot_of(const Vcpu& vcpu, unsigned index) const;
+
+  Platform* platform_ = nullptr;
+  uint8_t* snapshots_ = nullptr;
+  unsigned snapshot_cpus_ = 0;
+  uint32_t lock_word_ = 0;
+  uint64_t generation_ = 0;
+  Range ranges_[kMaxRanges] = {};  // size 0: free
+  Held held_[kMaxHeldPages] = {};
+  Event ring_[kRingSize] = {};
+  uint64_t next_seq_ = 0;
+  uint64_t dropped_ = 0;
+  uint64_t fallbacks_ = 0;
+  uint64_t emulated_ = 0;
+  uint64_t stale_ = 0;
+};
+
+// The machine's monitor, or nullptr (hypercalls 16-19 then answer `unavailable`).
+WriteMonitor* write_monitor();
+void set_write_monitor(WriteMonitor* m);
+
+// Exit path hook (vmm/launch/exit_entry.cpp): write_monitor()->before_entry(vcpu) when set.
+void before_vm_entry(Vcpu& vcpu);
+
+}  // namespace vmm::monitor
