@@ -3,6 +3,8 @@
 // boots the next stage.
 #include "arch/cpu.hpp"
 #include "boot/chainload.hpp"
+#include "decode/decode.hpp"
+#include "decode/format.hpp"
 #include "boot/config.hpp"
 #include "boot/console.hpp"
 #include "boot/efi/efi.hpp"
@@ -46,6 +48,31 @@ Config load_config() {
            apx_mode_name(cfg.apx), cfg.dt_guard ? "on" : "off", init_sipi_mode_name(cfg.init_sipi), problems,
            problems == 1 ? "" : "s");
   return cfg;
+}
+
+// The decoder (REX2 front-end + Zydis) checked inside the image at every boot: one legacy
+// and one REX2 instruction must decode to the expected text, or the log says it does not.
+void log_decoder_check() {
+  struct Probe {
+    uint8_t bytes[8];
+    uint8_t length;
+    const char* text;
+  } const probes[] = {
+      {{0x48, 0x89, 0x47, 0x08}, 4, "mov qword ptr [rdi + 8], rax"},
+      {{0xd5, 0x48, 0x89, 0x47, 0x08}, 5, "mov qword ptr [rdi + 8], r16"},
+  };
+  for (const Probe& p : probes) {
+    decode::Instruction insn = decode::decode(p.bytes, p.length, decode::CpuMode::bits64, true);
+    char text[96];
+    decode::format_intel(insn, text, sizeof text);
+    bool same = insn.ok() && insn.length == p.length;
+    for (size_t i = 0; same && (text[i] || p.text[i]); ++i) same = text[i] == p.text[i];
+    if (same) {
+      APEX_LOG(info, "decoder check: %s (%u bytes) ok", text, static_cast<unsigned>(insn.length));
+    } else {
+      APEX_LOG(error, "decoder check FAILED: expected '%s', decoded '%s'", p.text, text);
+    }
+  }
 }
 
 struct VmxProbeRun {
@@ -126,6 +153,7 @@ EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   if (cfg.serial_port != 0x3f8) console_init(cfg.serial_port);
 
   log_cpu_identity();
+  log_decoder_check();
   unsigned cpus = mp_init();
   APEX_LOG(info, "processors: %u (MP services %s)", cpus, mp_available() ? "present" : "absent");
   for (unsigned i = 0; i < cpus; ++i)
