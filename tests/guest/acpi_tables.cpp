@@ -27,6 +27,7 @@
 #include "arch/cpu.hpp"
 #include "boot/efi/efi.hpp"
 #include "boot/serial16550.hpp"
+#include "tests/guest/guest_runtime.hpp"
 #include "tests/guest/acpi_tables_build.hpp"
 #include "vmm/log/format.hpp"
 
@@ -39,7 +40,6 @@ namespace {
 EFI_SYSTEM_TABLE* g_st = nullptr;
 EFI_BOOT_SERVICES* g_bs = nullptr;
 EFI_HANDLE g_image = nullptr;
-boot::Serial16550 g_serial;
 
 EFI_GUID g_acpi20_guid = ACPI_20_TABLE_GUID;
 EFI_GUID g_acpi10_guid = ACPI_TABLE_GUID;
@@ -50,34 +50,12 @@ EFI_GUID g_mp_guid = efi::kMpServicesGuid;
 EFI_GUID g_acpi_table_guid = efi::kAcpiTableProtocolGuid;
 
 // (boot/efi/status_name.cpp is part of the loader, not of the guest programs' libraries.)
-const char* status_text(EFI_STATUS s) {
-  switch (s) {
-    case EFI_SUCCESS: return "EFI_SUCCESS";
-    case EFI_LOAD_ERROR: return "EFI_LOAD_ERROR";
-    case EFI_INVALID_PARAMETER: return "EFI_INVALID_PARAMETER";
-    case EFI_UNSUPPORTED: return "EFI_UNSUPPORTED";
-    case EFI_BUFFER_TOO_SMALL: return "EFI_BUFFER_TOO_SMALL";
-    case EFI_DEVICE_ERROR: return "EFI_DEVICE_ERROR";
-    case EFI_OUT_OF_RESOURCES: return "EFI_OUT_OF_RESOURCES";
-    case EFI_NOT_FOUND: return "EFI_NOT_FOUND";
-    case EFI_ACCESS_DENIED: return "EFI_ACCESS_DENIED";
-    case EFI_ABORTED: return "EFI_ABORTED";
-    case EFI_SECURITY_VIOLATION: return "EFI_SECURITY_VIOLATION";
-    default: return EFI_ERROR(s) ? "an EFI error" : "a warning status";
-  }
-}
-
 void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void say(const char* fmt, ...) {
-  char line[512];
-  size_t n = vmm::format(line, sizeof line, "apexvisor-acpi: ");
   va_list ap;
   va_start(ap, fmt);
-  n += vmm::vformat(line + n, sizeof line - n, fmt, ap);
+  guest::vsay_as("apexvisor-acpi: ", fmt, ap);
   va_end(ap);
-  if (n > sizeof line - 2) n = sizeof line - 2;
-  line[n++] = '\n';
-  g_serial.write(line, n);
 }
 
 void* alloc(size_t n) {
@@ -133,7 +111,7 @@ void gather_cpus(Machine& m) {
   if (!EFI_ERROR(s)) s = mp->get_number_of_processors(mp, &total, &enabled);
   if (EFI_ERROR(s) || total == 0) {
     uint32_t id = arch::cpuid(1).ebx >> 24;
-    say("MP services unavailable (%s): one CPU, APIC id %u from CPUID", status_text(s), id);
+    say("MP services unavailable (%s): one CPU, APIC id %u from CPUID", efi::status_name(s), id);
     m.madt.cpu_count = 1;
     m.madt.apic_ids[0] = id;
     return;
@@ -145,7 +123,7 @@ void gather_cpus(Machine& m) {
     efi::ProcessorInformation info{};
     s = mp->get_processor_info(mp, i, &info);
     if (EFI_ERROR(s)) {
-      say("GetProcessorInfo(%lu): %s; CPU left out", static_cast<unsigned long>(i), status_text(s));
+      say("GetProcessorInfo(%lu): %s; CPU left out", static_cast<unsigned long>(i), efi::status_name(s));
       continue;
     }
     bool bsp = info.status_flag & efi::kProcessorAsBsp;
@@ -334,7 +312,7 @@ EFI_STATUS install_with_protocol(efi::AcpiTableProtocol* proto, Tables* t) {
   for (auto& it : items) {
     UINTN key = 0;
     EFI_STATUS s = proto->install_acpi_table(proto, it.data, it.len, &key);
-    say("InstallAcpiTable(%s, %lu bytes): %s", it.name, static_cast<unsigned long>(it.len), status_text(s));
+    say("InstallAcpiTable(%s, %lu bytes): %s", it.name, static_cast<unsigned long>(it.len), efi::status_name(s));
     if (EFI_ERROR(s)) return s;
   }
   return EFI_SUCCESS;
@@ -348,12 +326,12 @@ EFI_STATUS install_directly(const Machine& m, Tables* t) {
   constexpr UINTN kPages = 2;
   EFI_STATUS s = g_bs->AllocatePages(AllocateMaxAddress, EfiACPIMemoryNVS, 1, &nvs);
   if (EFI_ERROR(s)) {
-    say("AllocatePages(ACPI NVS): %s", status_text(s));
+    say("AllocatePages(ACPI NVS): %s", efi::status_name(s));
     return s;
   }
   s = g_bs->AllocatePages(AllocateMaxAddress, EfiACPIReclaimMemory, kPages, &base);
   if (EFI_ERROR(s)) {
-    say("AllocatePages(ACPI reclaim): %s", status_text(s));
+    say("AllocatePages(ACPI reclaim): %s", efi::status_name(s));
     g_bs->FreePages(nvs, 1);
     return s;
   }
@@ -386,7 +364,7 @@ EFI_STATUS install_directly(const Machine& m, Tables* t) {
   acpi::build_rsdp(rsdp, kPages * 4096 - off, static_cast<uint32_t>(reinterpret_cast<uintptr_t>(rsdt)),
                    reinterpret_cast<uintptr_t>(xsdt));
   s = g_bs->InstallConfigurationTable(&g_acpi20_guid, rsdp);
-  say("InstallConfigurationTable(EFI_ACPI_20_TABLE_GUID, RSDP at %p): %s", rsdp, status_text(s));
+  say("InstallConfigurationTable(EFI_ACPI_20_TABLE_GUID, RSDP at %p): %s", rsdp, efi::status_name(s));
   return s;
 }
 
@@ -431,12 +409,12 @@ void install_tables() {
     say("EFI_ACPI_TABLE_PROTOCOL found: installing through it");
     s = install_with_protocol(proto, t);
   } else {
-    say("no EFI_ACPI_TABLE_PROTOCOL (%s): installing the tables as a configuration table", status_text(s));
+    say("no EFI_ACPI_TABLE_PROTOCOL (%s): installing the tables as a configuration table", efi::status_name(s));
     s = install_directly(m, t);
   }
   release(t);
   if (EFI_ERROR(s)) {
-    say("installing the ACPI tables failed: %s", status_text(s));
+    say("installing the ACPI tables failed: %s", efi::status_name(s));
     return;
   }
   bool madt = false, fadt = false;
@@ -538,7 +516,7 @@ bool next_from_config(Next* n) {
   EFI_FILE_HANDLE f = nullptr;
   EFI_STATUS s = open_file(kPath, &f);
   if (EFI_ERROR(s)) {
-    say("no load options and no %s (%s)", kPath, status_text(s));
+    say("no load options and no %s (%s)", kPath, efi::status_name(s));
     return false;
   }
   char buf[4096];
@@ -546,7 +524,7 @@ bool next_from_config(Next* n) {
   s = f->Read(f, &len, buf);
   f->Close(f);
   if (EFI_ERROR(s)) {
-    say("%s: read failed (%s)", kPath, status_text(s));
+    say("%s: read failed (%s)", kPath, efi::status_name(s));
     return false;
   }
   buf[len] = '\0';
@@ -621,7 +599,7 @@ EFI_STATUS start_next() {
   EFI_FILE_HANDLE f = nullptr;
   EFI_STATUS s = open_file(n.path, &f);
   if (EFI_ERROR(s)) {
-    say("next stage %s: %s on this volume", n.path, s == EFI_NOT_FOUND ? "not found" : status_text(s));
+    say("next stage %s: %s on this volume", n.path, s == EFI_NOT_FOUND ? "not found" : efi::status_name(s));
     return s;
   }
   f->Close(f);
@@ -634,7 +612,7 @@ EFI_STATUS start_next() {
   s = g_bs->LoadImage(FALSE, g_image, dp, nullptr, 0, &child);
   release(dp);
   if (EFI_ERROR(s)) {
-    say("LoadImage(%s): %s", n.path, status_text(s));
+    say("LoadImage(%s): %s", n.path, efi::status_name(s));
     return s;
   }
   if (n.cmdline[0]) {
@@ -651,7 +629,7 @@ EFI_STATUS start_next() {
   say("starting %s with command line: %s", n.path, n.cmdline[0] ? n.cmdline : "(none)");
   UINTN exit_size = 0;
   s = g_bs->StartImage(child, &exit_size, nullptr);
-  say("%s returned %s", n.path, status_text(s));
+  say("%s returned %s", n.path, efi::status_name(s));
   return s;
 }
 
@@ -661,8 +639,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   g_st = st;
   g_bs = st->BootServices;
   g_image = image;
-  g_serial.init(0x3f8);
-  g_serial.write("\n", 1);  // the firmware may have left a line unterminated
+  guest::init(image, st);  // COM1, starting on a fresh line
   say("start");
   install_tables();
   return start_next();

@@ -170,15 +170,10 @@ boot::Serial16550 g_out;
 // "apexvisor-bench: <text>\n" on COM1.
 void bench_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void bench_line(const char* fmt, ...) {
-  char line[256];
-  size_t n = vmm::format(line, sizeof line, "apexvisor-bench: ");
   va_list ap;
   va_start(ap, fmt);
-  n += vmm::vformat(line + n, sizeof line - n, fmt, ap);
+  guest::vsay_as("apexvisor-bench: ", fmt, ap);
   va_end(ap);
-  if (n > sizeof line - 2) n = sizeof line - 2;
-  line[n++] = '\n';
-  g_out.write(line, n);
 }
 
 // ---- load options: iterations=N skip=a,b,c -------------------------------------------------

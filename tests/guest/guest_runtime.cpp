@@ -23,16 +23,21 @@ void init(EFI_HANDLE, EFI_SYSTEM_TABLE* st) {
   emit("\n", 1);
 }
 
-void say(const char* fmt, ...) {
-  char line[256];
-  size_t n = vmm::format(line, sizeof line, "apexvisor-guest: ");
-  va_list ap;
-  va_start(ap, fmt);
+void vsay_as(const char* prefix, const char* fmt, va_list ap) {
+  if (!g_serial.port()) g_serial.init(0x3f8);  // programs that print before init()
+  char line[512];
+  size_t n = vmm::format(line, sizeof line, "%s", prefix);
   n += vmm::vformat(line + n, sizeof line - n, fmt, ap);
-  va_end(ap);
   if (n > sizeof line - 2) n = sizeof line - 2;
   line[n++] = '\n';
   emit(line, n);
+}
+
+void say(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsay_as("apexvisor-guest: ", fmt, ap);
+  va_end(ap);
 }
 
 void end_run(unsigned exit_code) {

@@ -1,6 +1,8 @@
 // Shared by the guest programs (UEFI apps chain-loaded after apexvisor, which check the
 // hypervisor from inside): output to COM1 and the firmware console, and ending the run.
 #pragma once
+#include <stdarg.h>
+
 #include "boot/efi/efi.hpp"
 
 namespace guest {
@@ -8,6 +10,8 @@ namespace guest {
 void init(EFI_HANDLE image, EFI_SYSTEM_TABLE* st);
 // One line, prefixed "apexvisor-guest: ".
 void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// One line with another prefix (each guest program names itself: "apexvisor-acpi: "...).
+void vsay_as(const char* prefix, const char* fmt, va_list ap);
 // Prints "apexvisor-test: end" (the harness's end marker) and stops the machine: QEMU's
 // isa-debug-exit, then the Bochs magic breakpoint, then ResetSystem(shutdown).
 [[noreturn]] void end_run(unsigned exit_code);
