@@ -156,6 +156,8 @@ BENCH_LOOP(loop_vmcall, "mov %%r11, %%rax\n\txor %%ebx, %%ebx\n\txor %%ecx, %%ec
 BENCH_LOOP(loop_xsetbv, "mov %%r11d, %%eax\n\tmov %%r12d, %%edx\n\txor %%ecx, %%ecx\n\txsetbv")
 BENCH_LOOP(loop_rdmsr, "mov %%r11d, %%ecx\n\trdmsr")
 BENCH_LOOP(loop_write_cr4, "mov %%r11, %%cr4")
+// A write of the xAPIC task-priority register (a0 = its address) with the value it holds.
+BENCH_LOOP(loop_apic_write, "movl (%%r11), %%eax\n\tmovl %%eax, (%%r11)")
 
 #undef BENCH_LOOP
 
@@ -420,6 +422,10 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
              static_cast<unsigned long long>(cr4));
 
   const char* no_vmcall = "no hypervisor: VMCALL raises #UD outside VMX non-root";
+  // The xAPIC's TPR (SDM Vol 3A 11.8.3.1) at IA32_APIC_BASE + 0x80; not in x2APIC mode.
+  const uint64_t apic_base_msr = arch::rdmsr(arch::Msr::IA32_APIC_BASE);
+  const uint64_t apic_tpr = (apic_base_msr & ~0xfffull & 0xffffffffffull) + 0x80;
+  const char* apic_skip = (apic_base_msr & (1u << 10)) ? "the local APIC is in x2APIC mode (no MMIO page)" : nullptr;
   const char* no_xsave = xsave ? nullptr : "no XSAVE on this CPU (CPUID.1:ECX[26]=0)";
   const Op ops[] = {
       {"loop_overhead", loop_empty, 0, 0, nullptr, nullptr},
@@ -432,6 +438,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
       {"rdmsr_outside_bitmap", loop_rdmsr, kMsrNonexistent, 0, nullptr, nullptr},
       {"mov_cr4_same", loop_write_cr4, cr4, 0, nullptr, nullptr},
       {"mov_cr4_reserved_gp", loop_write_cr4, cr4 | kCr4Reserved31, 0, nullptr, nullptr},
+      {"apic_tpr_write", loop_apic_write, apic_tpr, 0, nullptr, apic_skip},
   };
   for (const Op& op : ops) measure(op, opt, hv);
   measure_com1();
