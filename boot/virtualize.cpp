@@ -8,8 +8,10 @@
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/ept/ept_builder.hpp"
 #include "vmm/ept_write_intercept.hpp"
+#include "vmm/guest_memory/host_phys_memory.hpp"
 #include "vmm/launch/launch.hpp"
 #include "vmm/log/log.hpp"
+#include "vmm/monitor/ept_platform.hpp"
 #include "vmm/msr_policy.hpp"
 #include "vmm/vcpu_registry.hpp"
 #include "vmm/policy/apx_policy.hpp"
@@ -23,9 +25,19 @@ uint64_t hw_rdmsr(void*, uint32_t msr) { return arch::rdmsr(msr); }
 // EPT and host page tables: runtime pages, identity-mapped (physical = virtual under UEFI).
 class RuntimePageAllocator final : public vmm::ept::PageAllocator {
  public:
-  void* alloc_zeroed_page() override { return alloc_runtime_pages(1); }
+  // Once the map is hidden and live, splits (EPT write monitor) take pages from a pool
+  // reserved before hiding, never from boot services (not callable from VMX root).
+  void* alloc_zeroed_page() override {
+    if (!pool_) return alloc_runtime_pages(1);
+    return pool_left_ ? pool_ + 4096 * --pool_left_ : nullptr;  // zeroed when allocated
+  }
+  void use_pool(uint8_t* pages, size_t count) { pool_ = pages, pool_left_ = pages ? count : 0; }
   uint64_t phys_of(void* page) override { return reinterpret_cast<uint64_t>(page); }
   void* virt_of(uint64_t phys) override { return reinterpret_cast<void*>(phys); }
+
+ private:
+  uint8_t* pool_ = nullptr;
+  size_t pool_left_ = 0;
 };
 
 void* alloc_page_for_host(void*) { return alloc_runtime_pages(1); }
@@ -99,6 +111,27 @@ vmm::ept::EptIdentityMap* g_ept = nullptr;
 bool gpa_visible(uint64_t gpa) {
   vmm::ept::EptTranslation t = g_ept->translate(gpa);
   return t.mapped && t.present && !t.hidden;
+}
+
+// EPT write monitor (issue P4, vmm/monitor/ept_platform.hpp): RAM from the firmware's memory
+// map (what may be watched), table pages for splits after launch.
+constexpr size_t kMonitorPoolPages = 64;
+vmm::monitor::RamMap g_ram;
+
+void collect_ram(vmm::monitor::RamMap& ram) {
+  EFI_BOOT_SERVICES* bs = firmware().bs;
+  UINTN size = 0, key = 0, desc_size = 0;
+  UINT32 version = 0;
+  bs->GetMemoryMap(&size, nullptr, &key, &desc_size, &version);
+  size += 8 * desc_size;  // the pool allocation below may add entries
+  auto* map = static_cast<uint8_t*>(alloc_pool(size));
+  if (!map) return;
+  if (!EFI_ERROR(bs->GetMemoryMap(&size, reinterpret_cast<EFI_MEMORY_DESCRIPTOR*>(map), &key, &desc_size, &version)))
+    for (UINTN off = 0; off + desc_size <= size; off += desc_size) {
+      const auto* d = reinterpret_cast<const EFI_MEMORY_DESCRIPTOR*>(map + off);
+      ram.add_uefi_descriptor(d->Type, d->PhysicalStart, d->NumberOfPages);
+    }
+  free_pool(map);
 }
 
 vmm::MachineVm g_machine;
@@ -180,6 +213,10 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
       vmm::ept::load_mtrrs(hw_rdmsr, nullptr, arch::cpuid(1).edx & (1u << 12), max_phys_bits);
   vmm::ept::EptStatus st = ept.build_identity(mtrrs, top, vmm::ept::ept_features(caps));
   g_ept = &ept;
+  // Guest RAM for the handlers that emulate against guest memory (dt_guard): stateless
+  // besides the predicate, so all CPUs share it.
+  static vmm::guest_memory::HostPhysMemory guest_ram(gpa_visible);
+  policy.guest_ram = &guest_ram;
 
   // How guest APs get started (issue P6). Intercept: the xAPIC page becomes read-only so
   // that ICR writes exit and INIT/STARTUP can be emulated.
@@ -201,6 +238,12 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   // Hidden pages read as zeros (a page of our own, itself hidden): Linux's direct map reads
   // reserved memory now and then, and must neither crash nor see the hypervisor.
   if (void* zero_page = alloc_runtime_pages(1)) ept.set_hidden_backing(reinterpret_cast<uint64_t>(zero_page));
+  // EPT write monitor: its pages are taken now so that the loop below hides them too.
+  vmm::monitor::StepMethod step{};
+  const bool monitor_ok = vmm::monitor::step_method_for(caps, &step) && st == vmm::ept::EptStatus::ok;
+  auto* monitor_pool = monitor_ok ? static_cast<uint8_t*>(alloc_runtime_pages(kMonitorPoolPages)) : nullptr;
+  auto* monitor_snapshots =
+      monitor_ok ? static_cast<uint8_t*>(alloc_runtime_pages(cpus * vmm::monitor::kSnapshotPagesPerCpu)) : nullptr;
   const MemoryRange* ranges = nullptr;
   size_t range_count = runtime_allocations(&ranges);
   // Hiding splits pages and may allocate more tables; those allocations extend `ranges`,
@@ -225,7 +268,20 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB)",
            static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()));
 
+  if (monitor_pool && monitor_snapshots) {
+    allocator.use_pool(monitor_pool, kMonitorPoolPages);
+    collect_ram(g_ram);
+    vmm::monitor::Range watch[Config::kMonitorMax];
+    for (size_t i = 0; i < cfg.monitor_count; ++i) watch[i] = {cfg.monitor[i].gpa, cfg.monitor[i].size};
+    vmm::monitor::start_write_monitor(ept, g_ram, gpa_visible, caps, monitor_snapshots, cpus, watch,
+                                      static_cast<unsigned>(cfg.monitor_count));
+  } else {
+    APEX_LOG(warn, "monitor: EPT write monitor unavailable (%s)",
+             monitor_ok ? "out of runtime memory" : "neither the monitor trap flag nor the VMX-preemption timer");
+  }
+
   vmm::set_machine_vm(&g_machine);
+  vmm::monitor::write_monitor_launching();
   run_on_each_cpu(launch_one, &g_run);
   for (unsigned i = 0; i < cpus; ++i) summary.virtualized += g_run.results[i].ok ? 1 : 0;
   return summary;

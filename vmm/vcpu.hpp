@@ -53,7 +53,7 @@ struct Vcpu {
   apic::ApMailbox mailbox;
 
   // EPT write monitor (vmm/monitor): the EPT generation this CPU last flushed for, and its
-  // monitor-trap-flag single-step of an instruction the emulator cannot do.
+  // single-step (MTF, else the preemption timer) of an instruction the emulator cannot do.
   monitor::VcpuMonitor monitor;
 };
 

@@ -479,6 +479,10 @@ bool Emu::lock_allowed(ZydisMnemonic m) const {
     case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_INC:
     case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_SBB:
     case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_XCHG: break;
+    // Lockable, but not emulated: LOCK is legal here, dispatch() reports them unsupported
+    // (the EPT write monitor single-steps them instead) rather than raising #UD.
+    case ZYDIS_MNEMONIC_CMPXCHG: case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B:
+    case ZYDIS_MNEMONIC_XADD: break;
     default: return false;
   }
   for (unsigned i = 0; i < insn_.operand_count && i < kMaxOperands; ++i)

@@ -121,13 +121,65 @@ vmcall_fixup:
   pop %rbx
   ret
 
+// ---- descriptor-table probes (run_descriptor_table_checks) --------------------------------
+
+// int probe_sgdt(uint64_t address)
+  .globl guest_probe_sgdt
+guest_probe_sgdt:
+  PROBE_ENTER
+sgdt_insn:
+  sgdt (%rdi)
+  mov $-1, %eax
+sgdt_fixup:
+  PROBE_LEAVE
+
+// int probe_lgdt(uint64_t address): the GDTR is saved before and restored after, either way,
+// so that a value that should have faulted does not stay loaded.
+  .globl guest_probe_lgdt
+guest_probe_lgdt:
+  PROBE_ENTER
+  sub $16, %rsp
+  sgdt (%rsp)
+lgdt_insn:
+  lgdt (%rdi)
+  mov $-1, %eax
+lgdt_fixup:
+  lgdt (%rsp)
+  add $16, %rsp
+  PROBE_LEAVE
+
+// int probe_lldt(uint16_t selector): LDTR is restored afterwards either way.
+  .globl guest_probe_lldt
+guest_probe_lldt:
+  PROBE_ENTER
+  sldt %r8d
+lldt_insn:
+  lldt %di
+  mov $-1, %eax
+lldt_fixup:
+  lldt %r8w
+  PROBE_LEAVE
+
+// int probe_ltr(uint16_t selector): for selectors that must fault (nothing restores TR).
+  .globl guest_probe_ltr
+guest_probe_ltr:
+  PROBE_ENTER
+ltr_insn:
+  ltr %di
+  mov $-1, %eax
+ltr_fixup:
+  PROBE_LEAVE
+
 // ---- exception entry: vector in a register, then look the RIP up ---------------------------
 .macro GUEST_EXC v
   .p2align 4
 guest_exc_\v:
   .if (\v == 8) || (\v >= 10 && \v <= 14) || (\v == 17) || (\v == 21) || (\v == 29) || (\v == 30)
-  add $8, %rsp                        // drop the error code: the frame is then uniform
+  pop %rdx                            // the error code: the frame is then uniform
+  .else
+  xor %edx, %edx
   .endif
+  mov %rdx, guest_probe_error(%rip)   // guarded_insn.hpp: guest_probe_error
   mov $\v, %eax
   jmp guest_exc_common
 .endm
@@ -177,6 +229,13 @@ guest_fixups:
   .quad cr4_insn, cr4_fixup
   .quad vmxon_insn, vmxon_fixup
   .quad vmcall_insn, vmcall_fixup
+  .quad sgdt_insn, sgdt_fixup
+  .quad lgdt_insn, lgdt_fixup
+  .quad lldt_insn, lldt_fixup
+  .quad ltr_insn, ltr_fixup
   .quad 0, 0
+  .globl guest_probe_error
+guest_probe_error:
+  .quad 0                             // error code of the last exception a probe caught (0: none)
   .globl guest_probe_idtr
   .section .note.GNU-stack, "", @progbits

@@ -1,6 +1,6 @@
 // Executing instructions that are expected to fault, from a guest program: each probe runs
 // one instruction under a private IDT; an exception resumes after the probe and reports
-// its vector. Used by the self-tests to check that the hypervisor raises exactly the
+// its vector (and guest_probe_error its error code). Used by the self-tests to check that the hypervisor raises exactly the
 // exception real hardware would (#GP, #UD), and nothing crashes.
 #pragma once
 #include <stdint.h>
@@ -14,6 +14,14 @@ int guest_probe_write_cr4(uint64_t value);
 int guest_probe_vmxon(uint64_t region_pa);
 // Registers in and out through the pointers; RSI and RDI come back in rdx[1] and rdx[2].
 int guest_probe_vmcall(uint64_t* rax, uint64_t* rbx, uint64_t* rcx, uint64_t* rdx);
+// Descriptor-table instructions with a memory operand at `address` / a selector operand.
+// LGDT and LLDT restore the previous GDTR / LDTR afterwards; LTR restores nothing.
+int guest_probe_sgdt(uint64_t address);
+int guest_probe_lgdt(uint64_t address);
+int guest_probe_lldt(uint16_t selector);
+int guest_probe_ltr(uint16_t selector);
+// Error code of the last exception a probe caught (0 for vectors without one).
+extern uint64_t guest_probe_error;
 }
 
 namespace guest {

@@ -177,4 +177,440 @@ void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
   }
 }
 
+// ---- descriptor-table instructions (issue P3, config dt_guard) -----------------------------
+//
+// Every check below holds on bare hardware, so it must hold under apexvisor both with the
+// descriptor-table guard (each instruction exits and is emulated: vmm/handlers/
+// descriptor_table.cpp) and without it (they run natively); the checks never ask which.
+// Stores are compared across addressing forms (register, base+index*scale+disp, RIP-relative,
+// 32-bit address size through a 67 prefix with junk in the registers' upper halves), loads are
+// read back with the matching store. LLDT/LTR run against a copy of the firmware's GDT with an
+// LDT and a TSS descriptor of our own appended, so nothing of the firmware's is changed — except
+// TR, which LTR leaves pointing at our (never used) TSS: the firmware runs with TR=0, and a null
+// selector cannot be loaded back.
+
+namespace {
+
+struct __attribute__((packed)) PseudoDescriptor {
+  uint16_t limit;
+  uint64_t base;
+};
+static_assert(sizeof(PseudoDescriptor) == 10);
+
+constexpr uint8_t kFill = 0xA5;
+constexpr uint64_t kJunk = 0xdeadbeefcafe0000ull;  // bits 15:0 clear, so a stored selector shows
+constexpr int kNP = 11;
+
+enum Form : unsigned { kReg, kSib, kRip, kAddr32, kFormCount };
+const char* const kFormText[kFormCount] = {"[reg]", "[base+index*8+disp8]", "[rip+disp32]",
+                                           "[ebx+ecx*2+disp8] (67 prefix, junk in bits 63:32)"};
+
+// One 16-byte slot per form, filled with kFill before the store.
+struct Slots {
+  uint8_t b[kFormCount][16];
+};
+alignas(16) uint8_t g_rip_slot[16];  // the RIP-relative operand (a static: [rip+disp32])
+alignas(16) uint8_t g_low_slot[16];  // the 67-prefixed operand (must lie below 4 GiB)
+alignas(16) uint8_t g_gdt_copy[4096];
+alignas(16) uint8_t g_idt_copy[4096];
+alignas(16) uint8_t g_ldt[16];   // the LDT our descriptor names (never used for a segment load)
+alignas(16) uint8_t g_tss[104];  // the 64-bit TSS our descriptor names (never used: CPL stays 0)
+
+void fill(uint8_t* p, size_t n, uint8_t v) {
+  for (size_t i = 0; i < n; ++i) p[i] = v;
+}
+void copy_bytes(uint8_t* d, const uint8_t* s, size_t n) {
+  for (size_t i = 0; i < n; ++i) d[i] = s[i];
+}
+bool same(const uint8_t* a, const uint8_t* b, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+uint64_t le(const uint8_t* p, unsigned n) {
+  uint64_t v = 0;
+  for (unsigned i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+bool below_4g(const void* p, size_t n) { return reinterpret_cast<uint64_t>(p) + n <= (1ull << 32); }
+
+uint64_t irq_save() {
+  uint64_t f;
+  asm volatile("pushfq; pop %0; cli" : "=r"(f)::"memory");
+  return f;
+}
+void irq_restore(uint64_t f) {
+  if (f & (1u << 9)) asm volatile("sti" ::: "memory");
+}
+
+// [ebx + ecx*2 + 8] names `target` with 32-bit addressing; bits 63:32 of both registers hold
+// junk that a correct 67-prefixed access ignores.
+constexpr uint64_t kAddr32Index = 5;
+uint64_t addr32_rbx(const void* target) {
+  return 0xdead000000000000ull | ((reinterpret_cast<uint64_t>(target) - 8 - 2 * kAddr32Index) & 0xffffffffull);
+}
+constexpr uint64_t kAddr32Rcx = 0xbeef000000000000ull | kAddr32Index;
+
+// A store instruction through each form into s.b[form] (16 bytes each, pre-filled).
+#define APEX_DT_STORE_FORMS(fn, insn)                                                                      \
+  void fn(Slots& s) {                                                                                     \
+    fill(&s.b[0][0], sizeof s.b, kFill);                                                                  \
+    asm volatile(insn " (%0)" ::"r"(s.b[kReg]) : "memory");                                               \
+    asm volatile(insn " 0x10(%0,%1,8)" ::"r"(reinterpret_cast<uint64_t>(s.b[kSib]) - 0x10 - 3 * 8), "r"(3ull) \
+                 : "memory");                                                                             \
+    fill(g_rip_slot, sizeof g_rip_slot, kFill);                                                          \
+    asm volatile(insn " %0" : "+m"(g_rip_slot)::"memory"); /* "+": the fill must stay */                   \
+    copy_bytes(s.b[kRip], g_rip_slot, 16);                                                                \
+    fill(g_low_slot, sizeof g_low_slot, kFill);                                                          \
+    if (below_4g(g_low_slot, sizeof g_low_slot))                                                          \
+      asm volatile(insn " 8(%%ebx,%%ecx,2)" ::"b"(addr32_rbx(g_low_slot)), "c"(kAddr32Rcx) : "memory");   \
+    copy_bytes(s.b[kAddr32], g_low_slot, 16);                                                             \
+  }
+APEX_DT_STORE_FORMS(sgdt_forms, "sgdt")
+APEX_DT_STORE_FORMS(sidt_forms, "sidt")
+APEX_DT_STORE_FORMS(sldt_forms, "sldt")
+APEX_DT_STORE_FORMS(str_forms, "str")
+#undef APEX_DT_STORE_FORMS
+
+// SLDT/STR to registers: r32 (zero-extends), r16 (66 prefix: bits 63:16 kept), r64 (REX.W;
+// GNU as drops the W, so the bytes are spelled out), r12d (REX.B). All start out as kJunk.
+struct RegForms {
+  uint64_t r32, r16, r64, r12;
+};
+#define APEX_DT_REG_FORMS(fn, insn, modrm_rax)                                                           \
+  RegForms fn() {                                                                                     \
+    RegForms r{kJunk, kJunk, kJunk, 0};                                                               \
+    asm volatile(insn " %k0" : "+r"(r.r32));                                                          \
+    asm volatile(insn " %w0" : "+r"(r.r16));                                                          \
+    asm volatile(".byte 0x48, 0x0f, 0x00, " modrm_rax : "+a"(r.r64));                                 \
+    asm volatile("mov %1, %%r12\n\t" insn " %%r12d\n\tmov %%r12, %0" : "=r"(r.r12) : "r"(kJunk) : "r12"); \
+    return r;                                                                                         \
+  }
+APEX_DT_REG_FORMS(sldt_regs, "sldt", "0xc0")
+APEX_DT_REG_FORMS(str_regs, "str", "0xc8")
+#undef APEX_DT_REG_FORMS
+
+// A load through `form` of `d`, read back with the matching store, then `restore` loaded
+// again; interrupts off throughout (the tables loaded meanwhile are identical copies anyway).
+#define APEX_DT_LOAD_FORM(fn, load, store)                                                                \
+  PseudoDescriptor fn(unsigned form, const PseudoDescriptor& d, const PseudoDescriptor& restore) {       \
+    PseudoDescriptor got{};                                                                              \
+    copy_bytes(g_rip_slot, reinterpret_cast<const uint8_t*>(&d), sizeof d);                              \
+    copy_bytes(g_low_slot, reinterpret_cast<const uint8_t*>(&d), sizeof d);                              \
+    const uint64_t flags = irq_save();                                                                   \
+    switch (form) {                                                                                      \
+      case kReg: asm volatile(load " (%0)" ::"r"(&d) : "memory"); break;                                \
+      case kSib:                                                                                         \
+        asm volatile(load " 0x10(%0,%1,8)" ::"r"(reinterpret_cast<uint64_t>(&d) - 0x10 - 3 * 8), "r"(3ull) \
+                     : "memory");                                                                        \
+        break;                                                                                           \
+      case kRip: asm volatile(load " %0" ::"m"(g_rip_slot) : "memory"); break;                          \
+      default:                                                                                           \
+        asm volatile(load " 8(%%ebx,%%ecx,2)" ::"b"(addr32_rbx(g_low_slot)), "c"(kAddr32Rcx) : "memory"); \
+        break;                                                                                           \
+    }                                                                                                    \
+    asm volatile(store " %0" : "=m"(got)::"memory");                                                     \
+    asm volatile(load " %0" ::"m"(restore) : "memory");                                                  \
+    irq_restore(flags);                                                                                  \
+    return got;                                                                                          \
+  }
+APEX_DT_LOAD_FORM(lgdt_form, "lgdt", "sgdt")
+APEX_DT_LOAD_FORM(lidt_form, "lidt", "sidt")
+#undef APEX_DT_LOAD_FORM
+
+PseudoDescriptor sgdt() {
+  PseudoDescriptor d{};
+  asm volatile("sgdt %0" : "=m"(d));
+  return d;
+}
+PseudoDescriptor sidt() {
+  PseudoDescriptor d{};
+  asm volatile("sidt %0" : "=m"(d));
+  return d;
+}
+uint16_t sldt() {
+  uint64_t v = 0;
+  asm volatile("sldt %k0" : "=r"(v));
+  return static_cast<uint16_t>(v);
+}
+uint16_t str() {
+  uint64_t v = 0;
+  asm volatile("str %k0" : "=r"(v));
+  return static_cast<uint16_t>(v);
+}
+uint16_t cs_selector() {
+  uint16_t v;
+  asm volatile("mov %%cs, %0" : "=r"(v));
+  return v;
+}
+
+// An LDT (type 2) or available 64-bit TSS (type 9) descriptor, 16 bytes (IA-32e mode, SDM Vol
+// 3A 3.5.2), DPL 0, byte granular.
+void put_system_descriptor(uint8_t* p, uint64_t base, uint32_t limit, unsigned type, bool present) {
+  const uint64_t lo = (limit & 0xffffull) | ((base & 0xffffffull) << 16) | (uint64_t{type} << 40) |
+                      (uint64_t{present} << 47) | (uint64_t{(limit >> 16) & 0xf} << 48) | (((base >> 24) & 0xff) << 56);
+  for (unsigned i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(lo >> (8 * i));
+  for (unsigned i = 0; i < 8; ++i) p[8 + i] = static_cast<uint8_t>((base >> 32) >> (8 * i));
+}
+
+// Each instruction once, before anything is printed: with dt_guard the hypervisor logs the
+// first of each kind per CPU, and a line it prints in the middle of one of ours would break
+// the scenario's line matching. (The firmware's own interrupt entry also runs SGDT/SIDT/SLDT/
+// STR, at whatever moment the first timer tick comes.)
+void dt_prime() {
+  const PseudoDescriptor g = sgdt(), i = sidt();
+  const uint16_t ldt = sldt();
+  (void)str();
+  const uint64_t flags = irq_save();
+  asm volatile("lgdt %0" ::"m"(g) : "memory");
+  asm volatile("lidt %0" ::"m"(i) : "memory");
+  asm volatile("lldt %w0" ::"r"(ldt) : "memory");
+  irq_restore(flags);
+}
+
+void check_store_forms(Tally& t, const char* insn, const Slots& s, unsigned bytes) {
+  char name[128];
+  bool tail = true;
+  for (unsigned i = bytes; i < 16; ++i) tail &= s.b[kReg][i] == kFill;
+  vmm::format(name, sizeof name, "%s [reg] stores %u bytes and nothing more", insn, bytes);
+  t.check(tail, name, "bytes 0-7 0x%llx, byte %u 0x%llx", le(s.b[kReg], 8),
+          bytes < 16 ? s.b[kReg][bytes] : 0);
+  for (unsigned f = kSib; f < kFormCount; ++f) {
+    vmm::format(name, sizeof name, "%s %s matches %s [reg]", insn, kFormText[f], insn);
+    if (f == kAddr32 && !below_4g(g_low_slot, sizeof g_low_slot)) {
+      say("SKIP %s: the test buffer lies above 4 GiB", name);
+      continue;
+    }
+    t.check(same(s.b[f], s.b[kReg], 16), name, "got 0x%llx, [reg] gave 0x%llx", le(s.b[f], 8), le(s.b[kReg], 8));
+  }
+}
+
+void check_reg_forms(Tally& t, const char* insn, const RegForms& r, uint16_t sel) {
+  char name[96];
+  vmm::format(name, sizeof name, "%s r32 zero-extends the selector", insn);
+  t.check(r.r32 == sel, name, "got 0x%llx, selector 0x%llx", r.r32, sel);
+  vmm::format(name, sizeof name, "%s r16 (66 prefix) keeps bits 63:16", insn);
+  t.check(r.r16 == (kJunk | sel), name, "got 0x%llx, selector 0x%llx", r.r16, sel);
+  vmm::format(name, sizeof name, "%s r64 (REX.W) zero-extends the selector", insn);
+  t.check(r.r64 == sel, name, "got 0x%llx, selector 0x%llx", r.r64, sel);
+  vmm::format(name, sizeof name, "%s r12d (REX.B) zero-extends the selector", insn);
+  t.check(r.r12 == sel, name, "got 0x%llx, selector 0x%llx", r.r12, sel);
+}
+
+bool same_pd(const PseudoDescriptor& a, const PseudoDescriptor& b) { return a.limit == b.limit && a.base == b.base; }
+
+void check_load_forms(Tally& t, const char* insn, PseudoDescriptor (*load)(unsigned, const PseudoDescriptor&,
+                                                                           const PseudoDescriptor&),
+                      const PseudoDescriptor& orig, uint8_t* copy, size_t copy_size, PseudoDescriptor (*read)()) {
+  char name[128];
+  if (static_cast<size_t>(orig.limit) + 1 > copy_size) {
+    say("SKIP %s checks: the table (limit 0x%x) is larger than the test's copy", insn, orig.limit);
+    return;
+  }
+  // An identical copy at another address: loading it changes only the base.
+  copy_bytes(copy, reinterpret_cast<const uint8_t*>(orig.base), orig.limit + 1u);
+  const PseudoDescriptor moved{orig.limit, reinterpret_cast<uint64_t>(copy)};
+  for (unsigned f = kReg; f < kFormCount; ++f) {
+    vmm::format(name, sizeof name, "%s %s loads a new base (read back with the store)", insn, kFormText[f]);
+    if (f == kAddr32 && !below_4g(g_low_slot, sizeof g_low_slot)) {
+      say("SKIP %s: the test buffer lies above 4 GiB", name);
+      continue;
+    }
+    const PseudoDescriptor got = load(f, moved, orig);
+    t.check(same_pd(got, moved), name, "read back base 0x%llx limit 0x%llx", got.base, got.limit);
+  }
+  const PseudoDescriptor after = read();
+  vmm::format(name, sizeof name, "%s restores the firmware's table", insn);
+  t.check(same_pd(after, orig), name, "base 0x%llx limit 0x%llx", after.base, after.limit);
+}
+
+// LLDT and LTR against a copy of the GDT with our descriptors appended (see the top).
+void check_ldtr_tr(Tally& t) {
+  const PseudoDescriptor orig = sgdt();
+  const size_t n = (static_cast<size_t>(orig.limit) + 1 + 7) & ~size_t{7};
+  if (n + 48 > sizeof g_gdt_copy) {
+    say("SKIP LLDT/LTR checks: the GDT (limit 0x%x) is larger than the test's copy", orig.limit);
+    return;
+  }
+  fill(g_gdt_copy, sizeof g_gdt_copy, 0);
+  copy_bytes(g_gdt_copy, reinterpret_cast<const uint8_t*>(orig.base), orig.limit + 1u);
+  const uint16_t ldt_sel = static_cast<uint16_t>(n), tss_sel = static_cast<uint16_t>(n + 16),
+                 absent_sel = static_cast<uint16_t>(n + 32), beyond_sel = static_cast<uint16_t>(n + 48);
+  put_system_descriptor(g_gdt_copy + ldt_sel, reinterpret_cast<uint64_t>(g_ldt), sizeof g_ldt - 1, 2, true);
+  put_system_descriptor(g_gdt_copy + tss_sel, reinterpret_cast<uint64_t>(g_tss), sizeof g_tss - 1, 9, true);
+  put_system_descriptor(g_gdt_copy + absent_sel, reinterpret_cast<uint64_t>(g_ldt), sizeof g_ldt - 1, 2, false);
+  const PseudoDescriptor copy{static_cast<uint16_t>(n + 48 - 1), reinterpret_cast<uint64_t>(g_gdt_copy)};
+  const uint16_t ldt0 = sldt(), cs = cs_selector();
+
+  struct Fault {
+    int vector;
+    uint64_t error;
+  };
+  auto probe = [](int v) { return Fault{v, guest_probe_error}; };
+  uint8_t ldt_sel_mem[2] = {static_cast<uint8_t>(ldt_sel), static_cast<uint8_t>(ldt_sel >> 8)};
+
+  const uint64_t flags = irq_save();
+  asm volatile("lgdt %0" ::"m"(copy) : "memory");
+  asm volatile("lldt %w0" ::"r"(ldt_sel) : "memory");
+  const uint16_t after_lldt_reg = sldt();
+  asm volatile("lldt %w0" ::"r"(ldt0) : "memory");
+  const uint16_t after_lldt_null = sldt();
+  asm volatile("lldt %0" ::"m"(ldt_sel_mem) : "memory");
+  const uint16_t after_lldt_mem = sldt();
+  asm volatile("lldt %w0" ::"r"(ldt0) : "memory");
+  const Fault lldt_code = probe(guest_probe_lldt(cs));
+  const Fault lldt_ti = probe(guest_probe_lldt(static_cast<uint16_t>(ldt_sel | 4)));
+  const Fault lldt_beyond = probe(guest_probe_lldt(beyond_sel));
+  const Fault lldt_absent = probe(guest_probe_lldt(absent_sel));
+  const uint16_t after_faults = sldt();
+  const Fault ltr_null = probe(guest_probe_ltr(0));
+  asm volatile("ltr %w0" ::"r"(tss_sel) : "memory");
+  const uint16_t after_ltr = str();
+  const uint8_t type_byte = g_gdt_copy[tss_sel + 5];
+  const Fault ltr_busy = probe(guest_probe_ltr(tss_sel));
+  asm volatile("lgdt %0" ::"m"(orig) : "memory");
+  irq_restore(flags);
+
+  t.check(after_lldt_reg == ldt_sel, "LLDT r16 loads an LDT descriptor (SLDT reads the selector back)",
+          "sldt 0x%llx, expected 0x%llx", after_lldt_reg, ldt_sel);
+  t.check(after_lldt_null == ldt0, "LLDT back to the firmware's LDTR", "sldt 0x%llx, expected 0x%llx",
+          after_lldt_null, ldt0);
+  t.check(after_lldt_mem == ldt_sel, "LLDT m16 loads an LDT descriptor", "sldt 0x%llx, expected 0x%llx",
+          after_lldt_mem, ldt_sel);
+  t.check(lldt_code.vector == kGP && lldt_code.error == (cs & 0xfffcu),
+          "LLDT of a code-segment selector raises #GP(selector)", "vector %lld error 0x%llx",
+          static_cast<long long>(lldt_code.vector), lldt_code.error);
+  // The error code is the selector without its RPL, TI included (SDM Vol 3A 6.13).
+  t.check(lldt_ti.vector == kGP && lldt_ti.error == (ldt_sel | 4u), "LLDT of a selector with TI=1 raises #GP(selector)",
+          "vector %lld error 0x%llx", static_cast<long long>(lldt_ti.vector), lldt_ti.error);
+  t.check(lldt_beyond.vector == kGP && lldt_beyond.error == beyond_sel,
+          "LLDT beyond the GDT limit raises #GP(selector)", "vector %lld error 0x%llx",
+          static_cast<long long>(lldt_beyond.vector), lldt_beyond.error);
+  t.check(lldt_absent.vector == kNP && lldt_absent.error == absent_sel,
+          "LLDT of a not-present LDT descriptor raises #NP(selector)", "vector %lld error 0x%llx",
+          static_cast<long long>(lldt_absent.vector), lldt_absent.error);
+  t.check(after_faults == ldt0, "faulting LLDTs leave LDTR as it was", "sldt 0x%llx, expected 0x%llx", after_faults,
+          ldt0);
+  t.check(ltr_null.vector == kGP && ltr_null.error == 0, "LTR of a null selector raises #GP(0)",
+          "vector %lld error 0x%llx", static_cast<long long>(ltr_null.vector), ltr_null.error);
+  t.check(after_ltr == tss_sel, "LTR r16 loads an available TSS (STR reads the selector back)",
+          "str 0x%llx, expected 0x%llx", after_ltr, tss_sel);
+  t.check(type_byte == 0x8b, "LTR marks the TSS descriptor busy in the GDT (type 9 -> 11)", "type byte 0x%llx",
+          type_byte);
+  t.check(ltr_busy.vector == kGP && ltr_busy.error == tss_sel, "LTR of a busy TSS raises #GP(selector)",
+          "vector %lld error 0x%llx", static_cast<long long>(ltr_busy.vector), ltr_busy.error);
+  const PseudoDescriptor now = sgdt();
+  t.check(same_pd(now, orig), "LGDT back to the firmware's GDT after the LLDT/LTR checks", "base 0x%llx limit 0x%llx",
+          now.base, now.limit);
+}
+
+void check_noncanonical(Tally& t) {
+  constexpr uint64_t kNonCanonical = 0x8000000000000000ull;
+  int v = guest_probe_sgdt(kNonCanonical);
+  t.check(v == kGP && guest_probe_error == 0, "SGDT to a non-canonical address raises #GP(0)", "vector %lld",
+          static_cast<long long>(v));
+  v = guest_probe_lgdt(kNonCanonical);
+  t.check(v == kGP && guest_probe_error == 0, "LGDT from a non-canonical address raises #GP(0)", "vector %lld",
+          static_cast<long long>(v));
+  const PseudoDescriptor before = sgdt();
+  static PseudoDescriptor bad;
+  bad = {before.limit, kNonCanonical};
+  v = guest_probe_lgdt(reinterpret_cast<uint64_t>(&bad));
+  const PseudoDescriptor after = sgdt();
+  t.check(v == kGP && same_pd(before, after), "LGDT of a non-canonical base raises #GP(0), GDTR unchanged",
+          "vector %lld base now 0x%llx", static_cast<long long>(v), after.base);
+}
+
+}  // namespace
+
+void run_descriptor_table_checks(Tally& t) {
+  dt_prime();
+  Slots s;
+  sgdt_forms(s);
+  const PseudoDescriptor gdtr = sgdt();
+  t.check(le(s.b[kReg], 2) == gdtr.limit && le(s.b[kReg] + 2, 8) == gdtr.base && gdtr.base != 0 &&
+              ((gdtr.limit + 1u) & 7) == 0,
+          "SGDT gives a plausible GDTR (limit+1 a multiple of 8, base not 0)", "base 0x%llx limit 0x%llx", gdtr.base,
+          gdtr.limit);
+  check_store_forms(t, "SGDT", s, 10);
+  sidt_forms(s);
+  check_store_forms(t, "SIDT", s, 10);
+  sldt_forms(s);
+  check_store_forms(t, "SLDT", s, 2);
+  const uint16_t ldtr = sldt();
+  check_reg_forms(t, "SLDT", sldt_regs(), ldtr);
+  str_forms(s);
+  check_store_forms(t, "STR", s, 2);
+  check_reg_forms(t, "STR", str_regs(), str());
+  check_load_forms(t, "LGDT", lgdt_form, gdtr, g_gdt_copy, sizeof g_gdt_copy, sgdt);
+  check_load_forms(t, "LIDT", lidt_form, sidt(), g_idt_copy, sizeof g_idt_copy, sidt);
+  check_noncanonical(t);
+  check_ldtr_tr(t);  // last: it leaves TR on our TSS
+}
+
+// ---- APX: R16-R31 across VM exits -------------------------------------------------------------
+
+namespace {
+// REX2 (D5) encodings, spelled as bytes for assemblers without APX (SDM APX spec; checked with
+// apexvisor-decode and llvm-mc-19): MOV r64, imm64 = D5 {W|B4|B3} B8+r imm64, and
+// MOV [rax+disp8], r64 = D5 {W|R4|R3} 89 /r with mod=01, rm=000.
+constexpr uint64_t egpr_pattern(unsigned n) { return 0x5a5a000000000000ull | (uint64_t{n} << 32) | (0x01010101u * n); }
+}  // namespace
+
+void run_apx_checks(Tally& t) {
+  const bool leaf7_1 = arch::cpuid(0).eax >= 7 && arch::cpuid(7, 0).eax >= 1;
+  const unsigned apx_f = leaf7_1 ? (arch::cpuid(7, 1).edx >> 21) & 1 : 0;
+  if (!apx_f) {
+    say("SKIP APX round trip: this CPU does not enumerate APX (CPUID.(7,1):EDX[21]=0)");
+    return;
+  }
+  if (!((arch::cpuid(0xd, 0).eax >> 19) & 1)) {
+    say("SKIP APX round trip: XCR0 cannot enable APX (CPUID.(0Dh,0).EAX[19]=0)");
+    return;
+  }
+  uint64_t cr4 = arch::read_cr4();
+  if (!(cr4 & arch::cr4::OSXSAVE)) arch::write_cr4(cr4 | arch::cr4::OSXSAVE);
+  const uint64_t xcr0 = arch::xgetbv(0);
+  int v = guest_probe_xsetbv(0, xcr0 | (1ull << 19));
+  t.check(v == kNoFault && (arch::xgetbv(0) & (1ull << 19)), "xsetbv enables APX (XCR0 bit 19)", "vector %lld",
+          static_cast<long long>(v));
+  if (v != kNoFault) return;
+  uint64_t out[16];
+  for (auto& o : out) o = 0;
+  asm volatile(
+      ".irp n, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31\n\t"
+      ".byte 0xd5, 0x18 | ((\\n & 8) >> 3), 0xb8 + (\\n & 7)\n\t"
+      ".quad 0x5a5a000000000000 | (\\n << 32) | (0x01010101 * \\n)\n\t"
+      ".endr\n\t"
+      "mov %0, %%r9\n\t"
+      "xor %%eax, %%eax\n\t"
+      "xor %%ecx, %%ecx\n\t"
+      "cpuid\n\t"  // a VM exit (CPUID always exits)
+      "xor %%eax, %%eax\n\t"
+      "xor %%ebx, %%ebx\n\t"
+      "xor %%ecx, %%ecx\n\t"
+      "xor %%edx, %%edx\n\t"
+      "xor %%esi, %%esi\n\t"
+      "xor %%edi, %%edi\n\t"
+      "vmcall\n\t"  // another: hypercall 0 (version)
+      "mov %%r9, %%rax\n\t"
+      ".irp n, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31\n\t"
+      ".byte 0xd5, 0x48 | ((\\n & 8) >> 1), 0x89, 0x40 | ((\\n & 7) << 3), 8 * (\\n - 16)\n\t"
+      ".endr"
+      :
+      : "r"(out)
+      : "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r9", "memory");
+  unsigned bad = 16;
+  for (unsigned i = 0; i < 16; ++i)
+    if (out[i] != egpr_pattern(16 + i)) {
+      bad = i;
+      break;
+    }
+  t.check(bad == 16, "APX: R16-R31 keep their values across CPUID and VMCALL exits", "r%llu = 0x%llx",
+          16ull + bad, bad < 16 ? out[bad] : 0);
+  v = guest_probe_xsetbv(0, xcr0);
+  t.check(v == kNoFault && arch::xgetbv(0) == xcr0, "xsetbv disables APX again", "vector %lld",
+          static_cast<long long>(v));
+}
+
 }  // namespace guest

@@ -15,5 +15,11 @@ void run_xsetbv_checks(Tally& t);      // valid values accepted, invalid ones #G
 void run_privileged_checks(Tally& t);  // CR4.VMXE, VMXON, VMX MSRs
 void run_hypercall_checks(Tally& t);   // version, exit counters
 void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st);  // code on every AP after virtualization
+// SGDT/SIDT/SLDT/STR/LGDT/LIDT/LLDT/LTR in several addressing forms, their faults; the same
+// results with and without the descriptor-table guard (dt_guard). Run it first: its opening
+// executes each instruction once before printing anything (see selftest_checks.cpp).
+void run_descriptor_table_checks(Tally& t);
+// R16-R31 survive VM exits (CPUID, VMCALL) when the CPU has APX; otherwise one SKIP line.
+void run_apx_checks(Tally& t);
 
 }  // namespace guest

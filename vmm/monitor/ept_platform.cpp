@@ -1,5 +1,9 @@
 #include "vmm/monitor/ept_platform.hpp"
 
+#include "vmm/ept_write_intercept.hpp"
+#include "vmm/log/log.hpp"
+#include "vmx/controls.hpp"
+
 namespace vmm::monitor {
 namespace {
 
@@ -13,6 +17,9 @@ void invept(uint64_t type, uint64_t eptp) {
   asm volatile("invept %0, %1" ::"m"(desc), "r"(type) : "memory", "cc");
 }
 
+WriteMonitor g_monitor;  // the ring makes it ~20 KiB: static, in the (hidden) image copy
+EptPlatform* g_platform = nullptr;
+
 }  // namespace
 
 ept::EptStatus EptPlatform::set_write_protect(uint64_t gpa, uint64_t size, bool protect) {
@@ -25,6 +32,46 @@ bool EptPlatform::ept_allows_write(uint64_t gpa) {
   return t.mapped && t.present && !t.hidden && t.w;
 }
 
-void EptPlatform::flush_this_cpu() { invept(single_context_ ? 1 : 2, ept_.eptp().raw); }
+void EptPlatform::flush_this_cpu() {
+  if (__atomic_load_n(&launched_, __ATOMIC_ACQUIRE)) invept(single_context_ ? 1 : 2, ept_.eptp().raw);
+}
+
+}  // namespace vmm::monitor
+
+namespace vmm::monitor {
+
+bool step_method_for(const vmx::VmxCapabilities& caps, StepMethod* method) {
+  if (caps.proc_allowed(vmx::proc::monitor_trap_flag)) return *method = StepMethod::monitor_trap_flag, true;
+  if (caps.has_preemption_timer()) return *method = StepMethod::preemption_timer, true;
+  return false;
+}
+
+void start_write_monitor(ept::EptIdentityMap& ept, const RamMap& ram, bool (*visible)(uint64_t),
+                         const vmx::VmxCapabilities& caps, uint8_t* snapshots, unsigned cpus, const Range* ranges,
+                         unsigned range_count) {
+  StepMethod method{};
+  if (!step_method_for(caps, &method)) return;
+  static EptPlatform platform(ept, ram, visible, caps.invept_single_context());
+  g_platform = &platform;
+  g_monitor.init(&platform, snapshots, cpus, method);
+  if (!register_ept_write_intercept(&g_monitor)) {
+    APEX_LOG(error, "monitor: no EPT write-intercept slot left: EPT write monitor unavailable");
+    return;
+  }
+  set_write_monitor(&g_monitor);
+  APEX_LOG(info, "monitor: EPT write monitor ready: %u RAM ranges, fallback single-step by %s", ram.count(),
+           method == StepMethod::monitor_trap_flag ? "the monitor trap flag"
+                                                   : "the VMX-preemption timer (no monitor trap flag on this CPU)");
+  for (unsigned i = 0; i < range_count; ++i) {
+    const Status st = g_monitor.add(ranges[i].gpa, ranges[i].size);
+    global_log().log(st == Status::ok ? LogLevel::info : LogLevel::error, "monitor: watching 0x%llx+0x%llx: %s",
+                     static_cast<unsigned long long>(ranges[i].gpa), static_cast<unsigned long long>(ranges[i].size),
+                     status_name(st));
+  }
+}
+
+void write_monitor_launching() {
+  if (g_platform) g_platform->set_launched();
+}
 
 }  // namespace vmm::monitor

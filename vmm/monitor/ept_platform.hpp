@@ -8,6 +8,7 @@
 #include "vmm/guest_memory/host_phys_memory.hpp"
 #include "vmm/monitor/ram_map.hpp"
 #include "vmm/monitor/write_monitor.hpp"
+#include "vmx/capabilities.hpp"
 
 namespace vmm::monitor {
 
@@ -24,11 +25,32 @@ class EptPlatform final : public Platform {
   void flush_this_cpu() override;
   guest_memory::GuestPhysMemory& phys() override { return phys_; }
 
+  // Set right before the first CPU launches: INVEPT exists only in VMX operation (#UD
+  // outside it, SDM Vol 3C 31.3), and before any launch no CPU has used the EPT.
+  void set_launched() { __atomic_store_n(&launched_, true, __ATOMIC_RELEASE); }
+
  private:
   ept::EptIdentityMap& ept_;
   const RamMap& ram_;
   guest_memory::HostPhysMemory phys_;
   bool single_context_;
+  bool launched_ = false;
 };
+
+// The loader's side (boot/virtualize.cpp), in order:
+//  1. step_method_for(caps, &method): false when the CPU can neither single-step by MTF nor
+//     by the preemption timer (no monitor then);
+//  2. before hiding hypervisor memory: kSnapshotPagesPerCpu pages per CPU and a pool of EPT
+//     table pages (the map's allocator must hand them out once the map is live);
+//  3. once the EPT is final: start_write_monitor() (registers the EPT write-intercept owner
+//     and the machine's monitor, and adds the configured ranges, logging each);
+//  4. right before the first CPU launches: write_monitor_launching() (INVEPT is valid from
+//     then on).
+inline constexpr unsigned kSnapshotPagesPerCpu = kFallbackPages;
+bool step_method_for(const vmx::VmxCapabilities& caps, StepMethod* method);
+void start_write_monitor(ept::EptIdentityMap& ept, const RamMap& ram, bool (*visible)(uint64_t),
+                         const vmx::VmxCapabilities& caps, uint8_t* snapshots, unsigned cpus, const Range* ranges,
+                         unsigned range_count);
+void write_monitor_launching();
 
 }  // namespace vmm::monitor

@@ -6,10 +6,11 @@
 
 namespace vmm::monitor {
 
-// Pages one single-stepped instruction may make writable at once (an access that straddles
-// two watched pages). A third page is still made writable so the guest progresses, but its
-// writes are not recorded (counted as dropped).
+// Pages of one single-stepped instruction that are snapshotted (an access that straddles two
+// watched pages). Further pages, up to kMaxStepPages, are still made writable so the guest
+// progresses, but their writes are not recorded (counted as dropped).
 inline constexpr unsigned kFallbackPages = 2;
+inline constexpr unsigned kMaxStepPages = 8;
 inline constexpr unsigned kInsnBytes = 16;  // instruction bytes kept per event (max length 15)
 
 struct VcpuMonitor {
@@ -21,12 +22,13 @@ struct VcpuMonitor {
   // One-shot monitor-trap-flag single-step (SDM Vol 3C 26.5.2) of an instruction the
   // emulator cannot do: the pages it writes are writable in the EPT until the MTF exit.
   bool stepping;
-  uint8_t page_count;                 // pages made writable for this step (<= kFallbackPages + 1)
+  uint8_t page_count;                 // pages made writable for this step (<= kMaxStepPages)
   uint8_t insn_length;                // 0 when the instruction could not be fetched/decoded
-  bool snapped[kFallbackPages + 1];   // page i has a snapshot (else its writes go unrecorded)
-  uint64_t page[kFallbackPages + 1];  // guest-physical page addresses
-  uint64_t linear_page[kFallbackPages + 1];  // guest-linear page (from the exit), ~0 unknown
+  bool snapped[kMaxStepPages];        // page i has a snapshot (else its writes go unrecorded)
+  uint64_t page[kMaxStepPages];       // guest-physical page addresses
+  uint64_t linear_page[kMaxStepPages];  // guest-linear page (from the exit), ~0 unknown
   uint64_t rip;
+  uint32_t timer_value;  // VMX-preemption timer value of the step (StepMethod::preemption_timer)
   uint8_t insn[kInsnBytes];
 };
 

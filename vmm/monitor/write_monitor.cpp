@@ -49,14 +49,30 @@ uint64_t exit_linear_page(vmx::VmcsAccess& vmcs) {
   return kUnknown;
 }
 
-// The monitor-trap flag, primary processor-based control 27 (SDM Vol 3C 25.6.2, 26.5.2).
-bool set_mtf(vmx::VmcsAccess& vmcs, bool on) {
-  const uint64_t proc = vmcs.read(VmcsField::primary_processor_based_controls);
-  const uint64_t want = on ? (proc | vmx::proc::monitor_trap_flag) : (proc & ~uint64_t{vmx::proc::monitor_trap_flag});
-  return want == proc || vmcs.write(VmcsField::primary_processor_based_controls, want);
+// One control bit on or off, written only when it changes.
+bool set_control(vmx::VmcsAccess& vmcs, VmcsField field, uint32_t bit, bool on) {
+  const uint64_t v = vmcs.read(field);
+  const uint64_t want = on ? (v | bit) : (v & ~uint64_t{bit});
+  return want == v || vmcs.write(field, want);
+}
+
+// The step's exit: the monitor-trap flag, primary processor-based control 27 (SDM Vol 3C
+// 25.6.2, 26.5.2), or the VMX-preemption timer, pin-based control 6 with the timer value
+// reloaded at every VM entry (25.5.1, 26.5.1; "save VMX-preemption timer value" stays 0).
+bool arm_step(vmx::VmcsAccess& vmcs, StepMethod method, uint32_t timer_value) {
+  if (method == StepMethod::monitor_trap_flag)
+    return set_control(vmcs, VmcsField::primary_processor_based_controls, vmx::proc::monitor_trap_flag, true);
+  return vmcs.write(VmcsField::vmx_preemption_timer_value, timer_value) &&
+         set_control(vmcs, VmcsField::pin_based_controls, vmx::pin::preemption_timer, true);
 }
 
 }  // namespace
+
+// Both step exits disarm both mechanisms: whichever is armed, nothing keeps exiting.
+bool disarm_step(vmx::VmcsAccess& vmcs) {
+  return set_control(vmcs, VmcsField::primary_processor_based_controls, vmx::proc::monitor_trap_flag, false) &&
+         set_control(vmcs, VmcsField::pin_based_controls, vmx::pin::preemption_timer, false);
+}
 
 const char* status_name(Status s) {
   switch (s) {
@@ -83,16 +99,18 @@ void before_vm_entry(Vcpu& vcpu) {
 
 // ---- bookkeeping -------------------------------------------------------------------------
 
-void WriteMonitor::init(Platform* platform, uint8_t* snapshots, unsigned cpus) {
+void WriteMonitor::init(Platform* platform, uint8_t* snapshots, unsigned cpus, StepMethod method) {
   platform_ = platform;
   snapshots_ = snapshots;
   snapshot_cpus_ = snapshots ? cpus : 0;
+  method_ = method;
 }
 
 void WriteMonitor::reset() {
   platform_ = nullptr;
   snapshots_ = nullptr;
   snapshot_cpus_ = 0;
+  method_ = StepMethod::monitor_trap_flag;
   lock_word_ = 0;
   generation_ = 0;
   for (Range& r : ranges_) r = {};
@@ -373,6 +391,7 @@ ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t li
   const uint64_t generation = s.ept_generation;
   s = VcpuMonitor{};
   s.ept_generation = generation;
+  s.timer_value = kTimerFirst;
   s.rip = tmpl.rip;
   s.insn_length = tmpl.insn_length;
   for (unsigned i = 0; i < kInsnBytes; ++i) s.insn[i] = tmpl.insn[i];
@@ -381,14 +400,15 @@ ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t li
     case Hold::busy: return ExitAction::resume();  // RIP unchanged: the write exits again
     case Hold::failed: return ExitAction::stop("EPT write monitor: could not make a watched page writable for a step");
   }
-  if (!set_mtf(ctx.vmcs, true)) return ExitAction::stop("EPT write monitor: could not set the monitor-trap flag");
+  if (!arm_step(ctx.vmcs, method_, s.timer_value))
+    return ExitAction::stop("EPT write monitor: could not arm the single-step exit (VMWRITE failed)");
   s.stepping = true;
   __atomic_add_fetch(&fallbacks_, 1, __ATOMIC_RELAXED);
   return ExitAction::resume();
 }
 
 // Another write exit during the step: the same instruction touches a further watched page
-// (no guest instruction runs between the VM entry and the MTF exit but this one).
+// (with MTF no other guest instruction runs before the step's exit).
 ExitAction WriteMonitor::extend_step(ExitContext& ctx, uint64_t page, uint64_t linear_page) {
   VcpuMonitor& s = ctx.vcpu.monitor;
   for (unsigned i = 0; i < s.page_count; ++i)
@@ -477,11 +497,37 @@ void WriteMonitor::diff_page_locked(Vcpu& vcpu, unsigned index) {
   }
 }
 
-ExitAction WriteMonitor::on_mtf(ExitContext& ctx) {
+bool WriteMonitor::step_ran_locked(ExitContext& ctx) {
+  const VcpuMonitor& s = ctx.vcpu.monitor;
+  if (ctx.vmcs.read(VmcsField::guest_rip) != s.rip) return true;
+  // RIP unchanged: a REP iteration may still have run (SDM Vol 1 7.3.9.3).
+  uint8_t now[64];
+  for (unsigned i = 0; i < s.page_count; ++i) {
+    const uint8_t* snap = s.snapped[i] ? snapshot_of(ctx.vcpu, i) : nullptr;
+    if (!snap) continue;
+    for (uint64_t off = 0; off < kPage; off += sizeof now) {
+      if (platform_->phys().read(s.page[i] + off, now, sizeof now) != guest_memory::PhysStatus::ok) return true;
+      for (unsigned b = 0; b < sizeof now; ++b)
+        if (now[b] != snap[off + b]) return true;
+    }
+  }
+  return false;
+}
+
+ExitAction WriteMonitor::on_step_exit(ExitContext& ctx) {
   VcpuMonitor& s = ctx.vcpu.monitor;
-  if (!set_mtf(ctx.vmcs, false)) return ExitAction::stop("EPT write monitor: could not clear the monitor-trap flag");
-  if (!s.stepping) return ExitAction::resume();  // MTF armed by nobody else: nothing to do
+  if (!disarm_step(ctx.vmcs)) return ExitAction::stop("EPT write monitor: could not disarm the single-step exit");
+  if (!s.stepping) return ExitAction::resume();  // armed by nobody: nothing to do
   lock();
+  // The preemption timer may expire before the instruction ran (the guest did nothing yet):
+  // try again with twice the time (SDM Vol 3C 26.5.1: the timer counts while in non-root).
+  if (method_ == StepMethod::preemption_timer && !step_ran_locked(ctx)) {
+    unlock();
+    if (s.timer_value < kTimerMax) s.timer_value *= 2;
+    if (!arm_step(ctx.vmcs, method_, s.timer_value))
+      return ExitAction::stop("EPT write monitor: could not arm the single-step exit (VMWRITE failed)");
+    return ExitAction::resume();
+  }
   bool protected_again = false;
   for (unsigned i = 0; i < s.page_count; ++i) {
     if (s.snapped[i])

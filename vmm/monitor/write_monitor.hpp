@@ -18,9 +18,11 @@
 // after that one instruction compares the page with the snapshot, logs each changed run of
 // bytes inside a watched range as a 'fallback' event (at most 8 bytes each), write-protects
 // the page again and clears MTF. A second (third ...) watched page touched by the same
-// instruction is added to the step the same way, up to kMaxStepPages.
+// instruction is added to the step the same way, up to kMaxStepPages. Without MTF (Bochs
+// 2.7) the VMX-preemption timer ends the step instead (StepMethod).
 //
 // Limits (by design, documented for users):
+//   - With the preemption timer (no MTF), the step may cover a few more instructions.
 //   - While a page is writable for a fallback step, every CPU may write it without an exit;
 //     such writes by other CPUs land in the fallback's diff (attributed to the stepping
 //     instruction) or, when they restore a byte's old value, are not seen at all. Writes
@@ -50,11 +52,10 @@ inline constexpr unsigned kMaxRanges = 16;     // watched ranges at once
 inline constexpr unsigned kRingSize = 256;     // events kept (newest)
 inline constexpr unsigned kMaxEventBytes = 8;  // bytes of old/new value per event
 inline constexpr unsigned kMaxHeldPages = 16;  // pages writable for fallback steps, all CPUs
-inline constexpr unsigned kMaxStepPages = 8;   // pages one single-stepped instruction may write
 
 enum class Status : uint8_t {
   ok,
-  unavailable,    // no monitor: EPT, INVEPT or the monitor-trap flag missing
+  unavailable,    // no monitor: neither the monitor-trap flag nor the preemption timer
   bad_range,      // empty, wraps, or not translated by the EPT
   not_guest_ram,  // overlaps MMIO, a hole, reserved memory or hidden hypervisor memory
   table_full,     // kMaxRanges ranges already watched
@@ -67,6 +68,18 @@ enum class Status : uint8_t {
 const char* status_name(Status s);
 
 enum class EventKind : uint8_t { emulated = 0, fallback = 1 };
+
+// How a fallback instruction is stepped. The monitor-trap flag exits after exactly one
+// instruction (SDM Vol 3C 26.5.2); every Intel CPU with EPT has it, Bochs 2.7 does not. There
+// the VMX-preemption timer (26.5.1) is armed with a small value instead: the exit comes after
+// at least one instruction (the value doubles while the guest has not moved) but may come a
+// few instructions later; writes those make to the open page are logged with the stepped
+// instruction's RIP.
+enum class StepMethod : uint8_t { monitor_trap_flag, preemption_timer };
+inline constexpr uint32_t kTimerFirst = 1, kTimerMax = 1u << 20;
+
+// Clears the monitor-trap flag and the preemption-timer control (the step exits' handlers).
+bool disarm_step(vmx::VmcsAccess& vmcs);
 
 struct Event {
   uint64_t seq;        // 0 for the first event ever recorded
@@ -119,7 +132,9 @@ class WriteMonitor final : public EptWriteIntercept {
  public:
   // `snapshots`: kFallbackPages zeroed 4 KiB pages per CPU index below `cpus`, in memory the
   // guest cannot reach (nullptr: fallbacks are single-stepped but record nothing).
-  void init(Platform* platform, uint8_t* snapshots, unsigned cpus);
+  void init(Platform* platform, uint8_t* snapshots, unsigned cpus,
+            StepMethod method = StepMethod::monitor_trap_flag);
+  StepMethod step_method() const { return method_; }
   bool ready() const { return platform_ != nullptr; }
 
   Status add(uint64_t gpa, uint64_t size);
@@ -133,9 +148,9 @@ class WriteMonitor final : public EptWriteIntercept {
   bool covers(uint64_t gpa) override;
   ExitAction on_write(ExitContext& ctx, uint64_t gpa) override;
 
-  // Exit reason 37: the single-stepped instruction is done (or an event was delivered
-  // first: then nothing changed and the guest will execute it again).
-  ExitAction on_mtf(ExitContext& ctx);
+  // Exit reasons 37 (MTF) and 52 (preemption timer): the stepped instruction is done (or an
+  // event was delivered first: then nothing changed and the guest will execute it again).
+  ExitAction on_step_exit(ExitContext& ctx);
 
   // Before every VM entry: INVEPT on this CPU when the EPT generation moved since its last.
   void before_entry(Vcpu& vcpu);
@@ -163,11 +178,13 @@ class WriteMonitor final : public EptWriteIntercept {
   enum class Hold : uint8_t { ok, busy, failed };
   Hold hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page);
   void diff_page_locked(Vcpu& vcpu, unsigned index);
+  bool step_ran_locked(ExitContext& ctx);
   uint8_t* snapshot_of(const Vcpu& vcpu, unsigned index) const;
 
   Platform* platform_ = nullptr;
   uint8_t* snapshots_ = nullptr;
   unsigned snapshot_cpus_ = 0;
+  StepMethod method_ = StepMethod::monitor_trap_flag;
   uint32_t lock_word_ = 0;
   uint64_t generation_ = 0;
   Range ranges_[kMaxRanges] = {};  // size 0: free
