@@ -24,23 +24,6 @@ Slice trim(Slice s) {
   return s;
 }
 
-bool parse_hex16(Slice v, uint16_t* out) {
-  if (v.n < 3 || v.p[0] != '0' || (v.p[1] != 'x' && v.p[1] != 'X') || v.n > 6) return false;
-  uint32_t x = 0;
-  for (size_t i = 2; i < v.n; ++i) {
-    char c = v.p[i];
-    unsigned d;
-    if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
-    else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
-    else return false;
-    x = x * 16 + d;
-  }
-  if (x == 0) return false;
-  *out = static_cast<uint16_t>(x);
-  return true;
-}
-
 // 0x followed by 1..16 hex digits.
 bool parse_hex64(Slice v, uint64_t* out) {
   if (v.n < 3 || v.n > 18 || v.p[0] != '0' || (v.p[1] != 'x' && v.p[1] != 'X')) return false;
@@ -55,6 +38,14 @@ bool parse_hex64(Slice v, uint64_t* out) {
     x = x * 16 + d;
   }
   *out = x;
+  return true;
+}
+
+// 0x followed by 1..4 hex digits, not zero (an I/O port).
+bool parse_hex16(Slice v, uint16_t* out) {
+  uint64_t x = 0;
+  if (v.n > 6 || !parse_hex64(v, &x) || x == 0) return false;
+  *out = static_cast<uint16_t>(x);
   return true;
 }
 

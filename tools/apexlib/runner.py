@@ -77,26 +77,23 @@ def _raise_terminated(signum, frame):
     raise _Terminated()
 
 
-def kill_group(proc, grace=3.0):
-    """Kill the process group proc leads (it was started with start_new_session)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    # Members of the group other than the leader (none for bochs/qemu, but be thorough).
+def _signal_group_and_wait(proc, sig, grace):
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         pass
+
+
+def kill_group(proc, grace=3.0):
+    """Kill the process group proc leads (it was started with start_new_session)."""
+    if proc.poll() is None:
+        _signal_group_and_wait(proc, signal.SIGTERM, grace)
+    # Members of the group other than the leader (none for bochs/qemu, but be thorough).
+    _signal_group_and_wait(proc, signal.SIGKILL, grace)
 
 
 def watch(argv, cwd, serial_path, emulator_out, end_re, fail_res, timeout,

@@ -1,5 +1,7 @@
 #include "vmm/guest_memory/emu_state.hpp"
 
+#include "vmx/guest_segment_fields.hpp"
+
 #include "arch/cr_bits.hpp"
 #include "vmx/controls.hpp"
 
@@ -65,17 +67,11 @@ void read_emu_context(vmx::VmcsAccess& vmcs, vmx::GprFile& regs, emu::LinearMemo
   ctx.cr0_am = (cr0 & arch::cr0::AM) != 0;
   ctx.la57 = (cr4 & arch::cr4::LA57) != 0;
   // VMCS guest segment fields in Sreg order (ES CS SS DS FS GS).
-  const VmcsField base[6] = {VmcsField::guest_es_base, VmcsField::guest_cs_base, VmcsField::guest_ss_base,
-                             VmcsField::guest_ds_base, VmcsField::guest_fs_base, VmcsField::guest_gs_base};
-  const VmcsField limit[6] = {VmcsField::guest_es_limit, VmcsField::guest_cs_limit, VmcsField::guest_ss_limit,
-                              VmcsField::guest_ds_limit, VmcsField::guest_fs_limit, VmcsField::guest_gs_limit};
-  const VmcsField ar[6] = {VmcsField::guest_es_access_rights, VmcsField::guest_cs_access_rights,
-                           VmcsField::guest_ss_access_rights, VmcsField::guest_ds_access_rights,
-                           VmcsField::guest_fs_access_rights, VmcsField::guest_gs_access_rights};
   for (unsigned i = 0; i < emu::kSregCount; ++i) {
-    ctx.seg[i].base = vmcs.read(base[i]);
-    ctx.seg[i].limit = static_cast<uint32_t>(vmcs.read(limit[i]));
-    ctx.seg[i].access_rights = static_cast<uint32_t>(vmcs.read(ar[i]));
+    const vmx::GuestSegmentFields& f = vmx::kGuestSegments[i];
+    ctx.seg[i].base = vmcs.read(f.base);
+    ctx.seg[i].limit = static_cast<uint32_t>(vmcs.read(f.limit));
+    ctx.seg[i].access_rights = static_cast<uint32_t>(vmcs.read(f.access_rights));
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include "emulate/emulate_test_support.hpp"
 #include "handler_fixture.hpp"
+#include "vmx/guest_segment_fields.hpp"
 #include "vmm/handlers/descriptor_table.hpp"
 #include "vmm/log/log.hpp"
 
@@ -131,18 +132,12 @@ struct DtFixture : HandlerFixture {
 
   // Flat data segments (real mode: base = selector << 4, 64 KiB), as VM exits store them.
   void set_segments() {
-    const VmcsField base[6] = {VmcsField::guest_es_base, VmcsField::guest_cs_base, VmcsField::guest_ss_base,
-                               VmcsField::guest_ds_base, VmcsField::guest_fs_base, VmcsField::guest_gs_base};
-    const VmcsField limit[6] = {VmcsField::guest_es_limit, VmcsField::guest_cs_limit, VmcsField::guest_ss_limit,
-                                VmcsField::guest_ds_limit, VmcsField::guest_fs_limit, VmcsField::guest_gs_limit};
-    const VmcsField ar[6] = {VmcsField::guest_es_access_rights, VmcsField::guest_cs_access_rights,
-                             VmcsField::guest_ss_access_rights, VmcsField::guest_ds_access_rights,
-                             VmcsField::guest_fs_access_rights, VmcsField::guest_gs_access_rights};
     const bool real = mode == Mode::real;
     for (unsigned i = 0; i < 6; ++i) {
-      vmcs.set(base[i], 0);
-      vmcs.set(limit[i], real ? 0xffff : 0xffffffff);
-      if (i != 1 && i != 2) vmcs.set(ar[i], real ? 0x93 : 0xc093);
+      const vmx::GuestSegmentFields& f = vmx::kGuestSegments[i];
+      vmcs.set(f.base, 0);
+      vmcs.set(f.limit, real ? 0xffff : 0xffffffff);
+      if (i != 1 && i != 2) vmcs.set(f.access_rights, real ? 0x93 : 0xc093);
     }
     vmcs.set(VmcsField::guest_cs_limit, real ? 0xffff : 0xffffffff);
   }
