@@ -29,6 +29,7 @@ void run_cpu_checks(Tally& t) {
   auto l1 = arch::cpuid(1);
   t.check(l1.ecx & (1u << 31), "cpuid hypervisor-present bit (CPUID.1:ECX[31])", "ecx=0x%llx", l1.ecx);
   t.check(!(l1.ecx & (1u << 5)), "cpuid VMX bit hidden (CPUID.1:ECX[5])", "ecx=0x%llx", l1.ecx);
+  t.check(!(l1.ecx & (1u << 6)), "cpuid SMX bit hidden (CPUID.1:ECX[6]; GETSEC raises #UD)", "ecx=0x%llx", l1.ecx);
   auto h = arch::cpuid(0x40000000);
   char sig[13] = {};
   for (int i = 0; i < 4; ++i) {

@@ -15,6 +15,7 @@ inline constexpr uint32_t kLeafHypervisorLast = 0x4FFFFFFF;    // the range rese
 
 // CPUID.1:ECX
 inline constexpr uint32_t kLeaf1EcxVmx = 1u << 5;
+inline constexpr uint32_t kLeaf1EcxSmx = 1u << 6;  // GETSEC exits and #UDs: SMX is hidden too
 inline constexpr uint32_t kLeaf1EcxOsxsave = 1u << 27;     // mirrors CR4.OSXSAVE
 inline constexpr uint32_t kLeaf1EcxHypervisor = 1u << 31;  // "running under a hypervisor"
 // CPUID.(7,0)

@@ -51,6 +51,7 @@ void filter_cpuid(uint32_t leaf, uint32_t subleaf, CpuidRegs& r, const ApxPolicy
     case cpuid::kLeafFeatures:
       set_bit(r.ecx, cpuid::kLeaf1EcxHypervisor, true);
       set_bit(r.ecx, cpuid::kLeaf1EcxVmx, false);
+      set_bit(r.ecx, cpuid::kLeaf1EcxSmx, false);
       set_bit(r.ecx, cpuid::kLeaf1EcxOsxsave, (g.cr4 & arch::cr4::OSXSAVE) != 0);
       return;
     case cpuid::kLeafStructuredExt:

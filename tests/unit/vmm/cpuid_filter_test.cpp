@@ -55,6 +55,7 @@ TEST_CASE("APX exposed vs hidden: every affected leaf agrees") {
       {"0Dh.18:EAX XTILEDATA untouched", 0xD, 18, EAX, ~0u, 8192, 8192},
       {"1:ECX[31] hypervisor present", 1, 0, ECX, 1u << 31, 1u << 31, 1u << 31},
       {"1:ECX[5] VMX hidden", 1, 0, ECX, 1u << 5, 0, 0},
+      {"1:ECX[6] SMX hidden (GETSEC #UDs)", 1, 0, ECX, 1u << 6, 0, 0},
   };
   const HostCpuInfo h = host(true, kApxServerXcr0);
   const ApxPolicy exposed = decide_apx_policy(h, ApxConfig::auto_detect);

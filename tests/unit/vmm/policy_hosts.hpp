@@ -58,7 +58,7 @@ inline CpuidRegs host_cpuid(const HostCpuInfo& h, uint32_t leaf, uint32_t sublea
   const bool apx = (h.leaf7_sub1_edx & cpuid::kLeaf7s1EdxApxF) != 0;
   switch (leaf) {
     case 1:
-      r.ecx = cpuid::kLeaf1EcxVmx | cpuid::kLeaf1EcxOsxsave | 0x1;  // host CR4.OSXSAVE=1
+      r.ecx = cpuid::kLeaf1EcxVmx | cpuid::kLeaf1EcxSmx | cpuid::kLeaf1EcxOsxsave | 0x1;  // host CR4.OSXSAVE=1
       break;
     case 7:
       if (subleaf == 0) r = CpuidRegs{1, (h.xcr0_supported & xcr0::MPX) ? cpuid::kLeaf7EbxMpx : 0u, cpuid::kLeaf7EcxOspke, 0};
