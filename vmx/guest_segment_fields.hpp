@@ -19,4 +19,10 @@ inline constexpr GuestSegmentFields kGuestSegments[6] = {
     {VmcsField::guest_gs_selector, VmcsField::guest_gs_base, VmcsField::guest_gs_limit, VmcsField::guest_gs_access_rights},
 };
 
+// The two system segments, which have no Sreg number.
+inline constexpr GuestSegmentFields kGuestLdtr = {VmcsField::guest_ldtr_selector, VmcsField::guest_ldtr_base,
+                                                  VmcsField::guest_ldtr_limit, VmcsField::guest_ldtr_access_rights};
+inline constexpr GuestSegmentFields kGuestTr = {VmcsField::guest_tr_selector, VmcsField::guest_tr_base,
+                                                VmcsField::guest_tr_limit, VmcsField::guest_tr_access_rights};
+
 }  // namespace vmx

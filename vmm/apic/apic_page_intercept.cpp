@@ -3,7 +3,7 @@
 #include "arch/cpu.hpp"
 #include "vmm/handlers/emulate_at_rip.hpp"
 #include "vmm/log/log.hpp"
-#include "vmm/vcpu_registry.hpp"
+#include "vmm/apic/registry_targets.hpp"
 
 namespace vmm::apic {
 namespace {
@@ -18,7 +18,7 @@ void ApicPageIntercept::init(uint64_t apic_base, ApicTopology* topo, bool (*visi
   visible_ = visible;
 }
 
-class ApicPageIntercept::Session final : public guest_memory::MmioDevice, public LocalApic, public ApTargets {
+class ApicPageIntercept::Session final : public guest_memory::MmioDevice, public LocalApic, public RegistryApTargets {
  public:
   Session(ApicPageIntercept& owner, unsigned sender) : o_(owner), sender_(sender) {}
 
@@ -69,19 +69,7 @@ class ApicPageIntercept::Session final : public guest_memory::MmioDevice, public
   }
 
   void send_to(const Icr& icr, uint32_t apic_id) override {
-    uint32_t low = icr.vector | (static_cast<uint32_t>(icr.delivery) << 8) | (icr.level_assert ? 1u << 14 : 0) |
-                   (icr.level_trigger ? 1u << 15 : 0);
-    send(apic_id << 24, low);
-  }
-
-  bool virtualized(unsigned cpu) override {
-    Vcpu* v = vcpu_by_index(cpu);
-    return v && v->virtualized;
-  }
-
-  ApMailbox* mailbox(unsigned cpu) override {
-    Vcpu* v = vcpu_by_index(cpu);
-    return v ? &v->mailbox : nullptr;
+    send(apic_id << 24, encode_icr_low_physical(icr));
   }
 
  private:

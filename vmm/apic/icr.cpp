@@ -30,6 +30,11 @@ Icr decode_x2apic_icr(uint64_t value) {
   return icr;
 }
 
+uint32_t encode_icr_low_physical(const Icr& icr) {
+  return icr.vector | (static_cast<uint32_t>(icr.delivery) << 8) | (icr.level_assert ? 1u << 14 : 0) |
+         (icr.level_trigger ? 1u << 15 : 0);
+}
+
 const char* delivery_mode_name(DeliveryMode m) {
   switch (m) {
     case DeliveryMode::fixed: return "fixed";

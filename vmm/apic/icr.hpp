@@ -32,6 +32,10 @@ Icr decode_xapic_icr(uint32_t low, uint32_t high);
 // x2APIC: the 64-bit value written to MSR 0x830.
 Icr decode_x2apic_icr(uint64_t value);
 
+// The low 32 bits of an ICR value for `icr` with no shorthand and physical destination:
+// the same IPI re-aimed at one CPU by the caller's destination field.
+uint32_t encode_icr_low_physical(const Icr& icr);
+
 const char* delivery_mode_name(DeliveryMode m);
 
 }  // namespace vmm::apic

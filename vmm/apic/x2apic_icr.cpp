@@ -3,7 +3,7 @@
 #include "vmm/apic/ap_intercept.hpp"
 #include "vmm/apic/ap_start_mode.hpp"
 #include "vmm/log/log.hpp"
-#include "vmm/vcpu_registry.hpp"
+#include "vmm/apic/registry_targets.hpp"
 
 namespace vmm::apic {
 namespace {
@@ -12,7 +12,7 @@ constexpr uint32_t kX2apicIcr = 0x830;
 ApicTopology* g_topo = nullptr;
 
 // This CPU's x2APIC through the (fault-safe) host MSR access, and the other vCPUs.
-class X2apicSession final : public LocalApic, public ApTargets {
+class X2apicSession final : public LocalApic, public RegistryApTargets {
  public:
   explicit X2apicSession(HostOps& host) : host_(host) {}
   bool failed = false;
@@ -20,17 +20,7 @@ class X2apicSession final : public LocalApic, public ApTargets {
   void send_nmi(uint32_t apic_id) override { send((static_cast<uint64_t>(apic_id) << 32) | (4u << 8)); }
   void send_raw(uint64_t v) override { send(v); }
   void send_to(const Icr& icr, uint32_t apic_id) override {
-    uint64_t low = icr.vector | (static_cast<uint32_t>(icr.delivery) << 8) | (icr.level_assert ? 1u << 14 : 0) |
-                   (icr.level_trigger ? 1u << 15 : 0);
-    send((static_cast<uint64_t>(apic_id) << 32) | low);
-  }
-  bool virtualized(unsigned cpu) override {
-    Vcpu* v = vcpu_by_index(cpu);
-    return v && v->virtualized;
-  }
-  ApMailbox* mailbox(unsigned cpu) override {
-    Vcpu* v = vcpu_by_index(cpu);
-    return v ? &v->mailbox : nullptr;
+    send((static_cast<uint64_t>(apic_id) << 32) | encode_icr_low_physical(icr));
   }
 
  private:

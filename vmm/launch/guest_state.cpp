@@ -4,6 +4,7 @@
 
 #include "arch/cpu.hpp"
 #include "arch/cr_bits.hpp"
+#include "vmx/guest_segment_fields.hpp"
 
 namespace vmm {
 namespace {
@@ -61,33 +62,27 @@ bool capture_guest_state(vmx::VmcsAccess& v) {
   asm volatile("sldt %0" : "=r"(ldtr));
   asm volatile("str %0" : "=r"(tr));
 
-  struct {
-    uint16_t sel;
-    VmcsField selector, base, limit, ar;
-  } const segs[] = {
-      {APEX_READ_SEL(es), VmcsField::guest_es_selector, VmcsField::guest_es_base, VmcsField::guest_es_limit, VmcsField::guest_es_access_rights},
-      {APEX_READ_SEL(cs), VmcsField::guest_cs_selector, VmcsField::guest_cs_base, VmcsField::guest_cs_limit, VmcsField::guest_cs_access_rights},
-      {APEX_READ_SEL(ss), VmcsField::guest_ss_selector, VmcsField::guest_ss_base, VmcsField::guest_ss_limit, VmcsField::guest_ss_access_rights},
-      {APEX_READ_SEL(ds), VmcsField::guest_ds_selector, VmcsField::guest_ds_base, VmcsField::guest_ds_limit, VmcsField::guest_ds_access_rights},
-      {APEX_READ_SEL(fs), VmcsField::guest_fs_selector, VmcsField::guest_fs_base, VmcsField::guest_fs_limit, VmcsField::guest_fs_access_rights},
-      {APEX_READ_SEL(gs), VmcsField::guest_gs_selector, VmcsField::guest_gs_base, VmcsField::guest_gs_limit, VmcsField::guest_gs_access_rights},
-      {ldtr, VmcsField::guest_ldtr_selector, VmcsField::guest_ldtr_base, VmcsField::guest_ldtr_limit, VmcsField::guest_ldtr_access_rights},
-      {tr, VmcsField::guest_tr_selector, VmcsField::guest_tr_base, VmcsField::guest_tr_limit, VmcsField::guest_tr_access_rights},
+  auto put = [&v](const vmx::GuestSegmentFields& f, const Segment& seg) {
+    bool ok = v.write(f.selector, seg.selector);
+    ok &= v.write(f.base, seg.base);
+    ok &= v.write(f.limit, seg.limit);
+    ok &= v.write(f.access_rights, seg.access_rights);
+    return ok;
   };
+  // Sreg order (ES CS SS DS FS GS), as vmx::kGuestSegments lists their fields.
+  const uint16_t selectors[6] = {APEX_READ_SEL(es), APEX_READ_SEL(cs), APEX_READ_SEL(ss),
+                                 APEX_READ_SEL(ds), APEX_READ_SEL(fs), APEX_READ_SEL(gs)};
   bool ok = true;
-  for (const auto& s : segs) {
-    Segment seg = read_segment(s.sel, gdt);
-    if (s.selector == VmcsField::guest_tr_selector && (seg.access_rights & kUnusable)) {
-      // Firmware often runs without a TSS (TR=0), but VM entry needs a usable busy 64-bit
-      // TSS in TR (SDM 27.3.1.2). An empty one at 0 is never used: the guest has no
-      // privilege changes through it until it loads its own TR.
-      seg = {0, 0, 0x67, 0x8b};
-    }
-    ok &= v.write(s.selector, seg.selector);
-    ok &= v.write(s.base, seg.base);
-    ok &= v.write(s.limit, seg.limit);
-    ok &= v.write(s.ar, seg.access_rights);
+  for (unsigned i = 0; i < 6; ++i) ok &= put(vmx::kGuestSegments[i], read_segment(selectors[i], gdt));
+  ok &= put(vmx::kGuestLdtr, read_segment(ldtr, gdt));
+  Segment tr_seg = read_segment(tr, gdt);
+  if (tr_seg.access_rights & kUnusable) {
+    // Firmware often runs without a TSS (TR=0), but VM entry needs a usable busy 64-bit
+    // TSS in TR (SDM 27.3.1.2). An empty one at 0 is never used: the guest has no
+    // privilege changes through it until it loads its own TR.
+    tr_seg = {0, 0, 0x67, 0x8b};
   }
+  ok &= put(vmx::kGuestTr, tr_seg);
   // FS/GS bases live in MSRs in 64-bit mode; the descriptor's base is meaningless there.
   ok &= v.write(VmcsField::guest_fs_base, arch::rdmsr(arch::Msr::IA32_FS_BASE));
   ok &= v.write(VmcsField::guest_gs_base, arch::rdmsr(arch::Msr::IA32_GS_BASE));

@@ -238,3 +238,9 @@ TEST_CASE("intercepted ICR writes: INIT/STARTUP emulated for virtualized CPUs on
     CHECK_FALSE(t.boxes[1].empty());
   }
 }
+
+TEST_CASE("encode_icr_low_physical keeps vector, mode, level and trigger, drops shorthand and logical") {
+  CHECK(encode_icr_low_physical(decode_xapic_icr(0x000cc500, 0)) == 0x0000c500);  // INIT assert, all-but-self
+  CHECK(encode_icr_low_physical(decode_xapic_icr(0x0000069a, 0)) == 0x0000069a);  // STARTUP 0x9a
+  CHECK(encode_icr_low_physical(decode_xapic_icr(0x00008d00, 0)) == 0x00008500);  // logical bit dropped
+}
