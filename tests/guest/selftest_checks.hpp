@@ -15,6 +15,9 @@ void run_xsetbv_checks(Tally& t);      // valid values accepted, invalid ones #G
 void run_privileged_checks(Tally& t);  // CR4.VMXE, VMXON, VMX MSRs
 void run_hypercall_checks(Tally& t);   // version, exit counters
 void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st);  // code on every AP after virtualization
+// The guest starts an AP itself with INIT-SIPI-SIPI and its own real-mode code, twice
+// (ap_restart_checks.cpp). Run it after run_ap_checks: it ends by handing the AP back to MP services.
+void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st);
 // SGDT/SIDT/SLDT/STR/LGDT/LIDT/LLDT/LTR in several addressing forms, their faults; the same
 // results with and without the descriptor-table guard (dt_guard). Run it first: its opening
 // executes each instruction once before printing anything (see selftest_checks.cpp).

@@ -1,0 +1,158 @@
+// A guest that starts an AP itself (issue P6): the BSP copies a real-mode trampoline
+// (ap_trampoline.S) below 1 MiB and sends INIT-SIPI-SIPI through its own local APIC, as an
+// operating system does — xAPIC ICR writes at IA32_APIC_BASE, or the x2APIC ICR MSR when the
+// firmware left x2APIC on. Under apexvisor those writes are intercepted (init_sipi=intercept)
+// or reach the hardware and come back as INIT/SIPI exits (native); either way the AP must run
+// the trampoline once per INIT + STARTUP, in real mode at vector × 4096 with the INIT state.
+// Done twice, then a lone STARTUP (no INIT before it) that must start nothing, then the AP is
+// handed back to the firmware's MP services, which must still be able to run code on it.
+#include "arch/cpu.hpp"
+#include "arch/msr.hpp"
+#include "tests/guest/guest_runtime.hpp"
+#include "tests/guest/selftest_checks.hpp"
+#include "vmm/log/format.hpp"
+
+extern "C" const uint8_t ap_trampoline_start[], ap_trampoline_end[];
+
+namespace guest {
+namespace {
+
+// What the trampoline records (offsets: ap_trampoline.S).
+struct ApTrampolineRecord {
+  volatile uint32_t runs;
+  volatile uint32_t edx;
+  volatile uint16_t cs;
+  volatile uint16_t msw;
+  volatile uint32_t cpuid1_ecx;
+  volatile uint32_t esp;
+};
+constexpr uint64_t kRecordOffset = 0x100;
+
+// ICR low words (SDM Vol 3A 11.6.1, Figure 11-12), as Linux's wakeup_secondary_cpu_via_init
+// sends them: INIT level-assert, INIT level-deassert, STARTUP with the page number.
+constexpr uint32_t kIcrInitAssert = 0x0000c500;    // level trigger, assert, delivery INIT
+constexpr uint32_t kIcrInitDeassert = 0x00008500;  // level trigger, de-assert, delivery INIT
+constexpr uint32_t kIcrStartup = 0x00000600;       // delivery STARTUP | vector
+constexpr uint32_t kIcrPending = 1u << 12;         // xAPIC delivery status: send pending
+constexpr uint64_t kApicBaseX2apic = 1ull << 10;   // IA32_APIC_BASE.EXTD
+constexpr uint32_t kX2apicIcrMsr = 0x830;
+constexpr uint64_t kXapicIcrLow = 0x300, kXapicIcrHigh = 0x310;
+
+struct LocalApic {
+  bool x2apic;
+  uint64_t base;
+
+  static LocalApic current() {
+    uint64_t msr = arch::rdmsr(arch::Msr::IA32_APIC_BASE);
+    return {(msr & kApicBaseX2apic) != 0, msr & ~0xfffull};
+  }
+  void send(uint32_t apic_id, uint32_t low) const {
+    if (x2apic) {
+      arch::wrmsr(kX2apicIcrMsr, (uint64_t{apic_id} << 32) | low);
+      return;
+    }
+    auto* high_reg = reinterpret_cast<volatile uint32_t*>(base + kXapicIcrHigh);
+    auto* low_reg = reinterpret_cast<volatile uint32_t*>(base + kXapicIcrLow);
+    *high_reg = apic_id << 24;
+    *low_reg = low;
+    for (unsigned spin = 0; spin < 1000000 && (*low_reg & kIcrPending); ++spin) arch::cpu_pause();
+  }
+};
+
+// Waits up to `timeout_us` for the AP's run count to reach `runs`.
+bool wait_for_runs(EFI_BOOT_SERVICES* bs, const ApTrampolineRecord& rec, uint32_t runs, unsigned timeout_us) {
+  for (unsigned waited = 0; waited < timeout_us; waited += 1000) {
+    if (rec.runs >= runs) return true;
+    bs->Stall(1000);
+  }
+  return rec.runs >= runs;
+}
+
+struct ApProbe {
+  volatile uint32_t ran;
+};
+void EFIAPI on_ap(void* arg) { static_cast<ApProbe*>(arg)->ran = 1; }
+
+}  // namespace
+
+void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
+  EFI_BOOT_SERVICES* bs = st->BootServices;
+  EFI_GUID guid = efi::kMpServicesGuid;
+  void* iface = nullptr;
+  if (EFI_ERROR(bs->LocateProtocol(&guid, nullptr, &iface))) {
+    say("SKIP AP restart by INIT-SIPI-SIPI: no MP services to find an AP's APIC id");
+    return;
+  }
+  auto* mp = static_cast<efi::MpServicesProtocol*>(iface);
+  UINTN total = 0, enabled = 0, self = 0;
+  mp->get_number_of_processors(mp, &total, &enabled);
+  mp->who_am_i(mp, &self);
+  if (total < 2) {
+    say("SKIP AP restart by INIT-SIPI-SIPI: one CPU");
+    return;
+  }
+  const UINTN ap = self == 0 ? 1 : 0;
+  efi::ProcessorInformation info{};
+  EFI_STATUS s = mp->get_processor_info(mp, ap, &info);
+  t.check(!EFI_ERROR(s), "MP services give the AP's APIC id", "status 0x%llx", s);
+  if (EFI_ERROR(s)) return;
+  const auto apic_id = static_cast<uint32_t>(info.processor_id);
+
+  // A page below 1 MiB (a STARTUP vector is a page number 0x01-0xff, not 0xa0-0xbf: SDM Vol 3A
+  // 8.4.4.1 reserves those); it stays allocated, the AP halts in it until it is taken back.
+  EFI_PHYSICAL_ADDRESS page = 0x9f000;
+  s = bs->AllocatePages(AllocateMaxAddress, EfiLoaderData, 1, &page);
+  t.check(!EFI_ERROR(s) && page >= 0x1000, "a page below 1 MiB for the AP's real-mode code", "status 0x%llx page 0x%llx",
+          s, page);
+  if (EFI_ERROR(s) || page < 0x1000) return;
+  auto* code = reinterpret_cast<uint8_t*>(page);
+  const auto size = static_cast<size_t>(ap_trampoline_end - ap_trampoline_start);
+  for (size_t i = 0; i < 4096; ++i) code[i] = i < size ? ap_trampoline_start[i] : 0;
+  auto& rec = *reinterpret_cast<ApTrampolineRecord*>(page + kRecordOffset);
+  const auto vector = static_cast<uint32_t>(page >> 12);
+
+  const LocalApic apic = LocalApic::current();
+  say("AP restart: APIC id %u through the %s ICR, STARTUP vector 0x%x", apic_id, apic.x2apic ? "x2APIC" : "xAPIC",
+      vector);
+  const uint32_t signature = arch::cpuid(1).eax;
+  char name[96];
+  for (uint32_t round = 1; round <= 2; ++round) {
+    rec.edx = 0;
+    rec.esp = ~0u;
+    rec.cpuid1_ecx = 0;
+    rec.cs = 0xffff;
+    rec.msw = 0xffff;
+    // Linux's sequence: INIT assert, INIT de-assert, 10 ms, STARTUP, 200 µs, STARTUP. The
+    // second STARTUP reaches a running AP and must be ignored (the run count says so).
+    apic.send(apic_id, kIcrInitAssert);
+    apic.send(apic_id, kIcrInitDeassert);
+    bs->Stall(10000);
+    apic.send(apic_id, kIcrStartup | vector);
+    bs->Stall(200);
+    apic.send(apic_id, kIcrStartup | vector);
+    const bool ran = wait_for_runs(bs, rec, round, 2000000);
+    bs->Stall(20000);  // time for a wrongly honoured second STARTUP to show
+    vmm::format(name, sizeof name, "INIT-SIPI-SIPI from the guest starts the AP (restart %u)", round);
+    t.check(ran && rec.runs == round, name, "runs %llu, expected %llu", rec.runs, round);
+    if (!ran) return;
+    vmm::format(name, sizeof name, "AP starts in real mode at CS=vector<<8 (restart %u)", round);
+    t.check(rec.cs == (vector << 8) && !(rec.msw & 1), name, "cs 0x%llx msw 0x%llx", rec.cs, rec.msw);
+    vmm::format(name, sizeof name, "AP arrives with INIT's EDX (signature) and ESP=0 (restart %u)", round);
+    t.check(rec.edx == signature && rec.esp == 0, name, "edx 0x%llx esp 0x%llx", rec.edx, rec.esp);
+    vmm::format(name, sizeof name, "AP's real-mode CPUID still shows the hypervisor (restart %u)", round);
+    t.check(rec.cpuid1_ecx & (1u << 31), name, "cpuid.1 ecx 0x%llx", rec.cpuid1_ecx);
+  }
+
+  // STARTUP without INIT reaches a running (halted) CPU: ignored, as on hardware (11.6.1).
+  apic.send(apic_id, kIcrStartup | vector);
+  bs->Stall(20000);
+  t.check(rec.runs == 2, "STARTUP without INIT starts nothing", "runs %llu", rec.runs);
+
+  // The firmware wakes the AP with its own INIT-SIPI-SIPI: it must get its AP back.
+  ApProbe probe{0};
+  s = mp->startup_this_ap(mp, on_ap, ap, nullptr, 10ull * 1000 * 1000, &probe, nullptr);
+  t.check(!EFI_ERROR(s) && probe.ran, "MP services run code on the AP after the guest restarted it",
+          "status 0x%llx ran=%llu", s, probe.ran);
+}
+
+}  // namespace guest
