@@ -147,6 +147,36 @@ class CheckSerialLibTest(unittest.TestCase):
             serial.parse_expect("!\n")
 
 
+class CheckSerialIncludeTest(TempDirCase):
+    LINES = CheckSerialLibTest.LINES
+
+    def test_included_rules_keep_their_place(self):
+        self.write("parts/middle.inc", "two\n@include inner.inc\n")
+        self.write("parts/inner.inc", "three\n")
+        top = self.write("top.expect", "one\n@include parts/middle.inc\nend\n")
+        rules = serial.load_expect(top)
+        self.assertEqual([r.text for r in rules], ["one", "two", "three", "end"])
+        self.assertTrue(serial.check(self.LINES, rules).ok)
+
+    def test_failure_names_the_included_file(self):
+        self.write("shared.inc", "# a comment\nthree\ntwo\n")
+        top = self.write("top.expect", "one\n@include shared.inc\n")
+        r = serial.check(self.LINES, serial.load_expect(top))
+        self.assertFalse(r.ok)
+        self.assertIn("shared.inc line 3", r.report)
+
+    def test_include_errors(self):
+        with self.assertRaisesRegex(serial.ExpectError, "cannot read @include .*missing.inc"):
+            serial.load_expect(self.write("a.expect", "one\n@include missing.inc\n"))
+        self.write("loop.inc", "@include loop.inc\n")
+        with self.assertRaisesRegex(serial.ExpectError, "levels deep"):
+            serial.load_expect(self.write("b.expect", "@include loop.inc\n"))
+        with self.assertRaisesRegex(serial.ExpectError, "needs a file name"):
+            serial.load_expect(self.write("c.expect", "@include\n"))
+        with self.assertRaisesRegex(serial.ExpectError, "no folder"):
+            serial.parse_expect("@include x.inc\n")
+
+
 class CheckSerialCliTest(TempDirCase):
     def test_pass_on_raw_ansi_log(self):
         log = self.write("serial.log", RAW_LOG.encode(), "wb")

@@ -9,6 +9,7 @@ cursor moves (UiApp's menu) runs together on one line; lines printed with CR LF 
 """
 
 import difflib
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ EXPECT_FORMAT = r"""EXPECT file format (one rule per line):
   *REGEX, *=TEXT  required somewhere in the log, in any position (e.g. per-CPU lines whose
                   order between CPUs is not fixed)
   !REGEX, !=TEXT  forbidden: no log line may match
+  @include FILE   the rules of FILE (a path relative to this file's folder), in place: ordered
+                  rules keep their position; shared by scenarios that must print the same lines
   Leading and trailing blanks of a rule are ignored (write \s or [ ] to match them). To start
   a regex with a literal #, =, * or !, escape it: \#, \=, \*, \!.
   The log is cleaned before matching: ANSI escape sequences, CR and other control characters
@@ -82,6 +85,13 @@ class Rule:
     literal: bool
     lineno: int        # line in the EXPECT file
     regex: re.Pattern = field(repr=False, default=None)
+    source: str = None  # the included file it came from (None: the EXPECT file itself)
+
+    @property
+    def where(self):
+        if self.source is None:
+            return "expect line %d" % self.lineno
+        return "%s line %d" % (os.path.basename(self.source), self.lineno)
 
     def matches(self, line):
         if self.literal:
@@ -93,12 +103,19 @@ class Rule:
         return prefix + ("=" if self.literal else "") + self.text
 
 
-def parse_expect(text, source="<expect>"):
-    """The rules of an EXPECT file's text; raises ExpectError on a bad line."""
+MAX_INCLUDE_DEPTH = 8
+
+
+def parse_expect(text, source="<expect>", base_dir=None, _depth=0, _included_as=None):
+    """The rules of an EXPECT file's text; raises ExpectError on a bad line. `base_dir`:
+    where @include paths start (None: @include is an error)."""
     rules = []
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
+            continue
+        if line.startswith("@include"):
+            rules.extend(_include(line[len("@include"):].strip(), source, lineno, base_dir, _depth))
             continue
         kind = "ordered"
         if line.startswith("!"):
@@ -110,7 +127,7 @@ def parse_expect(text, source="<expect>"):
             line = line[1:]
         if not line:
             raise ExpectError("%s:%d: empty pattern" % (source, lineno))
-        rule = Rule(kind, line, literal, lineno)
+        rule = Rule(kind, line, literal, lineno, source=_included_as)
         if not literal:
             try:
                 rule.regex = re.compile(line)
@@ -122,12 +139,31 @@ def parse_expect(text, source="<expect>"):
     return rules
 
 
+def _include(name, source, lineno, base_dir, depth):
+    """The rules of an @include line's file."""
+    if not name:
+        raise ExpectError("%s:%d: @include needs a file name" % (source, lineno))
+    if base_dir is None:
+        raise ExpectError("%s:%d: @include %s: no folder to find it in (rules given as text)" % (source, lineno, name))
+    if depth >= MAX_INCLUDE_DEPTH:
+        raise ExpectError("%s:%d: @include %s: more than %d levels deep (an include cycle?)"
+                          % (source, lineno, name, MAX_INCLUDE_DEPTH))
+    path = os.path.join(base_dir, name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ExpectError("%s:%d: cannot read @include %s: %s" % (source, lineno, path, e.strerror))
+    return parse_expect(text, path, os.path.dirname(path), depth + 1, _included_as=path)
+
+
 def load_expect(path):
     try:
         with open(path, encoding="utf-8") as f:
-            return parse_expect(f.read(), path)
+            text = f.read()
     except OSError as e:
         raise ExpectError("cannot read EXPECT file %s: %s" % (path, e.strerror))
+    return parse_expect(text, path, os.path.dirname(os.path.abspath(path)))
 
 
 # ---- checking ----------------------------------------------------------------------------
@@ -202,7 +238,7 @@ def check(lines, rules, log_name="log", context=4):
         near = _closest(rule, lines, pos)
         if near is not None and earlier is None:
             out.append("      -> closest line after that point: %s" % loc(near))
-        failures.append("expectation %r (expect line %d) %s" % (rule.describe(), rule.lineno, note))
+        failures.append("expectation %r (%s) %s" % (rule.describe(), rule.where, note))
 
     if anywhere:
         out.append("anywhere:")
@@ -212,7 +248,7 @@ def check(lines, rules, log_name="log", context=4):
             out.append("  %s %s\n      -> %s" % (ok_mark, rule.describe(), loc(hit)))
         else:
             out.append("  %s %s\n      -> not found in the log" % (bad_mark, rule.describe()))
-            failures.append("required line %r (expect line %d) not found" % (rule.describe(), rule.lineno))
+            failures.append("required line %r (%s) not found" % (rule.describe(), rule.where))
 
     if forbidden:
         out.append("forbidden:")
@@ -226,14 +262,14 @@ def check(lines, rules, log_name="log", context=4):
             out.append("      -> %s" % loc(i))
         if len(hits) > 5:
             out.append("      -> ... %d more" % (len(hits) - 5))
-        failures.append("forbidden line %r (expect line %d) appeared at log line %d"
-                        % (rule.describe(), rule.lineno, hits[0] + 1))
+        failures.append("forbidden line %r (%s) appeared at log line %d"
+                        % (rule.describe(), rule.where, hits[0] + 1))
 
     if stopped is not None:
         where = ("after log line %d (the last ordered match)" % (last_match + 1)
                  if last_match is not None else "at the start of the log")
-        out.append("matching stopped at expect line %d (%s), %s; log lines around that point:"
-                   % (stopped.lineno, stopped.describe(), where))
+        out.append("matching stopped at %s (%s), %s; log lines around that point:"
+                   % (stopped.where, stopped.describe(), where))
         centre = last_match if last_match is not None else 0
         lo, hi = max(0, centre - context), min(len(lines), centre + 2 * context + 1)
         if not lines:
