@@ -5,6 +5,7 @@
 #include "boot/mp.hpp"
 #include "vmm/apic/ap_start_mode.hpp"
 #include "vmm/apic/apic_page_intercept.hpp"
+#include "vmm/apic/apic_virtualization.hpp"
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/ept/ept_builder.hpp"
 #include "vmm/ept_write_intercept.hpp"
@@ -235,6 +236,11 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   }
   vmm::apic::set_ap_start_mode(mode);
   APEX_LOG(info, "INIT/SIPI: %s (%s)", vmm::apic::ap_start_mode_name(mode), why);
+  char offered[160];
+  vmm::apic::describe_apic_virtualization(caps, offered, sizeof offered);
+  APEX_LOG(info, "local APIC: passed through, %s; APIC virtualization offered: %s (not used: it answers guest "
+           "APIC reads from a virtual-APIC page)",
+           mode == vmm::apic::ApStartMode::intercept ? "writes trapped" : "no APIC exits", offered);
   // Hidden pages read as zeros (a page of our own, itself hidden): Linux's direct map reads
   // reserved memory now and then, and must neither crash nor see the hypervisor.
   if (void* zero_page = alloc_runtime_pages(1)) ept.set_hidden_backing(reinterpret_cast<uint64_t>(zero_page));
