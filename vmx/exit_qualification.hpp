@@ -1,6 +1,7 @@
 // Exit qualifications that name registers or ports (SDM Vol. 3C 28.2.1 "Basic VM-Exit
-// Information": the tables for control-register accesses, MOV DR and I/O instructions).
-// The EPT-violation and other qualifications live with their users.
+// Information": the tables for control-register accesses, MOV DR and I/O instructions), and
+// the bits of the EPT-violation qualification that more than one handler reads. The other
+// qualifications live with their users.
 #pragma once
 #include <stdint.h>
 
@@ -60,5 +61,14 @@ struct IoQualification {
   uint16_t port;
 };
 IoQualification decode_io(uint64_t qualification);
+
+// ---- EPT violations (exit 48, SDM Vol 3C 28.2.1 Table 28-7) ----------------------------------
+namespace ept_violation_qual {
+inline constexpr uint64_t access_read = 1u << 0, access_write = 1u << 1, access_fetch = 1u << 2;  // the access
+inline constexpr uint64_t allowed_read = 1u << 3, allowed_write = 1u << 4, allowed_execute = 1u << 5;  // the EPT's
+inline constexpr uint64_t linear_valid = 1u << 7;  // the guest-linear-address field is valid
+inline constexpr uint64_t translated = 1u << 8;    // with linear_valid: the access was to the translated
+                                                   // address, not to a paging-structure entry
+}  // namespace ept_violation_qual
 
 }  // namespace vmx

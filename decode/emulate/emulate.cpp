@@ -76,17 +76,12 @@ class Emu {
     res_.outcome = Outcome::retry;
     return false;
   }
-  // The instruction finished: RIP moves past it, RF clears (SDM Vol 3A 17.3.1.1: RF is
-  // cleared at the successful completion of any instruction except IRET/RSM/task switch).
+  // The instruction finished (complete_instruction: RIP past it, RF cleared).
   Result finish() {
-    ctx_.rflags = (ctx_.rflags & ~fl::RF) | fl::FIXED1;
-    ctx_.rip = next_rip_;
-    // Outside 64-bit mode the instruction pointer is EIP, or IP for 16-bit code.
-    if (ctx_.mode == CpuMode::bits32) ctx_.rip &= 0xFFFFFFFFull;
-    if (ctx_.mode == CpuMode::bits16) ctx_.rip &= 0xFFFFull;
-    res_.outcome = Outcome::ok;
-    res_.completed = true;
-    res_.single_step = (rflags_in_ & fl::TF) != 0;
+    const Result done = complete_instruction(ctx_, insn_.length, rflags_in_);
+    res_.outcome = done.outcome;
+    res_.completed = done.completed;
+    res_.single_step = done.single_step;
     return res_;
   }
 
@@ -554,6 +549,21 @@ Result Emu::run() {
 }
 
 }  // namespace
+
+Result complete_instruction(EmuContext& ctx, unsigned length, uint64_t rflags_before) {
+  // RF is cleared at the successful completion of any instruction except IRET/RSM/task
+  // switch (SDM Vol 3A 17.3.1.1).
+  ctx.rflags = (ctx.rflags & ~fl::RF) | fl::FIXED1;
+  ctx.rip += length;
+  // Outside 64-bit mode the instruction pointer is EIP, or IP for 16-bit code.
+  if (ctx.mode == CpuMode::bits32) ctx.rip &= 0xFFFFFFFFull;
+  if (ctx.mode == CpuMode::bits16) ctx.rip &= 0xFFFFull;
+  Result r;
+  r.outcome = Outcome::ok;
+  r.completed = true;
+  r.single_step = (rflags_before & fl::TF) != 0;
+  return r;
+}
 
 Result emulate(const Instruction& insn, EmuContext& ctx) {
   Emu emu(insn, ctx);

@@ -86,6 +86,13 @@ struct Result {
 // hardware reports a fault in the middle of a REP (SDM Vol 1 7.3.9.3).
 Result emulate(const Instruction& insn, EmuContext& ctx);
 
+// The end of every emulated instruction, for emulate() and for callers that carry out an
+// instruction themselves (the hypervisor's MOV-store fast path): RIP moves past the `length`
+// bytes (EIP/IP wrap outside 64-bit mode), RF clears (SDM Vol 3A 17.3.1.1), and the result
+// is ok + completed, with single_step set when `rflags_before` (RFLAGS as the instruction
+// began) had TF set (SDM Vol 3A 17.3.1.4).
+Result complete_instruction(EmuContext& ctx, unsigned length, uint64_t rflags_before);
+
 // Fetches the instruction at CS:RIP through ctx.mem (instruction-fetch accesses, a page at a
 // time so that a fault on the next page only happens when the instruction needs it) and
 // decodes it in ctx.mode. `apx` is the guest's XCR0.APX (REX2/EGPR legality). Returns ok with

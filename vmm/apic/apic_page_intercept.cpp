@@ -2,6 +2,7 @@
 
 #include "arch/cpu.hpp"
 #include "vmm/handlers/emulate_at_rip.hpp"
+#include "vmm/handlers/store32_at_rip.hpp"
 #include "vmm/log/log.hpp"
 #include "vmm/apic/registry_targets.hpp"
 
@@ -91,9 +92,13 @@ class ApicPageIntercept::Session final : public guest_memory::MmioDevice, public
   unsigned sender_;
 };
 
-ExitAction ApicPageIntercept::on_write(ExitContext& ctx, uint64_t) {
+ExitAction ApicPageIntercept::on_write(ExitContext& ctx, uint64_t gpa) {
   Session session(*this, ctx.vcpu.index);
   guest_memory::HostPhysMemory phys(visible_, base_, 4096, &session);
+  // The MOV m32 stores every APIC driver uses, without the general decoder; both paths write
+  // through `session`, so ICR, LDR and DFR handling stays in Session::write.
+  ExitAction fast = ExitAction::resume();
+  if (store32_at_rip(ctx, phys, gpa, &fast)) return fast;
   bool unsupported = false;
   ExitAction a = emulate_at_rip(ctx, phys, nullptr, &unsupported);
   if (unsupported) return ExitAction::stop("a write to the local APIC page that apexvisor cannot emulate");

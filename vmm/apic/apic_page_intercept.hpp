@@ -1,8 +1,10 @@
 // init_sipi=intercept on an xAPIC (issue P6): the local-APIC page is read-only in the EPT,
-// so every guest write to it exits; the writing instruction is emulated (decode + emulate
-// through the guest's paging), and the write itself is routed here: ICR writes that send
-// INIT or STARTUP are emulated through the target CPUs' mailboxes (ap_intercept.hpp), all
-// other writes go to the real APIC unchanged. Reads never exit. Image only (MMIO).
+// so every guest write to it exits; the writing instruction is emulated — MOV m32 stores by
+// the fast path (vmm/handlers/store32_at_rip.hpp), anything else by decode + emulate through
+// the guest's paging (emulate_at_rip.hpp) — and the write itself is routed here: ICR writes
+// that send INIT or STARTUP are emulated through the target CPUs' mailboxes
+// (ap_intercept.hpp), all other writes go to the real APIC unchanged. Reads never exit.
+// Image only (MMIO).
 #pragma once
 #include "vmm/apic/ap_intercept.hpp"
 #include "vmm/ept_write_intercept.hpp"

@@ -24,6 +24,16 @@ bool ia32e_guest(vmx::VmcsAccess& vmcs) {
   return (vmcs.read(VmcsField::vm_entry_controls) & vmx::entry_ctl::ia32e_mode_guest) != 0;
 }
 
+// One segment register from the VMCS guest segment fields (vmx::kGuestSegments is in Sreg
+// order, emu_context.hpp).
+void read_segment(vmx::VmcsAccess& vmcs, emu::EmuContext& ctx, emu::Sreg s) {
+  const vmx::GuestSegmentFields& f = vmx::kGuestSegments[static_cast<unsigned>(s)];
+  emu::Segment& seg = ctx.seg[static_cast<unsigned>(s)];
+  seg.base = vmcs.read(f.base);
+  seg.limit = static_cast<uint32_t>(vmcs.read(f.limit));
+  seg.access_rights = static_cast<uint32_t>(vmcs.read(f.access_rights));
+}
+
 }  // namespace
 
 PagingState read_paging_state(vmx::VmcsAccess& vmcs, uint8_t maxphyaddr) {
@@ -49,7 +59,7 @@ PagingState read_paging_state(vmx::VmcsAccess& vmcs, uint8_t maxphyaddr) {
   return s;
 }
 
-void read_emu_context(vmx::VmcsAccess& vmcs, vmx::GprFile& regs, emu::LinearMemory& mem, emu::EmuContext& ctx) {
+void read_code_context(vmx::VmcsAccess& vmcs, vmx::GprFile& regs, emu::LinearMemory& mem, emu::EmuContext& ctx) {
   ctx.gpr = regs.gpr;
   ctx.mem = &mem;
   ctx.rip = vmcs.read(VmcsField::guest_rip);
@@ -57,7 +67,8 @@ void read_emu_context(vmx::VmcsAccess& vmcs, vmx::GprFile& regs, emu::LinearMemo
   regs.gpr[4] = vmcs.read(VmcsField::guest_rsp);
   const uint64_t cr0 = vmcs.read(VmcsField::guest_cr0);
   const uint64_t cr4 = vmcs.read(VmcsField::guest_cr4);
-  const uint32_t cs_ar = static_cast<uint32_t>(vmcs.read(VmcsField::guest_cs_access_rights));
+  read_segment(vmcs, ctx, emu::Sreg::cs);
+  const uint32_t cs_ar = ctx.segment(emu::Sreg::cs).access_rights;
   if (ia32e_guest(vmcs) && (cs_ar & kArL))
     ctx.mode = decode::CpuMode::bits64;
   else
@@ -66,13 +77,13 @@ void read_emu_context(vmx::VmcsAccess& vmcs, vmx::GprFile& regs, emu::LinearMemo
   ctx.cpl = static_cast<uint8_t>((vmcs.read(VmcsField::guest_ss_access_rights) >> 5) & 3);
   ctx.cr0_am = (cr0 & arch::cr0::AM) != 0;
   ctx.la57 = (cr4 & arch::cr4::LA57) != 0;
-  // VMCS guest segment fields in Sreg order (ES CS SS DS FS GS).
-  for (unsigned i = 0; i < emu::kSregCount; ++i) {
-    const vmx::GuestSegmentFields& f = vmx::kGuestSegments[i];
-    ctx.seg[i].base = vmcs.read(f.base);
-    ctx.seg[i].limit = static_cast<uint32_t>(vmcs.read(f.limit));
-    ctx.seg[i].access_rights = static_cast<uint32_t>(vmcs.read(f.access_rights));
-  }
+}
+
+void read_emu_context(vmx::VmcsAccess& vmcs, vmx::GprFile& regs, emu::LinearMemory& mem, emu::EmuContext& ctx) {
+  read_code_context(vmcs, regs, mem, ctx);
+  // The data segments, in Sreg order (ES CS SS DS FS GS; CS is read above).
+  for (unsigned i = 0; i < emu::kSregCount; ++i)
+    if (static_cast<emu::Sreg>(i) != emu::Sreg::cs) read_segment(vmcs, ctx, static_cast<emu::Sreg>(i));
 }
 
 bool write_back_emu_context(vmx::VmcsAccess& vmcs, const emu::EmuContext& ctx) {

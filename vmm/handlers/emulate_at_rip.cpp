@@ -6,7 +6,6 @@ namespace vmm {
 
 ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
                           bool* unsupported) {
-  *unsupported = false;
   // MAXPHYADDR bounds reserved-bit checks in the walk; 52 accepts every address the guest's
   // tables can hold when the CPU does not say.
   guest_memory::PagingState paging = guest_memory::read_paging_state(ctx.vmcs, 52);
@@ -17,6 +16,12 @@ ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys,
   const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 decodes only with guest XCR0.APX=1
   decode::emulate::Result r = decode::emulate::fetch_instruction(emu, apx, insn);
   if (r.outcome == decode::emulate::Outcome::ok) r = decode::emulate::emulate(insn, emu);
+  return finish_emulation(ctx, emu, r, unsupported);
+}
+
+ExitAction finish_emulation(ExitContext& ctx, const decode::emulate::EmuContext& emu, const decode::emulate::Result& r,
+                            bool* unsupported) {
+  *unsupported = false;
   switch (r.outcome) {
     case decode::emulate::Outcome::ok:
       if (!guest_memory::write_back_emu_context(ctx.vmcs, emu)) return ExitAction::stop("emulation: VMWRITE failed");

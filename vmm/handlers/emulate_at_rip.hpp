@@ -3,6 +3,7 @@
 // into pages the EPT write monitor watches (P4) — without single-stepping the guest.
 #pragma once
 #include "vmm/exit_context.hpp"
+#include "decode/emulate/emulate.hpp"
 #include "vmm/guest_memory/guest_linear_memory.hpp"
 
 namespace vmm {
@@ -15,5 +16,12 @@ namespace vmm {
 // so the caller can fall back.
 ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
                           bool* unsupported);
+
+// How every emulated instruction ends, whoever carried it out (emulate_at_rip() and the
+// MOV-store fast path, store32_at_rip.hpp): ok and retry write RIP, RFLAGS and RSP back
+// from `emu` (guest_memory::write_back_emu_context) and resume; a fault becomes the guest's
+// exception (with CR2 for #PF); unsupported and bad_gpa set `*unsupported`.
+ExitAction finish_emulation(ExitContext& ctx, const decode::emulate::EmuContext& emu, const decode::emulate::Result& r,
+                            bool* unsupported);
 
 }  // namespace vmm

@@ -7,20 +7,15 @@
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/log/format.hpp"
+#include "vmx/exit_qualification.hpp"
 
 namespace vmm {
 namespace {
 
 using vmx::VmcsField;
 
-// Exit qualification for EPT violations (SDM Vol 3C 28.2.1, Table 28-7):
-//   0 data read, 1 data write, 2 instruction fetch (the access that faulted);
-//   3 readable, 4 writable, 5 executable (what the EPT entries allowed);
-//   7 guest-linear-address field valid; 8 (if 7) the access was to the translated address
-//   rather than to a paging-structure entry.
-constexpr uint64_t kRead = 1u << 0, kWrite = 1u << 1, kFetch = 1u << 2;
-constexpr uint64_t kReadable = 1u << 3, kWritable = 1u << 4, kExecutable = 1u << 5;
-constexpr uint64_t kLinearValid = 1u << 7, kTranslated = 1u << 8;
+// Exit qualification for EPT violations (SDM Vol 3C 28.2.1, Table 28-7; vmx/exit_qualification.hpp).
+using namespace vmx::ept_violation_qual;
 
 char flag(uint64_t q, uint64_t bit, char c) { return (q & bit) ? c : '-'; }
 
@@ -30,18 +25,18 @@ ExitAction handle_ept_violation(ExitContext& ctx) {
   const uint64_t q = ctx.vmcs.read(VmcsField::exit_qualification);
   const unsigned long long gpa = ctx.vmcs.read(VmcsField::guest_physical_address);
   // A write into a page the hypervisor protects on purpose (local APIC, write monitor).
-  if ((q & kWrite) && !(q & kFetch))
+  if ((q & access_write) && !(q & access_fetch))
     if (EptWriteIntercept* owner = find_ept_write_intercept(gpa)) return owner->on_write(ctx, gpa);
   char* out = ctx.vcpu.stop_detail;
   const size_t cap = sizeof ctx.vcpu.stop_detail;
-  size_t n = format(out, cap, "EPT violation: gpa 0x%llx access %c%c%c allowed %c%c%c", gpa, flag(q, kRead, 'r'),
-                    flag(q, kWrite, 'w'), flag(q, kFetch, 'x'), flag(q, kReadable, 'r'), flag(q, kWritable, 'w'),
-                    flag(q, kExecutable, 'x'));
+  size_t n = format(out, cap, "EPT violation: gpa 0x%llx access %c%c%c allowed %c%c%c", gpa, flag(q, access_read, 'r'),
+                    flag(q, access_write, 'w'), flag(q, access_fetch, 'x'), flag(q, allowed_read, 'r'),
+                    flag(q, allowed_write, 'w'), flag(q, allowed_execute, 'x'));
   if (n < cap) {
-    if (q & kLinearValid)
+    if (q & linear_valid)
       format(out + n, cap - n, " linear 0x%llx%s",
              static_cast<unsigned long long>(ctx.vmcs.read(VmcsField::guest_linear_address)),
-             (q & kTranslated) ? "" : " (paging-structure walk)");
+             (q & translated) ? "" : " (paging-structure walk)");
     else
       format(out + n, cap - n, " linear n/a");
   }

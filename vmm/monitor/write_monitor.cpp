@@ -5,6 +5,7 @@
 #include "vmm/guest_memory/guest_linear_memory.hpp"
 #include "vmm/handlers/emulate_at_rip.hpp"
 #include "vmx/controls.hpp"
+#include "vmx/exit_qualification.hpp"
 
 namespace vmm::monitor {
 
@@ -45,7 +46,8 @@ Status from_ept(ept::EptStatus s) {
 // 28.2.1 Table 28-7, bits 7 and 8).
 uint64_t exit_linear_page(vmx::VmcsAccess& vmcs) {
   const uint64_t q = vmcs.read(VmcsField::exit_qualification);
-  if ((q & (1u << 7)) && (q & (1u << 8))) return page_of(vmcs.read(VmcsField::guest_linear_address));
+  namespace qual = vmx::ept_violation_qual;
+  if ((q & qual::linear_valid) && (q & qual::translated)) return page_of(vmcs.read(VmcsField::guest_linear_address));
   return kUnknown;
 }
 

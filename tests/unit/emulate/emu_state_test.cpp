@@ -99,6 +99,42 @@ TEST_CASE("emu_state: emulator context from the VMCS and back", "[emulate][vmcs]
   CHECK(ctx.real_or_v86);
 }
 
+TEST_CASE("emu_state: the code context is the emulator context without the data segments", "[emulate][vmcs]") {
+  vmx::FakeVmcs vmcs;
+  vmx::GprFile regs{};
+  FakePhys phys;
+  GuestLinearMemory mem(phys, flat_state(decode::CpuMode::bits32));
+  vmcs.set(VmcsField::guest_cs_access_rights, 0xC09B);  // 32-bit protected mode
+  vmcs.set(VmcsField::guest_cs_base, 0x10000);
+  vmcs.set(VmcsField::guest_cs_limit, 0xFFFF);
+  vmcs.set(VmcsField::guest_cr0, 0x11);
+  vmcs.set(VmcsField::guest_rip, 0x1234);
+  vmcs.set(VmcsField::guest_rsp, 0x8000);
+  vmcs.set(VmcsField::guest_rflags, 0x202);
+  vmcs.set(VmcsField::guest_ds_base, 0x5000);
+  emu::EmuContext code, full;
+  read_code_context(vmcs, regs, mem, code);
+  const unsigned reads = vmcs.reads();
+  read_emu_context(vmcs, regs, mem, full);
+  CHECK(vmcs.reads() - reads == reads + 15);  // five data segments, three fields each
+  CHECK(code.mode == full.mode);
+  CHECK(code.mode == decode::CpuMode::bits32);
+  CHECK(code.rip == 0x1234);
+  CHECK(code.rflags == 0x202);
+  CHECK(regs.gpr[4] == 0x8000);
+  CHECK(code.gpr == regs.gpr);
+  CHECK(code.mem == &mem);
+  CHECK(code.seg[1].base == 0x10000);
+  CHECK(code.seg[1].limit == 0xFFFF);
+  CHECK(code.seg[1].access_rights == 0xC09B);
+  CHECK(code.seg[3].base == 0);  // DS untouched: the emulator's default
+  CHECK(full.seg[3].base == 0x5000);
+  CHECK(code.real_or_v86 == full.real_or_v86);
+  CHECK(code.cpl == full.cpl);
+  CHECK(code.la57 == full.la57);
+  CHECK(code.cr0_am == full.cr0_am);
+}
+
 TEST_CASE("emu_state: exceptions become hardware-exception events", "[emulate][vmcs]") {
   const vmm::Event pf = to_event(emu::Exception::pf(0x7, 0x1000));
   CHECK(pf.vector == vmm::vector::PF);

@@ -1,0 +1,47 @@
+#include "vmm/handlers/store32_at_rip.hpp"
+
+#include "decode/emulate/code_fetch.hpp"
+#include "decode/mov_store32.hpp"
+#include "vmm/guest_memory/emu_state.hpp"
+#include "vmm/handlers/emulate_at_rip.hpp"
+#include "vmx/exit_qualification.hpp"
+
+namespace vmm {
+
+namespace emu = decode::emulate;
+
+bool store32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint64_t gpa, ExitAction* action) {
+  // Only a write to the address of the access itself: with bit 8 clear the EPT refused an
+  // A/D-bit update of a paging-structure entry, whose address is not the store's.
+  namespace qual = vmx::ept_violation_qual;
+  const uint64_t q = ctx.vmcs.read(vmx::VmcsField::exit_qualification);
+  if (!(q & qual::access_write) || !(q & qual::linear_valid) || !(q & qual::translated)) return false;
+  // A 4-byte-aligned store lies in one page and is exactly one register of a device page.
+  if (gpa & 3) return false;
+
+  guest_memory::GuestLinearMemory mem(phys, guest_memory::read_paging_state(ctx.vmcs, 52));
+  emu::EmuContext ec;
+  guest_memory::read_code_context(ctx.vmcs, ctx.vcpu.regs, mem, ec);  // gpr[4] = GUEST_RSP
+  if (ec.real_or_v86) return false;
+
+  emu::CodeFetch fetch;
+  if (fetch.start(ec).outcome != emu::Outcome::ok) return false;
+  const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 is legal only with guest XCR0.APX=1
+  decode::MovStore32 m = decode::match_mov_store32(fetch.bytes(), fetch.size(), ec.mode, apx);
+  if (m.miss == decode::MovStore32Miss::truncated && fetch.can_grow()) {
+    if (fetch.grow().outcome != emu::Outcome::ok) return false;
+    m = decode::match_mov_store32(fetch.bytes(), fetch.size(), ec.mode, apx);
+  }
+  if (!m.ok()) return false;
+
+  const uint32_t value = m.immediate ? m.imm : static_cast<uint32_t>(ctx.vcpu.regs.gpr[m.reg]);
+  const uint8_t bytes[4] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8),
+                            static_cast<uint8_t>(value >> 16), static_cast<uint8_t>(value >> 24)};
+  if (phys.write(gpa, bytes, sizeof bytes) != guest_memory::PhysStatus::ok) return false;
+
+  bool unsupported = false;
+  *action = finish_emulation(ctx, ec, emu::complete_instruction(ec, m.length, ec.rflags), &unsupported);
+  return true;
+}
+
+}  // namespace vmm
