@@ -78,6 +78,19 @@ class EptIdentityMap {
   // R; X alone without the execute-only capability). R=W=X=0 is allowed (no access).
   [[nodiscard]] EptStatus set_permissions(uint64_t base, uint64_t size, bool r, bool w, bool x);
 
+  // Gives every leaf the memory type `mtrrs` (a fresh snapshot, after the guest rewrote the
+  // MTRRs) assign to it, as build_identity() would: a large page whose range is no longer one
+  // type is split (never merged back). Access rights, hidden pages and their decoy are kept.
+  // Like hide(): no flush, the caller runs INVEPT on every CPU; not concurrently with the other
+  // updates. `out` (may be null) says what changed.
+  struct RetypeResult {
+    uint64_t changed_leaves = 0;
+    uint64_t changed_bytes = 0;
+    uint64_t splits = 0;
+    uint64_t conflict_bytes = 0;  // now UC because of an undefined MTRR overlap (log it)
+  };
+  [[nodiscard]] EptStatus retype(const MtrrSnapshot& mtrrs, RetypeResult* out = nullptr);
+
   // Walks the tables for `gpa` (tests, EPT-violation diagnostics).
   EptTranslation translate(uint64_t gpa) const;
 
@@ -101,10 +114,11 @@ class EptIdentityMap {
   EptStatus update(uint64_t* table, unsigned level, uint64_t start, uint64_t end, Update what,
                    uint64_t access);
   EptStatus check_update_range(uint64_t base, uint64_t size, uint64_t* start, uint64_t* end) const;
+  EptStatus retype_range(uint64_t* table, unsigned level, uint64_t start, uint64_t end, RetypeResult& r);
   void count_leaf(unsigned level, int64_t n);
 
   PageAllocator* alloc_;
-  const MtrrSnapshot* mtrrs_ = nullptr;  // only during build_identity
+  const MtrrSnapshot* mtrrs_ = nullptr;  // only during build_identity and retype
   EptFeatures features_{};
   uint64_t decoy_ = 0;
   uint64_t* pml4_ = nullptr;

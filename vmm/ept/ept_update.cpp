@@ -1,5 +1,5 @@
-// Changing the live identity map: splitting large pages, hiding pages, setting access rights
-// (ept_builder.hpp).
+// Changing the live identity map: splitting large pages, hiding pages, setting access rights,
+// re-typing after an MTRR change (ept_builder.hpp).
 #include "vmm/ept/ept_builder.hpp"
 #include "vmm/ept/ept_table.hpp"
 
@@ -107,6 +107,57 @@ EptStatus EptIdentityMap::set_permissions(uint64_t base, uint64_t size, bool r, 
   s = update(pml4_, kLevels, start, end, Update::check_visible, 0);  // refuse before changing
   if (s != EptStatus::ok) return s;
   return update(pml4_, kLevels, start, end, Update::set_access, ept_access(r, w, x));
+}
+
+// The type rule is build_identity's (map_range): one type over a leaf's whole span, else a
+// smaller page. Only leaves whose span lies in [start, end) exist above level 1, as built.
+EptStatus EptIdentityMap::retype_range(uint64_t* table, unsigned level, uint64_t start, uint64_t end,
+                                       RetypeResult& r) {
+  const uint64_t span = level_span(level);
+  for (uint64_t at = start & ~(span - 1); at < end; at += span) {
+    const unsigned index = level_index(at, level);
+    const uint64_t lo = at < start ? start : at;
+    const uint64_t hi = end - at < span ? end : at + span;
+    EptEntry e = load_entry(table, index);
+    if (e.raw == 0) continue;
+    if (!e.is_leaf(level)) {
+      const EptStatus s = retype_range(table_at(e.table_address()), level - 1, lo, hi, r);
+      if (s != EptStatus::ok) return s;
+      continue;
+    }
+    if (e.hidden()) continue;  // hypervisor memory: it keeps the decoy's mapping
+    MemoryType type = MemoryType::uc;
+    bool conflict = false;
+    const bool uniform = level == 1 ? (type = memory_type(*mtrrs_, at, &conflict), true)
+                                    : range_type(*mtrrs_, at, span, &type, &conflict);
+    if (!uniform) {
+      const EptStatus s = split(table, index, level);
+      if (s != EptStatus::ok) return s;
+      ++r.splits;
+      const EptStatus c = retype_range(table_at(load_entry(table, index).table_address()), level - 1, lo, hi, r);
+      if (c != EptStatus::ok) return c;
+      continue;
+    }
+    if (e.memory_type() != type) {
+      store_entry(table, index,
+                  EptEntry{(e.raw & ~ept_bits::kMemoryTypeMask) |
+                           (static_cast<uint64_t>(type) << ept_bits::kMemoryTypeShift)});
+      ++r.changed_leaves;
+      r.changed_bytes += span;
+    }
+    if (conflict) r.conflict_bytes += span;
+  }
+  return EptStatus::ok;
+}
+
+EptStatus EptIdentityMap::retype(const MtrrSnapshot& mtrrs, RetypeResult* out) {
+  if (!built()) return EptStatus::not_built;
+  RetypeResult r;
+  mtrrs_ = &mtrrs;
+  const EptStatus s = retype_range(pml4_, kLevels, 0, end_, r);
+  mtrrs_ = nullptr;
+  if (out) *out = r;
+  return s;
 }
 
 }  // namespace vmm::ept

@@ -496,3 +496,70 @@ TEST_CASE("hide() with a zero-page backing: hidden pages read the decoy, never t
   CHECK(next.hpa == 0x0e0a0000);
   CHECK(next.w);
 }
+
+TEST_CASE("retype(): a new MTRR layout re-types leaves, splits where needed, keeps rights and hidden pages") {
+  MtrrLayout l = ovmf_like();
+  const MtrrSnapshot m = l.snapshot();
+  FakePageAllocator a;
+  EptIdentityMap ept(a);
+  REQUIRE(ept.build_identity(m, 8 * G1, features(true, true)) == EptStatus::ok);
+  REQUIRE(ept.hide(0x12345000, K4) == EptStatus::ok);
+  REQUIRE(ept.set_permissions(0x140000000, K4, true, false, true) == EptStatus::ok);
+
+  // The same MTRRs again (an OS copying the BSP's MTRRs to an AP): nothing changes.
+  EptIdentityMap::RetypeResult r;
+  REQUIRE(ept.retype(m, &r) == EptStatus::ok);
+  CHECK(r.changed_leaves == 0);
+  CHECK(r.splits == 0);
+
+  // The guest adds a WC range of 8 MiB inside the WB 1 GiB page at 2 GiB, a UC range of 2 MiB
+  // inside a WB 1 GiB page above 4 GiB, and turns the VGA hole WC.
+  l.var(1, 0x80000000, 0x800000, WC).var(2, 0x140200000, M2, UC).fixed(0xa0000, 0xc0000, WC);
+  const MtrrSnapshot m2 = l.snapshot();
+  const EptStats before = ept.stats();
+  REQUIRE(ept.retype(m2, &r) == EptStatus::ok);
+  check_probes(ept, {{0x80000000, WC, M2}, {0x807ff000, WC, M2}, {0x80800000, WB, M2}, {0xbfe00000, WB, M2}, {0x7ffff000, WB, G1},
+                     {0x140200000, UC, M2}, {0x140400000, WB, M2}, {0xa0000, WC, K4}, {0xbf000, WC, K4},
+                     {0xc0000, WP, K4}, {0xc0000000, UC, G1}});
+  CHECK(r.changed_leaves == 4 + 1 + 32);  // 4 x 2 MiB WC, 1 x 2 MiB UC, 32 x 4 KiB VGA pages
+  CHECK(r.splits == 1);                   // the 1 GiB page at 2 GiB (the one at 5 GiB was split before)
+  CHECK(ept.stats().leaves_1g == before.leaves_1g - 1);
+  CHECK(ept.stats().table_pages == before.table_pages + 1);
+  CHECK(r.conflict_bytes == 0);
+  // What set_permissions and hide did survives the new types.
+  const EptTranslation wp = ept.translate(0x140000000);
+  CHECK((wp.r && !wp.w && wp.x));
+  CHECK(wp.type == MemoryType::wb);
+  CHECK(ept.translate(0x12345000).hidden);
+  CHECK_FALSE(ept.translate(0x12345000).present);
+  check_random_probes(ept, l, 8 * G1, 4000);
+
+  // Back to the first layout: the types return, the splits stay (nothing is merged).
+  l.var_raw(1, 0, 0).var_raw(2, 0, 0).fixed(0xa0000, 0xc0000, UC);
+  const EptStats split_state = ept.stats();
+  REQUIRE(ept.retype(l.snapshot(), &r) == EptStatus::ok);
+  CHECK(r.splits == 0);
+  CHECK(ept.stats().table_pages == split_state.table_pages);
+  check_probes(ept, {{0x80000000, WB, M2}, {0x140200000, WB, M2}, {0xa0000, UC, K4}});
+  check_random_probes(ept, l, 8 * G1, 4000);
+
+  const TableCensus c = census(a, ept);
+  CHECK(c.bad == 0);
+  CHECK(c.leaves[1] == ept.stats().leaves_4k);
+  CHECK(c.leaves[2] == ept.stats().leaves_2m);
+  CHECK(c.leaves[3] == ept.stats().leaves_1g);
+}
+
+TEST_CASE("retype(): refused before a build; undefined overlaps become UC and are counted") {
+  FakePageAllocator a;
+  EptIdentityMap ept(a);
+  MtrrLayout l = ovmf_like();
+  CHECK(ept.retype(l.snapshot()) == EptStatus::not_built);
+  REQUIRE(ept.build_identity(l.snapshot(), 4 * G1, features(true, true)) == EptStatus::ok);
+  // WC over WB is an undefined overlap (SDM Vol. 3A 12.11.4.1): UC.
+  l.var(1, 0x40000000, M2, WC).var(2, 0x40000000, M2, WB);
+  EptIdentityMap::RetypeResult r;
+  REQUIRE(ept.retype(l.snapshot(), &r) == EptStatus::ok);
+  CHECK(r.conflict_bytes == M2);
+  check_probes(ept, {{0x40000000, UC, M2}, {0x40200000, WB, M2}});
+}
