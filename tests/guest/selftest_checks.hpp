@@ -18,6 +18,8 @@ void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st);  // code on every AP after v
 // The guest starts an AP itself with INIT-SIPI-SIPI and its own real-mode code, twice
 // (ap_restart_checks.cpp). Run it after run_ap_checks: it ends by handing the AP back to MP services.
 void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st);
+// A variable MTRR set and removed the way an OS does it (mtrr_checks.cpp); apexvisor re-types the EPT.
+void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st);
 // SGDT/SIDT/SLDT/STR/LGDT/LIDT/LLDT/LTR in several addressing forms, their faults; the same
 // results with and without the descriptor-table guard (dt_guard). Run it first: its opening
 // executes each instruction once before printing anything (see selftest_checks.cpp).

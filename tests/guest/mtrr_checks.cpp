@@ -1,0 +1,104 @@
+// MTRR changes after launch: the EPT carries the memory types (apexvisor builds it from the
+// MTRRs at boot, and with EPT the MTRRs themselves no longer decide: SDM Vol 3C 29.3.7.2), so a
+// guest that reprograms its MTRRs must see apexvisor re-type the EPT. The guest marks a 2 MiB
+// block of its own RAM uncacheable with a free variable-range pair, the way an OS does it
+// (SDM Vol 3A 12.11.7.2: caches off, MTRRs off, write, MTRRs on, caches on), checks the
+// MSRs read back and the memory still works, then undoes it the same way. The hypervisor's
+// side — "MTRRs changed ... EPT re-typed" — is in its log, which the scenario checks.
+#include "arch/cpu.hpp"
+#include "arch/msr.hpp"
+#include "tests/guest/guest_runtime.hpp"
+#include "tests/guest/selftest_checks.hpp"
+
+namespace guest {
+namespace {
+
+constexpr uint64_t kDefTypeEnable = 1ull << 11;  // IA32_MTRR_DEF_TYPE.E
+constexpr uint64_t kMaskValid = 1ull << 11;      // IA32_MTRR_PHYSMASKn.V
+constexpr uint64_t kTypeUc = 0;
+constexpr uint64_t kBlock = 2ull << 20;
+constexpr uint64_t kCr0Cd = 1ull << 30, kCr0Nw = 1ull << 29;
+
+uint32_t phys_base_msr(unsigned n) { return static_cast<uint32_t>(arch::Msr::IA32_MTRR_PHYSBASE0) + 2 * n; }
+uint32_t phys_mask_msr(unsigned n) { return static_cast<uint32_t>(arch::Msr::IA32_MTRR_PHYSMASK0) + 2 * n; }
+
+uint64_t read_cr0() {
+  uint64_t v;
+  asm volatile("mov %%cr0, %0" : "=r"(v));
+  return v;
+}
+void write_cr0(uint64_t v) { asm volatile("mov %0, %%cr0" ::"r"(v) : "memory"); }
+void flush_tlb() {
+  uint64_t cr3;
+  asm volatile("mov %%cr3, %0\n\tmov %0, %%cr3" : "=r"(cr3)::"memory");
+}
+
+// SDM Vol 3A 12.11.7.2 "MemTypeSet": interrupts off, CD=1 NW=0, WBINVD, TLB flush, MTRRs off,
+// write, WBINVD, TLB flush, MTRRs on, CD=0.
+void set_variable_mtrr(unsigned n, uint64_t base, uint64_t mask) {
+  uint64_t flags;
+  asm volatile("pushfq; popq %0; cli" : "=r"(flags)::"memory");
+  const uint64_t cr0 = read_cr0();
+  write_cr0((cr0 | kCr0Cd) & ~kCr0Nw);
+  asm volatile("wbinvd" ::: "memory");
+  flush_tlb();
+  const uint64_t def = arch::rdmsr(arch::Msr::IA32_MTRR_DEF_TYPE);
+  arch::wrmsr(arch::Msr::IA32_MTRR_DEF_TYPE, def & ~kDefTypeEnable);
+  arch::wrmsr(phys_base_msr(n), base);
+  arch::wrmsr(phys_mask_msr(n), mask);
+  asm volatile("wbinvd" ::: "memory");
+  flush_tlb();
+  arch::wrmsr(arch::Msr::IA32_MTRR_DEF_TYPE, def);
+  write_cr0(cr0);
+  asm volatile("pushq %0; popfq" ::"r"(flags) : "memory", "cc");
+}
+
+bool memory_works(uint64_t base) {
+  auto* p = reinterpret_cast<volatile uint64_t*>(base);
+  for (uint64_t off = 0; off < kBlock / 8; off += 4096 / 8) p[off] = base + off * 8;
+  for (uint64_t off = 0; off < kBlock / 8; off += 4096 / 8)
+    if (p[off] != base + off * 8) return false;
+  return true;
+}
+
+}  // namespace
+
+void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
+  if (!(arch::cpuid(1).edx & (1u << 12))) {
+    say("SKIP MTRR change: this CPU has no MTRRs (CPUID.1:EDX[12]=0)");
+    return;
+  }
+  if (!(arch::rdmsr(arch::Msr::IA32_MTRR_DEF_TYPE) & kDefTypeEnable)) {
+    say("SKIP MTRR change: the firmware left the MTRRs disabled");
+    return;
+  }
+  const unsigned vcnt = arch::rdmsr(arch::Msr::IA32_MTRRCAP) & 0xff;
+  unsigned n = 0;
+  while (n < vcnt && (arch::rdmsr(phys_mask_msr(n)) & kMaskValid)) ++n;
+  if (n == vcnt) {
+    say("SKIP MTRR change: all %u variable ranges are in use", vcnt);
+    return;
+  }
+  // 2 MiB of our own RAM, 2 MiB aligned (an MTRR range is aligned to its size).
+  EFI_PHYSICAL_ADDRESS mem = 0;
+  EFI_STATUS s = st->BootServices->AllocatePages(AllocateAnyPages, EfiLoaderData, 2 * kBlock / 4096, &mem);
+  t.check(!EFI_ERROR(s), "4 MiB of RAM for the MTRR change", "status 0x%llx", s);
+  if (EFI_ERROR(s)) return;
+  const uint64_t base = (mem + kBlock - 1) & ~(kBlock - 1);
+  const auto ext = arch::cpuid(0x80000000).eax >= 0x80000008 ? arch::cpuid(0x80000008).eax & 0xff : 36;
+  const uint64_t mask = (~(kBlock - 1) & ((1ull << ext) - 1) & ~0xfffull) | kMaskValid;
+
+  say("MTRR change: variable pair %u makes 0x%llx+2 MiB uncacheable", n, static_cast<unsigned long long>(base));
+  set_variable_mtrr(n, base | kTypeUc, mask);
+  t.check(arch::rdmsr(phys_base_msr(n)) == (base | kTypeUc) && arch::rdmsr(phys_mask_msr(n)) == mask,
+          "a new variable MTRR reads back", "base 0x%llx mask 0x%llx", arch::rdmsr(phys_base_msr(n)),
+          arch::rdmsr(phys_mask_msr(n)));
+  t.check(memory_works(base), "memory under the new uncacheable MTRR reads what was written");
+  set_variable_mtrr(n, 0, 0);
+  t.check(!(arch::rdmsr(phys_mask_msr(n)) & kMaskValid), "the variable MTRR is free again", "mask 0x%llx",
+          arch::rdmsr(phys_mask_msr(n)));
+  t.check(memory_works(base), "memory reads what was written after the MTRR is removed");
+  st->BootServices->FreePages(mem, 2 * kBlock / 4096);
+}
+
+}  // namespace guest
