@@ -20,6 +20,18 @@ constexpr Msr kFixedMsrs[kFixedMsrCount] = {
 
 constexpr uint64_t kPage = 0x1000;
 
+}  // namespace
+
+bool is_mtrr_msr(uint32_t m) {
+  if (m == msr(Msr::IA32_MTRR_DEF_TYPE)) return true;
+  if (m >= msr(Msr::IA32_MTRR_PHYSBASE0) && m < msr(Msr::IA32_MTRR_PHYSBASE0) + 2 * kMaxVariableMtrrs) return true;
+  for (Msr f : kFixedMsrs)
+    if (m == msr(f)) return true;
+  return false;
+}
+
+namespace {
+
 // ---- the set of types that apply to an address, as a bit mask ---------------------------------
 // Bit t for raw type t < 8; bit 8 for any raw value >= 8. Bits 2, 3, 7 and 8 are reserved types.
 using TypeSet = uint16_t;

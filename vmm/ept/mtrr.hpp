@@ -81,6 +81,10 @@ struct MtrrSnapshot {
   }
 };
 
+// Whether `msr` is one of the MTRRs that set memory types: IA32_MTRR_DEF_TYPE, a fixed-range MTRR
+// or a variable pair's PHYSBASE/PHYSMASK (whether or not this CPU has that many pairs).
+bool is_mtrr_msr(uint32_t msr);
+
 // Reads the MTRRs of this CPU through `read`, touching only MSRs that exist (RDMSR of a missing
 // one raises #GP): nothing without CPUID.1:EDX.MTRR, the fixed ranges only with MTRRCAP.FIX, and
 // min(VCNT, kMaxVariableMtrrs) variable pairs. max_phys_bits: CPUID.80000008H:EAX[7:0], or 0

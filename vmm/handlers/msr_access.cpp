@@ -4,14 +4,17 @@
 //   pass    — execute it on the host with a fault-safe RDMSR/WRMSR: a #GP there (no such
 //             MSR, bad value) becomes the guest's #GP(0), never a host crash (design.md
 //             "Every guest fault is architectural");
-//   emulate — computed here (IA32_FEATURE_CONTROL);
+//   emulate — computed here (IA32_FEATURE_CONTROL), or written with a side effect (the x2APIC
+//             ICR: vmm/apic/x2apic_icr; the MTRRs: mtrr_write.hpp);
 //   gp      — #GP(0), as on a CPU without the MSR (VMX capability MSRs: VMX is hidden).
 // The MSR index is ECX; RDMSR returns EDX:EAX with the high halves of RDX/RAX cleared, WRMSR
 // takes EDX:EAX (SDM Vol 2B RDMSR/WRMSR).
 #include "arch/msr.hpp"
 #include "vmm/handlers/guest_view.hpp"
 #include "vmm/apic/x2apic_icr.hpp"
+#include "vmm/ept/mtrr.hpp"
 #include "vmm/handlers/handlers.hpp"
+#include "vmm/handlers/mtrr_write.hpp"
 #include "vmm/msr_policy.hpp"
 
 namespace vmm {
@@ -64,6 +67,7 @@ ExitAction handle_wrmsr(ExitContext& ctx) {
       return ExitAction::advance();
     case MsrAction::emulate:
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_X2APIC_ICR)) return apic::handle_x2apic_icr_write(ctx, value);
+      if (ept::is_mtrr_msr(msr)) return handle_mtrr_write(ctx, msr, value);
       return ExitAction::gp0();  // an "emulate" row without an emulation here is a table bug
     case MsrAction::gp:
       return ExitAction::gp0();
