@@ -1,4 +1,4 @@
-// Control-register, RFLAGS and EFER bits (SDM Vol 3A 2.5, 2.2.1, 2.3).
+// Control-register, RFLAGS, EFER and IA32_DEBUGCTL bits (SDM Vol 3A 2.5, 2.2.1, 2.3, 17.4.1).
 #pragma once
 #include <stdint.h>
 
@@ -23,5 +23,9 @@ namespace rflags {
 inline constexpr uint64_t CF = 1ull << 0, FIXED1 = 1ull << 1, PF = 1ull << 2, AF = 1ull << 4, ZF = 1ull << 6,
                           SF = 1ull << 7, TF = 1ull << 8, IF = 1ull << 9, DF = 1ull << 10, OF = 1ull << 11,
                           RF = 1ull << 16, VM = 1ull << 17, AC = 1ull << 18, ID = 1ull << 21;
+}
+// IA32_DEBUGCTL (SDM Vol 3A 17.4.1): BTF turns TF single-step into single-step on branches.
+namespace debugctl {
+inline constexpr uint64_t LBR = 1ull << 0, BTF = 1ull << 1;
 }
 }  // namespace arch

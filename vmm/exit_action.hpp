@@ -36,15 +36,21 @@ struct ExitAction {
     stop,         // stop this guest CPU with a full dump; `reason` says why
   };
   Kind kind;
-  Event event;
-  const char* reason;
+  // `event` is meaningful for inject only, `reason` for stop only (null for resume and
+  // advance). One union keeps ExitAction at 16 bytes, which the x86-64 ABI returns in two
+  // registers: every handler returns one on every VM exit.
+  union {
+    Event event;
+    const char* reason;
+  };
 
-  static constexpr ExitAction resume() { return {Kind::resume, {}, nullptr}; }
-  static constexpr ExitAction advance() { return {Kind::advance_rip, {}, nullptr}; }
-  static constexpr ExitAction inject(Event e) { return {Kind::inject, e, nullptr}; }
+  static constexpr ExitAction resume() { return {Kind::resume, {.reason = nullptr}}; }
+  static constexpr ExitAction advance() { return {Kind::advance_rip, {.reason = nullptr}}; }
+  static constexpr ExitAction inject(Event e) { return {Kind::inject, {.event = e}}; }
   static constexpr ExitAction gp0() { return inject({vector::GP, EventType::hardware_exception, true, 0}); }
   static constexpr ExitAction ud() { return inject({vector::UD, EventType::hardware_exception, false, 0}); }
-  static constexpr ExitAction stop(const char* why) { return {Kind::stop, {}, why}; }
+  static constexpr ExitAction stop(const char* why) { return {Kind::stop, {.reason = why}}; }
 };
+static_assert(sizeof(ExitAction) == 16, "ExitAction is returned in RAX:RDX (SysV x86-64 ABI)");
 
 }  // namespace vmm

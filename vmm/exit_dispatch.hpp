@@ -2,21 +2,84 @@
 // handler from one table (exit_handlers.def); the handler's ExitAction is applied to the
 // VMCS. A reason without a handler stops the guest CPU with a dump: unknown exits are never
 // silently resumed.
+//
+// Everything here is inline: the exit path (vmm/launch/exit_entry.cpp) runs it on every VM
+// exit, and the unit tests run the same code over FakeVmcs.
 #pragma once
 
 #include "vmm/exit_context.hpp"
+#include "vmm/handlers/handlers.hpp"
+#include "vmm/instruction_retire.hpp"
 
 namespace vmm {
 
-// Counts the exit, runs the handler for `basic_reason`.
-ExitAction dispatch_exit(ExitContext& ctx, uint16_t basic_reason);
-
-// Applies `action`: advance RIP past the exiting instruction (clearing STI/MOV-SS blocking
-// and RFLAGS.RF as the instruction's retirement would), or program the event injection.
-// Returns false for stop: the caller dumps the VMCS and never resumes this guest CPU.
-bool apply_exit_action(ExitContext& ctx, const ExitAction& action);
+namespace detail {
+struct HandlerTable {
+  ExitHandler by_reason[vmx::kExitReasonLimit] = {};
+  constexpr HandlerTable() {
+#define EXIT_HANDLER(reason, fn) by_reason[static_cast<unsigned>(vmx::ExitReason::reason)] = fn;
+#include "vmm/exit_handlers.def"
+#undef EXIT_HANDLER
+  }
+};
+inline constexpr HandlerTable kExitHandlers;
+}  // namespace detail
 
 // The handler registered for an exit reason (nullptr: none). For tests and the dump.
-ExitHandler exit_handler_for(uint16_t basic_reason);
+inline ExitHandler exit_handler_for(uint16_t basic_reason) {
+  return basic_reason < vmx::kExitReasonLimit ? detail::kExitHandlers.by_reason[basic_reason] : nullptr;
+}
+
+// Counts the exit, runs the handler for `basic_reason`.
+inline ExitAction dispatch_exit(ExitContext& ctx, uint16_t basic_reason) {
+  ++ctx.vcpu.exits_total;
+  if (basic_reason < vmx::kExitReasonLimit) ++ctx.vcpu.exit_counts[basic_reason];
+  ExitHandler handler = exit_handler_for(basic_reason);
+  if (!handler) return ExitAction::stop("no handler for this exit reason");
+  return handler(ctx);
+}
+
+// ExitAction::inject: programs the VM-entry event injection. Out of line, so that the common
+// actions do not pay for reading the event.
+template <class Vmcs>
+[[gnu::noinline]] bool inject_event(Vmcs& vmcs, Event e) {
+  using vmx::VmcsField;
+  // SDM Vol 3C 25.8.3: vector 7:0, type 10:8, deliver error code 11, valid 31.
+  uint64_t info = e.vector | (static_cast<uint64_t>(e.type) << 8) | (e.has_error_code ? 1ull << 11 : 0) | (1ull << 31);
+  bool ok = vmcs.write(VmcsField::vm_entry_interruption_info, info);
+  if (e.has_error_code) ok &= vmcs.write(VmcsField::vm_entry_exception_error_code, e.error_code);
+  // Software interrupts/exceptions need the instruction length to compute the return RIP.
+  if (e.type == EventType::software_interrupt || e.type == EventType::software_exception ||
+      e.type == EventType::privileged_software_exception)
+    ok &= vmcs.write(VmcsField::vm_entry_instruction_length, vmcs.read(VmcsField::vm_exit_instruction_length));
+  return ok;
+}
+
+// Applies `action` to the current VMCS: advance RIP past the exiting instruction
+// (skip_instruction: RFLAGS.RF and STI/MOV-SS blocking cleared as the instruction's
+// retirement would, a single-step trap pended under RFLAGS.TF), or program the event
+// injection. Returns false for stop (the vCPU is marked stopped) and when a VMWRITE failed:
+// the caller dumps the VMCS and never resumes this guest CPU. A template over the accessor
+// so that the exit path runs it on HardwareVmcs without virtual calls.
+template <class Vmcs>
+[[gnu::always_inline]] inline bool apply_exit_action(Vmcs& vmcs, Vcpu& vcpu, const ExitAction& a) {
+  switch (a.kind) {
+    case ExitAction::Kind::resume:
+      return true;
+    case ExitAction::Kind::advance_rip:
+      return skip_instruction(vmcs);
+    case ExitAction::Kind::inject:
+      return inject_event(vmcs, a.event);
+    case ExitAction::Kind::stop:
+      vcpu.state = VcpuState::stopped;
+      return false;
+  }
+  return false;
+}
+
+// The same through the handlers' context (its VmcsAccess).
+inline bool apply_exit_action(ExitContext& ctx, const ExitAction& action) {
+  return apply_exit_action(ctx.vmcs, ctx.vcpu, action);
+}
 
 }  // namespace vmm

@@ -32,6 +32,7 @@ struct Vcpu {
   unsigned index;  // the CPU number used in log lines
   VcpuState state;
   bool nmi_pending;  // an NMI arrived in VMX root: inject it (or open an NMI window)
+  bool in_root;      // this CPU is handling a VM exit (vmm/host/root_state.hpp)
 
   uint64_t exits_total;
   uint64_t exit_counts[vmx::kExitReasonLimit];

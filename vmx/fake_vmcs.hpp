@@ -24,6 +24,7 @@ class FakeVmcs final : public VmcsAccess {
     const size_t pos = vmcs_field_position(f);
     if (pos == kVmcsFieldCount || unsupported_[pos]) return fail(12);
     if (vmcs_field_read_only(f) && !exit_info_writable_) return fail(13);
+    if (write_fails_[pos]) return fail(12);
     values_[pos] = value & vmcs_width_mask(vmcs_field_width(f));
     written_[pos] = true;
     return ok();
@@ -49,6 +50,12 @@ class FakeVmcs final : public VmcsAccess {
     const size_t pos = vmcs_field_position(f);
     if (pos != kVmcsFieldCount) unsupported_[pos] = unsupported;
   }
+  // Makes VMWRITE of the field fail (error 12) while VMREAD still works: a write failure in
+  // the middle of a sequence of accesses.
+  void fail_writes(VmcsField f, bool on = true) {
+    const size_t pos = vmcs_field_position(f);
+    if (pos != kVmcsFieldCount) write_fails_[pos] = on;
+  }
   // IA32_VMX_MISC[29]: VMWRITE may write the VM-exit information fields.
   void set_exit_info_writable(bool on) { exit_info_writable_ = on; }
 
@@ -70,6 +77,7 @@ class FakeVmcs final : public VmcsAccess {
   uint64_t values_[kVmcsFieldCount] = {};
   bool written_[kVmcsFieldCount] = {};
   bool unsupported_[kVmcsFieldCount] = {};
+  bool write_fails_[kVmcsFieldCount] = {};
   bool exit_info_writable_ = false;
   uint32_t last_error_ = 0;
   unsigned reads_ = 0;

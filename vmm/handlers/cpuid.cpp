@@ -5,19 +5,35 @@
 #include "vmm/policy/cpuid_filter.hpp"
 
 namespace vmm {
+namespace {
+
+// CPUID writes the 32-bit results zero-extended into RAX/RBX/RCX/RDX.
+void set_result(vmx::GprFile& regs, const policy::CpuidRegs& r) {
+  regs.gpr[0] = r.eax;
+  regs.gpr[3] = r.ebx;
+  regs.gpr[1] = r.ecx;
+  regs.gpr[2] = r.edx;
+}
+
+// The leaves the guest policy changes (cpuid_leaf_filtered). Out of line: most CPUID leaves
+// pass through, and their exits need neither the policy nor the guest's CR4.
+[[gnu::noinline]] void filter_for_guest(ExitContext& ctx, policy::CpuidRegs r) {
+  const auto& g = ctx.vcpu.regs.gpr;
+  const uint32_t leaf = static_cast<uint32_t>(g[0]), subleaf = static_cast<uint32_t>(g[1]);
+  policy::GuestXstateView view{ctx.vcpu.xstate.xcr0, 0};
+  if (policy::cpuid_filter_reads_cr4(leaf)) view.cr4 = ctx.vmcs.read(vmx::VmcsField::cr4_read_shadow);
+  policy::filter_cpuid(leaf, subleaf, r, ctx.policy.apx, view);
+  set_result(ctx.vcpu.regs, r);
+}
+
+}  // namespace
 
 ExitAction handle_cpuid(ExitContext& ctx) {
-  auto& g = ctx.vcpu.regs.gpr;
-  uint32_t leaf = static_cast<uint32_t>(g[0]), subleaf = static_cast<uint32_t>(g[1]);
-  arch::CpuidRegs host = ctx.host.cpuid(leaf, subleaf);
-  policy::CpuidRegs r{host.eax, host.ebx, host.ecx, host.edx};
-  policy::GuestXstateView view{ctx.vcpu.xstate.xcr0, ctx.vmcs.read(vmx::VmcsField::cr4_read_shadow)};
-  policy::filter_cpuid(leaf, subleaf, r, ctx.policy.apx, view);
-  // CPUID writes the 32-bit results zero-extended into RAX/RBX/RCX/RDX.
-  g[0] = r.eax;
-  g[3] = r.ebx;
-  g[1] = r.ecx;
-  g[2] = r.edx;
+  vmx::GprFile& regs = ctx.vcpu.regs;
+  const uint32_t leaf = static_cast<uint32_t>(regs.gpr[0]);
+  const policy::CpuidRegs r = ctx.host.cpuid(leaf, static_cast<uint32_t>(regs.gpr[1]));
+  if (policy::cpuid_leaf_filtered(leaf)) filter_for_guest(ctx, r);
+  else set_result(regs, r);
   return ExitAction::advance();
 }
 

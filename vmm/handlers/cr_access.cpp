@@ -119,18 +119,20 @@ ExitAction handle_control_register_access(ExitContext& ctx) {
   // Outside 64-bit mode the register operand is 32 bits (Vol 2B MOV CR: "operand size is
   // fixed at 32 bits" there; 64 bits in 64-bit mode).
   const uint64_t width_mask = guest_in_64bit_mode(ctx.vmcs) ? ~0ull : 0xffffffffull;
-  uint64_t& gpr = ctx.vcpu.regs.gpr[q.gpr];
   switch (q.access) {
     case vmx::CrAccessType::mov_to_cr:
-      if (q.cr == 0) return write_cr0(ctx, gpr & width_mask);
-      if (q.cr == 4) return write_cr4(ctx, gpr & width_mask);
+      if (q.cr == 0) return write_cr0(ctx, read_gpr(ctx, q.gpr) & width_mask);
+      if (q.cr == 4) return write_cr4(ctx, read_gpr(ctx, q.gpr) & width_mask);
       return ExitAction::stop("MOV to CR3/CR8 exited, but CR3/CR8-load exiting is not enabled");
-    case vmx::CrAccessType::mov_from_cr:
+    case vmx::CrAccessType::mov_from_cr: {
       // Reads of CR0/CR4 never exit (SDM 26.1.3): answer with the guest's view anyway.
-      if (q.cr == 0) gpr = guest_visible_cr0(ctx.vmcs) & width_mask;
-      else if (q.cr == 4) gpr = guest_visible_cr4(ctx.vmcs) & width_mask;
+      uint64_t value;
+      if (q.cr == 0) value = guest_visible_cr0(ctx.vmcs) & width_mask;
+      else if (q.cr == 4) value = guest_visible_cr4(ctx.vmcs) & width_mask;
       else return ExitAction::stop("MOV from CR3/CR8 exited, but CR3/CR8-store exiting is not enabled");
+      if (!write_gpr(ctx, q.gpr, value)) return ExitAction::stop("MOV from CR: VMWRITE of RSP failed");
       return ExitAction::advance();
+    }
     case vmx::CrAccessType::clts:
       // CLTS clears CR0.TS (Vol 2A CLTS).
       return write_cr0(ctx, guest_visible_cr0(ctx.vmcs) & ~cr0::TS);

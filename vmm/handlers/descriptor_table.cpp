@@ -232,9 +232,8 @@ ExitAction store_selector(Dt& d) {
   if (d.is_register) {
     // 16-bit operand: the low word only; 32/64-bit: zero-extended (Vol 2B SLDT/STR; a 32-bit
     // destination clears bits 63:32 in 64-bit mode, Vol 1 3.4.1.1).
-    uint64_t& r = d.ctx.vcpu.regs.gpr[d.reg];
-    r = d.osize == 16 ? (r & ~0xffffull) | sel : sel;
-    if (d.reg == 4 && !d.ctx.vmcs.write(VmcsField::guest_rsp, r))  // RSP lives in the VMCS
+    const uint64_t old = read_gpr(d.ctx, d.reg);
+    if (!write_gpr(d.ctx, d.reg, d.osize == 16 ? (old & ~0xffffull) | sel : sel))
       return ExitAction::stop("dt_guard: VMWRITE of RSP failed");
     count_and_log(d, "selector=0x%llx to r%llu", sel, d.reg);
     return ExitAction::advance();
@@ -250,7 +249,7 @@ ExitAction store_selector(Dt& d) {
 // LLDT / LTR: the source selector, from the register (low 16 bits) or memory (a word).
 Step read_selector(Dt& d, uint16_t* sel) {
   if (d.is_register) {
-    *sel = static_cast<uint16_t>(d.ctx.vcpu.regs.gpr[d.reg]);
+    *sel = static_cast<uint16_t>(read_gpr(d.ctx, d.reg));
     return kOk;
   }
   uint8_t buf[2] = {};

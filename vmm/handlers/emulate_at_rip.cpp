@@ -1,6 +1,7 @@
 #include "vmm/handlers/emulate_at_rip.hpp"
 
 #include "vmm/guest_memory/emu_state.hpp"
+#include "vmm/instruction_retire.hpp"
 
 namespace vmm {
 
@@ -24,7 +25,12 @@ ExitAction finish_emulation(ExitContext& ctx, const decode::emulate::EmuContext&
   *unsupported = false;
   switch (r.outcome) {
     case decode::emulate::Outcome::ok:
-      if (!guest_memory::write_back_emu_context(ctx.vmcs, emu)) return ExitAction::stop("emulation: VMWRITE failed");
+      // RIP and RFLAGS (RF cleared) come from the emulator; a completed instruction also ends
+      // STI/MOV-SS blocking and, when it began with RFLAGS.TF=1, pends its single-step trap,
+      // as an `advance` exit does (vmm/instruction_retire.hpp).
+      if (!guest_memory::write_back_emu_context(ctx.vmcs, emu) ||
+          (r.completed && !retire_instruction(ctx.vmcs, r.single_step)))
+        return ExitAction::stop("emulation: VMWRITE failed");
       return ExitAction::resume();  // RIP already advanced by the emulator
     case decode::emulate::Outcome::fault:
       if (r.exception.vector == decode::emulate::vector::PF) {

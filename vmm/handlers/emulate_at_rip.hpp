@@ -19,7 +19,9 @@ ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys,
 
 // How every emulated instruction ends, whoever carried it out (emulate_at_rip() and the
 // MOV-store fast path, store32_at_rip.hpp): ok and retry write RIP, RFLAGS and RSP back
-// from `emu` (guest_memory::write_back_emu_context) and resume; a fault becomes the guest's
+// from `emu` (guest_memory::write_back_emu_context) and resume, a completed instruction
+// also retiring as an `advance` exit does (STI/MOV-SS blocking ends, RFLAGS.TF pends the
+// single-step #DB: vmm/instruction_retire.hpp); a fault becomes the guest's
 // exception (with CR2 for #PF); unsupported and bad_gpa set `*unsupported`.
 ExitAction finish_emulation(ExitContext& ctx, const decode::emulate::EmuContext& emu, const decode::emulate::Result& r,
                             bool* unsupported);

@@ -7,6 +7,21 @@ namespace vmm {
 
 using vmx::VmcsField;
 
+namespace {
+constexpr unsigned kRsp = static_cast<unsigned>(arch::Gpr::rsp);
+}  // namespace
+
+uint64_t read_gpr(ExitContext& ctx, unsigned n) {
+  n &= arch::kGprCount - 1;
+  return n == kRsp ? ctx.vmcs.read(VmcsField::guest_rsp) : ctx.vcpu.regs.gpr[n];
+}
+
+bool write_gpr(ExitContext& ctx, unsigned n, uint64_t value) {
+  n &= arch::kGprCount - 1;
+  ctx.vcpu.regs.gpr[n] = value;
+  return n != kRsp || ctx.vmcs.write(VmcsField::guest_rsp, value);
+}
+
 uint8_t guest_cpl(vmx::VmcsAccess& vmcs) {
   return static_cast<uint8_t>((vmcs.read(VmcsField::guest_ss_access_rights) >> 5) & 3);
 }

@@ -11,8 +11,16 @@
 
 namespace vmm {
 
-// The vCPU's register `r` (gpr[] is indexed by architectural number, design.md).
+// The vCPU's register `r` (gpr[] is indexed by architectural number, design.md), for the
+// fixed registers an instruction names implicitly (RAX, RCX, RDX, ...), never RSP.
 inline uint64_t& reg(Vcpu& vcpu, arch::Gpr r) { return vcpu.regs.gpr[static_cast<unsigned>(r)]; }
+
+// Register `n` (0..31, from an exit qualification or instruction information) as an
+// instruction operand. RSP lives in the VMCS (design.md "The vCPU register file"): the exit
+// path does not copy GUEST_RSP into gpr[4] (only the emulator fills that mirror, for itself),
+// so n = 4 reads GUEST_RSP, and a write to it goes to GUEST_RSP (and the mirror).
+uint64_t read_gpr(ExitContext& ctx, unsigned n);
+[[nodiscard]] bool write_gpr(ExitContext& ctx, unsigned n, uint64_t value);
 
 // CPL = SS.DPL (access-rights bits 6:5). SDM Vol 3C 25.4.1: the SS DPL field holds the CPL
 // even when SS is unusable, and VM entry checks it that way (27.3.1.2).

@@ -1,16 +1,12 @@
 #include "vmm/host/root_state.hpp"
 
-namespace vmm {
-namespace {
-volatile bool g_in_root[kRootStateCpus];
-}
+#include "vmm/vcpu_registry.hpp"
 
-void enter_root(unsigned cpu) {
-  if (cpu < kRootStateCpus) g_in_root[cpu] = true;
+namespace vmm {
+
+bool in_root(unsigned cpu) {
+  const Vcpu* v = vcpu_by_index(cpu);
+  return v && __atomic_load_n(&v->in_root, __ATOMIC_RELAXED);
 }
-void leave_root(unsigned cpu) {
-  if (cpu < kRootStateCpus) g_in_root[cpu] = false;
-}
-bool in_root(unsigned cpu) { return cpu < kRootStateCpus && g_in_root[cpu]; }
 
 }  // namespace vmm

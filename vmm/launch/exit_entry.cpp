@@ -10,6 +10,7 @@
 #include "vmm/log/log.hpp"
 #include "vmm/monitor/write_monitor.hpp"
 #include "vmx/controls.hpp"
+#include "vmx/guest_non_register_state.hpp"
 #include "vmx/vmcs_hardware.hpp"
 
 namespace vmm {
@@ -29,8 +30,11 @@ class HardwareHostOps final : public HostOps {
     return (static_cast<uint64_t>(r.edx) << 32) | r.eax;
   }
 };
+// Stateless: one of each for every CPU.
+HardwareHostOps g_host_ops;
+vmx::HardwareVmcs g_vmcs;
 
-[[noreturn]] void stop_this_cpu(Vcpu& vcpu, const char* why, uint16_t reason) {
+[[noreturn, gnu::cold, gnu::noinline]] void stop_this_cpu(Vcpu& vcpu, const char* why, uint16_t reason) {
   APEX_LOG(fatal, "cpu%u: guest stopped: %s (exit reason %u %s, %llu exits so far)", vcpu.index, why, reason,
            vmx::exit_reason_name(reason), static_cast<unsigned long long>(vcpu.exits_total));
   dump_current_vmcs(vcpu.index, "guest stopped");
@@ -40,19 +44,28 @@ class HardwareHostOps final : public HostOps {
   }
 }
 
+// Why apply_exit_action() failed: the handler's stop, or a VMWRITE of its action.
+const char* stop_reason(const ExitAction& a) {
+  if (a.kind != ExitAction::Kind::stop) return "VMWRITE failed while applying the handler's action";
+  return a.reason ? a.reason : "stopped by handler";
+}
+
 // An NMI that hit VMX root belongs to the guest (vmm/host/host_exception.cpp). Inject it
 // unless the guest blocks NMIs or another event is already being injected; then ask for
-// an NMI-window exit instead (SDM Vol 3C 26.7.6 / 27.6.1).
-void deliver_pending_nmi(vmx::VmcsAccess& vmcs, Vcpu& vcpu) {
-  if (!vcpu.nmi_pending) return;
+// an NMI-window exit instead (SDM Vol 3C 26.7.6 / 27.6.1). Also when a single-step trap is
+// pending (instruction_retire.hpp): a vectoring VM entry would drop it (SDM Vol 3C 27.7.3),
+// and it has priority over the NMI, whose window exit then follows the #DB's delivery.
+[[gnu::noinline]] void deliver_pending_nmi(vmx::HardwareVmcs& vmcs, Vcpu& vcpu) {
   if (apic::is_wakeup_nmi(vcpu)) {  // another CPU's wake-up for the mailbox, not the guest's
     vcpu.nmi_pending = false;
     return;
   }
-  constexpr uint64_t kBlockingByNmi = 1u << 3, kBlockingBySti = 1u << 0, kBlockingByMovSs = 1u << 1;
-  uint64_t intr = vmcs.read(VmcsField::guest_interruptibility_state);
-  bool injecting = vmcs.read(VmcsField::vm_entry_interruption_info) & (1u << 31);
-  if (!injecting && !(intr & (kBlockingByNmi | kBlockingBySti | kBlockingByMovSs))) {
+  namespace intr = vmx::interruptibility;
+  const uint64_t blocked = vmcs.read(VmcsField::guest_interruptibility_state) &
+                           (intr::blocking_by_nmi | intr::blocking_by_sti | intr::blocking_by_mov_ss);
+  const bool injecting = vmcs.read(VmcsField::vm_entry_interruption_info) & (1u << 31);
+  const bool single_step = vmcs.read(VmcsField::guest_pending_debug_exceptions) & vmx::pending_debug::bs;
+  if (!injecting && !blocked && !single_step) {
     (void)vmcs.write(VmcsField::vm_entry_interruption_info, 2 | (2u << 8) | (1u << 31));
     vcpu.nmi_pending = false;
     return;
@@ -82,56 +95,72 @@ void unblock_nmis() {
 }
 
 // Exit reason 0 with interruption type 2 (SDM Vol 3C 25.9.2): an NMI arrived in the guest.
-bool is_nmi_exit(vmx::VmcsAccess& vmcs, uint16_t basic) {
-  if (basic != static_cast<uint16_t>(vmx::ExitReason::exception_or_nmi)) return false;
+bool is_nmi_exit(vmx::HardwareVmcs& vmcs, uint16_t basic) {
+  if (__builtin_expect(basic != static_cast<uint16_t>(vmx::ExitReason::exception_or_nmi), 1)) return false;
   return ((vmcs.read(VmcsField::vm_exit_interruption_info) >> 8) & 7) == 2;
+}
+
+// An exit for a wake-up NMI: counted like any other, then the guest resumes.
+[[gnu::noinline]] ExitAction count_wakeup_nmi(Vcpu& vcpu, uint16_t reason) {
+  ++vcpu.exits_total;
+  ++vcpu.exit_counts[reason];
+  return ExitAction::resume();
+}
+
+// Whether the guest may be entered without looking into the AP mailbox: it is empty and the
+// vCPU runs (what apic::drain_ap_mailbox() would answer for an empty mailbox). A few loads
+// and compares; the drain, with its lock, runs only when another CPU posted INIT/STARTUP
+// or this one waits for a STARTUP.
+bool may_enter_directly(const Vcpu& vcpu) {
+  return __builtin_expect(vcpu.mailbox.empty(), 1) && __builtin_expect(vcpu.ap.state == apic::ApState::running, 1) &&
+         __builtin_expect(vcpu.state != VcpuState::stopped, 1);
+}
+
+// Intercepted INIT parks this CPU here, in VMX root, until a STARTUP arrives.
+[[gnu::noinline]] void wait_in_mailbox(ExitContext& ctx, uint16_t reason) {
+  while (!apic::drain_ap_mailbox(ctx)) {
+    if (ctx.vcpu.state == VcpuState::stopped) stop_this_cpu(ctx.vcpu, "could not start after STARTUP", reason);
+    arch::cpu_pause();
+  }
 }
 
 }  // namespace
 }  // namespace vmm
 
+// The hot path: every VM exit runs it. The common case (a handler that advances RIP, no
+// mailbox event, no NMI, no monitor flush) is the handler plus six inline VMREAD/VMWRITEs
+// (exit reason; RIP, length, RIP; RFLAGS; interruptibility) and a few loads and branches. GUEST_RSP is not read here: handlers that take RSP as an operand read it
+// from the VMCS themselves (handlers/guest_view.hpp read_gpr/write_gpr; the emulator in
+// guest_memory/emu_state.hpp), so gpr[4] is only their mirror.
 extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   using namespace vmm;
-  enter_root(vcpu->index);
-  vmx::HardwareVmcs vmcs;
-  HardwareHostOps host;
-  ExitContext ctx{*vcpu, vmcs, host, machine_vm()->policy};
-  const uint64_t rsp_at_exit = vmcs.read(VmcsField::guest_rsp);
-  vcpu->regs.gpr[4] = rsp_at_exit;  // the emulator's mirror of RSP
-  vmx::ExitReasonField reason{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))};
-  if (reason.entry_failure()) stop_this_cpu(*vcpu, "VM entry failed (invalid guest state or MSR loading)", reason.basic());
-  ExitAction action;
+  enter_root(*vcpu);
+  vmx::HardwareVmcs& vmcs = g_vmcs;
+  ExitContext ctx{*vcpu, vmcs, g_host_ops, machine_vm()->policy};
+  const vmx::ExitReasonField reason{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))};
+  if (__builtin_expect(reason.entry_failure(), 0))
+    stop_this_cpu(*vcpu, "VM entry failed (invalid guest state or MSR loading)", reason.basic());
   const bool nmi_exit = is_nmi_exit(vmcs, reason.basic());
   if (nmi_exit) unblock_nmis();
-  if (nmi_exit && apic::is_wakeup_nmi(*vcpu)) {
-    // A wake-up NMI from another CPU (its mailbox holds INIT/STARTUP): not the guest's.
-    ++vcpu->exits_total;
-    ++vcpu->exit_counts[reason.basic()];
-    action = ExitAction::resume();
-  } else {
-    action = dispatch_exit(ctx, reason.basic());
-  }
-  if (!apply_exit_action(ctx, action)) stop_this_cpu(*vcpu, action.reason ? action.reason : "stopped by handler", reason.basic());
-  // Intercepted INIT parks this CPU here, in VMX root, until a STARTUP arrives.
-  while (!apic::drain_ap_mailbox(ctx)) {
-    if (vcpu->state == VcpuState::stopped) stop_this_cpu(*vcpu, "could not start after STARTUP", reason.basic());
-    arch::cpu_pause();
-  }
-  if (vcpu->regs.gpr[4] != rsp_at_exit) (void)vmcs.write(VmcsField::guest_rsp, vcpu->regs.gpr[4]);
-  deliver_pending_nmi(vmcs, *vcpu);
-  if (vcpu->cr2_pending) {
+  // A wake-up NMI from another CPU (its mailbox holds INIT/STARTUP) is not the guest's.
+  const ExitAction action = nmi_exit && apic::is_wakeup_nmi(*vcpu) ? count_wakeup_nmi(*vcpu, reason.basic())
+                                                                   : dispatch_exit(ctx, reason.basic());
+  if (!apply_exit_action(vmcs, *vcpu, action))
+    stop_this_cpu(*vcpu, stop_reason(action), reason.basic());
+  if (__builtin_expect(!may_enter_directly(*vcpu), 0)) wait_in_mailbox(ctx, reason.basic());
+  if (__builtin_expect(vcpu->nmi_pending, 0)) deliver_pending_nmi(vmcs, *vcpu);
+  if (__builtin_expect(vcpu->cr2_pending, 0)) {
     asm volatile("mov %0, %%cr2" ::"r"(vcpu->cr2));
     vcpu->cr2_pending = false;
   }
   // The EPT write monitor protected pages since this CPU's last entry: INVEPT here first.
   monitor::before_vm_entry(*vcpu);
-  leave_root(vcpu->index);
+  leave_root(*vcpu);
 }
 
 extern "C" [[noreturn]] void apex_vmresume_failed(vmm::Vcpu* vcpu) {
-  vmx::HardwareVmcs vmcs;
   APEX_LOG(fatal, "cpu%u: VMRESUME failed: VM-instruction error %llu", vcpu->index,
-           static_cast<unsigned long long>(vmcs.read(vmx::VmcsField::vm_instruction_error)));
+           static_cast<unsigned long long>(vmm::g_vmcs.read(vmx::VmcsField::vm_instruction_error)));
   vmm::dump_current_vmcs(vcpu->index, "VMRESUME failed");
   for (;;) {
     arch::cli();

@@ -17,7 +17,6 @@ namespace vmm {
 namespace {
 
 using vmx::VmcsField;
-const MachineVm* g_vm = nullptr;
 
 struct __attribute__((packed)) Dtr {
   uint16_t limit;
@@ -25,7 +24,7 @@ struct __attribute__((packed)) Dtr {
 };
 
 bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const CpuVm& cpu) {
-  const GuestPolicy& p = g_vm->policy;
+  const GuestPolicy& p = machine_vm()->policy;
   bool ok = true;
   // NMIs exit and are re-injected (exit_entry.cpp); virtual NMIs make NMI-window exiting
   // available for when the guest blocks them (SDM 26.3: NMI-window needs virtual NMIs).
@@ -33,7 +32,7 @@ bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const 
   ok &= v.write(VmcsField::primary_processor_based_controls,
                 caps.adjust_procbased(vmx::proc::use_msr_bitmaps | vmx::proc::activate_secondary_controls));
   uint32_t proc2 = vmx::proc2::enable_ept | vmx::proc2::unrestricted_guest;
-  if (g_vm->vpid) proc2 |= vmx::proc2::enable_vpid;
+  if (machine_vm()->vpid) proc2 |= vmx::proc2::enable_vpid;
   // Instructions the guest may know from CPUID: without these controls they would #UD.
   proc2 |= vmx::proc2::enable_rdtscp | vmx::proc2::enable_invpcid | vmx::proc2::enable_xsaves_xrstors |
            vmx::proc2::enable_user_wait_pause;
@@ -49,9 +48,9 @@ bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const 
                                   vmx::entry_ctl::load_ia32_pat | vmx::entry_ctl::load_debug_controls));
   ok &= v.write(VmcsField::exception_bitmap, 0);
   ok &= v.write(VmcsField::cr3_target_count, 0);
-  ok &= v.write(VmcsField::msr_bitmap, reinterpret_cast<uint64_t>(g_vm->msr_bitmap));
-  ok &= v.write(VmcsField::ept_pointer, g_vm->eptp);
-  if (g_vm->vpid) ok &= v.write(VmcsField::virtual_processor_id, cpu.index + 1);  // 0 is the host's
+  ok &= v.write(VmcsField::msr_bitmap, reinterpret_cast<uint64_t>(machine_vm()->msr_bitmap));
+  ok &= v.write(VmcsField::ept_pointer, machine_vm()->eptp);
+  if (machine_vm()->vpid) ok &= v.write(VmcsField::virtual_processor_id, cpu.index + 1);  // 0 is the host's
 
   // CR0/CR4 ownership (SDM 25.6.6): the hypervisor owns the bits VMX fixes (except PE/PG
   // under unrestricted guest) and CR4.VMXE; the guest reads its own view from the shadows,
@@ -75,7 +74,7 @@ bool write_host_state(vmx::VmcsAccess& v, const CpuVm& cpu) {
   // OVMF leaves it clear on APs.
   if (arch::cpuid(1).ecx & (1u << 26)) cr4 |= arch::cr4::OSXSAVE;
   ok &= v.write(VmcsField::host_cr0, arch::read_cr0());
-  ok &= v.write(VmcsField::host_cr3, g_vm->host_cr3);
+  ok &= v.write(VmcsField::host_cr3, machine_vm()->host_cr3);
   ok &= v.write(VmcsField::host_cr4, cr4);
   ok &= v.write(VmcsField::host_cs_selector, host_sel::code);
   constexpr VmcsField kDataSelectors[] = {VmcsField::host_ss_selector, VmcsField::host_ds_selector,
@@ -100,9 +99,9 @@ bool write_host_state(vmx::VmcsAccess& v, const CpuVm& cpu) {
 
 }  // namespace
 
-void set_machine_vm(const MachineVm* vm) { g_vm = vm; }
+const MachineVm* detail::g_machine_vm = nullptr;
 
-const MachineVm* machine_vm() { return g_vm; }
+void set_machine_vm(const MachineVm* vm) { detail::g_machine_vm = vm; }
 
 LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu) {
   host_cpu_init(cpu.host, cpu.index, cpu.vcpu);
@@ -136,7 +135,7 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu) {
     return fail("VMCLEAR/VMPTRLD of the VMCS failed", 0);
   vmx::HardwareVmcs vmcs;
   if (!write_controls(vmcs, caps, cpu) || !write_host_state(vmcs, cpu) || !capture_guest_state(vmcs))
-    return fail("VMWRITE failed while building the VMCS", vmcs.last_error());
+    return fail("VMWRITE failed while building the VMCS", vmcs.instruction_error());
   vcpu.virtualized = true;  // before VMLAUNCH: once the guest runs, it cannot reach the vCPU
   int r = apex_vmx_launch();
   if (r == 0) return {true, nullptr, 0};  // we are the guest now

@@ -38,7 +38,13 @@ struct LaunchResult {
 // Sets the machine-wide state the exit handler uses (call once before any launch).
 void set_machine_vm(const MachineVm* vm);
 
-const MachineVm* machine_vm();
+namespace detail {
+// Hidden: the image is position-independent, and an extern of default visibility would be
+// reached through the GOT (one more load on every VM exit).
+[[gnu::visibility("hidden")]] extern const MachineVm* g_machine_vm;
+}
+// Inline: the exit path reads the guest policy from it on every VM exit.
+inline const MachineVm* machine_vm() { return detail::g_machine_vm; }
 
 // Runs on the CPU to virtualize. On success it returns as the guest.
 LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu);

@@ -16,8 +16,6 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kPageMask = kPage - 1;
 constexpr uint64_t kUnknown = ~0ull;
 
-WriteMonitor* g_monitor = nullptr;
-
 uint64_t page_of(uint64_t a) { return a & ~kPageMask; }
 
 uint64_t little_endian(const uint8_t* b, unsigned n) {
@@ -92,12 +90,9 @@ const char* status_name(Status s) {
   return "?";
 }
 
-WriteMonitor* write_monitor() { return __atomic_load_n(&g_monitor, __ATOMIC_ACQUIRE); }
-void set_write_monitor(WriteMonitor* m) { __atomic_store_n(&g_monitor, m, __ATOMIC_RELEASE); }
+WriteMonitor* detail::g_monitor = nullptr;
 
-void before_vm_entry(Vcpu& vcpu) {
-  if (WriteMonitor* m = write_monitor()) m->before_entry(vcpu);
-}
+void set_write_monitor(WriteMonitor* m) { __atomic_store_n(&detail::g_monitor, m, __ATOMIC_RELEASE); }
 
 // ---- bookkeeping -------------------------------------------------------------------------
 

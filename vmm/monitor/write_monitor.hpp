@@ -197,11 +197,18 @@ class WriteMonitor final : public EptWriteIntercept {
   uint64_t stale_ = 0;
 };
 
+namespace detail {
+[[gnu::visibility("hidden")]] extern WriteMonitor* g_monitor;  // hidden: no GOT load (launch.hpp)
+}
+
 // The machine's monitor, or nullptr (hypercalls 16-19 then answer `unavailable`).
-WriteMonitor* write_monitor();
+inline WriteMonitor* write_monitor() { return __atomic_load_n(&detail::g_monitor, __ATOMIC_ACQUIRE); }
 void set_write_monitor(WriteMonitor* m);
 
 // Exit path hook (vmm/launch/exit_entry.cpp): write_monitor()->before_entry(vcpu) when set.
-void before_vm_entry(Vcpu& vcpu);
+// Inline: without a monitor (the default) every VM exit pays one load and a branch.
+inline void before_vm_entry(Vcpu& vcpu) {
+  if (WriteMonitor* m = write_monitor()) m->before_entry(vcpu);
+}
 
 }  // namespace vmm::monitor

@@ -30,6 +30,7 @@
 
 #include "arch/cpu.hpp"
 #include "vmm/policy/apx_policy.hpp"
+#include "vmm/policy/cpuid_bits.hpp"
 
 namespace vmm::policy {
 
@@ -50,5 +51,21 @@ inline constexpr uint32_t kHypervisorInterfaceVersion = 1;
 
 void filter_cpuid(uint32_t leaf, uint32_t subleaf, CpuidRegs& regs, const ApxPolicy& policy,
                   const GuestXstateView& guest);
+
+// Whether filter_cpuid can change anything for `leaf` (the leaves listed above); for every
+// other leaf the host's answer passes through as it is, and the CPUID exit handler skips
+// the call (tests/unit/vmm/cpuid_filter_test.cpp checks that the two agree).
+constexpr bool cpuid_leaf_filtered(uint32_t leaf) {
+  return leaf == cpuid::kLeafFeatures || leaf == cpuid::kLeafStructuredExt || leaf == cpuid::kLeafXsave ||
+         leaf == cpuid::kLeafApx || (leaf >= cpuid::kLeafHypervisorFirst && leaf <= cpuid::kLeafHypervisorLast);
+}
+
+// Whether filter_cpuid reads guest.cr4 for `leaf` (1: OSXSAVE, 7: OSPKE); for every other
+// leaf the result does not depend on it. The CPUID exit handler reads the CR4 read shadow
+// only for these leaves (one VMREAD fewer per CPUID exit); a filter rule that starts to use
+// CR4 for another leaf must be added here (tests/unit/vmm/cpuid_filter_test.cpp checks it).
+constexpr bool cpuid_filter_reads_cr4(uint32_t leaf) {
+  return leaf == cpuid::kLeafFeatures || leaf == cpuid::kLeafStructuredExt;
+}
 
 }  // namespace vmm::policy

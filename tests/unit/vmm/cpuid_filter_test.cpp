@@ -192,6 +192,41 @@ TEST_CASE("CR4-reflecting bits follow the guest, not the host") {
   }
 }
 
+// The CPUID exit handler calls filter_cpuid only for the leaves cpuid_leaf_filtered() names,
+// and reads the CR4 read shadow only for those cpuid_filter_reads_cr4() names: for every
+// other leaf the filter must pass the host's answer through, and must not look at CR4.
+TEST_CASE("the handler's shortcuts agree with the filter: cpuid_leaf_filtered, cpuid_filter_reads_cr4") {
+  const HostCpuInfo h = host(true, kApxServerXcr0);
+  const uint32_t leaves[] = {0,          1,          2,          4,          6,          7,          0xB,
+                             0xD,        0x14,       0x1F,       0x28,       0x29,       0x2A,       0x3fffffff,
+                             0x40000000, 0x40000001, 0x40000002, 0x4fffffff, 0x50000000, 0x80000000, 0x80000001,
+                             0x80000008, 0xffffffff};
+  const CpuidRegs inputs[] = {{0x12345678, 0x9abcdef0, 0x0fedcba9, 0x87654321},
+                              {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+                              {0, 0, 0, 0}};
+  for (ApxConfig c : {ApxConfig::auto_detect, ApxConfig::off}) {
+    const ApxPolicy p = decide_apx_policy(h, c);
+    for (uint32_t leaf : leaves) {
+      bool changed_some = false;
+      for (uint32_t subleaf : {0u, 1u, 2u, 19u}) {
+        for (const CpuidRegs& in : inputs) {
+          CAPTURE(leaf, subleaf, in.eax);
+          CpuidRegs none = in, all = in;
+          filter_cpuid(leaf, subleaf, none, p, GuestXstateView{xcr0::X87 | xcr0::SSE, 0});
+          filter_cpuid(leaf, subleaf, all, p, GuestXstateView{xcr0::X87 | xcr0::SSE, ~0ull});
+          const bool cr4_matters = std::memcmp(&none, &all, sizeof none) != 0;
+          if (!cpuid_filter_reads_cr4(leaf)) CHECK_FALSE(cr4_matters);
+          if (subleaf == 0 && cpuid_filter_reads_cr4(leaf)) CHECK(cr4_matters);  // 1: OSXSAVE, 7.0: OSPKE
+          changed_some = changed_some || std::memcmp(&in, &none, sizeof in) != 0 || cr4_matters;
+          if (!cpuid_leaf_filtered(leaf)) CHECK(std::memcmp(&in, &none, sizeof in) == 0);
+        }
+      }
+      CAPTURE(leaf);
+      CHECK(changed_some == cpuid_leaf_filtered(leaf));  // a filtered leaf is changed for some input
+    }
+  }
+}
+
 TEST_CASE("hypervisor leaves are synthesized") {
   struct Row {
     uint32_t leaf;

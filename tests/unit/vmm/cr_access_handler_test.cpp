@@ -47,7 +47,11 @@ void run(const Row& r) {
   f.vmcs.set(VmcsField::guest_cr3, r.cr3);
   f.vmcs.set(VmcsField::exit_qualification, r.qual);
   for (unsigned i = 0; i < 32; ++i) f.vcpu.regs.gpr[i] = 0xbad0000000000000ull | i;  // decoys
-  f.vcpu.regs.gpr[r.reg] = r.value;
+  // RSP lives in the VMCS; gpr[4] is only the emulator's mirror, which the exit path does
+  // not fill: the decoy stays there, and the handler must use GUEST_RSP.
+  f.vmcs.set(VmcsField::guest_rsp, 0xbad0000000000000ull | RSP);
+  if (r.reg == RSP) f.vmcs.set(VmcsField::guest_rsp, r.value);
+  else f.vcpu.regs.gpr[r.reg] = r.value;
 
   const uint64_t before[] = {f.vmcs.get(VmcsField::cr0_read_shadow), f.vmcs.get(VmcsField::guest_cr0),
                              f.vmcs.get(VmcsField::cr4_read_shadow), f.vmcs.get(VmcsField::guest_cr4),
@@ -65,7 +69,8 @@ void run(const Row& r) {
   // VM entry requires "IA-32e mode guest" = EFER.LMA (SDM Vol 3C 27.3.1.1).
   const bool lma = f.vmcs.get(VmcsField::guest_ia32_efer) & efer::LMA;
   CHECK(((f.vmcs.get(VmcsField::vm_entry_controls) & vmx::entry_ctl::ia32e_mode_guest) != 0) == lma);
-  CHECK(f.vcpu.regs.gpr[r.reg] == (r.reg_after == K ? r.value : r.reg_after));
+  const uint64_t reg_now = r.reg == RSP ? f.vmcs.get(VmcsField::guest_rsp) : f.vcpu.regs.gpr[r.reg];
+  CHECK(reg_now == (r.reg_after == K ? r.value : r.reg_after));
   CHECK(f.advanced() == (o == Outcome::advance));
   CHECK(f.injected() == (o == Outcome::gp ? kInjectGp : 0));
 }
@@ -121,7 +126,7 @@ TEST_CASE("MOV to CR0") {
       {.what = "extended form (APX host): bits 12:8 name R17", .mode = Mode::long64, .qual = mov_to_cr(0, 17),
        .value = 0x80050013, .reg = 17, .form = vmx::ExitInfoForm::extended, .cr0_shadow = 0x80050013,
        .cr0_real = 0x80050033},
-      {.what = "source RSP (the mirror in gpr[4])", .mode = Mode::long64, .qual = mov_to_cr(0, RSP),
+      {.what = "source RSP: GUEST_RSP, not the stale mirror in gpr[4]", .mode = Mode::long64, .qual = mov_to_cr(0, RSP),
        .value = 0x80050013, .reg = RSP, .cr0_shadow = 0x80050013, .cr0_real = 0x80050033},
   };
   for (const Row& r : rows) run(r);
@@ -196,6 +201,8 @@ TEST_CASE("MOV from CR0/CR4 returns the guest's view; CR3/CR8 exits stop") {
        .reg_after = kLong64Cr4},
       {.what = "MOV from CR4 in compatibility mode: zero-extended", .mode = Mode::compat32,
        .qual = mov_from_cr(4, RBX), .value = ~0ull, .reg_after = kLong64Cr4},
+      {.what = "MOV from CR4 to RSP: written to GUEST_RSP", .mode = Mode::long64, .qual = mov_from_cr(4, RSP),
+       .value = 0x7000, .reg = RSP, .reg_after = kLong64Cr4},
       {.what = "MOV to CR3 (CR3-load exiting is off)", .mode = Mode::long64, .qual = mov_to_cr(3, RBX),
        .value = 0x1000, .outcome = Outcome::stop},
       {.what = "MOV from CR3 (CR3-store exiting is off)", .mode = Mode::long64, .qual = mov_from_cr(3, RBX),

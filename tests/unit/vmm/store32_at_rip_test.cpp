@@ -251,7 +251,7 @@ TEST_CASE("store32_at_rip: ends the instruction exactly as the general path does
         REQUIRE(fast.fast(code));
         const vmm::ExitAction g = general.general(code);
         CHECK(outcome_of(fast.action) == outcome_of(g));
-        // What the dispatcher then does with either action (vmm/exit_dispatch.cpp).
+        // What the dispatcher then does with either action (vmm/exit_dispatch.hpp).
         CHECK(vmm::apply_exit_action(fast.f.ctx, fast.action) == vmm::apply_exit_action(general.f.ctx, g));
         for (VmcsField field : compared) {
           INFO("field " << vmx::vmcs_field_name(field));

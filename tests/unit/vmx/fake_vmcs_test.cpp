@@ -58,6 +58,19 @@ TEST_CASE("FakeVmcs: unsupported and unknown fields fail with error 12") {
   CHECK(v.read(VmcsField::extended_instruction_info) == 0x42);
 }
 
+TEST_CASE("FakeVmcs: fail_writes makes VMWRITE fail while VMREAD works") {
+  FakeVmcs v;
+  v.set(VmcsField::guest_rflags, 0x202);
+  v.fail_writes(VmcsField::guest_rflags);
+  CHECK_FALSE(v.try_write(VmcsField::guest_rflags, 0x2));
+  CHECK(v.last_error() == 12);
+  CHECK(v.read(VmcsField::guest_rflags) == 0x202);  // unchanged, still readable
+  CHECK_FALSE(v.written(VmcsField::guest_rflags));
+  CHECK(v.try_write(VmcsField::guest_rip, 1));  // others unaffected
+  v.fail_writes(VmcsField::guest_rflags, false);
+  CHECK(v.try_write(VmcsField::guest_rflags, 0x2));
+}
+
 TEST_CASE("FakeVmcs: typed accessors and counters") {
   FakeVmcs v;
   REQUIRE(v.write<VmcsField::guest_es_selector>(0x10));
