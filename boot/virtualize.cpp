@@ -6,6 +6,7 @@
 #include "vmm/apic/ap_start_mode.hpp"
 #include "vmm/apic/apic_page_intercept.hpp"
 #include "vmm/apic/apic_virtualization.hpp"
+#include "vmm/ept/mtrr_resync.hpp"
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/ept/ept_builder.hpp"
 #include "vmm/ept_write_intercept.hpp"
@@ -26,17 +27,18 @@ uint64_t hw_rdmsr(void*, uint32_t msr) { return arch::rdmsr(msr); }
 // EPT and host page tables: runtime pages, identity-mapped (physical = virtual under UEFI).
 class RuntimePageAllocator final : public vmm::ept::PageAllocator {
  public:
-  // Once the map is hidden and live, splits (EPT write monitor) take pages from a pool
-  // reserved before hiding, never from boot services (not callable from VMX root).
+  // Once the map is hidden and live, splits (EPT write monitor, MTRR re-typing) take pages
+  // from a pool reserved before hiding, never from boot services (not callable from VMX root).
   void* alloc_zeroed_page() override {
-    if (!pool_) return alloc_runtime_pages(1);
+    if (!live_) return alloc_runtime_pages(1);
     return pool_left_ ? pool_ + 4096 * --pool_left_ : nullptr;  // zeroed when allocated
   }
-  void use_pool(uint8_t* pages, size_t count) { pool_ = pages, pool_left_ = pages ? count : 0; }
+  void go_live(uint8_t* pool, size_t count) { live_ = true, pool_ = pool, pool_left_ = pool ? count : 0; }
   uint64_t phys_of(void* page) override { return reinterpret_cast<uint64_t>(page); }
   void* virt_of(uint64_t phys) override { return reinterpret_cast<void*>(phys); }
 
  private:
+  bool live_ = false;
   uint8_t* pool_ = nullptr;
   size_t pool_left_ = 0;
 };
@@ -114,9 +116,10 @@ bool gpa_visible(uint64_t gpa) {
   return t.mapped && t.present && !t.hidden;
 }
 
-// EPT write monitor (issue P4, vmm/monitor/ept_platform.hpp): RAM from the firmware's memory
-// map (what may be watched), table pages for splits after launch.
-constexpr size_t kMonitorPoolPages = 64;
+// Table pages for splitting large EPT pages after launch: the EPT write monitor's write
+// protection (issue P4, vmm/monitor/ept_platform.hpp) and MTRR re-typing (vmm/ept/
+// mtrr_resync.hpp). The monitor also needs the RAM from the firmware's memory map.
+constexpr size_t kEptPoolPages = 64;
 vmm::monitor::RamMap g_ram;
 
 void collect_ram(vmm::monitor::RamMap& ram) {
@@ -247,7 +250,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   // EPT write monitor: its pages are taken now so that the loop below hides them too.
   vmm::monitor::StepMethod step{};
   const bool monitor_ok = vmm::monitor::step_method_for(caps, &step) && st == vmm::ept::EptStatus::ok;
-  auto* monitor_pool = monitor_ok ? static_cast<uint8_t*>(alloc_runtime_pages(kMonitorPoolPages)) : nullptr;
+  auto* ept_pool = static_cast<uint8_t*>(alloc_runtime_pages(kEptPoolPages));
   auto* monitor_snapshots =
       monitor_ok ? static_cast<uint8_t*>(alloc_runtime_pages(cpus * vmm::monitor::kSnapshotPagesPerCpu)) : nullptr;
   const MemoryRange* ranges = nullptr;
@@ -274,8 +277,13 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB)",
            static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()));
 
-  if (monitor_pool && monitor_snapshots) {
-    allocator.use_pool(monitor_pool, kMonitorPoolPages);
+  // From here on the map is live: splits take the hidden pool's pages (none left: the update
+  // reports out of memory, nothing else is touched).
+  allocator.go_live(ept_pool, kEptPoolPages);
+  static vmm::ept::MtrrResync mtrr_resync;
+  mtrr_resync.init(&ept, mtrrs, caps);
+  vmm::set_mtrr_write_observer(&mtrr_resync);
+  if (monitor_ok && ept_pool && monitor_snapshots) {
     collect_ram(g_ram);
     vmm::monitor::Range watch[Config::kMonitorMax];
     for (size_t i = 0; i < cfg.monitor_count; ++i) watch[i] = {cfg.monitor[i].gpa, cfg.monitor[i].size};

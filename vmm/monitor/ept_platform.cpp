@@ -2,20 +2,12 @@
 
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/log/log.hpp"
+#include "vmm/ept/live_ept_lock.hpp"
 #include "vmx/controls.hpp"
+#include "vmx/vmx_insn.hpp"
 
 namespace vmm::monitor {
 namespace {
-
-// INVEPT (SDM Vol 3C 31.3 "INVEPT"; 29.4.3.1): type 1 invalidates the mappings derived from
-// one EPTP (guest-physical and combined, every VPID), type 2 those of every EPTP. The 128-bit
-// descriptor holds the EPTP and a reserved zero quadword.
-void invept(uint64_t type, uint64_t eptp) {
-  struct alignas(16) {
-    uint64_t eptp, reserved;
-  } desc{eptp, 0};
-  asm volatile("invept %0, %1" ::"m"(desc), "r"(type) : "memory", "cc");
-}
 
 WriteMonitor g_monitor;  // the ring makes it ~20 KiB: static, in the (hidden) image copy
 EptPlatform* g_platform = nullptr;
@@ -24,6 +16,8 @@ EptPlatform* g_platform = nullptr;
 
 ept::EptStatus EptPlatform::set_write_protect(uint64_t gpa, uint64_t size, bool protect) {
   // Watched pages: R+X (reads and fetches never exit); otherwise the identity map's R+W+X.
+  // Under the live map's lock: MTRR re-typing (mtrr_resync.hpp) changes the same tables.
+  arch::SpinGuard guard(ept::live_ept_lock());
   return ept_.set_permissions(gpa, size, true, !protect, true);
 }
 
@@ -33,7 +27,9 @@ bool EptPlatform::ept_allows_write(uint64_t gpa) {
 }
 
 void EptPlatform::flush_this_cpu() {
-  if (__atomic_load_n(&launched_, __ATOMIC_ACQUIRE)) invept(single_context_ ? 1 : 2, ept_.eptp().raw);
+  if (__atomic_load_n(&launched_, __ATOMIC_ACQUIRE))
+    (void)vmx::invept(single_context_ ? vmx::InveptType::single_context : vmx::InveptType::all_context,
+                      ept_.eptp().raw);
 }
 
 }  // namespace vmm::monitor

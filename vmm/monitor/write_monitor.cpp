@@ -108,20 +108,17 @@ void WriteMonitor::reset() {
   snapshots_ = nullptr;
   snapshot_cpus_ = 0;
   method_ = StepMethod::monitor_trap_flag;
-  lock_word_ = 0;
+  lock_ = arch::SpinLock{};
   generation_ = 0;
   for (Range& r : ranges_) r = {};
   for (Held& h : held_) h = {};
   next_seq_ = dropped_ = fallbacks_ = emulated_ = stale_ = 0;
 }
 
-// A spinlock: callers run in VMX root with interrupts off (and at boot, before any launch).
-// NMI handlers never take it. Never held across logging.
-void WriteMonitor::lock() {
-  while (__atomic_exchange_n(&lock_word_, 1u, __ATOMIC_ACQUIRE))
-    while (__atomic_load_n(&lock_word_, __ATOMIC_RELAXED)) __builtin_ia32_pause();
-}
-void WriteMonitor::unlock() { __atomic_store_n(&lock_word_, 0u, __ATOMIC_RELEASE); }
+// Callers run in VMX root with interrupts off (and at boot, before any launch). NMI handlers
+// never take the lock. Never held across logging. Taken before live_ept_lock (EPT updates).
+void WriteMonitor::lock() { lock_.lock(); }
+void WriteMonitor::unlock() { lock_.unlock(); }
 
 bool WriteMonitor::page_watched_locked(uint64_t page) const { return byte_watched_locked(page, kPage); }
 

@@ -41,6 +41,7 @@
 #pragma once
 #include <stdint.h>
 
+#include "arch/spinlock.hpp"
 #include "vmm/ept/ept_status.hpp"
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/guest_memory/guest_phys_memory.hpp"
@@ -185,7 +186,7 @@ class WriteMonitor final : public EptWriteIntercept {
   uint8_t* snapshots_ = nullptr;
   unsigned snapshot_cpus_ = 0;
   StepMethod method_ = StepMethod::monitor_trap_flag;
-  uint32_t lock_word_ = 0;
+  arch::SpinLock lock_;
   uint64_t generation_ = 0;
   Range ranges_[kMaxRanges] = {};  // size 0: free
   Held held_[kMaxHeldPages] = {};
