@@ -19,6 +19,9 @@ class HostOps {
   [[nodiscard]] virtual bool xsetbv_safe(uint32_t index, uint64_t value) = 0;
   virtual void invd_as_wbinvd() = 0;  // INVD would discard dirty lines of the host: write back
   virtual uint64_t host_supported_xcr0() = 0;  // CPUID.(0xD,0) EDX:EAX
+  // Drops this CPU's cached linear translations tagged with `vpid` (INVVPID), for guest events
+  // that flush the TLB on hardware but happen by VMWRITE here (INIT + SIPI, SDM Vol 3A 4.10.4).
+  virtual void flush_guest_tlb(uint16_t vpid) = 0;
 
  protected:
   ~HostOps() = default;

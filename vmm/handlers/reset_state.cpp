@@ -99,6 +99,11 @@ bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
   // XCR0, and with it vcpu.xstate, is unchanged by INIT for the same reason.
   for (unsigned r = 0; r < arch::kLegacyGprCount; ++r) ctx.vcpu.regs.gpr[r] = 0;
   reg(ctx.vcpu, arch::Gpr::rdx) = ctx.host.cpuid(1, 0).eax;
+  // INIT empties the TLBs (SDM Vol 3A 4.10.4.1, 10.1.1): with VPIDs the guest's old global
+  // translations would otherwise outlive the restart. VPID 0 (none in use) is the host's.
+  uint64_t vpid = 0;
+  if (v.try_read(VmcsField::virtual_processor_id, &vpid) && vpid)
+    ctx.host.flush_guest_tlb(static_cast<uint16_t>(vpid));
   ctx.vcpu.state = VcpuState::active;
   return true;
 }

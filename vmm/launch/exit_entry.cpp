@@ -12,6 +12,7 @@
 #include "vmx/controls.hpp"
 #include "vmx/guest_non_register_state.hpp"
 #include "vmx/vmcs_hardware.hpp"
+#include "vmx/vmx_insn.hpp"
 
 namespace vmm {
 namespace {
@@ -28,6 +29,12 @@ class HardwareHostOps final : public HostOps {
   uint64_t host_supported_xcr0() override {
     auto r = arch::cpuid(0xd, 0);
     return (static_cast<uint64_t>(r.edx) << 32) | r.eax;
+  }
+  // Single-context where the CPU offers it (IA32_VMX_EPT_VPID_CAP[41]); otherwise INVVPID
+  // fails without a fault (VMfailValid) and all-context (bit 42) does it.
+  void flush_guest_tlb(uint16_t vpid) override {
+    if (vmx::invvpid(vmx::InvvpidType::single_context, vpid) != vmx::VmxStatus::ok)
+      (void)vmx::invvpid(vmx::InvvpidType::all_context, vpid);
   }
 };
 // Stateless: one of each for every CPU.

@@ -47,6 +47,10 @@ class FakeHostOps final : public vmm::HostOps {
     return true;
   }
   void invd_as_wbinvd() override { ++wbinvd_calls; }
+  void flush_guest_tlb(uint16_t vpid) override {
+    ++tlb_flushes;
+    last_flushed_vpid = vpid;
+  }
   uint64_t host_supported_xcr0() override { return supported_xcr0; }
 
   // --- test controls -----------------------------------------------------------------
@@ -77,6 +81,8 @@ class FakeHostOps final : public vmm::HostOps {
 
   // Call record.
   unsigned rdmsr_calls = 0, wrmsr_calls = 0, cpuid_calls = 0, xsetbv_calls = 0, wbinvd_calls = 0;
+  unsigned tlb_flushes = 0;
+  uint16_t last_flushed_vpid = 0;
   uint32_t last_rdmsr = 0, last_wrmsr = 0, last_xsetbv_index = 0;
   uint64_t last_wrmsr_value = 0, last_xsetbv_value = 0;
 

@@ -250,3 +250,17 @@ TEST_CASE("Bochs 2.7 sequence INIT, SIPI, INIT at the start point: back to wait-
   const size_t n = vmm::global_log().read_ring(0, ring, sizeof ring);
   CHECK(std::string(ring, n).find("cpu1: INIT before the first instruction after SIPI") != std::string::npos);
 }
+
+TEST_CASE("SIPI flushes the vCPU's VPID-tagged translations, as INIT empties the TLB") {
+  for (uint64_t vpid : {0ull, 1ull, 2ull, 0xffffull}) {
+    CAPTURE(vpid);
+    HandlerFixture f;
+    f.vmcs.set(VmcsField::virtual_processor_id, vpid);
+    f.exit(ExitReason::init_signal);
+    CHECK(f.host.tlb_flushes == 0);  // INIT alone starts nothing
+    f.vmcs.set(VmcsField::exit_qualification, 0x9f);
+    CHECK(outcome_of(f.exit(ExitReason::startup_ipi)) == Outcome::resume);
+    CHECK(f.host.tlb_flushes == (vpid ? 1u : 0u));
+    if (vpid) CHECK(f.host.last_flushed_vpid == vpid);
+  }
+}
