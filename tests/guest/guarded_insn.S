@@ -170,6 +170,37 @@ ltr_insn:
 ltr_fixup:
   PROBE_LEAVE
 
+// int probe_cpuid_single_step(uint64_t* where): CPUID with RFLAGS.TF=1 (set by POPF, so the
+// single-step trap follows the CPUID). Returns the vector (1 for #DB, -1 for none) and in
+// *where the instruction the trap followed: 0 the CPUID, as on hardware; 1 the instruction
+// after it (the trap came one instruction late: a hypervisor that skipped CPUID without
+// pending the single-step); 2 none of these.
+  .globl guest_probe_cpuid_single_step
+guest_probe_cpuid_single_step:
+  PROBE_ENTER
+  push %rbx
+  mov %rdi, %r8
+  movq $2, (%r8)
+  xor %eax, %eax
+  xor %ecx, %ecx
+  pushfq
+  orq $0x100, (%rsp)
+  popfq
+  cpuid
+tf_after_cpuid:
+  movq $1, (%r8)
+tf_after_late:
+  mov $-1, %eax
+  pushfq
+  andq $~0x100, (%rsp)
+  popfq
+  jmp tf_fixup
+tf_on_time:
+  movq $0, (%r8)
+tf_fixup:
+  pop %rbx
+  PROBE_LEAVE
+
 // ---- exception entry: vector in a register, then look the RIP up ---------------------------
 .macro GUEST_EXC v
   .p2align 4
@@ -206,6 +237,7 @@ guest_exc_common:
 3:
   mov 8(%rcx), %rdx
   mov %rdx, (%rsp)
+  andq $~0x100, 16(%rsp)              // RFLAGS.TF off: a single-step probe ends at its fixup
   iretq
 
   .section .data
@@ -233,6 +265,8 @@ guest_fixups:
   .quad lgdt_insn, lgdt_fixup
   .quad lldt_insn, lldt_fixup
   .quad ltr_insn, ltr_fixup
+  .quad tf_after_cpuid, tf_on_time    // traps: the frame's RIP is the next instruction's
+  .quad tf_after_late, tf_fixup
   .quad 0, 0
   .globl guest_probe_error
 guest_probe_error:

@@ -20,6 +20,9 @@ int guest_probe_sgdt(uint64_t address);
 int guest_probe_lgdt(uint64_t address);
 int guest_probe_lldt(uint16_t selector);
 int guest_probe_ltr(uint16_t selector);
+// CPUID with RFLAGS.TF set: the vector (1: #DB) and which instruction the trap followed
+// (*where: 0 the CPUID, 1 the next one, 2 neither).
+int guest_probe_cpuid_single_step(uint64_t* where);
 // Error code of the last exception a probe caught (0 for vectors without one).
 extern uint64_t guest_probe_error;
 }

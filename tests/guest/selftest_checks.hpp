@@ -14,6 +14,7 @@ void run_cpu_checks(Tally& t);         // CPUID: hypervisor leaves, VMX hidden, 
 void run_xsetbv_checks(Tally& t);      // valid values accepted, invalid ones #GP
 void run_privileged_checks(Tally& t);  // CR4.VMXE, VMXON, VMX MSRs
 void run_hypercall_checks(Tally& t);   // version, exit counters
+void run_single_step_checks(Tally& t);  // RFLAGS.TF across an emulated instruction
 void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st);  // code on every AP after virtualization
 // The guest starts an AP itself with INIT-SIPI-SIPI and its own real-mode code, twice
 // (ap_restart_checks.cpp). Run it after run_ap_checks: it ends by handing the AP back to MP services.
