@@ -34,31 +34,37 @@ inline VmxStatus vmptrld(uint64_t vmcs_pa) {
   return APEX_VMX_STATUS_FROM_FLAGS(cf, zf);
 }
 
-// INVEPT (31.3; 29.4.3.1): type 1 invalidates the mappings derived from one EPTP (every VPID),
-// type 2 those of every EPTP. The 128-bit descriptor: the EPTP and a reserved zero quadword.
+// INVEPT and INVVPID (31.3) take the same operands: a type in a register and a 128-bit
+// descriptor in memory.
+struct alignas(16) InvalidationDescriptor {
+  uint64_t low, high;
+};
+#define APEX_VMX_INVALIDATE(mnemonic, type, desc)                                                      \
+  do {                                                                                                 \
+    uint8_t cf, zf;                                                                                    \
+    asm volatile(mnemonic " %2, %3" : "=@ccc"(cf), "=@ccz"(zf) : "m"(desc), "r"(static_cast<uint64_t>(type)) \
+                 : "memory", "cc");                                                                    \
+    return APEX_VMX_STATUS_FROM_FLAGS(cf, zf);                                                         \
+  } while (0)
+
+// INVEPT (29.4.3.1): type 1 invalidates the mappings derived from one EPTP (every VPID), type
+// 2 those of every EPTP. Descriptor: the EPTP, then a reserved zero quadword.
 enum class InveptType : uint64_t { single_context = 1, all_context = 2 };
 inline VmxStatus invept(InveptType type, uint64_t eptp) {
-  struct alignas(16) {
-    uint64_t eptp, reserved;
-  } desc{eptp, 0};
-  uint8_t cf, zf;
-  asm volatile("invept %2, %3" : "=@ccc"(cf), "=@ccz"(zf) : "m"(desc), "r"(static_cast<uint64_t>(type)) : "memory", "cc");
-  return APEX_VMX_STATUS_FROM_FLAGS(cf, zf);
+  const InvalidationDescriptor desc{eptp, 0};
+  APEX_VMX_INVALIDATE("invept", type, desc);
 }
 
-// INVVPID (31.3; 29.4.3.3): type 1 single-context invalidates every linear mapping tagged with
-// one VPID, type 2 all-context those of every VPID but 0. Descriptor: VPID in bits 15:0, the
-// linear address (type 0 only) in the second quadword.
+// INVVPID (29.4.3.3): type 1 single-context invalidates every linear mapping tagged with one
+// VPID, type 2 all-context those of every VPID but 0. Descriptor: the VPID in bits 15:0, then
+// the linear address (used by type 0 only).
 enum class InvvpidType : uint64_t { single_context = 1, all_context = 2 };
 inline VmxStatus invvpid(InvvpidType type, uint16_t vpid) {
-  struct alignas(16) {
-    uint64_t vpid, linear;
-  } desc{vpid, 0};
-  uint8_t cf, zf;
-  asm volatile("invvpid %2, %3" : "=@ccc"(cf), "=@ccz"(zf) : "m"(desc), "r"(static_cast<uint64_t>(type)) : "memory", "cc");
-  return APEX_VMX_STATUS_FROM_FLAGS(cf, zf);
+  const InvalidationDescriptor desc{vpid, 0};
+  APEX_VMX_INVALIDATE("invvpid", type, desc);
 }
 
+#undef APEX_VMX_INVALIDATE
 #undef APEX_VMX_STATUS_FROM_FLAGS
 
 inline const char* vmx_status_name(VmxStatus s) {

@@ -78,21 +78,17 @@ void EFIAPI on_ap(void* arg) { static_cast<ApProbe*>(arg)->ran = 1; }
 
 void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
   EFI_BOOT_SERVICES* bs = st->BootServices;
-  EFI_GUID guid = efi::kMpServicesGuid;
-  void* iface = nullptr;
-  if (EFI_ERROR(bs->LocateProtocol(&guid, nullptr, &iface))) {
+  MpServices m{};
+  if (!find_mp_services(st, &m)) {
     say("SKIP AP restart by INIT-SIPI-SIPI: no MP services to find an AP's APIC id");
     return;
   }
-  auto* mp = static_cast<efi::MpServicesProtocol*>(iface);
-  UINTN total = 0, enabled = 0, self = 0;
-  mp->get_number_of_processors(mp, &total, &enabled);
-  mp->who_am_i(mp, &self);
-  if (total < 2) {
+  if (m.total < 2) {
     say("SKIP AP restart by INIT-SIPI-SIPI: one CPU");
     return;
   }
-  const UINTN ap = self == 0 ? 1 : 0;
+  efi::MpServicesProtocol* mp = m.mp;
+  const UINTN ap = m.self == 0 ? 1 : 0;
   efi::ProcessorInformation info{};
   EFI_STATUS s = mp->get_processor_info(mp, ap, &info);
   t.check(!EFI_ERROR(s), "MP services give the AP's APIC id", "status 0x%llx", s);

@@ -49,4 +49,16 @@ void end_run(unsigned exit_code) {
   for (;;) arch::cpu_halt();
 }
 
+bool find_mp_services(EFI_SYSTEM_TABLE* st, MpServices* out) {
+  EFI_GUID guid = efi::kMpServicesGuid;
+  void* iface = nullptr;
+  if (EFI_ERROR(st->BootServices->LocateProtocol(&guid, nullptr, &iface)) || !iface) return false;
+  out->mp = static_cast<efi::MpServicesProtocol*>(iface);
+  UINTN enabled = 0;
+  out->total = out->self = 0;
+  out->mp->get_number_of_processors(out->mp, &out->total, &enabled);
+  out->mp->who_am_i(out->mp, &out->self);
+  return true;
+}
+
 }  // namespace guest

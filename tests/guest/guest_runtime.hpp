@@ -12,6 +12,13 @@ void init(EFI_HANDLE image, EFI_SYSTEM_TABLE* st);
 void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // One line with another prefix (each guest program names itself: "apexvisor-acpi: "...).
 void vsay_as(const char* prefix, const char* fmt, va_list ap);
+// The firmware's MP services with the number of processors and this CPU's number; false when
+// the firmware has none.
+struct MpServices {
+  efi::MpServicesProtocol* mp;
+  UINTN total, self;
+};
+bool find_mp_services(EFI_SYSTEM_TABLE* st, MpServices* out);
 // Prints "apexvisor-test: end" (the harness's end marker) and stops the machine: QEMU's
 // isa-debug-exit, then the Bochs magic breakpoint, then ResetSystem(shutdown).
 [[noreturn]] void end_run(unsigned exit_code);

@@ -167,16 +167,13 @@ void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
         static_cast<unsigned long long>(mode.rbx));
     return;
   }
-  EFI_GUID guid = efi::kMpServicesGuid;
-  void* iface = nullptr;
-  if (EFI_ERROR(st->BootServices->LocateProtocol(&guid, nullptr, &iface))) {
+  MpServices m{};
+  if (!find_mp_services(st, &m)) {
     say("SKIP AP checks: no MP services");
     return;
   }
-  auto* mp = static_cast<efi::MpServicesProtocol*>(iface);
-  UINTN total = 0, enabled = 0, self = 0;
-  mp->get_number_of_processors(mp, &total, &enabled);
-  mp->who_am_i(mp, &self);
+  efi::MpServicesProtocol* mp = m.mp;
+  const UINTN total = m.total, self = m.self;
   // OVMF restarts the AP with INIT-SIPI-SIPI for each StartupThisAP: two rounds restart
   // every AP twice, and each time the code must run (issue P6).
   for (unsigned round = 1; round <= 2; ++round) {
