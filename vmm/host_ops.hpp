@@ -1,10 +1,12 @@
 // The hypervisor's own hardware actions that exit handlers need, behind a seam so the
 // handlers run unchanged in the host unit tests (design.md "Hardware access goes through
-// small seams"). The image implements it with real instructions (vmm/hw_host_ops.cpp).
+// small seams"). The image implements it with real instructions (HardwareHostOps,
+// vmm/launch/exit_entry.cpp).
 #pragma once
 #include <stdint.h>
 
 #include "arch/cpu.hpp"
+#include "vmx/gpr_file.hpp"
 
 namespace vmm {
 
@@ -15,6 +17,15 @@ class HostOps {
   [[nodiscard]] virtual bool rdmsr_safe(uint32_t msr, uint64_t* value) = 0;
   [[nodiscard]] virtual bool wrmsr_safe(uint32_t msr, uint64_t value) = 0;
   virtual arch::CpuidRegs cpuid(uint32_t leaf, uint32_t subleaf) = 0;
+  // CPUID on the guest's behalf, straight into its register file: leaf from EAX, subleaf
+  // from ECX, the results zero-extended into RAX, RBX, RCX and RDX, as CPUID does in 64-bit
+  // mode (SDM Vol 2A, CPUID). The CPUID exit handler's common case (a leaf the guest policy
+  // leaves alone): the image overrides it with the instruction writing the four registers
+  // directly, which saves packing them into CpuidRegs and unpacking them again on every
+  // such exit. The default (host_ops.cpp, over cpuid(); what the fakes use) is what the
+  // override must equal. Out of line so that the compiler does not guess it at the call
+  // site (speculative devirtualization adds a compare and a branch to every call).
+  virtual void cpuid_into(vmx::GprFile& regs);
   // Loads XCR0 in hardware (the value was validated by the caller).
   [[nodiscard]] virtual bool xsetbv_safe(uint32_t index, uint64_t value) = 0;
   virtual void invd_as_wbinvd() = 0;  // INVD would discard dirty lines of the host: write back

@@ -14,6 +14,8 @@
 
 namespace vmm {
 
+struct ExitContext;
+
 enum class VcpuState : uint8_t {
   active,         // running guest code
   wait_for_sipi,  // after INIT, until a SIPI (SDM 10.4.7.3; emulated, see handlers/init_sipi)
@@ -33,6 +35,11 @@ struct Vcpu {
   VcpuState state;
   bool nmi_pending;  // an NMI arrived in VMX root: inject it (or open an NMI window)
   bool in_root;      // this CPU is handling a VM exit (vmm/host/root_state.hpp)
+
+  // What every VM exit hands its handler: built once, before the first VMLAUNCH
+  // (prepare_exit_context, vmm/launch/launch.hpp), in this CPU's HostCpu, so that the exit
+  // path loads one pointer instead of filling four fields on every exit.
+  ExitContext* exit_context;
 
   uint64_t exits_total;
   uint64_t exit_counts[vmx::kExitReasonLimit];

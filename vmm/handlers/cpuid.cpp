@@ -17,9 +17,10 @@ void set_result(vmx::GprFile& regs, const policy::CpuidRegs& r) {
 
 // The leaves the guest policy changes (cpuid_leaf_filtered). Out of line: most CPUID leaves
 // pass through, and their exits need neither the policy nor the guest's CR4.
-[[gnu::noinline]] void filter_for_guest(ExitContext& ctx, policy::CpuidRegs r) {
+[[gnu::noinline]] void filter_for_guest(ExitContext& ctx) {
   const auto& g = ctx.vcpu.regs.gpr;
   const uint32_t leaf = static_cast<uint32_t>(g[0]), subleaf = static_cast<uint32_t>(g[1]);
+  policy::CpuidRegs r = ctx.host.cpuid(leaf, subleaf);
   policy::GuestXstateView view{ctx.vcpu.xstate.xcr0, 0};
   if (policy::cpuid_filter_reads_cr4(leaf)) view.cr4 = ctx.vmcs.read(vmx::VmcsField::cr4_read_shadow);
   policy::filter_cpuid(leaf, subleaf, r, ctx.policy.apx, view);
@@ -30,10 +31,9 @@ void set_result(vmx::GprFile& regs, const policy::CpuidRegs& r) {
 
 ExitAction handle_cpuid(ExitContext& ctx) {
   vmx::GprFile& regs = ctx.vcpu.regs;
-  const uint32_t leaf = static_cast<uint32_t>(regs.gpr[0]);
-  const policy::CpuidRegs r = ctx.host.cpuid(leaf, static_cast<uint32_t>(regs.gpr[1]));
-  if (policy::cpuid_leaf_filtered(leaf)) filter_for_guest(ctx, r);
-  else set_result(regs, r);
+  // Every other leaf passes through: the host's CPUID writes the guest's registers itself.
+  if (policy::cpuid_leaf_filtered(static_cast<uint32_t>(regs.gpr[0]))) filter_for_guest(ctx);
+  else ctx.host.cpuid_into(regs);
   return ExitAction::advance();
 }
 

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/exit_context.hpp"
+
 namespace vmm {
 
 struct Vcpu;
@@ -46,6 +48,8 @@ struct alignas(4096) HostCpu {
   IdtGate idt[kVectors];
   Vcpu* vcpu;
   unsigned index;
+  // Room for this CPU's ExitContext (Vcpu::exit_context), built in place by the launch.
+  alignas(ExitContext) unsigned char exit_context[sizeof(ExitContext)];
   alignas(16) uint8_t ist_nmi[kIstSize];
   alignas(16) uint8_t ist_df[kIstSize];
   alignas(16) uint8_t ist_mc[kIstSize];

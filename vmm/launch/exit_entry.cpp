@@ -1,5 +1,7 @@
 // The C++ side of a VM exit (called from vmx/entry/vm_entry_exit.S with the guest's GPRs
 // saved in the vCPU): dispatch, apply, deliver pending NMIs, and return to VMRESUME.
+#include <new>  // placement new: prepare_exit_context
+
 #include "arch/cpu.hpp"
 #include "vmm/apic/ap_runtime.hpp"
 #include "vmm/exit_dispatch.hpp"
@@ -24,6 +26,16 @@ class HardwareHostOps final : public HostOps {
   bool rdmsr_safe(uint32_t msr, uint64_t* value) override { return apex_rdmsr_safe(msr, value); }
   bool wrmsr_safe(uint32_t msr, uint64_t value) override { return apex_wrmsr_safe(msr, value); }
   arch::CpuidRegs cpuid(uint32_t leaf, uint32_t subleaf) override { return arch::cpuid(leaf, subleaf); }
+  // CPUID itself clears bits 63:32 of the four registers, so they go to the register file
+  // as the instruction leaves them.
+  void cpuid_into(vmx::GprFile& regs) override {
+    uint64_t a = regs.gpr[0], b, c = regs.gpr[1], d;
+    asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    regs.gpr[0] = a;
+    regs.gpr[3] = b;
+    regs.gpr[1] = c;
+    regs.gpr[2] = d;
+  }
   bool xsetbv_safe(uint32_t index, uint64_t value) override { return apex_xsetbv_safe(index, value); }
   void invd_as_wbinvd() override { asm volatile("wbinvd" ::: "memory"); }
   uint64_t host_supported_xcr0() override {
@@ -109,8 +121,7 @@ bool is_nmi_exit(vmx::HardwareVmcs& vmcs, uint16_t basic) {
 
 // An exit for a wake-up NMI: counted like any other, then the guest resumes.
 [[gnu::noinline]] ExitAction count_wakeup_nmi(Vcpu& vcpu, uint16_t reason) {
-  ++vcpu.exits_total;
-  ++vcpu.exit_counts[reason];
+  count_exit(vcpu, reason);
   return ExitAction::resume();
 }
 
@@ -134,6 +145,10 @@ bool may_enter_directly(const Vcpu& vcpu) {
 }  // namespace
 }  // namespace vmm
 
+void vmm::prepare_exit_context(CpuVm& cpu) {
+  cpu.vcpu->exit_context = new (cpu.host->exit_context) ExitContext{*cpu.vcpu, g_vmcs, g_host_ops, machine_vm()->policy};
+}
+
 // The hot path: every VM exit runs it. The common case (a handler that advances RIP, no
 // mailbox event, no NMI, no monitor flush) is the handler plus six inline VMREAD/VMWRITEs
 // (exit reason; RIP, length, RIP; RFLAGS; interruptibility) and a few loads and branches. GUEST_RSP is not read here: handlers that take RSP as an operand read it
@@ -143,15 +158,20 @@ extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   using namespace vmm;
   enter_root(*vcpu);
   vmx::HardwareVmcs& vmcs = g_vmcs;
-  ExitContext ctx{*vcpu, vmcs, g_host_ops, machine_vm()->policy};
+  ExitContext& ctx = *vcpu->exit_context;  // built at launch (prepare_exit_context)
   const vmx::ExitReasonField reason{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))};
   if (__builtin_expect(reason.entry_failure(), 0))
     stop_this_cpu(*vcpu, "VM entry failed (invalid guest state or MSR loading)", reason.basic());
   const bool nmi_exit = is_nmi_exit(vmcs, reason.basic());
   if (nmi_exit) unblock_nmis();
   // A wake-up NMI from another CPU (its mailbox holds INIT/STARTUP) is not the guest's.
-  const ExitAction action = nmi_exit && apic::is_wakeup_nmi(*vcpu) ? count_wakeup_nmi(*vcpu, reason.basic())
-                                                                   : dispatch_exit(ctx, reason.basic());
+  ExitAction action;
+  if (nmi_exit && apic::is_wakeup_nmi(*vcpu)) {
+    action = count_wakeup_nmi(*vcpu, reason.basic());
+  } else {
+    count_exit(*vcpu, reason.basic());
+    action = run_exit_handler(ctx, reason.basic());
+  }
   if (!apply_exit_action(vmcs, *vcpu, action))
     stop_this_cpu(*vcpu, stop_reason(action), reason.basic());
   if (__builtin_expect(!may_enter_directly(*vcpu), 0)) wait_in_mailbox(ctx, reason.basic());

@@ -136,6 +136,7 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu) {
   vmx::HardwareVmcs vmcs;
   if (!write_controls(vmcs, caps, cpu) || !write_host_state(vmcs, cpu) || !capture_guest_state(vmcs))
     return fail("VMWRITE failed while building the VMCS", vmcs.instruction_error());
+  prepare_exit_context(cpu);
   vcpu.virtualized = true;  // before VMLAUNCH: once the guest runs, it cannot reach the vCPU
   int r = apex_vmx_launch();
   if (r == 0) return {true, nullptr, 0};  // we are the guest now

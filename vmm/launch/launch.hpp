@@ -46,6 +46,11 @@ namespace detail {
 // Inline: the exit path reads the guest policy from it on every VM exit.
 inline const MachineVm* machine_vm() { return detail::g_machine_vm; }
 
+// Builds `cpu`'s ExitContext in its HostCpu over the hardware VMCS and host operations and
+// the machine's guest policy (set_machine_vm first), and points the vCPU at it. The launch
+// calls it before VMLAUNCH; every VM exit then uses it as it is.
+void prepare_exit_context(CpuVm& cpu);
+
 // Runs on the CPU to virtualize. On success it returns as the guest.
 LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu);
 
