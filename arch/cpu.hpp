@@ -68,6 +68,11 @@ inline uint64_t read_rflags() {
   asm volatile("pushfq; popq %0" : "=r"(v));
   return v;
 }
+inline void write_rflags(uint64_t v) { asm volatile("pushq %0; popfq" ::"r"(v) : "memory", "cc"); }
+
+// Writes back and invalidates the caches (also where the guest asked for INVD: the host's
+// dirty lines must not be discarded).
+inline void wbinvd() { asm volatile("wbinvd" ::: "memory"); }
 
 inline void outb(uint16_t port, uint8_t v) { asm volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
 inline uint8_t inb(uint16_t port) {

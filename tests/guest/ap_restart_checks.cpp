@@ -36,7 +36,6 @@ constexpr uint32_t kIcrInitDeassert = 0x00008500;  // level trigger, de-assert, 
 constexpr uint32_t kIcrStartup = 0x00000600;       // delivery STARTUP | vector
 constexpr uint32_t kIcrPending = 1u << 12;         // xAPIC delivery status: send pending
 constexpr uint64_t kApicBaseX2apic = 1ull << 10;   // IA32_APIC_BASE.EXTD
-constexpr uint32_t kX2apicIcrMsr = 0x830;
 constexpr uint64_t kXapicIcrLow = 0x300, kXapicIcrHigh = 0x310;
 
 struct LocalApic {
@@ -49,7 +48,7 @@ struct LocalApic {
   }
   void send(uint32_t apic_id, uint32_t low) const {
     if (x2apic) {
-      arch::wrmsr(kX2apicIcrMsr, (uint64_t{apic_id} << 32) | low);
+      arch::wrmsr(arch::Msr::IA32_X2APIC_ICR, (uint64_t{apic_id} << 32) | low);
       return;
     }
     auto* high_reg = reinterpret_cast<volatile uint32_t*>(base + kXapicIcrHigh);

@@ -6,51 +6,44 @@
 // MSRs read back and the memory still works, then undoes it the same way. The hypervisor's
 // side — "MTRRs changed ... EPT re-typed" — is in its log, which the scenario checks.
 #include "arch/cpu.hpp"
+#include "arch/cr_bits.hpp"
 #include "arch/msr.hpp"
 #include "tests/guest/guest_runtime.hpp"
 #include "tests/guest/selftest_checks.hpp"
+#include "vmm/ept/mtrr.hpp"
 
 namespace guest {
 namespace {
 
-constexpr uint64_t kDefTypeEnable = 1ull << 11;  // IA32_MTRR_DEF_TYPE.E
-constexpr uint64_t kMaskValid = 1ull << 11;      // IA32_MTRR_PHYSMASKn.V
-constexpr uint64_t kTypeUc = 0;
+using vmm::ept::def_type::kEnable;  // IA32_MTRR_DEF_TYPE.E
+using vmm::ept::physmask::kValid;   // IA32_MTRR_PHYSMASKn.V
+constexpr uint64_t kTypeUc = static_cast<uint64_t>(vmm::ept::MemoryType::uc);
 constexpr uint64_t kBlock = 2ull << 20;
-constexpr uint64_t kCr0Cd = 1ull << 30, kCr0Nw = 1ull << 29;
 
 uint32_t phys_base_msr(unsigned n) { return static_cast<uint32_t>(arch::Msr::IA32_MTRR_PHYSBASE0) + 2 * n; }
 uint32_t phys_mask_msr(unsigned n) { return static_cast<uint32_t>(arch::Msr::IA32_MTRR_PHYSMASK0) + 2 * n; }
 
-uint64_t read_cr0() {
-  uint64_t v;
-  asm volatile("mov %%cr0, %0" : "=r"(v));
-  return v;
-}
-void write_cr0(uint64_t v) { asm volatile("mov %0, %%cr0" ::"r"(v) : "memory"); }
-void flush_tlb() {
-  uint64_t cr3;
-  asm volatile("mov %%cr3, %0\n\tmov %0, %%cr3" : "=r"(cr3)::"memory");
-}
+// CR3 written with itself: the non-global TLB entries go.
+void flush_tlb() { arch::write_cr3(arch::read_cr3()); }
 
 // SDM Vol 3A 12.11.7.2 "MemTypeSet": interrupts off, CD=1 NW=0, WBINVD, TLB flush, MTRRs off,
 // write, WBINVD, TLB flush, MTRRs on, CD=0.
 void set_variable_mtrr(unsigned n, uint64_t base, uint64_t mask) {
-  uint64_t flags;
-  asm volatile("pushfq; popq %0; cli" : "=r"(flags)::"memory");
-  const uint64_t cr0 = read_cr0();
-  write_cr0((cr0 | kCr0Cd) & ~kCr0Nw);
-  asm volatile("wbinvd" ::: "memory");
+  const uint64_t flags = arch::read_rflags();
+  arch::cli();
+  const uint64_t cr0 = arch::read_cr0();
+  arch::write_cr0((cr0 | arch::cr0::CD) & ~arch::cr0::NW);
+  arch::wbinvd();
   flush_tlb();
   const uint64_t def = arch::rdmsr(arch::Msr::IA32_MTRR_DEF_TYPE);
-  arch::wrmsr(arch::Msr::IA32_MTRR_DEF_TYPE, def & ~kDefTypeEnable);
+  arch::wrmsr(arch::Msr::IA32_MTRR_DEF_TYPE, def & ~kEnable);
   arch::wrmsr(phys_base_msr(n), base);
   arch::wrmsr(phys_mask_msr(n), mask);
-  asm volatile("wbinvd" ::: "memory");
+  arch::wbinvd();
   flush_tlb();
   arch::wrmsr(arch::Msr::IA32_MTRR_DEF_TYPE, def);
-  write_cr0(cr0);
-  asm volatile("pushq %0; popfq" ::"r"(flags) : "memory", "cc");
+  arch::write_cr0(cr0);
+  arch::write_rflags(flags);
 }
 
 bool memory_works(uint64_t base) {
@@ -68,13 +61,13 @@ void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
     say("SKIP MTRR change: this CPU has no MTRRs (CPUID.1:EDX[12]=0)");
     return;
   }
-  if (!(arch::rdmsr(arch::Msr::IA32_MTRR_DEF_TYPE) & kDefTypeEnable)) {
+  if (!(arch::rdmsr(arch::Msr::IA32_MTRR_DEF_TYPE) & kEnable)) {
     say("SKIP MTRR change: the firmware left the MTRRs disabled");
     return;
   }
   const unsigned vcnt = arch::rdmsr(arch::Msr::IA32_MTRRCAP) & 0xff;
   unsigned n = 0;
-  while (n < vcnt && (arch::rdmsr(phys_mask_msr(n)) & kMaskValid)) ++n;
+  while (n < vcnt && (arch::rdmsr(phys_mask_msr(n)) & kValid)) ++n;
   if (n == vcnt) {
     say("SKIP MTRR change: all %u variable ranges are in use", vcnt);
     return;
@@ -86,7 +79,7 @@ void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
   if (EFI_ERROR(s)) return;
   const uint64_t base = (mem + kBlock - 1) & ~(kBlock - 1);
   const auto ext = arch::cpuid(0x80000000).eax >= 0x80000008 ? arch::cpuid(0x80000008).eax & 0xff : 36;
-  const uint64_t mask = (~(kBlock - 1) & ((1ull << ext) - 1) & ~0xfffull) | kMaskValid;
+  const uint64_t mask = (~(kBlock - 1) & ((1ull << ext) - 1) & ~0xfffull) | kValid;
 
   say("MTRR change: variable pair %u makes 0x%llx+2 MiB uncacheable", n, static_cast<unsigned long long>(base));
   set_variable_mtrr(n, base | kTypeUc, mask);
@@ -95,7 +88,7 @@ void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
           arch::rdmsr(phys_mask_msr(n)));
   t.check(memory_works(base), "memory under the new uncacheable MTRR reads what was written");
   set_variable_mtrr(n, 0, 0);
-  t.check(!(arch::rdmsr(phys_mask_msr(n)) & kMaskValid), "the variable MTRR is free again", "mask 0x%llx",
+  t.check(!(arch::rdmsr(phys_mask_msr(n)) & kValid), "the variable MTRR is free again", "mask 0x%llx",
           arch::rdmsr(phys_mask_msr(n)));
   t.check(memory_works(base), "memory reads what was written after the MTRR is removed");
   st->BootServices->FreePages(mem, 2 * kBlock / 4096);

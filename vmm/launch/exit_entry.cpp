@@ -37,7 +37,7 @@ class HardwareHostOps final : public HostOps {
     regs.gpr[2] = d;
   }
   bool xsetbv_safe(uint32_t index, uint64_t value) override { return apex_xsetbv_safe(index, value); }
-  void invd_as_wbinvd() override { asm volatile("wbinvd" ::: "memory"); }
+  void invd_as_wbinvd() override { arch::wbinvd(); }
   uint64_t host_supported_xcr0() override {
     auto r = arch::cpuid(0xd, 0);
     return (static_cast<uint64_t>(r.edx) << 32) | r.eax;
