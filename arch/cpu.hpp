@@ -7,6 +7,13 @@
 
 namespace arch {
 
+// The 10-byte operand of LGDT/LIDT/SGDT/SIDT in 64-bit mode (SDM Vol 3A 3.5.1, Figure 2-6).
+struct __attribute__((packed)) PseudoDescriptor {
+  uint16_t limit;
+  uint64_t base;
+};
+static_assert(sizeof(PseudoDescriptor) == 10);
+
 struct CpuidRegs {
   uint32_t eax, ebx, ecx, edx;
 };

@@ -235,12 +235,8 @@ bool listed(const char* list, const char* name) {
 }
 
 // ---- the private IDT ----------------------------------------------------------------------
-struct __attribute__((packed)) Idtr {
-  uint16_t limit;
-  uint64_t base;
-};
 uint8_t g_idt[32 * 16] __attribute__((aligned(16)));
-Idtr g_idtr;
+arch::PseudoDescriptor g_idtr;
 
 void build_idt() {
   uint16_t cs;
@@ -273,7 +269,7 @@ struct Measured {
 // private IDT.
 Measured run_loop(LoopFn fn, uint64_t n, uint64_t a0, uint64_t a1) {
   const uint64_t flags = arch::read_rflags();
-  Idtr saved;
+  arch::PseudoDescriptor saved;
   arch::cli();
   asm volatile("sidt %0" : "=m"(saved));
   asm volatile("lidt %0" ::"m"(g_idtr));

@@ -1,10 +1,9 @@
 #include "tests/guest/guarded_insn.hpp"
 
+#include "arch/cpu.hpp"
+
 extern "C" uint8_t guest_probe_idt[32 * 16];
-extern "C" struct __attribute__((packed)) {
-  uint16_t limit;
-  uint64_t base;
-} guest_probe_idtr;
+extern "C" arch::PseudoDescriptor guest_probe_idtr;
 extern "C" uint64_t guest_exc_stubs[32];
 
 namespace guest {

@@ -203,11 +203,7 @@ void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
 
 namespace {
 
-struct __attribute__((packed)) PseudoDescriptor {
-  uint16_t limit;
-  uint64_t base;
-};
-static_assert(sizeof(PseudoDescriptor) == 10);
+using arch::PseudoDescriptor;
 
 constexpr uint8_t kFill = 0xA5;
 constexpr uint64_t kJunk = 0xdeadbeefcafe0000ull;  // bits 15:0 clear, so a stored selector shows

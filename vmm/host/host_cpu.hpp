@@ -63,11 +63,6 @@ struct alignas(4096) HostCpu {
 // its stack.
 void host_cpu_init(HostCpu* cpu, unsigned index, Vcpu* vcpu);
 
-struct __attribute__((packed)) DescriptorTableRegister {
-  uint16_t limit;
-  uint64_t base;
-};
-
 // Host page tables: an identity map of [0, limit) with the largest pages the CPU has. The
 // tables come from `alloc_page` (zeroed, 4 KiB, identity-mapped). Returns the CR3 value, 0
 // on failure.

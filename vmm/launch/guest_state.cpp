@@ -11,11 +11,6 @@ namespace {
 
 using vmx::VmcsField;
 
-struct __attribute__((packed)) Dtr {
-  uint16_t limit;
-  uint64_t base;
-};
-
 constexpr uint32_t kUnusable = 1u << 16;  // SDM 25.4.1: segment "unusable" bit
 
 struct Segment {
@@ -28,7 +23,7 @@ struct Segment {
 // Base, limit and access rights of `selector` from the current GDT. LAR gives the access
 // rights in the layout the VMCS wants (bits 23:8 of the descriptor's high dword), LSL the
 // limit already scaled by G.
-Segment read_segment(uint16_t selector, const Dtr& gdt) {
+Segment read_segment(uint16_t selector, const arch::PseudoDescriptor& gdt) {
   Segment s{selector, 0, 0, kUnusable};
   if ((selector & ~3u) == 0 || (selector & 4)) return s;  // null or LDT-relative: unusable
   uint32_t ar = 0, limit = 0;
@@ -55,7 +50,7 @@ Segment read_segment(uint16_t selector, const Dtr& gdt) {
 }  // namespace
 
 bool capture_guest_state(vmx::VmcsAccess& v) {
-  Dtr gdt{}, idt{};
+  arch::PseudoDescriptor gdt{}, idt{};
   asm volatile("sgdt %0" : "=m"(gdt));
   asm volatile("sidt %0" : "=m"(idt));
   uint16_t ldtr, tr;

@@ -18,11 +18,6 @@ namespace {
 
 using vmx::VmcsField;
 
-struct __attribute__((packed)) Dtr {
-  uint16_t limit;
-  uint64_t base;
-};
-
 bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const CpuVm& cpu) {
   const GuestPolicy& p = machine_vm()->policy;
   bool ok = true;
