@@ -36,12 +36,9 @@ bool EptIdentityMap::may_map_large(unsigned level, uint64_t start) const {
 // Maps [start, end) through `table` at `level`: a leaf for every entry whose whole span lies in
 // the range and has one memory type, a new next-level table for the others.
 EptStatus EptIdentityMap::map_range(uint64_t* table, unsigned level, uint64_t start, uint64_t end) {
-  const uint64_t span = level_span(level);
-  for (uint64_t at = start & ~(span - 1); at < end; at += span) {
-    const unsigned index = level_index(at, level);
-    const uint64_t lo = at < start ? start : at;
-    const uint64_t hi = end - at < span ? end : at + span;
-    const bool whole = lo == at && hi == at + span;
+  for (const TableSlice& slice : TableSlices(level, start, end)) {
+    const auto [index, at, span, lo, hi] = slice;
+    const bool whole = slice.whole();
     MemoryType type = MemoryType::uc;
     bool conflict = false;
     if (level == 1) {

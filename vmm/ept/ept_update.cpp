@@ -29,12 +29,9 @@ EptStatus EptIdentityMap::split(uint64_t* table, unsigned index, unsigned level)
 // Applies `what` to the 4 KiB pages of [start, end) below `table` at `level`.
 EptStatus EptIdentityMap::update(uint64_t* table, unsigned level, uint64_t start, uint64_t end,
                                  Update what, uint64_t access) {
-  const uint64_t span = level_span(level);
-  for (uint64_t at = start & ~(span - 1); at < end; at += span) {
-    const unsigned index = level_index(at, level);
-    const uint64_t lo = at < start ? start : at;
-    const uint64_t hi = end - at < span ? end : at + span;
-    const bool whole = lo == at && hi == at + span;
+  for (const TableSlice& slice : TableSlices(level, start, end)) {
+    const auto [index, at, span, lo, hi] = slice;
+    const bool whole = slice.whole();
     EptEntry e = load_entry(table, index);
     if (e.raw == 0) {  // outside the map: nothing there to hide, nothing to change
       if (what == Update::hide) continue;
@@ -113,11 +110,8 @@ EptStatus EptIdentityMap::set_permissions(uint64_t base, uint64_t size, bool r, 
 // smaller page. Only leaves whose span lies in [start, end) exist above level 1, as built.
 EptStatus EptIdentityMap::retype_range(uint64_t* table, unsigned level, uint64_t start, uint64_t end,
                                        RetypeResult& r) {
-  const uint64_t span = level_span(level);
-  for (uint64_t at = start & ~(span - 1); at < end; at += span) {
-    const unsigned index = level_index(at, level);
-    const uint64_t lo = at < start ? start : at;
-    const uint64_t hi = end - at < span ? end : at + span;
+  for (const TableSlice& slice : TableSlices(level, start, end)) {
+    const auto [index, at, span, lo, hi] = slice;
     EptEntry e = load_entry(table, index);
     if (e.raw == 0) continue;
     if (!e.is_leaf(level)) {
