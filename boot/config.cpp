@@ -72,6 +72,7 @@ class Parser {
     if (key.equals("apx")) return apx(value);
     if (key.equals("dt_guard")) return dt_guard(value);
     if (key.equals("init_sipi")) return init_sipi(value);
+    if (key.equals("apic_virt")) return apic_virt(value);
     if (key.equals("monitor")) return monitor(value);
     problem("unknown key '%.*s'; line ignored", key);
   }
@@ -131,6 +132,12 @@ class Parser {
     else problem("init_sipi='%.*s' is not auto|native|intercept; keeping the default", v);
   }
 
+  void apic_virt(Slice v) {
+    if (v.equals("auto")) cfg_->apic_virt = ApicVirtMode::auto_detect;
+    else if (v.equals("off")) cfg_->apic_virt = ApicVirtMode::off;
+    else problem("apic_virt='%.*s' is not auto|off; keeping the default", v);
+  }
+
   // monitor=0x<gpa>[+0x<size>][,...]: the whole line or nothing.
   void monitor(Slice v) {
     MonitorRange parsed[Config::kMonitorMax];
@@ -178,6 +185,8 @@ unsigned parse_config(const char* text, size_t len, Config* cfg, ConfigReport re
 }
 
 const char* apx_mode_name(ApxMode m) { return m == ApxMode::off ? "off" : "auto"; }
+
+const char* apic_virt_mode_name(ApicVirtMode m) { return m == ApicVirtMode::off ? "off" : "auto"; }
 
 const char* init_sipi_mode_name(InitSipiMode m) {
   switch (m) {

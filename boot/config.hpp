@@ -11,6 +11,9 @@
 //   apx=auto|off                      (default auto)
 //   dt_guard=on|off                   (default off; descriptor-table exiting guard)
 //   init_sipi=auto|native|intercept   (default auto)
+//   apic_virt=auto|off                (default auto: with init_sipi=intercept, trap guest
+//                                      APIC writes with the CPU's APIC-register
+//                                      virtualization where offered, else the EPT)
 //   monitor=0x<gpa>[+0x<size>][,...]  (EPT write monitor ranges watched from boot; size
 //                                      defaults to 0x1000; several lines add up, at most
 //                                      kMonitorMax ranges; default none)
@@ -24,6 +27,7 @@ namespace boot {
 
 enum class ApxMode : uint8_t { auto_detect, off };
 enum class InitSipiMode : uint8_t { auto_detect, native, intercept };
+enum class ApicVirtMode : uint8_t { auto_detect, off };
 
 // One `monitor=` range: guest-physical [gpa, gpa + size), size > 0 and no wrap.
 struct MonitorRange {
@@ -41,6 +45,7 @@ struct Config {
   ApxMode apx = ApxMode::auto_detect;
   bool dt_guard = false;
   InitSipiMode init_sipi = InitSipiMode::auto_detect;
+  ApicVirtMode apic_virt = ApicVirtMode::auto_detect;
   static constexpr size_t kMonitorMax = 16;  // vmm::monitor::kMaxRanges
   MonitorRange monitor[kMonitorMax] = {};
   size_t monitor_count = 0;
@@ -56,5 +61,6 @@ unsigned parse_config(const char* text, size_t len, Config* cfg, ConfigReport re
 
 const char* apx_mode_name(ApxMode m);
 const char* init_sipi_mode_name(InitSipiMode m);
+const char* apic_virt_mode_name(ApicVirtMode m);
 
 }  // namespace boot

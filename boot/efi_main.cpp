@@ -43,10 +43,10 @@ Config load_config() {
   }
   unsigned problems = parse_config(text, size, &cfg, report_config_problem, nullptr);
   free_pool(text);
-  APEX_LOG(info, "config: log=%s serial=0x%x chainload=%s apx=%s dt_guard=%s init_sipi=%s (%u problem%s)",
+  APEX_LOG(info, "config: log=%s serial=0x%x chainload=%s apx=%s dt_guard=%s init_sipi=%s apic_virt=%s (%u problem%s)",
            vmm::log_level_name(cfg.log_level), cfg.serial_port, cfg.chainload[0] ? cfg.chainload : "(next boot entry)",
-           apx_mode_name(cfg.apx), cfg.dt_guard ? "on" : "off", init_sipi_mode_name(cfg.init_sipi), problems,
-           problems == 1 ? "" : "s");
+           apx_mode_name(cfg.apx), cfg.dt_guard ? "on" : "off", init_sipi_mode_name(cfg.init_sipi),
+           apic_virt_mode_name(cfg.apic_virt), problems, problems == 1 ? "" : "s");
   return cfg;
 }
 

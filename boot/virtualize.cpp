@@ -6,6 +6,9 @@
 #include "vmm/apic/ap_start_mode.hpp"
 #include "vmm/apic/apic_page_intercept.hpp"
 #include "vmm/apic/apic_virtualization.hpp"
+#include "vmm/apic/mmio_xapic.hpp"
+#include "vmm/apic/registry_targets.hpp"
+#include "vmm/apic/virtual_apic.hpp"
 #include "vmm/ept/mtrr_resync.hpp"
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/ept/ept_builder.hpp"
@@ -108,6 +111,8 @@ vmm::apic::ApStartMode choose_ap_start_mode(const Config& cfg, const vmx::VmxCap
 
 vmm::apic::ApicTopology g_topology;
 vmm::apic::ApicPageIntercept g_apic_intercept;
+vmm::apic::VirtualApic g_virtual_apic;
+struct VirtualApicTargets final : vmm::apic::RegistryApTargets {};
 vmm::ept::EptIdentityMap* g_ept = nullptr;
 
 // Guest RAM the emulator may touch: mapped by the EPT and not hypervisor memory.
@@ -141,6 +146,20 @@ void collect_ram(vmm::monitor::RamMap& ram) {
 vmm::MachineVm g_machine;
 uint8_t* g_msr_bitmap = nullptr;
 LaunchRun g_run;  // in the image copy: the guest may read the results after launching
+
+// apic_virt: one virtual-APIC page per CPU to be launched (runtime memory, hidden from the
+// guest with the rest). False, with none handed out, when memory runs short.
+bool give_virtual_apic_pages(unsigned cpus) {
+  vmm::apic::VirtualApicPage* pages[kMaxCpus] = {};
+  for (unsigned i = 0; i < cpus; ++i) {
+    if (!g_run.attempted[i]) continue;
+    pages[i] = static_cast<vmm::apic::VirtualApicPage*>(alloc_runtime_pages(1));
+    if (!pages[i]) return false;
+  }
+  for (unsigned i = 0; i < cpus; ++i)
+    if (g_run.attempted[i]) g_run.cpus[i].vcpu->vapic = pages[i];
+  return true;
+}
 
 }  // namespace
 
@@ -222,28 +241,47 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   static vmm::guest_memory::HostPhysMemory guest_ram(gpa_visible);
   policy.guest_ram = &guest_ram;
 
-  // How guest APs get started (issue P6). Intercept: the xAPIC page becomes read-only so
-  // that ICR writes exit and INIT/STARTUP can be emulated.
+  // How guest APs get started (issue P6). Intercept: the guest's xAPIC writes must exit,
+  // through the CPU's APIC-register virtualization where offered (apic_virt=auto), else by
+  // making the xAPIC page read-only in the EPT.
   const char* why = "";
   vmm::apic::ApStartMode mode = choose_ap_start_mode(cfg, caps, &why);
-  const uint64_t apic_base = arch::rdmsr(arch::Msr::IA32_APIC_BASE);
-  if (mode == vmm::apic::ApStartMode::intercept && st == vmm::ept::EptStatus::ok) {
+  const uint64_t apic_base = arch::rdmsr(arch::Msr::IA32_APIC_BASE) & 0xffffff000ull;
+  const bool trap_writes = mode == vmm::apic::ApStartMode::intercept && st == vmm::ept::EptStatus::ok;
+  vmm::apic::ApicVirtChoice vchoice =
+      vmm::apic::choose_apic_virtualization(caps, cfg.apic_virt != ApicVirtMode::off, trap_writes);
+  if (trap_writes) {
     g_topology.count = cpus;
     for (unsigned i = 0; i < cpus; ++i) g_topology.apic_id[i] = cpu_info(i).apic_id;
-    // Both APIC interfaces: the xAPIC page (EPT write-protected) and the x2APIC ICR MSR
-    // (msr_policy.def), since a guest may switch its APIC to x2APIC mode at any time.
-    g_apic_intercept.init(apic_base & ~0xfffull, &g_topology, gpa_visible);
+    // Both APIC interfaces: the xAPIC page and the x2APIC ICR MSR (msr_policy.def), since a
+    // guest may switch its APIC to x2APIC mode at any time.
+    g_apic_intercept.init(apic_base, &g_topology, gpa_visible);
     vmm::apic::set_x2apic_topology(&g_topology);
-    st = ept.set_permissions(apic_base & 0xffffff000ull, 4096, true, false, false);
-    if (st == vmm::ept::EptStatus::ok) vmm::register_ept_write_intercept(&g_apic_intercept);
+    if (vchoice.use && !give_virtual_apic_pages(cpus)) vchoice = {false, "out of runtime memory for virtual-APIC pages"};
+    if (vchoice.use) {
+      static vmm::apic::MmioXapic real_apic(apic_base);
+      static VirtualApicTargets targets;
+      g_virtual_apic.init(apic_base, &real_apic, &g_topology, &targets, &g_apic_intercept);
+      vmm::apic::set_virtual_apic(&g_virtual_apic);
+      g_machine.apic_access_address = apic_base;
+    } else {
+      st = ept.set_permissions(apic_base, 4096, true, false, false);
+      if (st == vmm::ept::EptStatus::ok) vmm::register_ept_write_intercept(&g_apic_intercept);
+    }
   }
   vmm::apic::set_ap_start_mode(mode);
   APEX_LOG(info, "INIT/SIPI: %s (%s)", vmm::apic::ap_start_mode_name(mode), why);
   char offered[160];
   vmm::apic::describe_apic_virtualization(caps, offered, sizeof offered);
-  APEX_LOG(info, "local APIC: passed through, %s; APIC virtualization offered: %s (not used: it answers guest "
-           "APIC reads from a virtual-APIC page)",
-           mode == vmm::apic::ApStartMode::intercept ? "writes trapped" : "no APIC exits", offered);
+  if (!trap_writes)
+    APEX_LOG(info, "local APIC: passed through, no APIC exits; APIC virtualization offered: %s (not used: %s)", offered,
+             vchoice.why);
+  else if (vchoice.use)
+    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization (%s); offered: %s",
+             vchoice.why, offered);
+  else
+    APEX_LOG(info, "local APIC: passed through, writes trapped through the EPT (APIC virtualization not used: %s); "
+             "offered: %s", vchoice.why, offered);
   // Hidden pages read as zeros (a page of our own, itself hidden): Linux's direct map reads
   // reserved memory now and then, and must neither crash nor see the hypervisor.
   if (void* zero_page = alloc_runtime_pages(1)) ept.set_hidden_backing(reinterpret_cast<uint64_t>(zero_page));

@@ -12,6 +12,10 @@
 #include "vmm/policy/xcr0_state.hpp"
 #include "vmm/vcpu_layout.h"
 
+namespace vmm::apic {
+struct VirtualApicPage;
+}
+
 namespace vmm {
 
 struct ExitContext;
@@ -59,6 +63,8 @@ struct Vcpu {
   uint64_t cr2;
   apic::ApMachine ap;
   apic::ApMailbox mailbox;
+  // apic_virt (vmm/apic/virtual_apic.hpp): this CPU's virtual-APIC page, null when unused.
+  apic::VirtualApicPage* vapic;
 
   // EPT write monitor (vmm/monitor): the EPT generation this CPU last flushed for, and its
   // single-step (MTF, else the preemption timer) of an instruction the emulator cannot do.

@@ -45,4 +45,32 @@ IoQualification decode_io(uint64_t q) {
   return r;
 }
 
+ApicAccessQualification decode_apic_access(uint64_t q) {
+  ApicAccessQualification r{};
+  r.offset = static_cast<unsigned>(q & 0xfff);
+  switch ((q >> 12) & 0xf) {
+    case 0: r.type = ApicAccessType::linear_read; break;
+    case 1: r.type = ApicAccessType::linear_write; break;
+    case 2: r.type = ApicAccessType::linear_fetch; break;
+    case 3: r.type = ApicAccessType::linear_event_delivery; break;
+    case 10: r.type = ApicAccessType::physical_event_delivery; break;
+    case 15: r.type = ApicAccessType::physical_fetch_or_execution; break;
+    default: r.type = ApicAccessType::other; break;
+  }
+  return r;
+}
+
+const char* apic_access_type_name(ApicAccessType t) {
+  switch (t) {
+    case ApicAccessType::linear_read: return "data read";
+    case ApicAccessType::linear_write: return "data write";
+    case ApicAccessType::linear_fetch: return "instruction fetch";
+    case ApicAccessType::linear_event_delivery: return "access during event delivery";
+    case ApicAccessType::physical_event_delivery: return "guest-physical access during event delivery";
+    case ApicAccessType::physical_fetch_or_execution: return "guest-physical access (fetch or paging structure)";
+    case ApicAccessType::other: break;
+  }
+  return "access of a reserved type";
+}
+
 }  // namespace vmx

@@ -62,6 +62,25 @@ struct IoQualification {
 };
 IoQualification decode_io(uint64_t qualification);
 
+// ---- APIC access (exit 44, SDM Vol 3C 28.2.1 Table 28-6) ------------------------------------
+//   11:0 page offset (for linear accesses);  15:12 access type;  16 asynchronous to
+//   instruction execution. No register field: APX changes nothing here.
+enum class ApicAccessType : uint8_t {
+  linear_read = 0,            // data read during instruction execution
+  linear_write = 1,           // data write during instruction execution
+  linear_fetch = 2,           // instruction fetch
+  linear_event_delivery = 3,  // during event delivery (IDT, stack)
+  physical_event_delivery = 10,
+  physical_fetch_or_execution = 15,
+  other,  // reserved encodings
+};
+struct ApicAccessQualification {
+  unsigned offset;
+  ApicAccessType type;
+};
+ApicAccessQualification decode_apic_access(uint64_t qualification);
+const char* apic_access_type_name(ApicAccessType t);
+
 // ---- EPT violations (exit 48, SDM Vol 3C 28.2.1 Table 28-7) ----------------------------------
 namespace ept_violation_qual {
 inline constexpr uint64_t access_read = 1u << 0, access_write = 1u << 1, access_fetch = 1u << 2;  // the access

@@ -19,6 +19,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   guest::run_privileged_checks(tally);
   guest::run_single_step_checks(tally);
   guest::run_hypercall_checks(tally);
+  guest::run_local_apic_checks(tally);
   guest::run_mtrr_checks(tally, st);
   guest::run_ap_checks(tally, st);
   guest::run_ap_restart_checks(tally, st);

@@ -19,6 +19,9 @@ void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st);  // code on every AP after v
 // The guest starts an AP itself with INIT-SIPI-SIPI and its own real-mode code, twice
 // (ap_restart_checks.cpp). Run it after run_ap_checks: it ends by handing the AP back to MP services.
 void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st);
+// The xAPIC page as the guest sees it: LVT read-back, APIC id, TPR/PPR/CR8 (apic_checks.cpp).
+// Run it before run_ap_restart_checks, which leaves the BSP's APIC in x2APIC mode.
+void run_local_apic_checks(Tally& t);
 // A variable MTRR set and removed the way an OS does it (mtrr_checks.cpp); apexvisor re-types the EPT.
 void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st);
 // SGDT/SIDT/SLDT/STR/LGDT/LIDT/LLDT/LTR in several addressing forms, their faults; the same

@@ -21,6 +21,26 @@ constexpr Feature kFeatures[] = {
 
 }  // namespace
 
+ApicVirtChoice choose_apic_virtualization(const vmx::VmxCapabilities& caps, bool wanted, bool writes_trapped) {
+  if (!wanted) return {false, "apic_virt=off"};
+  if (!writes_trapped) return {false, "no APIC writes are trapped (init_sipi=native)"};
+  struct Needed {
+    bool primary;
+    uint32_t bit;
+    const char* missing;
+  };
+  static constexpr Needed kNeeded[] = {
+      {true, vmx::proc::use_tpr_shadow, "the CPU has no TPR shadow"},
+      {true, vmx::proc::cr8_load_exiting, "the CPU has no CR8-load exiting"},
+      {true, vmx::proc::cr8_store_exiting, "the CPU has no CR8-store exiting"},
+      {false, vmx::proc2::virtualize_apic_accesses, "the CPU cannot virtualize APIC accesses"},
+      {false, vmx::proc2::apic_register_virtualization, "the CPU has no APIC-register virtualization"},
+  };
+  for (const Needed& n : kNeeded)
+    if (!(n.primary ? caps.proc_allowed(n.bit) : caps.proc2_allowed(n.bit))) return {false, n.missing};
+  return {true, "TPR shadow, virtualize-APIC-accesses and APIC-register virtualization offered"};
+}
+
 size_t describe_apic_virtualization(const vmx::VmxCapabilities& caps, char* out, size_t size) {
   if (!size) return 0;
   size_t n = 0;

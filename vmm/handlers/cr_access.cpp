@@ -9,8 +9,10 @@
 //     needs (Vol 3D A.7/A.8): the guest never runs with an invalid CR, VM entry never fails;
 //   - CR4.VMXE=1 is refused with #GP(0): VMX is hidden from the guest (CPUID.1:ECX[5]=0),
 //     and setting a CR4 bit of an absent feature is a reserved-bit #GP.
-// CR3 and CR8 exiting are not enabled, so their exits are unexpected and stop the guest.
+// CR3 exiting is never enabled, so its exits are unexpected and stop the guest. CR8 exits
+// only with apic_virt (vmm/apic/virtual_apic.hpp), which answers it from the real TPR.
 #include "arch/cr_bits.hpp"
+#include "vmm/apic/virtual_apic.hpp"
 #include "vmm/handlers/guest_view.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmx/controls.hpp"
@@ -123,12 +125,16 @@ ExitAction handle_control_register_access(ExitContext& ctx) {
     case vmx::CrAccessType::mov_to_cr:
       if (q.cr == 0) return write_cr0(ctx, read_gpr(ctx, q.gpr) & width_mask);
       if (q.cr == 4) return write_cr4(ctx, read_gpr(ctx, q.gpr) & width_mask);
+      // CR8 exits only with apic_virt, whose TPR shadow would otherwise keep it from the
+      // real TPR (vmm/apic/virtual_apic.hpp).
+      if (q.cr == 8 && apic::virtual_apic()) return apic::virtual_apic()->write_cr8(ctx, read_gpr(ctx, q.gpr));
       return ExitAction::stop("MOV to CR3/CR8 exited, but CR3/CR8-load exiting is not enabled");
     case vmx::CrAccessType::mov_from_cr: {
       // Reads of CR0/CR4 never exit (SDM 26.1.3): answer with the guest's view anyway.
       uint64_t value;
       if (q.cr == 0) value = guest_visible_cr0(ctx.vmcs) & width_mask;
       else if (q.cr == 4) value = guest_visible_cr4(ctx.vmcs) & width_mask;
+      else if (q.cr == 8 && apic::virtual_apic()) value = apic::virtual_apic()->read_cr8();
       else return ExitAction::stop("MOV from CR3/CR8 exited, but CR3/CR8-store exiting is not enabled");
       if (!write_gpr(ctx, q.gpr, value)) return ExitAction::stop("MOV from CR: VMWRITE of RSP failed");
       return ExitAction::advance();

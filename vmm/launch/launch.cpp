@@ -2,6 +2,9 @@
 
 #include "arch/cpu.hpp"
 #include "arch/cr_bits.hpp"
+#include "vmm/apic/apic_virtualization.hpp"
+#include "vmm/apic/mmio_xapic.hpp"
+#include "vmm/apic/virtual_apic.hpp"
 #include "vmm/launch/guest_state.hpp"
 #include "vmm/launch/vmcs_report.hpp"
 #include "vmm/policy/xcr0_state.hpp"
@@ -24,9 +27,20 @@ bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const 
   // NMIs exit and are re-injected (exit_entry.cpp); virtual NMIs make NMI-window exiting
   // available for when the guest blocks them (SDM 26.3: NMI-window needs virtual NMIs).
   ok &= v.write(VmcsField::pin_based_controls, caps.adjust_pinbased(vmx::pin::nmi_exiting | vmx::pin::virtual_nmis));
-  ok &= v.write(VmcsField::primary_processor_based_controls,
-                caps.adjust_procbased(vmx::proc::use_msr_bitmaps | vmx::proc::activate_secondary_controls));
+  const apic::VirtualApicPage* vapic = cpu.vcpu->vapic;
+  uint32_t proc = vmx::proc::use_msr_bitmaps | vmx::proc::activate_secondary_controls;
+  if (vapic) proc |= apic::kApicVirtProcControls;
+  ok &= v.write(VmcsField::primary_processor_based_controls, caps.adjust_procbased(proc));
   uint32_t proc2 = vmx::proc2::enable_ept | vmx::proc2::unrestricted_guest;
+  if (vapic) {
+    // apic_virt: the xAPIC page is the APIC-access page, reads of it come from this CPU's
+    // virtual-APIC page (filled from the real APIC by launch_this_cpu), and the TPR
+    // threshold starts at the TPR's class (vmm/apic/virtual_apic.hpp).
+    proc2 |= apic::kApicVirtProc2Controls;
+    ok &= v.write(VmcsField::apic_access_address, machine_vm()->apic_access_address);
+    ok &= v.write(VmcsField::virtual_apic_address, reinterpret_cast<uint64_t>(vapic));
+    ok &= v.write(VmcsField::tpr_threshold, (vapic->get(apic::xapic::tpr) >> 4) & 0xf);
+  }
   if (machine_vm()->vpid) proc2 |= vmx::proc2::enable_vpid;
   // Instructions the guest may know from CPUID: without these controls they would #UD.
   proc2 |= vmx::proc2::enable_rdtscp | vmx::proc2::enable_invpcid | vmx::proc2::enable_xsaves_xrstors |
@@ -128,6 +142,10 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu) {
   if (vmx::vmclear(reinterpret_cast<uint64_t>(cpu.vmcs)) != vmx::VmxStatus::ok ||
       vmx::vmptrld(reinterpret_cast<uint64_t>(cpu.vmcs)) != vmx::VmxStatus::ok)
     return fail("VMCLEAR/VMPTRLD of the VMCS failed", 0);
+  if (vcpu.vapic) {
+    apic::MmioXapic real(machine_vm()->apic_access_address);
+    apic::mirror_all(*vcpu.vapic, real);
+  }
   vmx::HardwareVmcs vmcs;
   if (!write_controls(vmcs, caps, cpu) || !write_host_state(vmcs, cpu) || !capture_guest_state(vmcs))
     return fail("VMWRITE failed while building the VMCS", vmcs.instruction_error());

@@ -18,6 +18,9 @@ struct MachineVm {
   uint64_t eptp;
   const uint8_t* msr_bitmap;
   bool vpid;
+  // apic_virt (vmm/apic/virtual_apic.hpp): the xAPIC page's physical address, the VMCS's
+  // APIC-access address; 0 when unused. Each vCPU then has its virtual-APIC page.
+  uint64_t apic_access_address;
 };
 
 // One CPU's VMX resources, allocated (zeroed, 4 KiB-aligned, runtime memory) by the loader.

@@ -22,7 +22,7 @@ boot::Config parse(const std::string& text, Problems* p) {
 TEST_CASE("config: every key and value") {
   Problems p;
   auto cfg = parse("# comment\n log = debug \nserial=com2\r\nchainload=/EFI/Linux/vmlinuz.efi # trailing\n"
-                   "apx=off\ndt_guard=on\ninit_sipi=intercept\n\n",
+                   "apx=off\ndt_guard=on\ninit_sipi=intercept\napic_virt=off\n\n",
                    &p);
   CHECK(p.list.empty());
   CHECK(cfg.log_level == vmm::LogLevel::debug);
@@ -31,6 +31,7 @@ TEST_CASE("config: every key and value") {
   CHECK(cfg.apx == boot::ApxMode::off);
   CHECK(cfg.dt_guard);
   CHECK(cfg.init_sipi == boot::InitSipiMode::intercept);
+  CHECK(cfg.apic_virt == boot::ApicVirtMode::off);
 }
 
 TEST_CASE("config: defaults when empty") {
@@ -42,6 +43,7 @@ TEST_CASE("config: defaults when empty") {
   CHECK(cfg.chainload[0] == '\0');
   CHECK(cfg.apx == boot::ApxMode::auto_detect);
   CHECK_FALSE(cfg.dt_guard);
+  CHECK(cfg.apic_virt == boot::ApicVirtMode::auto_detect);
 }
 
 TEST_CASE("config: each malformed line is named and the default kept") {
@@ -59,6 +61,7 @@ TEST_CASE("config: each malformed line is named and the default kept") {
       {"apx=on", "apx='on' is not auto|off"},
       {"dt_guard=yes", "dt_guard='yes' is not on|off"},
       {"init_sipi=magic", "init_sipi='magic' is not"},
+      {"apic_virt=on", "apic_virt='on' is not auto|off"},
       {"monitor=4096", "monitor: '4096' is not 0x<gpa>[+0x<size>]"},
       {"monitor=0x1000,0xzz", "'0xzz' is not"},
       {"monitor=0x1000+0x0", "is empty or wraps"},

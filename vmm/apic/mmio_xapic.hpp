@@ -1,0 +1,20 @@
+// This CPU's real xAPIC through its MMIO page (identity-mapped in the host page tables).
+// Image only: in the host tests the address would not be an APIC.
+#pragma once
+#include "vmm/apic/xapic_registers.hpp"
+
+namespace vmm::apic {
+
+class MmioXapic final : public XapicRegisters {
+ public:
+  explicit MmioXapic(uint64_t base) : base_(base & ~0xfffull) {}
+  uint32_t read(unsigned offset) override { return *reinterpret_cast<volatile uint32_t*>(base_ + offset); }
+  void write(unsigned offset, uint32_t value) override {
+    *reinterpret_cast<volatile uint32_t*>(base_ + offset) = value;
+  }
+
+ private:
+  uint64_t base_;
+};
+
+}  // namespace vmm::apic

@@ -1,0 +1,141 @@
+#include "vmm/apic/virtual_apic.hpp"
+
+#include "vmm/log/log.hpp"
+#include "vmx/vmcs_field.hpp"
+
+namespace vmm::apic {
+namespace {
+
+using xapic::Mirror;
+
+VirtualApic* g_virtual_apic = nullptr;
+
+void copy_register(VirtualApicPage& page, const xapic::Register& r, XapicRegisters& real) {
+  for (unsigned i = 0; i < r.count; ++i) page.set(r.offset + 16 * i, real.read(r.offset + 16 * i));
+}
+
+}  // namespace
+
+void mirror_all(VirtualApicPage& page, XapicRegisters& real) {
+  for (const xapic::Register& r : xapic::kRegisters) {
+    switch (r.mirror) {
+      case Mirror::software:
+      case Mirror::hardware:
+      case Mirror::tpr:
+        copy_register(page, r, real);
+        break;
+      case Mirror::icr_low:
+        page.set(r.offset, real.read(r.offset) & ~xapic::kIcrDeliveryPending);
+        break;
+      case Mirror::write_only:
+        page.set(r.offset, 0);
+        break;
+      case Mirror::exits:
+        break;  // never read from the page
+    }
+  }
+}
+
+void mirror_hardware_owned(VirtualApicPage& page, XapicRegisters& real) {
+  for (const xapic::Register& r : xapic::kRegisters)
+    if (r.mirror == Mirror::hardware) copy_register(page, r, real);
+}
+
+void mirror_after_write(VirtualApicPage& page, unsigned offset, XapicRegisters& real) {
+  const xapic::Register* r = xapic::register_at(offset);
+  if (!r) return;
+  const unsigned reg = offset & 0xff0;
+  switch (r->mirror) {
+    case Mirror::software:
+    case Mirror::tpr:
+      page.set(reg, real.read(reg));  // the real register keeps only its writable bits
+      break;
+    case Mirror::icr_low:
+      // The guest's command as written; apexvisor has sent it (or emulated INIT/STARTUP).
+      page.set(reg, page.get(reg) & ~xapic::kIcrDeliveryPending);
+      break;
+    case Mirror::write_only:
+      page.set(reg, 0);
+      break;
+    case Mirror::hardware:
+    case Mirror::exits:
+      break;
+  }
+}
+
+uint8_t sync_tpr(VirtualApicPage& page, XapicRegisters& real) {
+  const uint32_t vtpr = page.get(xapic::tpr) & 0xff;
+  if ((real.read(xapic::tpr) & 0xff) != vtpr) real.write(xapic::tpr, vtpr);
+  return static_cast<uint8_t>(vtpr >> 4);
+}
+
+void VirtualApic::init(uint64_t apic_base, XapicRegisters* real, ApicTopology* topo, ApTargets* targets,
+                       ApicAccessEmulator* emulator) {
+  base_ = apic_base & ~0xfffull;
+  real_ = real;
+  topo_ = topo;
+  targets_ = targets;
+  emulator_ = emulator;
+}
+
+bool VirtualApic::finish(ExitContext& ctx, VirtualApicPage& page) {
+  mirror_hardware_owned(page, *real_);
+  return ctx.vmcs.write(vmx::VmcsField::tpr_threshold, sync_tpr(page, *real_));
+}
+
+ExitAction VirtualApic::apic_write(ExitContext& ctx, unsigned offset) {
+  VirtualApicPage* page = ctx.vcpu.vapic;
+  if (!page || !real_) return ExitAction::stop("APIC-write exit, but this CPU has no virtual-APIC page");
+  const unsigned reg = offset & 0xff0;
+  if (reg == xapic::tpr) {
+    // Not an APIC-write exit the SDM produces (TPR writes are TPR virtualization); should a
+    // CPU send one, the TPR is synchronised below like after any APIC exit.
+  } else {
+    if (reg == xapic::icr_low) {
+      // ICR high writes do not exit (SDM Vol 3C 30.4.3.2: the CPU only clears VICR_HI's low
+      // bytes), so the destination is taken from the page now.
+      real_->write(xapic::icr_high, page->get(xapic::icr_high));
+    }
+    XapicPort port(*real_, ctx.vcpu.index, *topo_, *targets_);
+    if (port.write_register(reg, page->get(reg)).init_or_startup) __atomic_add_fetch(&intercepted_, 1, __ATOMIC_RELAXED);
+    mirror_after_write(*page, reg, *real_);
+  }
+  if (!finish(ctx, *page)) return ExitAction::stop("APIC-write exit: VMWRITE of the TPR threshold failed");
+  return ExitAction::resume();  // trap-like: RIP is already past the instruction
+}
+
+ExitAction VirtualApic::apic_access(ExitContext& ctx, unsigned offset, bool write) {
+  VirtualApicPage* page = ctx.vcpu.vapic;
+  if (!page || !real_ || !emulator_) return ExitAction::stop("APIC-access exit, but this CPU has no virtual-APIC page");
+  // A write may reach the ICR low, which sends with the ICR high: that lives on the page
+  // (ICR high writes do not exit), so the real one takes it first.
+  if (write) real_->write(xapic::icr_high, page->get(xapic::icr_high));
+  ExitAction a = emulator_->emulate_apic_access(ctx, base_ + offset);
+  if (write) mirror_after_write(*page, offset, *real_);
+  if (!finish(ctx, *page)) return ExitAction::stop("APIC-access exit: VMWRITE of the TPR threshold failed");
+  return a;
+}
+
+ExitAction VirtualApic::tpr_below_threshold(ExitContext& ctx) {
+  VirtualApicPage* page = ctx.vcpu.vapic;
+  if (!page || !real_) return ExitAction::stop("TPR-below-threshold exit, but this CPU has no virtual-APIC page");
+  if (!finish(ctx, *page)) return ExitAction::stop("TPR-below-threshold exit: VMWRITE of the TPR threshold failed");
+  return ExitAction::resume();
+}
+
+ExitAction VirtualApic::write_cr8(ExitContext& ctx, uint64_t value) {
+  VirtualApicPage* page = ctx.vcpu.vapic;
+  if (!page || !real_) return ExitAction::stop("MOV to CR8 exited, but this CPU has no virtual-APIC page");
+  if (value & ~0xfull) return ExitAction::gp0();  // CR8 bits 63:4 are reserved (SDM Vol 3A 2.5)
+  // CR8 is TPR[7:4]; a MOV to CR8 clears TPR[3:0] (SDM Vol 3A 11.8.6).
+  page->set(xapic::tpr, static_cast<uint32_t>(value << 4));
+  if (!finish(ctx, *page)) return ExitAction::stop("MOV to CR8: VMWRITE of the TPR threshold failed");
+  return ExitAction::advance();
+}
+
+uint64_t VirtualApic::read_cr8() { return real_ ? (real_->read(xapic::tpr) >> 4) & 0xf : 0; }
+
+void set_virtual_apic(VirtualApic* v) { g_virtual_apic = v; }
+VirtualApic* virtual_apic() { return g_virtual_apic; }
+
+}  // namespace vmm::apic

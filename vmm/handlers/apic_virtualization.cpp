@@ -1,0 +1,42 @@
+// The exits APIC virtualization adds (config apic_virt=, vmm/apic/virtual_apic.hpp says
+// what is virtualized and why): APIC-write (56), APIC-access (44), TPR below threshold
+// (43). Each decodes its exit qualification and hands the register to the machine's
+// VirtualApic, which carries the access out on the real local APIC.
+#include "vmm/apic/virtual_apic.hpp"
+#include "vmm/handlers/handlers.hpp"
+#include "vmm/log/format.hpp"
+#include "vmx/exit_qualification.hpp"
+
+namespace vmm {
+
+using vmx::VmcsField;
+
+ExitAction handle_apic_write(ExitContext& ctx) {
+  apic::VirtualApic* v = apic::virtual_apic();
+  if (!v) return ExitAction::stop("APIC-write exit, but APIC virtualization is not in use");
+  // SDM Vol 3C 28.2.1: bits 11:0 are the page offset of the write.
+  return v->apic_write(ctx, static_cast<unsigned>(ctx.vmcs.read(VmcsField::exit_qualification) & 0xfff));
+}
+
+ExitAction handle_apic_access(ExitContext& ctx) {
+  apic::VirtualApic* v = apic::virtual_apic();
+  if (!v) return ExitAction::stop("APIC-access exit, but APIC virtualization is not in use");
+  const vmx::ApicAccessQualification q = vmx::decode_apic_access(ctx.vmcs.read(VmcsField::exit_qualification));
+  using Type = vmx::ApicAccessType;
+  if (q.type == Type::linear_read || q.type == Type::linear_write)
+    return v->apic_access(ctx, q.offset, q.type == Type::linear_write);
+  // Code fetched from the APIC page, the APIC page used for event delivery (IDT, stack)
+  // or as a paging structure: no guest does this on purpose, and there is no instruction to
+  // emulate. The guest CPU stops with the access named.
+  format(ctx.vcpu.stop_detail, sizeof ctx.vcpu.stop_detail, "APIC-access exit: %s at offset 0x%x of the APIC page",
+         vmx::apic_access_type_name(q.type), q.offset);
+  return ExitAction::stop(ctx.vcpu.stop_detail);
+}
+
+ExitAction handle_tpr_below_threshold(ExitContext& ctx) {
+  apic::VirtualApic* v = apic::virtual_apic();
+  if (!v) return ExitAction::stop("TPR-below-threshold exit, but APIC virtualization is not in use");
+  return v->tpr_below_threshold(ctx);
+}
+
+}  // namespace vmm
