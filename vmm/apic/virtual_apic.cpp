@@ -1,5 +1,6 @@
 #include "vmm/apic/virtual_apic.hpp"
 
+#include "arch/msr.hpp"
 #include "vmm/log/log.hpp"
 #include "vmx/vmcs_field.hpp"
 
@@ -9,6 +10,11 @@ namespace {
 using xapic::Mirror;
 
 VirtualApic* g_virtual_apic = nullptr;
+
+bool in_x2apic_mode(ExitContext& ctx) {
+  uint64_t base = 0;
+  return ctx.host.rdmsr_safe(static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE), &base) && (base & (1ull << 10));
+}
 
 void copy_register(VirtualApicPage& page, const xapic::Register& r, XapicRegisters& real) {
   for (unsigned i = 0; i < r.count; ++i) page.set(r.offset + 16 * i, real.read(r.offset + 16 * i));
@@ -129,11 +135,29 @@ ExitAction VirtualApic::write_cr8(ExitContext& ctx, uint64_t value) {
   if (value & ~0xfull) return ExitAction::gp0();  // CR8 bits 63:4 are reserved (SDM Vol 3A 2.5)
   // CR8 is TPR[7:4]; a MOV to CR8 clears TPR[3:0] (SDM Vol 3A 11.8.6).
   page->set(xapic::tpr, static_cast<uint32_t>(value << 4));
+  if (in_x2apic_mode(ctx)) {
+    if (!ctx.host.wrmsr_safe(static_cast<uint32_t>(arch::Msr::IA32_X2APIC_TPR), value << 4))
+      return ExitAction::stop("MOV to CR8: WRMSR of the x2APIC TPR failed");
+    if (!ctx.vmcs.write(vmx::VmcsField::tpr_threshold, value))
+      return ExitAction::stop("MOV to CR8: VMWRITE of the TPR threshold failed");
+    return ExitAction::advance();
+  }
   if (!finish(ctx, *page)) return ExitAction::stop("MOV to CR8: VMWRITE of the TPR threshold failed");
   return ExitAction::advance();
 }
 
-uint64_t VirtualApic::read_cr8() { return real_ ? (real_->read(xapic::tpr) >> 4) & 0xf : 0; }
+uint64_t VirtualApic::read_cr8(ExitContext& ctx) {
+  if (!real_) return 0;
+  if (in_x2apic_mode(ctx)) {
+    uint64_t tpr = 0;
+    (void)ctx.host.rdmsr_safe(static_cast<uint32_t>(arch::Msr::IA32_X2APIC_TPR), &tpr);
+    return (tpr >> 4) & 0xf;
+  }
+  // A TPR raised through the page has not reached the real APIC yet if no APIC exit came
+  // since: bring it there first, so CR8 reads what the guest last wrote.
+  if (VirtualApicPage* page = ctx.vcpu.vapic) (void)ctx.vmcs.write(vmx::VmcsField::tpr_threshold, sync_tpr(*page, *real_));
+  return (real_->read(xapic::tpr) >> 4) & 0xf;
+}
 
 void set_virtual_apic(VirtualApic* v) { g_virtual_apic = v; }
 VirtualApic* virtual_apic() { return g_virtual_apic; }

@@ -22,8 +22,8 @@
 //   does not exit and reaches the real APIC at this CPU's next APIC exit. Until then the
 //   real TPR is lower than the guest's: an interrupt the guest has just masked by priority
 //   can still arrive, none it unmasked is held back. CR8 writes and reads always exit
-//   (CR8-load/-store exiting) and use the real TPR, so 64-bit guests that use CR8 (Windows'
-//   IRQL) see exact TPR semantics.
+//   (CR8-load/-store exiting) and use the real TPR (MSR 0x808 once the guest is in x2APIC
+//   mode), so 64-bit guests that use CR8 (Windows' IRQL) see exact TPR semantics.
 // - x2APIC mode is not virtualized ("virtualize x2APIC mode" stays 0): its MSRs reach the
 //   real APIC, the ICR MSR through the MSR bitmap (x2apic_icr.hpp).
 #pragma once
@@ -77,8 +77,10 @@ class VirtualApic {
   ExitAction apic_write(ExitContext& ctx, unsigned offset);  // exit 56, trap-like
   ExitAction apic_access(ExitContext& ctx, unsigned offset, bool write);  // exit 44, fault-like
   ExitAction tpr_below_threshold(ExitContext& ctx);  // exit 43, trap-like
-  ExitAction write_cr8(ExitContext& ctx, uint64_t value);  // MOV to CR8 (CR8-load exiting)
-  uint64_t read_cr8();  // MOV from CR8 (CR8-store exiting)
+  // MOV to/from CR8 (CR8-load/-store exiting): the real TPR, through MSR 0x808 when the
+  // guest has switched its APIC to x2APIC mode (no xAPIC page then).
+  ExitAction write_cr8(ExitContext& ctx, uint64_t value);
+  uint64_t read_cr8(ExitContext& ctx);
 
   uint64_t intercepted_ipis() const { return __atomic_load_n(&intercepted_, __ATOMIC_RELAXED); }
 

@@ -134,7 +134,7 @@ ExitAction handle_control_register_access(ExitContext& ctx) {
       uint64_t value;
       if (q.cr == 0) value = guest_visible_cr0(ctx.vmcs) & width_mask;
       else if (q.cr == 4) value = guest_visible_cr4(ctx.vmcs) & width_mask;
-      else if (q.cr == 8 && apic::virtual_apic()) value = apic::virtual_apic()->read_cr8();
+      else if (q.cr == 8 && apic::virtual_apic()) value = apic::virtual_apic()->read_cr8(ctx);
       else return ExitAction::stop("MOV from CR3/CR8 exited, but CR3/CR8-store exiting is not enabled");
       if (!write_gpr(ctx, q.gpr, value)) return ExitAction::stop("MOV from CR: VMWRITE of RSP failed");
       return ExitAction::advance();

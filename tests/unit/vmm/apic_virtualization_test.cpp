@@ -51,3 +51,74 @@ TEST_CASE("APIC virtualization offer: a subset, and a short buffer is cut, not o
   CHECK(one[0] == '\0');
   CHECK(describe_apic_virtualization(caps, one, 0) == 0);
 }
+
+namespace {
+using vmm::apic::choose_apic_virtualization;
+
+// A CPU that offers everything apic_virt needs (and nothing it must not rely on).
+VmxCapabilities full_apic_virt() {
+  VmxCapabilities caps;
+  caps.procbased_ctls = allowed1(vmx::proc::activate_secondary_controls | vmx::proc::use_tpr_shadow |
+                                 vmx::proc::cr8_load_exiting | vmx::proc::cr8_store_exiting);
+  caps.procbased_ctls2 = allowed1(vmx::proc2::virtualize_apic_accesses | vmx::proc2::apic_register_virtualization);
+  return caps;
+}
+}  // namespace
+
+TEST_CASE("APIC virtualization choice: off, not needed, or used when the CPU offers it all") {
+  const VmxCapabilities caps = full_apic_virt();
+  auto yes = choose_apic_virtualization(caps, true, true);
+  CHECK(yes.use);
+  REQUIRE(yes.why);
+  CHECK(std::string(yes.why).size() > 0);
+
+  auto off = choose_apic_virtualization(caps, false, true);
+  CHECK_FALSE(off.use);
+  CHECK(std::string(off.why) == "apic_virt=off");
+  CHECK(std::string(choose_apic_virtualization(caps, false, false).why) == "apic_virt=off");
+
+  auto native = choose_apic_virtualization(caps, true, false);
+  CHECK_FALSE(native.use);
+  REQUIRE(native.why);
+  CHECK(std::string(native.why).find("init_sipi") != std::string::npos);
+
+  // Nothing offered at all.
+  CHECK_FALSE(choose_apic_virtualization(VmxCapabilities{}, true, true).use);
+}
+
+TEST_CASE("APIC virtualization choice: each missing control is named") {
+  struct Row {
+    bool primary;
+    uint32_t bit;
+    const char* named;
+  };
+  const Row rows[] = {
+      {true, vmx::proc::use_tpr_shadow, "TPR shadow"},
+      {true, vmx::proc::cr8_load_exiting, "CR8-load exiting"},
+      {true, vmx::proc::cr8_store_exiting, "CR8-store exiting"},
+      {false, vmx::proc2::virtualize_apic_accesses, "virtualize APIC accesses"},
+      {false, vmx::proc2::apic_register_virtualization, "APIC-register virtualization"},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.named);
+    VmxCapabilities caps = full_apic_virt();
+    if (r.primary) caps.procbased_ctls &= ~allowed1(r.bit);
+    else caps.procbased_ctls2 &= ~allowed1(r.bit);
+    auto c = choose_apic_virtualization(caps, true, true);
+    CHECK_FALSE(c.use);
+    REQUIRE(c.why);
+    CHECK(std::string(c.why).find(r.named) != std::string::npos);
+  }
+  // The secondary controls are there but cannot be activated: as good as missing.
+  VmxCapabilities caps = full_apic_virt();
+  caps.procbased_ctls &= ~allowed1(vmx::proc::activate_secondary_controls);
+  auto c = choose_apic_virtualization(caps, true, true);
+  CHECK_FALSE(c.use);
+  CHECK(std::string(c.why).find("virtualize APIC accesses") != std::string::npos);
+  // Allowed-0 bits (31:0) say nothing about what may be 1.
+  VmxCapabilities low = full_apic_virt();
+  low.procbased_ctls = vmx::proc::use_tpr_shadow |
+                       allowed1(vmx::proc::activate_secondary_controls | vmx::proc::cr8_load_exiting |
+                                vmx::proc::cr8_store_exiting);
+  CHECK_FALSE(choose_apic_virtualization(low, true, true).use);
+}

@@ -1,7 +1,8 @@
-// Exit qualifications for MOV CR, MOV DR and I/O (SDM 28.2.1), legacy and APX forms.
+// Exit qualifications for MOV CR, MOV DR, I/O and APIC access (SDM 28.2.1), legacy and APX forms.
 #include "vmx/exit_qualification.hpp"
 
 #include <catch.hpp>
+#include <string>
 
 using namespace vmx;
 
@@ -92,4 +93,55 @@ TEST_CASE("I/O: size, direction, string, REP, immediate, port") {
     CHECK(io.immediate == r.imm);
     CHECK(io.port == r.port);
   }
+}
+
+TEST_CASE("APIC access: offset and every access type (SDM Table 28-6)") {
+  struct Row {
+    unsigned type;
+    ApicAccessType expect;
+  };
+  const Row rows[] = {
+      {0, ApicAccessType::linear_read},
+      {1, ApicAccessType::linear_write},
+      {2, ApicAccessType::linear_fetch},
+      {3, ApicAccessType::linear_event_delivery},
+      {10, ApicAccessType::physical_event_delivery},
+      {15, ApicAccessType::physical_fetch_or_execution},
+  };
+  for (const Row& r : rows) {
+    for (unsigned offset : {0x000u, 0x0a0u, 0x302u, 0xfffu}) {
+      for (uint64_t async : {0ull, 1ull << 16}) {
+        const uint64_t q = async | (uint64_t{r.type} << 12) | offset;
+        CAPTURE(r.type, offset, q);
+        const ApicAccessQualification a = decode_apic_access(q);
+        CHECK(a.type == r.expect);
+        CHECK(a.offset == offset);
+      }
+    }
+  }
+  for (unsigned type : {4u, 5u, 6u, 7u, 8u, 9u, 11u, 12u, 13u, 14u}) {
+    CAPTURE(type);
+    const ApicAccessQualification a = decode_apic_access((uint64_t{type} << 12) | 0x300);
+    CHECK(a.type == ApicAccessType::other);
+    CHECK(a.offset == 0x300);
+  }
+}
+
+TEST_CASE("APIC access: every type has its own non-empty name") {
+  const ApicAccessType types[] = {ApicAccessType::linear_read,
+                                  ApicAccessType::linear_write,
+                                  ApicAccessType::linear_fetch,
+                                  ApicAccessType::linear_event_delivery,
+                                  ApicAccessType::physical_event_delivery,
+                                  ApicAccessType::physical_fetch_or_execution,
+                                  ApicAccessType::other};
+  for (ApicAccessType a : types) {
+    CAPTURE(static_cast<unsigned>(a));
+    REQUIRE(apic_access_type_name(a) != nullptr);
+    const std::string name = apic_access_type_name(a);
+    CHECK(!name.empty());
+    for (ApicAccessType b : types)
+      if (a != b) CHECK(name != std::string(apic_access_type_name(b)));
+  }
+  CHECK(std::string(apic_access_type_name(ApicAccessType::linear_fetch)) == "instruction fetch");
 }
