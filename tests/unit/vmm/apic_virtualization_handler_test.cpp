@@ -27,20 +27,8 @@ constexpr uint64_t mov_to_cr(unsigned cr, unsigned gpr) { return cr | (uint64_t{
 constexpr uint64_t mov_from_cr(unsigned cr, unsigned gpr) { return cr | 0x10 | (uint64_t{gpr} << 8); }
 
 // A machine with apic_virt in use: the VirtualApic is the global one for the test's length.
-struct ApicVirtFixture : HandlerFixture {
-  FakeXapic real;
-  FakeTargets targets;
-  FakeEmulator emu{real};
-  ApicTopology topo;
-  VirtualApicPage page{};
-  VirtualApic vapic;
-  explicit ApicVirtFixture(bool installed = true) {
-    topo.count = 2;
-    topo.apic_id[1] = 5;
-    vcpu.vapic = &page;
-    vapic.init(0xfee00000, &real, &topo, &targets, &emu);
-    vmm::apic::set_virtual_apic(installed ? &vapic : nullptr);
-  }
+struct ApicVirtFixture : VapicFixture {
+  explicit ApicVirtFixture(bool installed = true) { vmm::apic::set_virtual_apic(installed ? &vapic : nullptr); }
   ~ApicVirtFixture() { vmm::apic::set_virtual_apic(nullptr); }
   ExitAction exit_with(ExitReason reason, uint64_t qualification) {
     vmcs.set(VmcsField::exit_qualification, qualification);

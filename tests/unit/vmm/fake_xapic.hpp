@@ -7,6 +7,7 @@
 #include <ostream>
 #include <vector>
 
+#include "handler_fixture.hpp"
 #include "vmm/apic/ap_intercept.hpp"
 #include "vmm/apic/virtual_apic.hpp"
 #include "vmm/apic/xapic_registers.hpp"
@@ -107,5 +108,46 @@ class FakeEmulator final : public vmm::apic::ApicAccessEmulator {
  private:
   FakeXapic& real_;
 };
+
+// An exit handled with apic_virt: CPU 0 (APIC id 0) takes the exit; CPU 1 has APIC id 5.
+// The APIC base MSR value carries flag bits (BSP, enable) that the VirtualApic must drop.
+struct VapicFixture : HandlerFixture {
+  using ApicTopology = vmm::apic::ApicTopology;
+  using VirtualApicPage = vmm::apic::VirtualApicPage;
+  using VirtualApic = vmm::apic::VirtualApic;
+  FakeXapic real;
+  FakeTargets targets;
+  FakeEmulator emu{real};
+  ApicTopology topo;
+  VirtualApicPage page{};
+  VirtualApic vapic;
+  VapicFixture() {
+    topo.count = 2;
+    topo.apic_id[0] = 0;
+    topo.apic_id[1] = 5;
+    topo.logical_id[0] = 0x01;
+    topo.logical_id[1] = 0x02;
+    vcpu.index = 0;
+    vcpu.vapic = &page;
+    vapic.init(0xfee00900, &real, &topo, &targets, &emu);
+  }
+  uint64_t threshold() const { return vmcs.get(VmcsField::tpr_threshold); }
+  void set_hardware_owned() {
+    for (unsigned i = 0; i < 8; ++i) {
+      real.set(0x100 + 16 * i, 0x11110000u | i);
+      real.set(0x180 + 16 * i, 0x22220000u | i);
+      real.set(0x200 + 16 * i, 0x33330000u | i);
+    }
+  }
+  void check_hardware_owned() const {
+    for (unsigned i = 0; i < 8; ++i) {
+      CAPTURE(i);
+      CHECK(page.get(0x100 + 16 * i) == (0x11110000u | i));
+      CHECK(page.get(0x180 + 16 * i) == (0x22220000u | i));
+      CHECK(page.get(0x200 + 16 * i) == (0x33330000u | i));
+    }
+  }
+};
+
 
 }  // namespace vmm_test

@@ -155,46 +155,6 @@ TEST_CASE("sync_tpr: the real TPR follows the virtual one; the threshold is its 
   }
 }
 
-namespace {
-
-// CPU 0 (APIC id 0) takes the exit; CPU 1 has APIC id 5. The APIC base MSR value carries
-// flag bits (BSP, enable) that the VirtualApic must drop.
-struct VapicFixture : HandlerFixture {
-  FakeXapic real;
-  FakeTargets targets;
-  FakeEmulator emu{real};
-  ApicTopology topo;
-  VirtualApicPage page{};
-  VirtualApic vapic;
-  VapicFixture() {
-    topo.count = 2;
-    topo.apic_id[0] = 0;
-    topo.apic_id[1] = 5;
-    topo.logical_id[0] = 0x01;
-    topo.logical_id[1] = 0x02;
-    vcpu.index = 0;
-    vcpu.vapic = &page;
-    vapic.init(0xfee00900, &real, &topo, &targets, &emu);
-  }
-  uint64_t threshold() const { return vmcs.get(VmcsField::tpr_threshold); }
-  void set_hardware_owned() {
-    for (unsigned i = 0; i < 8; ++i) {
-      real.set(0x100 + 16 * i, 0x11110000u | i);
-      real.set(0x180 + 16 * i, 0x22220000u | i);
-      real.set(0x200 + 16 * i, 0x33330000u | i);
-    }
-  }
-  void check_hardware_owned() const {
-    for (unsigned i = 0; i < 8; ++i) {
-      CAPTURE(i);
-      CHECK(page.get(0x100 + 16 * i) == (0x11110000u | i));
-      CHECK(page.get(0x180 + 16 * i) == (0x22220000u | i));
-      CHECK(page.get(0x200 + 16 * i) == (0x33330000u | i));
-    }
-  }
-};
-
-}  // namespace
 
 TEST_CASE("VirtualApic: APIC write of an LVT register") {
   VapicFixture f;
