@@ -32,6 +32,19 @@
 //                       so it exits; the handler raises #GP(0), as the CPU does bare. Every
 //                       CR4 write that exits under apexvisor ends in #GP (only VMXE and
 //                       unsupported bits are owned), so this is the CR-access exit path.
+//   apic_tpr_write      write of the xAPIC's TPR (offset 0x80) with the value it holds
+//   apic_lvt_write      write of the xAPIC's LVT error register (offset 0x370) with the
+//                       value it holds
+//   apic_ppr_read       read of the xAPIC's PPR (offset 0xa0)
+//   cr8_write           MOV to CR8 of its current value (read before the loop)
+//                       How these four exit depends on how apexvisor traps the guest's APIC
+//                       accesses (config apic_virt=, vmm/apic/virtual_apic.hpp): with the
+//                       CPU's APIC-register virtualization, the LVT write is an APIC-write
+//                       exit, the PPR read an APIC-access exit, the CR8 write a CR-access
+//                       exit and the TPR write (not lowering the TPR) no exit; with the EPT
+//                       write trap (apic_virt=off), both writes are EPT violations and the
+//                       read and CR8 do not exit. Bare, all four reach the APIC directly. The
+//                       three xAPIC operations are skipped in x2APIC mode (no MMIO page).
 //
 // Last, not VM exits: the two ways the loader prints a log line, 64 characters at a time
 // (tools/bench uses them to explain the loader's boot time):
@@ -42,14 +55,20 @@
 //                           has them); OVMF draws on the screen and mirrors to COM1
 //
 // With the hypervisor present, hypercall 1 (exit counters of this CPU) is read around every
-// loop, and each line says how many exits the loop took (`exits=`), so a figure can be
-// trusted to be N exits (or none). Every loop runs with interrupts off and a private IDT
-// whose handlers resume after the faulting instruction and count the faults (`faults=`).
+// loop, for every basic exit reason, and each line says how many exits the loop took
+// (`exits=`) and of which reasons (`reasons=`), so a figure can be trusted to be N exits of
+// a known kind (or none). Every loop, and the counter reads around it, runs with interrupts
+// off (an interrupt's handler would add its own exits: the EOI is an APIC write), the loop
+// under a private IDT whose handlers resume after the faulting instruction and count the
+// faults (`faults=`).
 //
 // Output, one line per operation (tools/bench parses these):
 //   apexvisor-bench: mode=hypervisor|bare cpu=<index> iterations=N ...
 //   apexvisor-bench: op=<name> iterations=N tsc_total=T tsc_per_iter=X.XX exits=E faults=F vector=V
-//                    (exits: n/a without the hypervisor; vector: the last fault's, -1 if none)
+//                    reasons=R
+//                    (exits: n/a without the hypervisor; vector: the last fault's, -1 if none;
+//                    reasons: the loop's exits by basic exit reason, `name:count,...` in
+//                    numeric order, `none` when it took none, n/a without the counters)
 //   apexvisor-bench: op=<name> skipped reason="..."
 //   apexvisor-bench: uart op=com1_line chars=64 iterations=N tsc_total=T tsc_per_iter=X.XX
 //   apexvisor-bench: firmware op=conout_line chars=64 iterations=N tsc_total=T tsc_per_iter=X.XX
@@ -66,6 +85,7 @@
 #include "tests/guest/guarded_insn.hpp"
 #include "tests/guest/guest_runtime.hpp"
 #include "vmm/log/format.hpp"
+#include "vmx/exit_reason.hpp"
 
 // ---- the private IDT: every exception resumes at bench_fixup ------------------------------
 extern "C" {
@@ -156,8 +176,12 @@ BENCH_LOOP(loop_vmcall, "mov %%r11, %%rax\n\txor %%ebx, %%ebx\n\txor %%ecx, %%ec
 BENCH_LOOP(loop_xsetbv, "mov %%r11d, %%eax\n\tmov %%r12d, %%edx\n\txor %%ecx, %%ecx\n\txsetbv")
 BENCH_LOOP(loop_rdmsr, "mov %%r11d, %%ecx\n\trdmsr")
 BENCH_LOOP(loop_write_cr4, "mov %%r11, %%cr4")
-// A write of the xAPIC task-priority register (a0 = its address) with the value it holds.
+// A write of an xAPIC register (a0 = its address) with the value it holds.
 BENCH_LOOP(loop_apic_write, "movl (%%r11), %%eax\n\tmovl %%eax, (%%r11)")
+// A read of an xAPIC register (a0 = its address).
+BENCH_LOOP(loop_apic_read, "movl (%%r11), %%eax")
+// MOV to CR8 of a0 (the TPR's priority class, CR8[3:0]).
+BENCH_LOOP(loop_write_cr8, "mov %%r11, %%cr8")
 
 #undef BENCH_LOOP
 
@@ -259,32 +283,6 @@ void build_idt() {
   g_idtr.base = reinterpret_cast<uint64_t>(g_idt);
 }
 
-struct Measured {
-  uint64_t tsc;
-  uint64_t faults;
-  uint64_t vector;
-};
-
-// Runs one loop with interrupts off (no timer interrupt lands in a measurement) under the
-// private IDT.
-Measured run_loop(LoopFn fn, uint64_t n, uint64_t a0, uint64_t a1) {
-  const uint64_t flags = arch::read_rflags();
-  arch::PseudoDescriptor saved;
-  arch::cli();
-  asm volatile("sidt %0" : "=m"(saved));
-  asm volatile("lidt %0" ::"m"(g_idtr));
-  bench_fault_count = 0;
-  bench_last_vector = 0;
-  Measured m{};
-  m.tsc = fn(n, a0, a1);
-  m.faults = bench_fault_count;
-  m.vector = bench_last_vector;
-  bench_fixup = 0;
-  asm volatile("lidt %0" ::"m"(saved));
-  if (flags & arch::rflags::IF) asm volatile("sti" ::: "memory");
-  return m;
-}
-
 // ---- the hypervisor, when present ---------------------------------------------------------
 struct Hypervisor {
   bool present = false;
@@ -314,6 +312,24 @@ uint64_t exits_so_far(const Hypervisor& hv) {
   return r.fault == guest::kNoFault && r.rax == 0 ? r.rcx : ~0ull;
 }
 
+// Every per-reason exit counter of this CPU: one hypercall 1 per basic exit reason, in
+// numeric order, each count into by_reason. Returns the all-exits count (RCX) that the
+// first call (first = true) or the last call returned, or ~0 when a call fails. Counted
+// between a snapshot's last call and the next snapshot's first, the all-exits count gains
+// exactly the loop's exits and the one VMCALL that asks (Hypervisor::counter_self); a
+// reason's count gains its loop exits and, for vmcall, the kExitReasonLimit calls made
+// between its two reads.
+uint64_t read_counters(const Hypervisor& hv, uint64_t* by_reason, bool first) {
+  uint64_t total = ~0ull;
+  for (size_t reason = 0; reason < vmx::kExitReasonLimit; ++reason) {
+    guest::HypercallResult r = guest::hypercall(1, hv.cpu, reason);
+    if (r.fault != guest::kNoFault || r.rax != 0) return ~0ull;
+    by_reason[reason] = r.rbx;
+    if (reason == 0 ? first : !first) total = r.rcx;
+  }
+  return total;
+}
+
 Hypervisor detect(EFI_SYSTEM_TABLE* st) {
   Hypervisor hv;
   hv.present = (arch::cpuid(1).ecx & (1u << 31)) && signature_is_apexvisor();
@@ -324,6 +340,39 @@ Hypervisor detect(EFI_SYSTEM_TABLE* st) {
   hv.counters = a != ~0ull && b != ~0ull && b >= a;
   hv.counter_self = hv.counters ? b - a : 0;
   return hv;
+}
+
+struct Measured {
+  uint64_t tsc;
+  uint64_t faults;
+  uint64_t vector;
+  uint64_t exits_before, exits_after;  // read_counters' all-exits counts, ~0: failed or none
+};
+
+// Runs one loop with interrupts off (no timer interrupt lands in a measurement) under the
+// private IDT. With the exit counters, they are read just before and just after the loop,
+// still with interrupts off: a timer interrupt that becomes pending during a long loop is
+// taken only after the second read, so its handler's exits (its EOI to the APIC, ...) are
+// not counted as the loop's.
+Measured run_loop(LoopFn fn, uint64_t n, uint64_t a0, uint64_t a1, const Hypervisor& hv, uint64_t* by_reason_before,
+                  uint64_t* by_reason_after) {
+  const uint64_t flags = arch::read_rflags();
+  arch::PseudoDescriptor saved;
+  arch::cli();
+  Measured m{};
+  m.exits_before = hv.counters ? read_counters(hv, by_reason_before, false) : ~0ull;
+  asm volatile("sidt %0" : "=m"(saved));
+  asm volatile("lidt %0" ::"m"(g_idtr));
+  bench_fault_count = 0;
+  bench_last_vector = 0;
+  m.tsc = fn(n, a0, a1);
+  m.faults = bench_fault_count;
+  m.vector = bench_last_vector;
+  bench_fixup = 0;
+  asm volatile("lidt %0" ::"m"(saved));
+  m.exits_after = hv.counters ? read_counters(hv, by_reason_after, true) : ~0ull;
+  if (flags & arch::rflags::IF) asm volatile("sti" ::: "memory");
+  return m;
 }
 
 // ---- one operation ------------------------------------------------------------------------
@@ -346,20 +395,33 @@ void measure(const Op& op, const Options& opt, const Hypervisor& hv) {
     return;
   }
   const uint64_t n = opt.iterations;
-  const uint64_t before = hv.counters ? exits_so_far(hv) : 0;
-  const Measured m = run_loop(op.fn, n, op.a0, op.a1);
-  const uint64_t after = hv.counters ? exits_so_far(hv) : 0;
-  char exits[32];
-  if (hv.counters && before != ~0ull && after != ~0ull && after >= before + hv.counter_self)
+  static uint64_t by_reason_before[vmx::kExitReasonLimit], by_reason_after[vmx::kExitReasonLimit];
+  const Measured m = run_loop(op.fn, n, op.a0, op.a1, hv, by_reason_before, by_reason_after);
+  const uint64_t before = m.exits_before, after = m.exits_after;
+  char exits[32], reasons[160];
+  vmm::format(exits, sizeof exits, "n/a");
+  vmm::format(reasons, sizeof reasons, "n/a");
+  if (hv.counters && before != ~0ull && after != ~0ull && after >= before + hv.counter_self) {
     vmm::format(exits, sizeof exits, "%llu", static_cast<unsigned long long>(after - before - hv.counter_self));
-  else
-    vmm::format(exits, sizeof exits, "n/a");
+    // The loop's exits by reason, less the snapshots' own VMCALLs.
+    size_t len = 0;
+    reasons[0] = '\0';
+    for (size_t reason = 0; reason < vmx::kExitReasonLimit; ++reason) {
+      uint64_t d = by_reason_after[reason] - by_reason_before[reason];
+      if (reason == static_cast<size_t>(vmx::ExitReason::vmcall)) d -= vmx::kExitReasonLimit;
+      const char* name = vmx::exit_reason_name(static_cast<uint16_t>(reason));
+      if (d == 0 || len + 1 >= sizeof reasons) continue;
+      len += vmm::format(reasons + len, sizeof reasons - len, "%s%s:%llu", len ? "," : "", name ? name : "?",
+                         static_cast<unsigned long long>(d));
+    }
+    if (len == 0) vmm::format(reasons, sizeof reasons, "none");
+  }
   const uint64_t hundredths = (m.tsc % n) * 100 / n;
-  bench_line("op=%s iterations=%llu tsc_total=%llu tsc_per_iter=%llu.%02llu exits=%s faults=%llu vector=%lld", op.name,
-             static_cast<unsigned long long>(n), static_cast<unsigned long long>(m.tsc),
+  bench_line("op=%s iterations=%llu tsc_total=%llu tsc_per_iter=%llu.%02llu exits=%s faults=%llu vector=%lld reasons=%s",
+             op.name, static_cast<unsigned long long>(n), static_cast<unsigned long long>(m.tsc),
              static_cast<unsigned long long>(m.tsc / n), static_cast<unsigned long long>(hundredths), exits,
-             static_cast<unsigned long long>(m.faults),
-             m.faults ? static_cast<long long>(m.vector) : -1ll);
+             static_cast<unsigned long long>(m.faults), m.faults ? static_cast<long long>(m.vector) : -1ll,
+             reasons);
 }
 
 // What one log line costs the loader (see the top of the file). Both probes' lines end up in
@@ -418,10 +480,14 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
              static_cast<unsigned long long>(cr4));
 
   const char* no_vmcall = "no hypervisor: VMCALL raises #UD outside VMX non-root";
-  // The xAPIC's TPR (SDM Vol 3A 11.8.3.1) at IA32_APIC_BASE + 0x80; not in x2APIC mode.
+  // The xAPIC page (SDM Vol 3A 11.4.1, Table 11-1): TPR at +0x80, PPR at +0xa0, LVT error
+  // at +0x370; not in x2APIC mode.
   const uint64_t apic_base_msr = arch::rdmsr(arch::Msr::IA32_APIC_BASE);
-  const uint64_t apic_tpr = (apic_base_msr & ~0xfffull & 0xffffffffffull) + 0x80;
+  const uint64_t apic_page = apic_base_msr & ~0xfffull & 0xffffffffffull;
   const char* apic_skip = (apic_base_msr & (1u << 10)) ? "the local APIC is in x2APIC mode (no MMIO page)" : nullptr;
+  // CR8 (64-bit mode, which exitbench always runs in): the TPR's class, written back as is.
+  uint64_t cr8;
+  asm volatile("mov %%cr8, %0" : "=r"(cr8));
   const char* no_xsave = xsave ? nullptr : "no XSAVE on this CPU (CPUID.1:ECX[26]=0)";
   const Op ops[] = {
       {"loop_overhead", loop_empty, 0, 0, nullptr, nullptr},
@@ -434,7 +500,10 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
       {"rdmsr_outside_bitmap", loop_rdmsr, kMsrNonexistent, 0, nullptr, nullptr},
       {"mov_cr4_same", loop_write_cr4, cr4, 0, nullptr, nullptr},
       {"mov_cr4_reserved_gp", loop_write_cr4, cr4 | kCr4Reserved31, 0, nullptr, nullptr},
-      {"apic_tpr_write", loop_apic_write, apic_tpr, 0, nullptr, apic_skip},
+      {"apic_tpr_write", loop_apic_write, apic_page + 0x80, 0, nullptr, apic_skip},
+      {"apic_lvt_write", loop_apic_write, apic_page + 0x370, 0, nullptr, apic_skip},
+      {"apic_ppr_read", loop_apic_read, apic_page + 0xa0, 0, nullptr, apic_skip},
+      {"cr8_write", loop_write_cr8, cr8, 0, nullptr, nullptr},
   };
   for (const Op& op : ops) measure(op, opt, hv);
   measure_com1();
