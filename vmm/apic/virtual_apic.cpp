@@ -42,9 +42,16 @@ void mirror_all(VirtualApicPage& page, XapicRegisters& real) {
   }
 }
 
-void mirror_hardware_owned(VirtualApicPage& page, XapicRegisters& real) {
+// ISR, TMR and IRR are 24 consecutive registers (xapic_registers.def): one straight loop,
+// since it runs after every APIC exit.
+constexpr bool hardware_owned_are_isr_to_irr() {
   for (const xapic::Register& r : xapic::kRegisters)
-    if (r.mirror == Mirror::hardware) copy_register(page, r, real);
+    if ((r.mirror == Mirror::hardware) != (r.offset >= xapic::isr && r.offset < xapic::irr + 8 * 16)) return false;
+  return xapic::tmr == xapic::isr + 8 * 16 && xapic::irr == xapic::tmr + 8 * 16;
+}
+static_assert(hardware_owned_are_isr_to_irr());
+void mirror_hardware_owned(VirtualApicPage& page, XapicRegisters& real) {
+  for (unsigned offset = xapic::isr; offset < xapic::irr + 8 * 16; offset += 16) page.set(offset, real.read(offset));
 }
 
 void mirror_after_write(VirtualApicPage& page, unsigned offset, XapicRegisters& real) {
