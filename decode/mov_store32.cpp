@@ -7,6 +7,7 @@ namespace {
 
 constexpr uint8_t kOpMovStore = 0x89;  // MOV r/m32, r32 (SDM Vol 2B MOV)
 constexpr uint8_t kOpMovImm = 0xC7;    // MOV r/m32, imm32 is C7 /0
+constexpr uint8_t kOpMovLoad = 0x8B;   // MOV r32, r/m32
 constexpr uint8_t kRex2 = 0xD5;        // APX spec 1.1 (AAD outside 64-bit mode)
 
 // REX2 payload bits (APX spec 1.1): M0 R4 X4 B4 W R3 X3 B3, most significant first.
@@ -42,14 +43,17 @@ const char* mov_store32_miss_text(MovStore32Miss why) {
     case MovStore32Miss::rex_w: return "REX.W/REX2.W (64-bit store)";
     case MovStore32Miss::rex2_map: return "REX2.M0=1 (0F map)";
     case MovStore32Miss::rex2_disabled: return "REX2 with the guest's XCR0.APX clear";
-    case MovStore32Miss::opcode: return "not opcode 89 or C7";
-    case MovStore32Miss::register_destination: return "ModRM.mod=11 (register destination)";
+    case MovStore32Miss::opcode: return "not the MOV opcode (89 or C7; 8B for a load)";
+    case MovStore32Miss::register_destination: return "ModRM.mod=11 (register operand, not memory)";
     case MovStore32Miss::c7_not_mov: return "C7 with ModRM.reg != 0";
   }
   return "?";
 }
 
-MovStore32 match_mov_store32(const uint8_t* bytes, size_t available, CpuMode mode, bool apx) {
+namespace {
+
+// Both recognisers: `load` accepts 8B only, else 89 and C7 /0.
+MovStore32 match_mov32(const uint8_t* bytes, size_t available, CpuMode mode, bool apx, bool load) {
   if (mode == CpuMode::bits16) return miss(MovStore32Miss::mode);
   const bool long_mode = mode == CpuMode::bits64;
   size_t at = 0;
@@ -74,7 +78,7 @@ MovStore32 match_mov_store32(const uint8_t* bytes, size_t available, CpuMode mod
 
   if (!need(1)) return miss(MovStore32Miss::truncated);
   const uint8_t opcode = bytes[at++];
-  if (opcode != kOpMovStore && opcode != kOpMovImm)
+  if (load ? opcode != kOpMovLoad : (opcode != kOpMovStore && opcode != kOpMovImm))
     return miss(prefix_byte(opcode, long_mode) ? MovStore32Miss::prefix : MovStore32Miss::opcode);
 
   if (!need(1)) return miss(MovStore32Miss::truncated);
@@ -113,6 +117,16 @@ MovStore32 match_mov_store32(const uint8_t* bytes, size_t available, CpuMode mod
   m.miss = MovStore32Miss::none;
   m.length = static_cast<uint8_t>(at);
   return m;
+}
+
+}  // namespace
+
+MovStore32 match_mov_store32(const uint8_t* bytes, size_t available, CpuMode mode, bool apx) {
+  return match_mov32(bytes, available, mode, apx, false);
+}
+
+MovStore32 match_mov_load32(const uint8_t* bytes, size_t available, CpuMode mode, bool apx) {
+  return match_mov32(bytes, available, mode, apx, true);
 }
 
 }  // namespace decode

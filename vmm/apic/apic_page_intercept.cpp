@@ -53,13 +53,14 @@ class ApicPageIntercept::Session final : public guest_memory::MmioDevice {
   unsigned sender_;
 };
 
-ExitAction ApicPageIntercept::emulate(ExitContext& ctx, uint64_t gpa, bool ept_write) {
+ExitAction ApicPageIntercept::emulate(ExitContext& ctx, uint64_t gpa, Access access) {
   Session session(base_, ctx.vcpu.index, *topo_);
   guest_memory::HostPhysMemory phys(visible_, base_, 4096, &session);
-  // The MOV m32 stores every APIC driver uses, without the general decoder; both paths write
-  // through `session`, so ICR, LDR and DFR handling stays in XapicPort.
+  // The MOV m32 stores and loads every APIC driver uses, without the general decoder; all
+  // paths go through `session`, so ICR, LDR and DFR handling stays in XapicPort.
   ExitAction fast = ExitAction::resume();
-  if (ept_write && store32_at_rip(ctx, phys, gpa, &fast)) return fast;
+  if (access == Access::ept_write && store32_at_rip(ctx, phys, gpa, &fast)) return fast;
+  if (access == Access::apic_access_read && load32_at_rip(ctx, phys, gpa, &fast)) return fast;
   bool unsupported = false;
   ExitAction a = emulate_at_rip(ctx, phys, nullptr, &unsupported);
   if (unsupported) return ExitAction::stop("an access to the local APIC page that apexvisor cannot emulate");

@@ -23,17 +23,21 @@ class ApicPageIntercept final : public EptWriteIntercept, public ApicAccessEmula
 
   // EptWriteIntercept
   bool covers(uint64_t gpa) override { return (gpa & ~0xfffull) == base_; }
-  ExitAction on_write(ExitContext& ctx, uint64_t gpa) override { return emulate(ctx, gpa, true); }
+  ExitAction on_write(ExitContext& ctx, uint64_t gpa) override { return emulate(ctx, gpa, Access::ept_write); }
 
   // ApicAccessEmulator: the instruction at the guest's RIP that reads or writes `gpa` in the
   // APIC page, carried out against the real APIC.
-  ExitAction emulate_apic_access(ExitContext& ctx, uint64_t gpa) override { return emulate(ctx, gpa, false); }
+  ExitAction emulate_apic_access(ExitContext& ctx, uint64_t gpa, bool write) override {
+    return emulate(ctx, gpa, write ? Access::apic_access_write : Access::apic_access_read);
+  }
 
  private:
   // One exit's view of the page for the emulator (MmioDevice over this CPU's real APIC).
   class Session;
-  // `ept_write`: an EPT-violation write, for which the MOV-store fast path applies.
-  ExitAction emulate(ExitContext& ctx, uint64_t gpa, bool ept_write);
+  // Which exit: the MOV-store fast path serves EPT-violation writes, the MOV-load fast path
+  // APIC-access reads; everything else takes the general decoder.
+  enum class Access : uint8_t { ept_write, apic_access_read, apic_access_write };
+  ExitAction emulate(ExitContext& ctx, uint64_t gpa, Access access);
 
   uint64_t base_ = ~0ull;
   ApicTopology* topo_ = nullptr;

@@ -123,7 +123,7 @@ ExitAction VirtualApic::apic_access(ExitContext& ctx, unsigned offset, bool writ
   // A write may reach the ICR low, which sends with the ICR high: that lives on the page
   // (ICR high writes do not exit), so the real one takes it first.
   if (write) real_->write(xapic::icr_high, page->get(xapic::icr_high));
-  ExitAction a = emulator_->emulate_apic_access(ctx, base_ + offset);
+  ExitAction a = emulator_->emulate_apic_access(ctx, base_ + offset, write);
   if (write) mirror_after_write(*page, offset, *real_);
   if (!finish(ctx, *page)) return ExitAction::stop("APIC-access exit: VMWRITE of the TPR threshold failed");
   return a;

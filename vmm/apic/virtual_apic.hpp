@@ -60,7 +60,7 @@ uint8_t sync_tpr(VirtualApicPage& page, XapicRegisters& real);
 // decoding it (image: apic_page_intercept.hpp; fakes in the tests).
 class ApicAccessEmulator {
  public:
-  virtual ExitAction emulate_apic_access(ExitContext& ctx, uint64_t gpa) = 0;
+  virtual ExitAction emulate_apic_access(ExitContext& ctx, uint64_t gpa, bool write) = 0;
 
  protected:
   ~ApicAccessEmulator() = default;

@@ -10,6 +10,33 @@ namespace vmm {
 
 namespace emu = decode::emulate;
 
+namespace {
+
+// The common part of both fast paths: the guest's code context and the instruction bytes at
+// CS:RIP matched as a 32-bit MOV (`load`: 8B, else 89 / C7 /0). False, with nothing
+// changed, when the guest is in real/virtual-8086 or 16-bit mode, the fetch faults or the
+// bytes are anything else.
+bool match_at_rip(ExitContext& ctx, guest_memory::GuestLinearMemory& mem, bool load, emu::EmuContext& ec,
+                  decode::MovStore32* m) {
+  guest_memory::read_code_context(ctx.vmcs, ctx.vcpu.regs, mem, ec);  // gpr[4] = GUEST_RSP
+  if (ec.real_or_v86) return false;
+  emu::CodeFetch fetch;
+  if (fetch.start(ec).outcome != emu::Outcome::ok) return false;
+  const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 is legal only with guest XCR0.APX=1
+  auto match = [&] {
+    return load ? decode::match_mov_load32(fetch.bytes(), fetch.size(), ec.mode, apx)
+                : decode::match_mov_store32(fetch.bytes(), fetch.size(), ec.mode, apx);
+  };
+  *m = match();
+  if (m->miss == decode::MovStore32Miss::truncated && fetch.can_grow()) {
+    if (fetch.grow().outcome != emu::Outcome::ok) return false;
+    *m = match();
+  }
+  return m->ok();
+}
+
+}  // namespace
+
 bool store32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint64_t gpa, ExitAction* action) {
   // Only a write to the address of the access itself: with bit 8 clear the EPT refused an
   // A/D-bit update of a paging-structure entry, whose address is not the store's.
@@ -21,24 +48,32 @@ bool store32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint6
 
   guest_memory::GuestLinearMemory mem(phys, guest_memory::read_paging_state(ctx.vmcs, 52));
   emu::EmuContext ec;
-  guest_memory::read_code_context(ctx.vmcs, ctx.vcpu.regs, mem, ec);  // gpr[4] = GUEST_RSP
-  if (ec.real_or_v86) return false;
-
-  emu::CodeFetch fetch;
-  if (fetch.start(ec).outcome != emu::Outcome::ok) return false;
-  const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 is legal only with guest XCR0.APX=1
-  decode::MovStore32 m = decode::match_mov_store32(fetch.bytes(), fetch.size(), ec.mode, apx);
-  if (m.miss == decode::MovStore32Miss::truncated && fetch.can_grow()) {
-    if (fetch.grow().outcome != emu::Outcome::ok) return false;
-    m = decode::match_mov_store32(fetch.bytes(), fetch.size(), ec.mode, apx);
-  }
-  if (!m.ok()) return false;
+  decode::MovStore32 m;
+  if (!match_at_rip(ctx, mem, false, ec, &m)) return false;
 
   const uint32_t value = m.immediate ? m.imm : static_cast<uint32_t>(ctx.vcpu.regs.gpr[m.reg]);
   const uint8_t bytes[4] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8),
                             static_cast<uint8_t>(value >> 16), static_cast<uint8_t>(value >> 24)};
   if (phys.write(gpa, bytes, sizeof bytes) != guest_memory::PhysStatus::ok) return false;
 
+  bool unsupported = false;
+  *action = finish_emulation(ctx, ec, emu::complete_instruction(ec, m.length, ec.rflags), &unsupported);
+  return true;
+}
+
+bool load32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint64_t gpa, ExitAction* action) {
+  if (gpa & 3) return false;
+  guest_memory::GuestLinearMemory mem(phys, guest_memory::read_paging_state(ctx.vmcs, 52));
+  emu::EmuContext ec;
+  decode::MovStore32 m;
+  if (!match_at_rip(ctx, mem, true, ec, &m)) return false;
+
+  uint8_t bytes[4];
+  if (phys.read(gpa, bytes, sizeof bytes) != guest_memory::PhysStatus::ok) return false;
+  // A 32-bit destination is zero-extended (SDM Vol 1 3.4.1.1); RSP (gpr[4]) goes back to
+  // GUEST_RSP with finish_emulation.
+  ec.gpr[m.reg] = static_cast<uint64_t>(bytes[0]) | static_cast<uint64_t>(bytes[1]) << 8 |
+                  static_cast<uint64_t>(bytes[2]) << 16 | static_cast<uint64_t>(bytes[3]) << 24;
   bool unsupported = false;
   *action = finish_emulation(ctx, ec, emu::complete_instruction(ec, m.length, ec.rflags), &unsupported);
   return true;

@@ -196,7 +196,8 @@ TEST_CASE("mov_store32: rejected encodings, one row per rule", "[decode][mov_sto
 namespace {
 
 // What the full decoder says, reduced to the fast path's question: a MOV with a 32-bit
-// memory destination and a 32-bit GPR or imm32 source.
+// memory destination and a 32-bit GPR or imm32 source (for `load`: a 32-bit GPR destination
+// and a 32-bit memory source).
 struct Truth {
   bool store32 = false;
   unsigned length = 0;
@@ -205,12 +206,22 @@ struct Truth {
   uint32_t imm = 0;
 };
 
-Truth truth(const decode::Instruction& insn) {
+Truth truth(const decode::Instruction& insn, bool load) {
   Truth t;
   if (!insn.ok() || !insn.emulatable() || insn.mnemonic != decode::zy(ZYDIS_MNEMONIC_MOV) || insn.operand_count < 2)
     return t;
   const decode::Operand& dst = insn.operands[0];
   const decode::Operand& src = insn.operands[1];
+  if (load) {
+    if (dst.kind == decode::OperandKind::reg && dst.reg.is_gpr() && dst.reg.bits == 32 && !dst.reg.high8 &&
+        src.kind == decode::OperandKind::mem && src.mem.kind == decode::MemKind::data && src.bits == 32 &&
+        (src.access & decode::access_read)) {
+      t.store32 = true;
+      t.reg = dst.reg.num;
+      t.length = insn.length;
+    }
+    return t;
+  }
   if (dst.kind != decode::OperandKind::mem || dst.mem.kind != decode::MemKind::data || dst.bits != 32 ||
       !(dst.access & decode::access_write))
     return t;
@@ -234,11 +245,15 @@ struct Totals {
 // One encoding, `n` bytes of `b` (the buffer holds at least 15). `plain`: no legacy prefix,
 // no REX.W/REX2.W/M0, at most one REX or REX2: a store the decoder recognises there must be
 // accepted too.
-void compare(const uint8_t* b, size_t n, CpuMode mode, bool apx, bool plain, Totals& totals) {
+MovStore32 match_either(const uint8_t* b, size_t n, CpuMode mode, bool apx, bool load) {
+  return load ? decode::match_mov_load32(b, n, mode, apx) : decode::match_mov_store32(b, n, mode, apx);
+}
+
+void compare(const uint8_t* b, size_t n, CpuMode mode, bool apx, bool plain, bool load, Totals& totals) {
   ++totals.encodings;
-  const MovStore32 m = decode::match_mov_store32(b, n, mode, apx);
+  const MovStore32 m = match_either(b, n, mode, apx, load);
   const decode::Instruction insn = decode::decode(b, n, mode, apx);
-  const Truth t = truth(insn);
+  const Truth t = truth(insn, load);
   if (m.ok()) {
     ++totals.accepted;
     // Only on failure: building the message for every encoding would dominate the run time.
@@ -252,7 +267,7 @@ void compare(const uint8_t* b, size_t n, CpuMode mode, bool apx, bool plain, Tot
     }
     // Every shorter window of the same bytes is "truncated".
     for (size_t k = 0; k < m.length; ++k)
-      if (decode::match_mov_store32(b, k, mode, apx).miss != MovStore32Miss::truncated)
+      if (match_either(b, k, mode, apx, load).miss != MovStore32Miss::truncated)
         FAIL_CHECK("a " << k << "-byte prefix of " << hex(b, m.length) << " is not 'truncated'");
     return;
   }
@@ -272,7 +287,7 @@ void fill(uint8_t* buf, const Bytes& head) {
 }
 
 // All ModRM bytes after `prefix opcode`; where a SIB follows, every SIB byte in `sibs`.
-void sweep(const Bytes& prefix, uint8_t opcode, const Bytes& sibs, CpuMode mode, bool apx, bool plain,
+void sweep(const Bytes& prefix, uint8_t opcode, const Bytes& sibs, CpuMode mode, bool apx, bool plain, bool load,
            Totals& totals) {
   uint8_t buf[16];
   for (unsigned modrm = 0; modrm < 256; ++modrm) {
@@ -282,14 +297,14 @@ void sweep(const Bytes& prefix, uint8_t opcode, const Bytes& sibs, CpuMode mode,
     const bool has_sib = (modrm >> 6) != 3 && (modrm & 7) == 4;
     if (!has_sib) {
       fill(buf, head);
-      compare(buf, 15, mode, apx, plain, totals);
+      compare(buf, 15, mode, apx, plain, load, totals);
       continue;
     }
     for (uint8_t sib : sibs) {
       Bytes h = head;
       h.push_back(sib);
       fill(buf, h);
-      compare(buf, 15, mode, apx, plain, totals);
+      compare(buf, 15, mode, apx, plain, load, totals);
     }
   }
 }
@@ -300,46 +315,54 @@ Bytes all_bytes() {
   return b;
 }
 
-}  // namespace
-
-TEST_CASE("mov_store32: agrees with the full decoder on every encoding it accepts", "[decode][mov_store32][diff]") {
+// The sweeps for the stores (89, C7 /0) or, with `load`, the load (8B).
+Totals differential(bool load) {
   struct ModeCase {
     CpuMode mode;
     bool apx;
   };
   const ModeCase modes[] = {{k64, true}, {k64, false}, {k32, true}, {k32, false}};
+  const Bytes ops = load ? Bytes{0x8B} : Bytes{0x89, 0xC7};
   const Bytes every_sib = all_bytes();
   // SIB bytes for the wider sweeps: base 100/101 (RSP, no-base/RBP), index 100 (none), scales.
   const Bytes some_sibs = {0x24, 0x25, 0x20, 0x65, 0xE5, 0x00, 0x8D, 0xA4, 0x3C};
   Totals totals;
   for (const ModeCase& mc : modes) {
     const bool long_mode = mc.mode == k64;
-    // 1. The two opcodes, every ModRM and every SIB, with no prefix and with each REX.
+    // 1. The opcodes, every ModRM and every SIB, with no prefix and with each REX.
     for (unsigned rex = 0; rex <= (long_mode ? 16u : 0u); ++rex) {
       const Bytes prefix = rex == 0 ? Bytes{} : Bytes{static_cast<uint8_t>(0x40 + rex - 1)};
       const bool plain = rex == 0 || !((0x40 + rex - 1) & 0x08);
-      for (uint8_t op : {0x89, 0xC7}) sweep(prefix, op, every_sib, mc.mode, mc.apx, plain, totals);
+      for (uint8_t op : ops) sweep(prefix, op, every_sib, mc.mode, mc.apx, plain, load, totals);
     }
     // 2. Every REX2 payload (M0, R4, X4, B4, W, R3, X3, B3), every ModRM, some SIBs.
     for (unsigned payload = 0; payload < 256; ++payload) {
       const bool plain = mc.apx && long_mode && !(payload & 0x88);
-      for (uint8_t op : {0x89, 0xC7})
-        sweep({0xD5, static_cast<uint8_t>(payload)}, op, some_sibs, mc.mode, mc.apx, plain, totals);
+      for (uint8_t op : ops) sweep({0xD5, static_cast<uint8_t>(payload)}, op, some_sibs, mc.mode, mc.apx, plain, load, totals);
     }
     // 3. Every first opcode byte (prefix bytes included), bare and after REX 41/44/48. Other
-    //    stores (A3: MOV moffs32, EAX, which has no ModRM) are declined by design.
+    //    MOVs with memory (A1/A3: moffs, which have no ModRM) are declined by design.
     for (unsigned op = 0; op < 256; ++op)
       for (const Bytes& prefix : {Bytes{}, Bytes{0x41}, Bytes{0x44}, Bytes{0x48}}) {
-        const bool plain = (op == 0x89 || op == 0xC7) && (prefix.empty() || prefix[0] != 0x48);
-        sweep(prefix, static_cast<uint8_t>(op), {0x25, 0x24}, mc.mode, mc.apx, plain, totals);
+        bool listed = false;
+        for (uint8_t o : ops) listed |= o == op;
+        const bool plain = listed && (prefix.empty() || prefix[0] != 0x48);
+        sweep(prefix, static_cast<uint8_t>(op), {0x25, 0x24}, mc.mode, mc.apx, plain, load, totals);
       }
     // 4. Legacy prefixes and prefix combinations the fast path declines by policy.
     const Bytes others[] = {{0x26}, {0x2E}, {0x36}, {0x3E}, {0x64}, {0x65}, {0x66}, {0x67}, {0xF0}, {0xF2},
                             {0xF3}, {0x66, 0x41}, {0x41, 0x66}, {0x40, 0x41}, {0x41, 0xD5, 0x00}, {0xF3, 0x48},
                             {0x2E, 0xD5, 0x00}, {0xD5, 0x00, 0x66}, {0x66, 0x66}};
     for (const Bytes& prefix : others)
-      for (uint8_t op : {0x89, 0xC7}) sweep(prefix, op, some_sibs, mc.mode, mc.apx, false, totals);
+      for (uint8_t op : ops) sweep(prefix, op, some_sibs, mc.mode, mc.apx, false, load, totals);
   }
+  return totals;
+}
+
+}  // namespace
+
+TEST_CASE("mov_store32: agrees with the full decoder on every encoding it accepts", "[decode][mov_store32][diff]") {
+  const Totals totals = differential(false);
   INFO("encodings " << totals.encodings << ", accepted " << totals.accepted << ", 32-bit stores declined by policy "
                     << totals.stores_rejected_by_policy);
   // The sweep must actually exercise both sides (a recogniser that accepts nothing agrees
@@ -349,4 +372,49 @@ TEST_CASE("mov_store32: agrees with the full decoder on every encoding it accept
   CHECK(totals.stores_rejected_by_policy > 1000);
   WARN("mov_store32 differential: " << totals.encodings << " encodings, " << totals.accepted << " accepted, "
                                     << totals.stores_rejected_by_policy << " 32-bit stores declined by policy");
+}
+
+TEST_CASE("mov_load32: agrees with the full decoder on every encoding it accepts", "[decode][mov_store32][diff]") {
+  const Totals totals = differential(true);
+  INFO("encodings " << totals.encodings << ", accepted " << totals.accepted << ", 32-bit loads declined by policy "
+                    << totals.stores_rejected_by_policy);
+  CHECK(totals.encodings > 500000);
+  CHECK(totals.accepted > 50000);
+  CHECK(totals.stores_rejected_by_policy > 500);
+  WARN("mov_load32 differential: " << totals.encodings << " encodings, " << totals.accepted << " accepted, "
+                                   << totals.stores_rejected_by_policy << " 32-bit loads declined by policy");
+}
+
+TEST_CASE("mov_load32: the load form, and what it declines", "[decode][mov_store32]") {
+  struct Row {
+    const char* what;
+    Bytes bytes;
+    CpuMode mode;
+    MovStore32Miss why;
+    unsigned length;
+    unsigned reg;
+  };
+  const Row rows[] = {
+      {"mov eax, [rdi+0xa0] (Linux's apic_read of PPR)", {0x8B, 0x87, 0xA0, 0, 0, 0}, k64, MovStore32Miss::none, 6, 0},
+      {"mov eax, [r11]: REX.B", {0x41, 0x8B, 0x03}, k64, MovStore32Miss::none, 3, 0},
+      {"mov r9d, [rip+d32]: REX.R", {0x44, 0x8B, 0x0D, 1, 2, 3, 4}, k64, MovStore32Miss::none, 7, 9},
+      {"mov r16d, [rax]: REX2.R4", {0xD5, 0x40, 0x8B, 0x00}, k64, MovStore32Miss::none, 4, 16},
+      {"mov edx, [0xfee00390]: 32-bit mode disp32", {0x8B, 0x15, 0x90, 0x03, 0xE0, 0xFE}, k32, MovStore32Miss::none, 6, 2},
+      {"mov eax, ecx: a register source", {0x8B, 0xC1}, k64, MovStore32Miss::register_destination, 0, 0},
+      {"mov rax, [rdi]: REX.W", {0x48, 0x8B, 0x07}, k64, MovStore32Miss::rex_w, 0, 0},
+      {"a store is not a load", {0x89, 0x07}, k64, MovStore32Miss::opcode, 0, 0},
+      {"mov ax, [rdi]: 66 prefix", {0x66, 0x8B, 0x07}, k64, MovStore32Miss::prefix, 0, 0},
+      {"16-bit code", {0x8B, 0x07}, k16, MovStore32Miss::mode, 0, 0},
+      {"truncated after the ModRM", {0x8B, 0x87, 0xA0}, k64, MovStore32Miss::truncated, 0, 0},
+  };
+  for (const Row& r : rows) {
+    INFO(r.what);
+    const MovStore32 m = decode::match_mov_load32(r.bytes.data(), r.bytes.size(), r.mode, true);
+    CHECK(m.miss == r.why);
+    CHECK(m.length == r.length);
+    if (m.ok()) {
+      CHECK(m.reg == r.reg);
+      CHECK_FALSE(m.immediate);
+    }
+  }
 }

@@ -78,6 +78,7 @@ TEST_CASE("APIC-access exit: linear reads and writes are emulated, the rest stop
     CHECK(f.advanced());
     CHECK(f.emu.calls == 1);
     CHECK(f.emu.last_gpa == 0xfee000a0);
+    CHECK_FALSE(f.emu.last_write);
     CHECK(f.emu.icr_high_seen == 0x01000000);
     CHECK(f.real.writes_to(xapic::icr_high).empty());
   }
@@ -86,6 +87,7 @@ TEST_CASE("APIC-access exit: linear reads and writes are emulated, the rest stop
     CHECK(outcome_of(a) == Outcome::advance);
     CHECK(f.emu.calls == 1);
     CHECK(f.emu.last_gpa == 0xfee00302);
+    CHECK(f.emu.last_write);
     CHECK(f.emu.icr_high_seen == 0x05000000);
     REQUIRE(!f.real.writes.empty());
     CHECK(f.real.writes.front() == Access{xapic::icr_high, 0x05000000});

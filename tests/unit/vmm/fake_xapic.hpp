@@ -87,9 +87,10 @@ class FakeTargets final : public vmm::apic::ApTargets {
 class FakeEmulator final : public vmm::apic::ApicAccessEmulator {
  public:
   explicit FakeEmulator(FakeXapic& real) : real_(real) {}
-  vmm::ExitAction emulate_apic_access(vmm::ExitContext& ctx, uint64_t gpa) override {
+  vmm::ExitAction emulate_apic_access(vmm::ExitContext& ctx, uint64_t gpa, bool write) override {
     ++calls;
     last_gpa = gpa;
+    last_write = write;
     last_ctx = &ctx;
     icr_high_seen = real_.get(xapic::icr_high);
     if (writes) real_.write(write_offset, write_value);
@@ -98,6 +99,7 @@ class FakeEmulator final : public vmm::apic::ApicAccessEmulator {
 
   unsigned calls = 0;
   uint64_t last_gpa = 0;
+  bool last_write = false;
   const vmm::ExitContext* last_ctx = nullptr;
   uint32_t icr_high_seen = 0;
   bool writes = false;  // the emulated instruction writes write_value at write_offset

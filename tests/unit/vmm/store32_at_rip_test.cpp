@@ -1,4 +1,5 @@
-// vmm/handlers/store32_at_rip: the MOV-store fast path of trapped local-APIC writes, over a
+// vmm/handlers/store32_at_rip: the MOV-store fast path of trapped local-APIC writes (and,
+// at the end, the MOV-load fast path of APIC-access reads), over a
 // FakeVmcs and guest memory with 4-level paging (FakePhys + PageTables): the value (GPRs,
 // RSP from the VMCS, EGPRs, imm32), RIP by the decoded length, fetches across a page and
 // CS base/EIP wrap in 32-bit mode, every fallback leaving the guest untouched, and the same
@@ -58,6 +59,11 @@ struct Rig {
   bool fast(const Bytes& code, uint64_t gpa = kTpr, uint64_t rip = kCode, uint64_t code_at = ~0ull) {
     setup(code, gpa, rip, code_at);
     return vmm::store32_at_rip(f.ctx, phys, gpa, &action);
+  }
+  // The same for a read at `gpa` (an APIC-access exit): the MOV-load fast path.
+  bool fast_load(const Bytes& code, uint64_t gpa = kTpr) {
+    setup(code, gpa, kCode);
+    return vmm::load32_at_rip(f.ctx, phys, gpa, &action);
   }
   vmm::ExitAction general(const Bytes& code, uint64_t gpa = kTpr, uint64_t rip = kCode) {
     setup(code, gpa, rip);
@@ -261,5 +267,97 @@ TEST_CASE("store32_at_rip: ends the instruction exactly as the general path does
         CHECK(fast.tpr() == general.tpr());
         CHECK(fast.tpr() != 0x5A5A5A5A);
         CHECK(fast.f.vcpu.cr2_pending == general.f.vcpu.cr2_pending);
+      }
+}
+
+TEST_CASE("load32_at_rip: the register gets the 32-bit value, zero-extended; RIP by the decoded length", "[vmm][store32]") {
+  struct Row {
+    const char* what;
+    Bytes code;
+    unsigned length;
+    unsigned reg;
+  };
+  const Row rows[] = {
+      {"mov eax, [r11] (REX.B)", {0x41, 0x8B, 0x03}, 3, 0},
+      {"mov r9d, [r11] (REX.R+B)", {0x45, 0x8B, 0x0B}, 3, 9},
+      {"mov edx, [rax+0x0]: disp8", {0x8B, 0x50, 0x00}, 3, 2},
+      {"mov ecx, [0xfee00080]: SIB, disp32", {0x8B, 0x0C, 0x25, 0x80, 0x00, 0xE0, 0xFE}, 7, 1},
+  };
+  for (const Row& r : rows) {
+    INFO(r.what);
+    Rig rig;
+    for (unsigned i : {1u, 2u, 9u}) rig.f.vcpu.regs.gpr[i] = ~0ull;  // upper halves must be cleared
+    rig.f.gpr(Gpr::rax) = kTpr;
+    rig.f.gpr(Gpr::r11) = kTpr;
+    REQUIRE(rig.fast_load(r.code));
+    CHECK(outcome_of(rig.action) == Outcome::resume);
+    CHECK(rig.f.vcpu.regs.gpr[r.reg] == 0x5A5A5A5A);
+    CHECK(rig.rip() == kCode + r.length);
+    CHECK(rig.tpr() == 0x5A5A5A5A);  // a read changes nothing in memory
+  }
+}
+
+TEST_CASE("load32_at_rip: ESP goes to GUEST_RSP, R16-R31 only with APX, everything else falls back", "[vmm][store32]") {
+  Rig rsp;
+  REQUIRE(rsp.fast_load({0x41, 0x8B, 0x23}));  // mov esp, [r11]
+  CHECK(rsp.f.vmcs.get(VmcsField::guest_rsp) == 0x5A5A5A5A);
+
+  Rig apx;
+  apx.f.vcpu.xstate.save_egprs = true;
+  REQUIRE(apx.fast_load({0xD5, 0x40, 0x8B, 0x00}));  // mov r16d, [rax]
+  CHECK(apx.f.vcpu.regs.gpr[16] == 0x5A5A5A5A);
+  Rig no_apx;
+  CHECK_FALSE(no_apx.fast_load({0xD5, 0x40, 0x8B, 0x00}));
+
+  const Bytes declined[] = {
+      {0x41, 0x89, 0x03},  // a store
+      {0x48, 0x8B, 0x00},  // mov rax, [rax]: 64-bit
+      {0x66, 0x8B, 0x00},  // mov ax, [rax]: 16-bit operand
+      {0x41, 0x03, 0x03},  // add eax, [r11]
+  };
+  for (const Bytes& code : declined) {
+    INFO(Catch::Detail::stringify(code));
+    Rig rig;
+    rig.f.gpr(Gpr::rax) = kTpr;
+    CHECK_FALSE(rig.fast_load(code));
+    CHECK(rig.f.vmcs.writes() == 0);
+    CHECK(rig.f.vcpu.regs.gpr[0] == kTpr);
+  }
+  Rig misaligned;
+  CHECK_FALSE(misaligned.fast_load({0x41, 0x8B, 0x03}, kTpr + 2));
+  CHECK(misaligned.f.vmcs.writes() == 0);
+}
+
+TEST_CASE("load32_at_rip: ends the instruction exactly as the general path does", "[vmm][store32]") {
+  const Bytes codes[] = {{0x41, 0x8B, 0x03}, {0x8B, 0x20}, {0x44, 0x8B, 0x18}};  // eax, esp, r11d
+  const uint64_t rflags[] = {arch::rflags::FIXED1, arch::rflags::FIXED1 | kRf | (1u << 9),
+                             arch::rflags::FIXED1 | arch::rflags::TF | (1u << 9)};
+  const VmcsField compared[] = {VmcsField::guest_rip, VmcsField::guest_rflags, VmcsField::guest_rsp,
+                                VmcsField::guest_interruptibility_state, VmcsField::guest_pending_debug_exceptions,
+                                VmcsField::vm_entry_interruption_info};
+  for (const Bytes& code : codes)
+    for (uint64_t fl : rflags)
+      for (uint64_t intr : {0ull, 1ull, 2ull}) {
+        INFO("code " << Catch::Detail::stringify(code) << ", rflags " << fl << ", interruptibility " << intr);
+        Rig fast, general;
+        for (Rig* r : {&fast, &general}) {
+          r->f.gpr(Gpr::rax) = kTpr;
+          r->f.gpr(Gpr::r11) = kTpr;
+          r->f.vmcs.set(VmcsField::guest_rsp, 0xFFFF8000DEADBEEF);
+          r->f.vmcs.set(VmcsField::guest_rflags, fl);
+          r->f.vmcs.set(VmcsField::guest_interruptibility_state, intr);
+        }
+        REQUIRE(fast.fast_load(code));
+        const vmm::ExitAction g = general.general(code);
+        CHECK(outcome_of(fast.action) == outcome_of(g));
+        CHECK(vmm::apply_exit_action(fast.f.ctx, fast.action) == vmm::apply_exit_action(general.f.ctx, g));
+        for (VmcsField field : compared) {
+          INFO("field " << vmx::vmcs_field_name(field));
+          CHECK(fast.f.vmcs.get(field) == general.f.vmcs.get(field));
+        }
+        for (unsigned i = 0; i < 32; ++i) {
+          INFO("gpr " << i);
+          CHECK(fast.f.vcpu.regs.gpr[i] == general.f.vcpu.regs.gpr[i]);
+        }
       }
 }
