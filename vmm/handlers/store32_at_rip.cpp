@@ -13,19 +13,19 @@ namespace emu = decode::emulate;
 namespace {
 
 // The common part of both fast paths: the guest's code context and the instruction bytes at
-// CS:RIP matched as a 32-bit MOV (`load`: 8B, else 89 / C7 /0). False, with nothing
+// CS:RIP matched as a 32-bit MOV (kLoad: 8B, else 89 / C7 /0). False, with nothing
 // changed, when the guest is in real/virtual-8086 or 16-bit mode, the fetch faults or the
 // bytes are anything else.
-bool match_at_rip(ExitContext& ctx, guest_memory::GuestLinearMemory& mem, bool load, emu::EmuContext& ec,
-                  decode::MovStore32* m) {
+template <bool kLoad>
+bool match_at_rip(ExitContext& ctx, guest_memory::GuestLinearMemory& mem, emu::EmuContext& ec, decode::MovStore32* m) {
   guest_memory::read_code_context(ctx.vmcs, ctx.vcpu.regs, mem, ec);  // gpr[4] = GUEST_RSP
   if (ec.real_or_v86) return false;
   emu::CodeFetch fetch;
   if (fetch.start(ec).outcome != emu::Outcome::ok) return false;
   const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 is legal only with guest XCR0.APX=1
   auto match = [&] {
-    return load ? decode::match_mov_load32(fetch.bytes(), fetch.size(), ec.mode, apx)
-                : decode::match_mov_store32(fetch.bytes(), fetch.size(), ec.mode, apx);
+    return kLoad ? decode::match_mov_load32(fetch.bytes(), fetch.size(), ec.mode, apx)
+                 : decode::match_mov_store32(fetch.bytes(), fetch.size(), ec.mode, apx);
   };
   *m = match();
   if (m->miss == decode::MovStore32Miss::truncated && fetch.can_grow()) {
@@ -49,7 +49,7 @@ bool store32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint6
   guest_memory::GuestLinearMemory mem(phys, guest_memory::read_paging_state(ctx.vmcs, 52));
   emu::EmuContext ec;
   decode::MovStore32 m;
-  if (!match_at_rip(ctx, mem, false, ec, &m)) return false;
+  if (!match_at_rip<false>(ctx, mem, ec, &m)) return false;
 
   const uint32_t value = m.immediate ? m.imm : static_cast<uint32_t>(ctx.vcpu.regs.gpr[m.reg]);
   const uint8_t bytes[4] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8),
@@ -66,7 +66,7 @@ bool load32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint64
   guest_memory::GuestLinearMemory mem(phys, guest_memory::read_paging_state(ctx.vmcs, 52));
   emu::EmuContext ec;
   decode::MovStore32 m;
-  if (!match_at_rip(ctx, mem, true, ec, &m)) return false;
+  if (!match_at_rip<true>(ctx, mem, ec, &m)) return false;
 
   uint8_t bytes[4];
   if (phys.read(gpa, bytes, sizeof bytes) != guest_memory::PhysStatus::ok) return false;
