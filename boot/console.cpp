@@ -3,6 +3,7 @@
 #include "arch/cpu.hpp"
 #include "boot/firmware.hpp"
 #include "boot/serial16550.hpp"
+#include "boot/serial_mirror.hpp"
 #include "vmm/host/root_state.hpp"
 #include "vmm/log/log.hpp"
 
@@ -11,6 +12,8 @@ namespace {
 
 Serial16550 g_serial;
 bool g_conout_enabled = true;
+bool g_conout_reaches_serial = false;  // the firmware's ConOut also writes to our UART
+uint16_t g_serial_port = 0;
 uint32_t g_bsp_apic_id = 0;
 constexpr unsigned kMaxCpus = 256;
 uint32_t g_apic_ids[kMaxCpus];
@@ -18,12 +21,21 @@ unsigned g_cpu_count = 0;
 
 uint32_t current_apic_id() { return arch::cpuid(1).ebx >> 24; }
 
-void serial_sink(void*, const char* text, size_t len) { g_serial.write(text, len); }
+// Only the BSP may call boot services, and the host (VMX root) never calls the firmware.
+bool conout_usable() {
+  return g_conout_enabled && current_apic_id() == g_bsp_apic_id && !vmm::in_root(current_cpu_index());
+}
 
-// ConOut wants UCS-2 with CRLF; only the BSP may call boot services.
+// A line ConOut prints reaches the UART through the firmware already (serial_mirror.hpp):
+// written once, not twice.
+void serial_sink(void*, const char* text, size_t len) {
+  if (g_conout_reaches_serial && conout_usable()) return;
+  g_serial.write(text, len);
+}
+
+// ConOut wants UCS-2 with CRLF.
 void conout_sink(void*, const char* text, size_t len) {
-  if (!g_conout_enabled || current_apic_id() != g_bsp_apic_id) return;
-  if (vmm::in_root(current_cpu_index())) return;  // the host never calls the firmware
+  if (!conout_usable()) return;
   auto* out = firmware().st->ConOut;
   CHAR16 buf[80];
   size_t n = 0;
@@ -47,15 +59,26 @@ void console_init(uint16_t serial_port) {
   g_serial.init(serial_port);
   auto& log = vmm::global_log();
   log.remove_all_sinks();
-  // Both: the screen is what a user booting from USB sees, the UART is what CI reads.
-  // Firmware that mirrors ConOut to the same UART (OVMF does) shows each line twice in the
-  // serial log; the harness matches lines in order, so the copies are harmless.
+  // Both: the screen is what a user booting from USB sees, the UART is what CI reads. Where
+  // the firmware mirrors ConOut to the same UART (OVMF does), lines printed through ConOut
+  // are not written to the UART again.
+  g_conout_reaches_serial = false;
+  g_serial_port = serial_port;
+  size_t size = 0;
+  static EFI_GUID global_variable = EFI_GLOBAL_VARIABLE;
+  if (serial_port)
+    if (auto* paths = static_cast<uint8_t*>(read_variable(u"ConOut", &global_variable, &size))) {
+      g_conout_reaches_serial = console_mirrors_uart(paths, size, serial_port);
+      free_pool(paths);
+    }
   if (serial_port) log.add_sink({serial_sink, nullptr});
   log.add_sink({conout_sink, nullptr});
   log.set_cpu_resolver(current_cpu_index);
 }
 
 void console_detach_firmware() { g_conout_enabled = false; }
+
+bool console_serial_shared(uint16_t port) { return g_conout_reaches_serial && port == g_serial_port; }
 
 void console_set_cpus(const uint32_t* apic_ids, unsigned count) {
   g_cpu_count = count > kMaxCpus ? kMaxCpus : count;

@@ -5,8 +5,12 @@
 namespace boot {
 
 // Starts logging to COM-port `serial_port` (0 = none) and to ConOut. Safe to call again to
-// change the port after the configuration is read.
+// change the port after the configuration is read. Lines ConOut prints are not written to
+// the UART again when the firmware's ConOut already reaches it (serial_mirror.hpp).
 void console_init(uint16_t serial_port);
+// Whether the UART at `port` is the console's and the firmware's ConOut reaches it too, so
+// lines printed through ConOut are written to it once (for the configuration log line).
+bool console_serial_shared(uint16_t port);
 // Stops using ConOut (before handing the machine to the next stage).
 void console_detach_firmware();
 // Records which CPU is the BSP and the APIC id of every CPU so log lines name their CPU.

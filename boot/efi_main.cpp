@@ -43,8 +43,10 @@ Config load_config() {
   }
   unsigned problems = parse_config(text, size, &cfg, report_config_problem, nullptr);
   free_pool(text);
-  APEX_LOG(info, "config: log=%s serial=0x%x chainload=%s apx=%s dt_guard=%s init_sipi=%s apic_virt=%s (%u problem%s)",
-           vmm::log_level_name(cfg.log_level), cfg.serial_port, cfg.chainload[0] ? cfg.chainload : "(next boot entry)",
+  APEX_LOG(info, "config: log=%s serial=0x%x%s chainload=%s apx=%s dt_guard=%s init_sipi=%s apic_virt=%s (%u problem%s)",
+           vmm::log_level_name(cfg.log_level), cfg.serial_port,
+           console_serial_shared(cfg.serial_port) ? " (shared with ConOut)" : "",
+           cfg.chainload[0] ? cfg.chainload : "(next boot entry)",
            apx_mode_name(cfg.apx), cfg.dt_guard ? "on" : "off", init_sipi_mode_name(cfg.init_sipi),
            apic_virt_mode_name(cfg.apic_virt), problems, problems == 1 ? "" : "s");
   return cfg;
@@ -61,6 +63,7 @@ void log_decoder_check() {
       {{0x48, 0x89, 0x47, 0x08}, 4, "mov qword ptr [rdi + 8], rax"},
       {{0xd5, 0x48, 0x89, 0x47, 0x08}, 5, "mov qword ptr [rdi + 8], r16"},
   };
+  unsigned ok = 0;
   for (const Probe& p : probes) {
     decode::Instruction insn = decode::decode(p.bytes, p.length, decode::CpuMode::bits64, true);
     char text[96];
@@ -68,11 +71,14 @@ void log_decoder_check() {
     bool same = insn.ok() && insn.length == p.length;
     for (size_t i = 0; same && (text[i] || p.text[i]); ++i) same = text[i] == p.text[i];
     if (same) {
-      APEX_LOG(info, "decoder check: %s (%u bytes) ok", text, static_cast<unsigned>(insn.length));
+      ++ok;
+      APEX_LOG(debug, "decoder check: %s (%u bytes) ok", text, static_cast<unsigned>(insn.length));
     } else {
       APEX_LOG(error, "decoder check FAILED: expected '%s', decoded '%s'", p.text, text);
     }
   }
+  // One line when all is well: every byte on a polled UART costs boot time (bench/results.md).
+  if (ok == sizeof probes / sizeof probes[0]) APEX_LOG(info, "decoder check: legacy and REX2 probes ok");
 }
 
 struct VmxProbeRun {
@@ -89,10 +95,9 @@ void log_readiness(unsigned i, const VmxReadiness& r) {
     APEX_LOG(warn, "cpu%u apic=%u: VMX unavailable: %s", i, c.apic_id, r.reason ? r.reason : "unknown reason");
     return;
   }
-  // The capability words in full for the BSP; APs print them at debug level (hybrid parts
-  // may differ per core type, which `log=debug` shows) — every byte on a polled UART costs
-  // boot time (bench/results.md).
-  const vmm::LogLevel detail = c.bsp ? vmm::LogLevel::info : vmm::LogLevel::debug;
+  // The capability words in full at debug level (`log=debug`; hybrid parts may differ per
+  // core type): every byte on a polled UART costs boot time (bench/results.md).
+  const vmm::LogLevel detail = vmm::LogLevel::debug;
   vmm::global_log().log(detail, "cpu%u apic=%u: VMX_BASIC=0x%llx revision=0x%x true-controls=%s", i, c.apic_id,
            static_cast<unsigned long long>(r.basic), static_cast<unsigned>(r.basic & 0x7fffffff),
            r.true_controls ? "yes" : "no");

@@ -277,8 +277,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
     APEX_LOG(info, "local APIC: passed through, no APIC exits; APIC virtualization offered: %s (not used: %s)", offered,
              vchoice.why);
   else if (vchoice.use)
-    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization (%s); offered: %s",
-             vchoice.why, offered);
+    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization (offered: %s)", offered);
   else
     APEX_LOG(info, "local APIC: passed through, writes trapped through the EPT (APIC virtualization not used: %s); "
              "offered: %s", vchoice.why, offered);
