@@ -82,6 +82,46 @@ struct Rig {
   uint64_t rip() const { return f.vmcs.get(VmcsField::guest_rip); }
 };
 
+// `code` through the fast path (the load's with `load`, else the store's) and through the
+// general path (emulate_at_rip) from the same state, for RF, TF and the STI/MOV-SS blocking
+// bits at the exit: the same action, VMCS fields, memory and registers afterwards.
+void check_same_end_as_general(const Bytes& code, bool load) {
+  const uint64_t rflags[] = {arch::rflags::FIXED1, arch::rflags::FIXED1 | kRf | (1u << 9),
+                             arch::rflags::FIXED1 | arch::rflags::TF | (1u << 9)};
+  const VmcsField compared[] = {VmcsField::guest_rip, VmcsField::guest_rflags, VmcsField::guest_rsp,
+                                VmcsField::guest_interruptibility_state, VmcsField::guest_pending_debug_exceptions,
+                                VmcsField::vm_entry_interruption_info, VmcsField::vm_entry_instruction_length};
+  for (uint64_t fl : rflags)
+    for (uint64_t intr : {0ull, 1ull, 2ull}) {
+      INFO("code " << Catch::Detail::stringify(code) << ", rflags " << fl << ", interruptibility " << intr);
+      Rig fast, general;
+      for (Rig* r : {&fast, &general}) {
+        r->f.gpr(Gpr::rax) = kTpr;
+        r->f.gpr(Gpr::r11) = kTpr;
+        r->f.vmcs.set(VmcsField::guest_rsp, 0xFFFF8000DEADBEEF);
+        r->f.vmcs.set(VmcsField::guest_rflags, fl);
+        r->f.vmcs.set(VmcsField::guest_interruptibility_state, intr);
+      }
+      REQUIRE((load ? fast.fast_load(code) : fast.fast(code)));
+      const vmm::ExitAction g = general.general(code);
+      CHECK(outcome_of(fast.action) == outcome_of(g));
+      // What the dispatcher then does with either action (vmm/exit_dispatch.hpp).
+      CHECK(vmm::apply_exit_action(fast.f.ctx, fast.action) == vmm::apply_exit_action(general.f.ctx, g));
+      for (VmcsField field : compared) {
+        INFO("field " << vmx::vmcs_field_name(field));
+        CHECK(fast.f.vmcs.get(field) == general.f.vmcs.get(field));
+        CHECK(fast.f.vmcs.written(field) == general.f.vmcs.written(field));
+      }
+      CHECK(fast.tpr() == general.tpr());
+      CHECK((fast.tpr() != 0x5A5A5A5A) == !load);  // a store changed the register, a load did not
+      for (unsigned i = 0; i < 32; ++i) {
+        INFO("gpr " << i);
+        CHECK(fast.f.vcpu.regs.gpr[i] == general.f.vcpu.regs.gpr[i]);
+      }
+      CHECK(fast.f.vcpu.cr2_pending == general.f.vcpu.cr2_pending);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("store32_at_rip: the value, and RIP by the decoded length", "[vmm][store32]") {
@@ -233,41 +273,9 @@ TEST_CASE("store32_at_rip: everything else falls back with the guest untouched",
 }
 
 TEST_CASE("store32_at_rip: ends the instruction exactly as the general path does", "[vmm][store32]") {
-  // RF, TF and the STI/MOV-SS blocking bits at the exit; the same VMCS and memory afterwards.
   // mov [r11], eax; mov [rax], esp; mov dword [rax], imm32; mov [rax], r11d
   const Bytes codes[] = {{0x41, 0x89, 0x03}, {0x89, 0x20}, {0xC7, 0x00, 0x44, 0x33, 0x22, 0x11}, {0x44, 0x89, 0x18}};
-  const uint64_t rflags[] = {arch::rflags::FIXED1, arch::rflags::FIXED1 | kRf | (1u << 9),
-                             arch::rflags::FIXED1 | arch::rflags::TF | (1u << 9)};
-  const uint64_t blocking[] = {0, 1, 2};
-  const VmcsField compared[] = {VmcsField::guest_rip, VmcsField::guest_rflags, VmcsField::guest_rsp,
-                                VmcsField::guest_interruptibility_state, VmcsField::guest_pending_debug_exceptions,
-                                VmcsField::vm_entry_interruption_info, VmcsField::vm_entry_instruction_length};
-  for (const Bytes& code : codes)
-    for (uint64_t fl : rflags)
-      for (uint64_t intr : blocking) {
-        INFO("code " << Catch::Detail::stringify(code) << ", rflags " << fl << ", interruptibility " << intr);
-        Rig fast, general;
-        for (Rig* r : {&fast, &general}) {
-          r->f.gpr(Gpr::rax) = kTpr;
-          r->f.gpr(Gpr::r11) = kTpr;
-          r->f.vmcs.set(VmcsField::guest_rsp, 0xFFFF8000DEADBEEF);
-          r->f.vmcs.set(VmcsField::guest_rflags, fl);
-          r->f.vmcs.set(VmcsField::guest_interruptibility_state, intr);
-        }
-        REQUIRE(fast.fast(code));
-        const vmm::ExitAction g = general.general(code);
-        CHECK(outcome_of(fast.action) == outcome_of(g));
-        // What the dispatcher then does with either action (vmm/exit_dispatch.hpp).
-        CHECK(vmm::apply_exit_action(fast.f.ctx, fast.action) == vmm::apply_exit_action(general.f.ctx, g));
-        for (VmcsField field : compared) {
-          INFO("field " << vmx::vmcs_field_name(field));
-          CHECK(fast.f.vmcs.get(field) == general.f.vmcs.get(field));
-          CHECK(fast.f.vmcs.written(field) == general.f.vmcs.written(field));
-        }
-        CHECK(fast.tpr() == general.tpr());
-        CHECK(fast.tpr() != 0x5A5A5A5A);
-        CHECK(fast.f.vcpu.cr2_pending == general.f.vcpu.cr2_pending);
-      }
+  for (const Bytes& code : codes) check_same_end_as_general(code, false);
 }
 
 TEST_CASE("load32_at_rip: the register gets the 32-bit value, zero-extended; RIP by the decoded length", "[vmm][store32]") {
@@ -330,34 +338,5 @@ TEST_CASE("load32_at_rip: ESP goes to GUEST_RSP, R16-R31 only with APX, everythi
 
 TEST_CASE("load32_at_rip: ends the instruction exactly as the general path does", "[vmm][store32]") {
   const Bytes codes[] = {{0x41, 0x8B, 0x03}, {0x8B, 0x20}, {0x44, 0x8B, 0x18}};  // eax, esp, r11d
-  const uint64_t rflags[] = {arch::rflags::FIXED1, arch::rflags::FIXED1 | kRf | (1u << 9),
-                             arch::rflags::FIXED1 | arch::rflags::TF | (1u << 9)};
-  const VmcsField compared[] = {VmcsField::guest_rip, VmcsField::guest_rflags, VmcsField::guest_rsp,
-                                VmcsField::guest_interruptibility_state, VmcsField::guest_pending_debug_exceptions,
-                                VmcsField::vm_entry_interruption_info};
-  for (const Bytes& code : codes)
-    for (uint64_t fl : rflags)
-      for (uint64_t intr : {0ull, 1ull, 2ull}) {
-        INFO("code " << Catch::Detail::stringify(code) << ", rflags " << fl << ", interruptibility " << intr);
-        Rig fast, general;
-        for (Rig* r : {&fast, &general}) {
-          r->f.gpr(Gpr::rax) = kTpr;
-          r->f.gpr(Gpr::r11) = kTpr;
-          r->f.vmcs.set(VmcsField::guest_rsp, 0xFFFF8000DEADBEEF);
-          r->f.vmcs.set(VmcsField::guest_rflags, fl);
-          r->f.vmcs.set(VmcsField::guest_interruptibility_state, intr);
-        }
-        REQUIRE(fast.fast_load(code));
-        const vmm::ExitAction g = general.general(code);
-        CHECK(outcome_of(fast.action) == outcome_of(g));
-        CHECK(vmm::apply_exit_action(fast.f.ctx, fast.action) == vmm::apply_exit_action(general.f.ctx, g));
-        for (VmcsField field : compared) {
-          INFO("field " << vmx::vmcs_field_name(field));
-          CHECK(fast.f.vmcs.get(field) == general.f.vmcs.get(field));
-        }
-        for (unsigned i = 0; i < 32; ++i) {
-          INFO("gpr " << i);
-          CHECK(fast.f.vcpu.regs.gpr[i] == general.f.vcpu.regs.gpr[i]);
-        }
-      }
+  for (const Bytes& code : codes) check_same_end_as_general(code, true);
 }
