@@ -20,6 +20,12 @@ void copy_register(VirtualApicPage& page, const xapic::Register& r, XapicRegiste
   for (unsigned i = 0; i < r.count; ++i) page.set(r.offset + 16 * i, real.read(r.offset + 16 * i));
 }
 
+constexpr bool hardware_owned_are_isr_to_irr() {
+  for (const xapic::Register& r : xapic::kRegisters)
+    if ((r.mirror == Mirror::hardware) != (r.offset >= xapic::isr && r.offset < xapic::irr + 8 * 16)) return false;
+  return xapic::tmr == xapic::isr + 8 * 16 && xapic::irr == xapic::tmr + 8 * 16;
+}
+
 }  // namespace
 
 void mirror_all(VirtualApicPage& page, XapicRegisters& real) {
@@ -42,13 +48,8 @@ void mirror_all(VirtualApicPage& page, XapicRegisters& real) {
   }
 }
 
-// ISR, TMR and IRR are 24 consecutive registers (xapic_registers.def): one straight loop,
-// since it runs after every APIC exit.
-constexpr bool hardware_owned_are_isr_to_irr() {
-  for (const xapic::Register& r : xapic::kRegisters)
-    if ((r.mirror == Mirror::hardware) != (r.offset >= xapic::isr && r.offset < xapic::irr + 8 * 16)) return false;
-  return xapic::tmr == xapic::isr + 8 * 16 && xapic::irr == xapic::tmr + 8 * 16;
-}
+// mirror_hardware_owned copies ISR, TMR and IRR in one straight loop, since it runs after
+// every APIC exit: they must be the 24 consecutive registers of the table's `hardware` rows.
 static_assert(hardware_owned_are_isr_to_irr());
 void mirror_hardware_owned(VirtualApicPage& page, XapicRegisters& real) {
   for (unsigned offset = xapic::isr; offset < xapic::irr + 8 * 16; offset += 16) page.set(offset, real.read(offset));
@@ -110,7 +111,7 @@ ExitAction VirtualApic::apic_write(ExitContext& ctx, unsigned offset) {
       real_->write(xapic::icr_high, page->get(xapic::icr_high));
     }
     XapicPort port(*real_, ctx.vcpu.index, *topo_, *targets_);
-    if (port.write_register(reg, page->get(reg)).init_or_startup) __atomic_add_fetch(&intercepted_, 1, __ATOMIC_RELAXED);
+    (void)port.write_register(reg, page->get(reg));
     mirror_after_write(*page, reg, *real_);
   }
   if (!finish(ctx, *page)) return ExitAction::stop("APIC-write exit: VMWRITE of the TPR threshold failed");

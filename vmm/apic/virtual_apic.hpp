@@ -82,8 +82,6 @@ class VirtualApic {
   ExitAction write_cr8(ExitContext& ctx, uint64_t value);
   uint64_t read_cr8(ExitContext& ctx);
 
-  uint64_t intercepted_ipis() const { return __atomic_load_n(&intercepted_, __ATOMIC_RELAXED); }
-
  private:
   // After every APIC exit: ISR/TMR/IRR copied, the real TPR and the threshold brought up to
   // date. False when the threshold VMWRITE failed.
@@ -94,7 +92,6 @@ class VirtualApic {
   ApicTopology* topo_ = nullptr;
   ApTargets* targets_ = nullptr;
   ApicAccessEmulator* emulator_ = nullptr;
-  uint64_t intercepted_ = 0;
 };
 
 // The machine's VirtualApic, or null when apic_virt is not in use (set before launch).

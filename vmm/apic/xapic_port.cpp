@@ -5,22 +5,20 @@
 
 namespace vmm::apic {
 
-XapicPort::WriteResult XapicPort::write_register(unsigned offset, uint32_t value) {
-  WriteResult r{};
+InterceptOutcome XapicPort::write_register(unsigned offset, uint32_t value) {
   if (offset == xapic::ldr && sender_ < topo_.count) topo_.logical_id[sender_] = static_cast<uint8_t>(value >> 24);
   if (offset == xapic::dfr && sender_ < topo_.count) topo_.cluster_model[sender_] = ((value >> 28) & 0xf) == 0;
   if (offset != xapic::icr_low) {
     regs_.write(offset, value);
-    return r;
+    return {};
   }
   const uint32_t high = regs_.read(xapic::icr_high);
   const Icr icr = decode_xapic_icr(value, high);
-  r.init_or_startup = icr.delivery == DeliveryMode::init || icr.delivery == DeliveryMode::startup;
-  r.ipi = intercept_icr_write(icr, (static_cast<uint64_t>(high) << 32) | value, sender_, topo_, targets_, *this);
-  if (!r.ipi.sent_raw)
+  const InterceptOutcome r = intercept_icr_write(icr, (static_cast<uint64_t>(high) << 32) | value, sender_, topo_, targets_, *this);
+  if (!r.sent_raw)
     APEX_LOG(debug, "cpu%u: %s IPI intercepted: %u posted, %u sent for real", sender_, delivery_mode_name(icr.delivery),
-             r.ipi.posted, r.ipi.passed_on);
-  if (r.ipi.dropped)
+             r.posted, r.passed_on);
+  if (r.dropped)
     APEX_LOG(error, "cpu%u: %s IPI dropped: a target's mailbox is full", sender_, delivery_mode_name(icr.delivery));
   return r;
 }

@@ -17,12 +17,9 @@ class XapicPort final : public LocalApic {
   XapicPort(XapicRegisters& regs, unsigned sender, ApicTopology& topo, ApTargets& targets)
       : regs_(regs), sender_(sender), topo_(topo), targets_(targets) {}
 
-  struct WriteResult {
-    bool init_or_startup;  // an ICR write that sends INIT or STARTUP (counted by the caller)
-    InterceptOutcome ipi;  // for ICR low writes
-  };
   // The guest wrote `value` to the register at `offset` (16-byte aligned, whole 32 bits).
-  WriteResult write_register(unsigned offset, uint32_t value);
+  // For an ICR low write, what became of the IPI (all zero for other registers).
+  InterceptOutcome write_register(unsigned offset, uint32_t value);
 
   // LocalApic: IPIs of apexvisor's own (wake-up NMIs, INIT/STARTUP passed on to CPUs it
   // does not run) restore the guest's ICR high afterwards, so the guest never sees ours.

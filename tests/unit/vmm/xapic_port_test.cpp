@@ -11,6 +11,7 @@
 using namespace vmm_test;
 using vmm::apic::ApEvent;
 using vmm::apic::ApicTopology;
+using vmm::apic::InterceptOutcome;
 using vmm::apic::XapicPort;
 using Access = FakeXapic::Access;
 using xapic::Mirror;
@@ -118,8 +119,9 @@ struct PortFixture {
 TEST_CASE("XapicPort: LDR and DFR writes reach the real APIC and update the topology") {
   PortFixture f;
   XapicPort p = f.port(1);
-  auto r = p.write_register(xapic::ldr, 0x80345678);
-  CHECK_FALSE(r.init_or_startup);
+  const InterceptOutcome r = p.write_register(xapic::ldr, 0x80345678);
+  CHECK_FALSE(r.sent_raw);  // not an ICR write: no IPI
+  CHECK(r.posted == 0);
   CHECK(f.topo.logical_id[1] == 0x80);
   CHECK(f.topo.logical_id[0] == 0x01);  // only the sender's
   CHECK(f.real.writes == std::vector<Access>{{xapic::ldr, 0x80345678}});
@@ -143,9 +145,8 @@ TEST_CASE("XapicPort: other registers are written unchanged, nothing else is tou
   PortFixture f;
   XapicPort p = f.port();
   auto r = p.write_register(xapic::lvt_lint0, 0x00010700);
-  CHECK_FALSE(r.init_or_startup);
-  CHECK_FALSE(r.ipi.sent_raw);
-  CHECK(r.ipi.posted == 0);
+  CHECK_FALSE(r.sent_raw);
+  CHECK(r.posted == 0);
   CHECK(f.real.writes == std::vector<Access>{{xapic::lvt_lint0, 0x00010700}});
   CHECK(f.real.reads.empty());
   p.write_register(xapic::eoi, 0);
@@ -159,9 +160,8 @@ TEST_CASE("XapicPort: a fixed IPI is sent raw, ICR high then ICR low") {
   PortFixture f;
   f.real.set(xapic::icr_high, 0x05000000);  // the guest's destination: APIC id 5
   auto r = f.port().write_register(xapic::icr_low, 0x000040fd);
-  CHECK_FALSE(r.init_or_startup);
-  CHECK(r.ipi.sent_raw);
-  CHECK(r.ipi.posted == 0);
+  CHECK(r.sent_raw);
+  CHECK(r.posted == 0);
   CHECK(f.real.writes == std::vector<Access>{{xapic::icr_high, 0x05000000}, {xapic::icr_low, 0x000040fd}});
   for (auto& box : f.targets.box) CHECK(box.empty());
 }
@@ -172,11 +172,10 @@ TEST_CASE("XapicPort: INIT to a virtualized CPU is posted and the CPU woken; the
   // the wake-up NMI's (physical APIC id 5), so its restoration is visible.
   f.real.set(xapic::icr_high, 0x02000000);
   auto r = f.port().write_register(xapic::icr_low, 0x0000cd00);  // INIT, logical, assert, level
-  CHECK(r.init_or_startup);
-  CHECK_FALSE(r.ipi.sent_raw);
-  CHECK(r.ipi.posted == 1);
-  CHECK(r.ipi.passed_on == 0);
-  CHECK_FALSE(r.ipi.self_posted);
+  CHECK_FALSE(r.sent_raw);
+  CHECK(r.posted == 1);
+  CHECK(r.passed_on == 0);
+  CHECK_FALSE(r.self_posted);
   ApEvent e{};
   REQUIRE(f.targets.box[1].take(&e));
   CHECK(e.kind == ApEvent::Kind::init);
@@ -198,7 +197,7 @@ TEST_CASE("XapicPort: an LDR write changes where a logical INIT goes") {
   f.real.writes.clear();
   f.real.set(xapic::icr_high, 0x10000000);
   auto r = f.port().write_register(xapic::icr_low, 0x0000cd00);
-  CHECK(r.ipi.posted == 1);
+  CHECK(r.posted == 1);
   CHECK_FALSE(f.targets.box[2].empty());
   CHECK(f.targets.box[1].empty());
   CHECK(f.real.writes_to(xapic::icr_high) == std::vector<uint32_t>{0x06000000, 0x10000000});
@@ -209,8 +208,7 @@ TEST_CASE("XapicPort: STARTUP carries its vector; INIT to a CPU apexvisor does n
   f.real.set(xapic::icr_high, 0x05000000);
   SECTION("STARTUP vector 0x9a to APIC id 5") {
     auto r = f.port().write_register(xapic::icr_low, 0x0000069a);
-    CHECK(r.init_or_startup);
-    CHECK(r.ipi.posted == 1);
+    CHECK(r.posted == 1);
     ApEvent e{};
     REQUIRE(f.targets.box[1].take(&e));
     CHECK(e.kind == ApEvent::Kind::startup);
@@ -220,9 +218,8 @@ TEST_CASE("XapicPort: STARTUP carries its vector; INIT to a CPU apexvisor does n
   SECTION("INIT to a CPU that is not virtualized: re-aimed at its APIC id, ICR high restored") {
     f.targets.virt[1] = false;
     auto r = f.port().write_register(xapic::icr_low, 0x0000c500);
-    CHECK(r.init_or_startup);
-    CHECK(r.ipi.posted == 0);
-    CHECK(r.ipi.passed_on == 1);
+    CHECK(r.posted == 0);
+    CHECK(r.passed_on == 1);
     CHECK(f.targets.box[1].empty());
     CHECK(f.real.writes == std::vector<Access>{{xapic::icr_high, 0x05000000},
                                                {xapic::icr_low, 0x0000c500},
@@ -231,15 +228,13 @@ TEST_CASE("XapicPort: STARTUP carries its vector; INIT to a CPU apexvisor does n
   SECTION("INIT to itself: posted, no wake-up NMI") {
     f.real.set(xapic::icr_high, 0x00000000);
     auto r = f.port().write_register(xapic::icr_low, 0x0004c500);  // shorthand self
-    CHECK(r.init_or_startup);
-    CHECK(r.ipi.self_posted);
+    CHECK(r.self_posted);
     CHECK_FALSE(f.targets.box[0].empty());
     CHECK(f.real.writes.empty());
   }
   SECTION("INIT level de-assert: nothing posted, nothing sent") {
     auto r = f.port().write_register(xapic::icr_low, 0x00008500);
-    CHECK(r.init_or_startup);
-    CHECK(r.ipi.posted == 0);
+    CHECK(r.posted == 0);
     CHECK(f.targets.box[1].empty());
     CHECK(f.real.writes.empty());
   }
