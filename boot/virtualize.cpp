@@ -4,6 +4,7 @@
 #include "boot/firmware.hpp"
 #include "boot/mp.hpp"
 #include "vmm/apic/ap_start_mode.hpp"
+#include "vmm/apic/apic_base_write.hpp"
 #include "vmm/apic/apic_page_intercept.hpp"
 #include "vmm/apic/apic_virtualization.hpp"
 #include "vmm/apic/mmio_xapic.hpp"
@@ -257,6 +258,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
     // guest may switch its APIC to x2APIC mode at any time.
     g_apic_intercept.init(apic_base, &g_topology, gpa_visible);
     vmm::apic::set_x2apic_topology(&g_topology);
+    vmm::apic::set_trapped_apic_base(apic_base);  // the guest may not move it (apic_base_write.hpp)
     if (vchoice.use && !give_virtual_apic_pages(cpus)) vchoice = {false, "out of runtime memory for virtual-APIC pages"};
     if (vchoice.use) {
       static vmm::apic::MmioXapic real_apic(apic_base);

@@ -11,6 +11,7 @@
 #include "tests/guest/guest_runtime.hpp"
 #include "tests/guest/selftest_checks.hpp"
 #include "vmm/apic/xapic_registers.hpp"
+#include "vmm/exit_action.hpp"
 #include "vmm/log/format.hpp"
 
 namespace guest {
@@ -99,6 +100,18 @@ void run_local_apic_checks(Tally& t) {
   t.check(read_cr8() == 0 && (apic.read(xapic::ppr) & 0xf0) == 0, "CR8 cleared: TPR and PPR back to 0",
           "CR8 %llu PPR 0x%llx", read_cr8(), apic.read(xapic::ppr));
   apic.write(xapic::tpr, tpr);
+
+  // Moving the xAPIC page would take its writes out of apexvisor's trap (INIT/STARTUP
+  // included): refused with #GP(0) while they are trapped (vmm/apic/apic_base_write.hpp);
+  // rewriting the same base is an ordinary write.
+  if (hypercall(4).rbx == 1) {  // init_sipi=intercept
+    const int moved = guest_probe_wrmsr(static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE),
+                                        (apic_base_msr & 0xfffull) | 0xfed00000ull);
+    const int same = guest_probe_wrmsr(static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE), apic_base_msr);
+    t.check(moved == vmm::vector::GP && same == kNoFault && arch::rdmsr(arch::Msr::IA32_APIC_BASE) == apic_base_msr,
+            "moving the local APIC while its writes are trapped: #GP; the same base is written",
+            "vectors %lld and %lld", moved, same);
+  }
 
   count_exits(after);
   char line[200];

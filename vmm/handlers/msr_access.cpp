@@ -4,13 +4,15 @@
 //   pass    — execute it on the host with a fault-safe RDMSR/WRMSR: a #GP there (no such
 //             MSR, bad value) becomes the guest's #GP(0), never a host crash (design.md
 //             "Every guest fault is architectural");
-//   emulate — computed here (IA32_FEATURE_CONTROL), or written with a side effect (the x2APIC
-//             ICR: vmm/apic/x2apic_icr; the MTRRs: mtrr_write.hpp);
+//   emulate — computed here (IA32_FEATURE_CONTROL), or written with a side effect or a check
+//             (the x2APIC ICR: vmm/apic/x2apic_icr; IA32_APIC_BASE: vmm/apic/apic_base_write;
+//             the MTRRs: mtrr_write.hpp);
 //   gp      — #GP(0), as on a CPU without the MSR (VMX capability MSRs: VMX is hidden).
 // The MSR index is ECX; RDMSR returns EDX:EAX with the high halves of RDX/RAX cleared, WRMSR
 // takes EDX:EAX (SDM Vol 2B RDMSR/WRMSR).
 #include "arch/msr.hpp"
 #include "vmm/handlers/guest_view.hpp"
+#include "vmm/apic/apic_base_write.hpp"
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/ept/mtrr.hpp"
 #include "vmm/handlers/handlers.hpp"
@@ -67,6 +69,7 @@ ExitAction handle_wrmsr(ExitContext& ctx) {
       return ExitAction::advance();
     case MsrAction::emulate:
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_X2APIC_ICR)) return apic::handle_x2apic_icr_write(ctx, value);
+      if (msr == static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE)) return apic::handle_apic_base_write(ctx, value);
       if (ept::is_mtrr_msr(msr)) return handle_mtrr_write(ctx, msr, value);
       return ExitAction::gp0();  // an "emulate" row without an emulation here is a table bug
     case MsrAction::gp:

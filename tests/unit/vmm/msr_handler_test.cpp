@@ -1,6 +1,7 @@
 // Exit reasons 31/32, RDMSR/WRMSR: the msr_policy.def rule decides (pass / emulate / gp);
 // pass-through is fault-safe, so a missing MSR gives the guest #GP(0). One row per case.
 #include "handler_fixture.hpp"
+#include "vmm/apic/apic_base_write.hpp"
 #include "vmm/ept/mtrr.hpp"
 #include "vmm/handlers/mtrr_write.hpp"
 #include "vmm/msr_policy.hpp"
@@ -181,4 +182,42 @@ TEST_CASE("MTRR MSRs: writes exit, reads do not; is_mtrr_msr matches SDM Table 1
     CAPTURE(m);
     CHECK_FALSE(vmm::ept::is_mtrr_msr(m));
   }
+}
+
+TEST_CASE("WRMSR IA32_APIC_BASE while APIC writes are trapped: the xAPIC page may not move") {
+  struct Row {
+    const char* what;
+    uint64_t value;
+    Outcome outcome;
+  };
+  const Row rows[] = {
+      {"same base, x2APIC enabled (EXTD)", 0xfee00d00, Outcome::advance},
+      {"same base, BSP flag and enable", 0xfee00900, Outcome::advance},
+      {"same base, APIC disabled", 0xfee00000, Outcome::advance},
+      {"moved to 0xfed00000", 0xfed00900, Outcome::gp},
+      {"moved above 4 GiB", 0x1fee00900ull, Outcome::gp},
+  };
+  vmm::apic::set_trapped_apic_base(0xfee00000);
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    f.host.set_msr(0x1b, 0xfee00900);
+    f.gpr(arch::Gpr::rcx) = 0x1b;
+    f.gpr(arch::Gpr::rdx) = r.value >> 32;
+    f.gpr(arch::Gpr::rax) = r.value & 0xffffffff;
+    CHECK(outcome_of(f.exit(ExitReason::wrmsr)) == r.outcome);
+    CHECK(f.host.wrmsr_calls == (r.outcome == Outcome::advance ? 1u : 0u));
+    CHECK(f.host.msr(0x1b) == (r.outcome == Outcome::advance ? r.value : 0xfee00900));
+    CHECK(f.injected() == (r.outcome == Outcome::gp ? kInjectGp : 0));
+  }
+  SECTION("nothing trapped: every write reaches the hardware") {
+    vmm::apic::set_trapped_apic_base(0);
+    HandlerFixture f;
+    f.host.set_msr(0x1b, 0xfee00900);
+    f.gpr(arch::Gpr::rcx) = 0x1b;
+    f.gpr(arch::Gpr::rax) = 0xfed00900;
+    CHECK(outcome_of(f.exit(ExitReason::wrmsr)) == Outcome::advance);
+    CHECK(f.host.msr(0x1b) == 0xfed00900);
+  }
+  vmm::apic::set_trapped_apic_base(0);
 }
