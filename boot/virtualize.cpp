@@ -249,8 +249,9 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
   vmm::apic::ApStartMode mode = choose_ap_start_mode(cfg, caps, &why);
   const uint64_t apic_base = arch::rdmsr(arch::Msr::IA32_APIC_BASE) & 0xffffff000ull;
   const bool trap_writes = mode == vmm::apic::ApStartMode::intercept && st == vmm::ept::EptStatus::ok;
+  const bool nested = arch::cpuid(1).ecx & (1u << 31);  // CPUID.1:ECX[31]: a hypervisor is present
   vmm::apic::ApicVirtChoice vchoice =
-      vmm::apic::choose_apic_virtualization(caps, cfg.apic_virt != ApicVirtMode::off, trap_writes);
+      vmm::apic::choose_apic_virtualization(caps, cfg.apic_virt != ApicVirtMode::off, trap_writes, nested);
   if (trap_writes) {
     g_topology.count = cpus;
     for (unsigned i = 0; i < cpus; ++i) g_topology.apic_id[i] = cpu_info(i).apic_id;

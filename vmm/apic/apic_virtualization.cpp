@@ -21,9 +21,12 @@ constexpr Feature kFeatures[] = {
 
 }  // namespace
 
-ApicVirtChoice choose_apic_virtualization(const vmx::VmxCapabilities& caps, bool wanted, bool writes_trapped) {
+ApicVirtChoice choose_apic_virtualization(const vmx::VmxCapabilities& caps, bool wanted, bool writes_trapped,
+                                          bool nested) {
   if (!wanted) return {false, "apic_virt=off"};
   if (!writes_trapped) return {false, "no APIC writes are trapped (init_sipi=native)"};
+  if (nested)
+    return {false, "running nested: the outer hypervisor may not back an APIC-access page at the xAPIC address"};
   struct Needed {
     bool primary;
     uint32_t bit;

@@ -31,8 +31,13 @@ struct ApicVirtChoice {
 };
 
 // `wanted`: config apic_virt is not off. `writes_trapped`: init_sipi=intercept, so the
-// guest's APIC writes must exit one way or the other.
-ApicVirtChoice choose_apic_virtualization(const vmx::VmxCapabilities& caps, bool wanted, bool writes_trapped);
+// guest's APIC writes must exit one way or the other. `nested`: apexvisor runs under another
+// hypervisor (CPUID.1:ECX[31]). There the EPT trap is chosen: the APIC-access address is the
+// xAPIC page, which to the outer hypervisor is MMIO, and KVM's nested VMX requires it to be
+// backed by guest memory (KVM commit 671ddc700fd0, "nVMX: Don't leak L1 MMIO regions to
+// L2": VM entry of the nested guest then ends in an internal error).
+ApicVirtChoice choose_apic_virtualization(const vmx::VmxCapabilities& caps, bool wanted, bool writes_trapped,
+                                          bool nested);
 
 // "virtualize-APIC-accesses, APIC-register virtualization, ..." (the controls the CPU
 // allows, in the SDM's order), or "none". Returns the length written (NUL excluded).

@@ -67,23 +67,30 @@ VmxCapabilities full_apic_virt() {
 
 TEST_CASE("APIC virtualization choice: off, not needed, or used when the CPU offers it all") {
   const VmxCapabilities caps = full_apic_virt();
-  auto yes = choose_apic_virtualization(caps, true, true);
+  auto yes = choose_apic_virtualization(caps, true, true, false);
   CHECK(yes.use);
   REQUIRE(yes.why);
   CHECK(std::string(yes.why).size() > 0);
 
-  auto off = choose_apic_virtualization(caps, false, true);
+  auto off = choose_apic_virtualization(caps, false, true, false);
   CHECK_FALSE(off.use);
   CHECK(std::string(off.why) == "apic_virt=off");
-  CHECK(std::string(choose_apic_virtualization(caps, false, false).why) == "apic_virt=off");
+  CHECK(std::string(choose_apic_virtualization(caps, false, false, false).why) == "apic_virt=off");
 
-  auto native = choose_apic_virtualization(caps, true, false);
+  auto native = choose_apic_virtualization(caps, true, false, false);
   CHECK_FALSE(native.use);
   REQUIRE(native.why);
   CHECK(std::string(native.why).find("init_sipi") != std::string::npos);
 
   // Nothing offered at all.
-  CHECK_FALSE(choose_apic_virtualization(VmxCapabilities{}, true, true).use);
+  CHECK_FALSE(choose_apic_virtualization(VmxCapabilities{}, true, true, false).use);
+
+  // Nested under another hypervisor: the EPT trap, whatever the (virtual) CPU offers.
+  auto nested = choose_apic_virtualization(caps, true, true, true);
+  CHECK_FALSE(nested.use);
+  REQUIRE(nested.why);
+  CHECK(std::string(nested.why).find("nested") != std::string::npos);
+  CHECK(std::string(choose_apic_virtualization(caps, false, true, true).why) == "apic_virt=off");
 }
 
 TEST_CASE("APIC virtualization choice: each missing control is named") {
@@ -104,7 +111,7 @@ TEST_CASE("APIC virtualization choice: each missing control is named") {
     VmxCapabilities caps = full_apic_virt();
     if (r.primary) caps.procbased_ctls &= ~allowed1(r.bit);
     else caps.procbased_ctls2 &= ~allowed1(r.bit);
-    auto c = choose_apic_virtualization(caps, true, true);
+    auto c = choose_apic_virtualization(caps, true, true, false);
     CHECK_FALSE(c.use);
     REQUIRE(c.why);
     CHECK(std::string(c.why).find(r.named) != std::string::npos);
@@ -112,7 +119,7 @@ TEST_CASE("APIC virtualization choice: each missing control is named") {
   // The secondary controls are there but cannot be activated: as good as missing.
   VmxCapabilities caps = full_apic_virt();
   caps.procbased_ctls &= ~allowed1(vmx::proc::activate_secondary_controls);
-  auto c = choose_apic_virtualization(caps, true, true);
+  auto c = choose_apic_virtualization(caps, true, true, false);
   CHECK_FALSE(c.use);
   CHECK(std::string(c.why).find("virtualize APIC accesses") != std::string::npos);
   // Allowed-0 bits (31:0) say nothing about what may be 1.
@@ -120,5 +127,5 @@ TEST_CASE("APIC virtualization choice: each missing control is named") {
   low.procbased_ctls = vmx::proc::use_tpr_shadow |
                        allowed1(vmx::proc::activate_secondary_controls | vmx::proc::cr8_load_exiting |
                                 vmx::proc::cr8_store_exiting);
-  CHECK_FALSE(choose_apic_virtualization(low, true, true).use);
+  CHECK_FALSE(choose_apic_virtualization(low, true, true, false).use);
 }
