@@ -47,14 +47,42 @@ uint64_t memory_map_top() {
 
 Firmware& firmware() { return g_firmware; }
 
-void* alloc_runtime_pages(size_t pages) {
+namespace {
+// Runtime memory is taken from the firmware in chunks and handed out page by page: under
+// Bochs each AllocatePages call of runtime data cost OVMF about 270,000 instructions
+// (measured: 18 calls, 4.8 M instructions, 0.7% of the firmware's boot), far more than
+// anything the loader does with the memory. A chunk's unused tail stays held and hidden
+// (runtime_bytes_allocated() counts whole chunks); requests of half a chunk or more get
+// their own allocation, so the tail of the current chunk is not given up for them.
+constexpr size_t kChunkPages = 64;  // 256 KiB
+uint8_t* g_chunk_next = nullptr;
+size_t g_chunk_left = 0;  // pages
+
+uint8_t* firmware_pages(size_t pages) {
   EFI_PHYSICAL_ADDRESS addr = 0;
-  EFI_STATUS s = g_firmware.bs->AllocatePages(AllocateAnyPages, EfiRuntimeServicesData, pages, &addr);
-  if (EFI_ERROR(s)) return nullptr;
-  void* p = reinterpret_cast<void*>(addr);
-  memset(p, 0, pages * 4096);
+  if (EFI_ERROR(g_firmware.bs->AllocatePages(AllocateAnyPages, EfiRuntimeServicesData, pages, &addr))) return nullptr;
   g_runtime_bytes += pages * 4096;
   record_range(addr, pages * 4096);
+  return reinterpret_cast<uint8_t*>(addr);
+}
+}  // namespace
+
+void* alloc_runtime_pages(size_t pages) {
+  uint8_t* p = nullptr;
+  if (pages >= kChunkPages / 2) {
+    p = firmware_pages(pages);
+  } else {
+    if (pages > g_chunk_left) {
+      uint8_t* chunk = firmware_pages(kChunkPages);
+      if (!chunk) return nullptr;
+      g_chunk_next = chunk;
+      g_chunk_left = kChunkPages;
+    }
+    p = g_chunk_next;
+    g_chunk_next += pages * 4096;
+    g_chunk_left -= pages;
+  }
+  if (p) memset(p, 0, pages * 4096);
   return p;
 }
 

@@ -18,8 +18,10 @@ struct Firmware {
 Firmware& firmware();
 
 // Pages of EfiRuntimeServicesData: the OS never reuses them, so hypervisor state allocated
-// here survives ExitBootServices (design.md "The path of one boot"). Zeroed. nullptr on failure.
+// here survives ExitBootServices (design.md "The path of one boot"). Zeroed, page-aligned,
+// taken from the firmware in 256 KiB chunks. nullptr on failure. Boot services only.
 void* alloc_runtime_pages(size_t pages);
+// What was taken from the firmware (whole chunks, their unused tails included).
 uint64_t runtime_bytes_allocated();
 
 // Every range alloc_runtime_pages handed out, for hiding them from the guest's EPT view.
