@@ -1,5 +1,7 @@
 #include "boot/serial_mirror.hpp"
 
+#include "arch/little_endian.hpp"
+
 namespace boot {
 namespace {
 
@@ -10,10 +12,7 @@ constexpr uint8_t kTypeEnd = 0x7f, kSubEndInstance = 0x01;   // 0xff ends the wh
 constexpr uint32_t kPnp0501 = 0x050141d0;                    // EISA_PNP_ID(0x0501): 16550 COM port
 constexpr uint16_t kIsaPorts[] = {0x3f8, 0x2f8, 0x3e8, 0x2e8};
 
-uint32_t le32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
-         static_cast<uint32_t>(p[3]) << 24;
-}
+uint32_t le32(const uint8_t* p) { return static_cast<uint32_t>(arch::load_le(p, 4)); }
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 // are then widened with R4/X4/B4 (decode/widen.hpp) and the length corrected.
 #include "decode/rex2.hpp"
 
+#include "arch/little_endian.hpp"
 #include "decode/reject.hpp"
 #include "decode/widen.hpp"
 #include "decode/zydis_bridge.hpp"
@@ -21,8 +22,7 @@ void decode_jmpabs(const uint8_t* bytes, size_t available, const PrefixScan& sca
   const size_t length = scan.end + 3 + 8;
   if (length > kMaxInstructionLength) return reject(out, Reason::too_long, length);
   if (available < length) return reject(out, Reason::truncated, available);
-  uint64_t target = 0;
-  for (unsigned i = 0; i < 8; ++i) target |= static_cast<uint64_t>(bytes[scan.end + 3 + i]) << (8 * i);
+  const uint64_t target = arch::load_le(bytes + scan.end + 3, 8);
   out.fault = Fault::none;
   out.reason = Reason::ok;
   out.length = static_cast<uint8_t>(length);

@@ -1,5 +1,6 @@
 #include "vmm/hypercall.hpp"
 
+#include "arch/little_endian.hpp"
 #include "vmm/apic/ap_start_mode.hpp"
 
 #include "arch/gpr.hpp"
@@ -36,11 +37,7 @@ HypercallStatus hc_read_log(vmx::GprFile& regs, const Args& a, const Log& log) {
   char bytes[kHypercallLogChunk] = {};
   const size_t n = log.read_ring(a.rbx, bytes, sizeof bytes);
   const arch::Gpr out[] = {arch::Gpr::rdx, arch::Gpr::rsi, arch::Gpr::rdi};
-  for (unsigned w = 0; w < 3; ++w) {
-    uint64_t q = 0;
-    for (unsigned b = 0; b < 8; ++b) q |= uint64_t{static_cast<uint8_t>(bytes[8 * w + b])} << (8 * b);
-    r(regs, out[w]) = q;
-  }
+  for (unsigned w = 0; w < 3; ++w) r(regs, out[w]) = arch::load_le(reinterpret_cast<const uint8_t*>(bytes) + 8 * w, 8);
   r(regs, arch::Gpr::rcx) = n;
   return HypercallStatus::ok;
 }

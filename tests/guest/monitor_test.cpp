@@ -10,6 +10,7 @@
 // counters (hypercall 19), the refusals, that reads never exit and that watched code still
 // executes. One PASS/FAIL line per check, a tally, then the end marker.
 #include "arch/cpu.hpp"
+#include "arch/little_endian.hpp"
 #include "tests/guest/guarded_insn.hpp"
 #include "tests/guest/guest_runtime.hpp"
 #include "tests/guest/selftest_checks.hpp"
@@ -104,14 +105,8 @@ uint8_t g_mirror_page[4096];    // what the page must hold (the model)
 uint8_t g_mirror_static[4096];  // what mon_static must hold
 alignas(16) uint8_t g_src[16];  // source operands (unwatched)
 
-uint64_t get(const uint8_t* m, unsigned n) {
-  uint64_t v = 0;
-  for (unsigned i = 0; i < n; ++i) v |= static_cast<uint64_t>(m[i]) << (8 * i);
-  return v;
-}
-void put(uint8_t* m, unsigned n, uint64_t v) {
-  for (unsigned i = 0; i < n; ++i) m[i] = static_cast<uint8_t>(v >> (8 * i));
-}
+using arch::load_le;
+using arch::store_le;
 
 // How arg is made, and how an element's new value follows from its old value.
 enum class Src : uint8_t {
@@ -137,7 +132,7 @@ struct Probe {
 
 #define P(n) #n, mon_p_##n, mon_i_##n, mon_e_##n
 uint64_t v_arg(uint64_t, uint64_t a, unsigned) { return a; }
-uint64_t v_src(uint64_t, uint64_t, unsigned i) { return get(g_src + 8 * i, 8); }  // elements from g_src
+uint64_t v_src(uint64_t, uint64_t, unsigned i) { return load_le(g_src + 8 * i, 8); }  // elements from g_src
 
 constexpr Probe kProbes[] = {
     {P(mov8_imm), false, 0x10, 1, 1, false, Src::arg, 0, [](uint64_t, uint64_t, unsigned) -> uint64_t { return 0x5a; }},
@@ -195,7 +190,7 @@ unsigned span(const Probe& p) { return p.elem * (p.count ? p.count : 1); }
 void model(const Probe& p, uint8_t* mirror, uint64_t arg) {
   for (unsigned i = 0; i < (p.count ? p.count : 1); ++i) {
     uint8_t* at = mirror + p.offset + i * p.elem;
-    put(at, p.elem, p.model(get(at, p.elem), arg, i) & mask(p.elem));
+    store_le(at, p.elem, p.model(load_le(at, p.elem), arg, i) & mask(p.elem));
   }
 }
 
@@ -267,11 +262,11 @@ void run_probes(Tally& t, uint8_t* page) {
                                                       p.in_static ? g_mirror_page : g_mirror_static, 4096, &where);
     t.check(ok, name, "byte 0x%llx differs (0x%llx)", where, real[where]);
     if (p.run == mon_p_xchg64)
-      t.check(rax == get(before, 8), "write xchg64: the register receives the old value", "rax=0x%llx", rax);
+      t.check(rax == load_le(before, 8), "write xchg64: the register receives the old value", "rax=0x%llx", rax);
     const uint64_t base = reinterpret_cast<uint64_t>(p.in_static ? mon_static : page);
     for (unsigned i = 0; i < p.count && g_expected_count < kMaxExpected; ++i)
-      g_expected[g_expected_count++] = {&p, base + p.offset + i * p.elem, p.elem, get(before + i * p.elem, p.elem),
-                                        get(mirror + p.offset + i * p.elem, p.elem)};
+      g_expected[g_expected_count++] = {&p, base + p.offset + i * p.elem, p.elem, load_le(before + i * p.elem, p.elem),
+                                        load_le(mirror + p.offset + i * p.elem, p.elem)};
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "arch/cpu.hpp"
 #include "arch/cr_bits.hpp"
+#include "arch/little_endian.hpp"
 #include "tests/guest/guarded_insn.hpp"
 #include "tests/guest/guest_runtime.hpp"
 #include "vmm/log/format.hpp"
@@ -235,11 +236,6 @@ bool same(const uint8_t* a, const uint8_t* b, size_t n) {
     if (a[i] != b[i]) return false;
   return true;
 }
-uint64_t le(const uint8_t* p, unsigned n) {
-  uint64_t v = 0;
-  for (unsigned i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
 bool below_4g(const void* p, size_t n) { return reinterpret_cast<uint64_t>(p) + n <= (1ull << 32); }
 
 uint64_t irq_save() {
@@ -357,8 +353,8 @@ uint16_t cs_selector() {
 void put_system_descriptor(uint8_t* p, uint64_t base, uint32_t limit, unsigned type, bool present) {
   const uint64_t lo = (limit & 0xffffull) | ((base & 0xffffffull) << 16) | (uint64_t{type} << 40) |
                       (uint64_t{present} << 47) | (uint64_t{(limit >> 16) & 0xf} << 48) | (((base >> 24) & 0xff) << 56);
-  for (unsigned i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(lo >> (8 * i));
-  for (unsigned i = 0; i < 8; ++i) p[8 + i] = static_cast<uint8_t>((base >> 32) >> (8 * i));
+  arch::store_le(p, 8, lo);
+  arch::store_le(p + 8, 8, base >> 32);
 }
 
 // Each instruction once, before anything is printed: with dt_guard the hypervisor logs the
@@ -381,7 +377,7 @@ void check_store_forms(Tally& t, const char* insn, const Slots& s, unsigned byte
   bool tail = true;
   for (unsigned i = bytes; i < 16; ++i) tail &= s.b[kReg][i] == kFill;
   vmm::format(name, sizeof name, "%s [reg] stores %u bytes and nothing more", insn, bytes);
-  t.check(tail, name, "bytes 0-7 0x%llx, byte %u 0x%llx", le(s.b[kReg], 8),
+  t.check(tail, name, "bytes 0-7 0x%llx, byte %u 0x%llx", arch::load_le(s.b[kReg], 8),
           bytes < 16 ? s.b[kReg][bytes] : 0);
   for (unsigned f = kSib; f < kFormCount; ++f) {
     vmm::format(name, sizeof name, "%s %s matches %s [reg]", insn, kFormText[f], insn);
@@ -389,7 +385,8 @@ void check_store_forms(Tally& t, const char* insn, const Slots& s, unsigned byte
       say("SKIP %s: the test buffer lies above 4 GiB", name);
       continue;
     }
-    t.check(same(s.b[f], s.b[kReg], 16), name, "got 0x%llx, [reg] gave 0x%llx", le(s.b[f], 8), le(s.b[kReg], 8));
+    t.check(same(s.b[f], s.b[kReg], 16), name, "got 0x%llx, [reg] gave 0x%llx", arch::load_le(s.b[f], 8),
+            arch::load_le(s.b[kReg], 8));
   }
 }
 
@@ -536,7 +533,7 @@ void run_descriptor_table_checks(Tally& t) {
   Slots s;
   sgdt_forms(s);
   const PseudoDescriptor gdtr = sgdt();
-  t.check(le(s.b[kReg], 2) == gdtr.limit && le(s.b[kReg] + 2, 8) == gdtr.base && gdtr.base != 0 &&
+  t.check(arch::load_le(s.b[kReg], 2) == gdtr.limit && arch::load_le(s.b[kReg] + 2, 8) == gdtr.base && gdtr.base != 0 &&
               ((gdtr.limit + 1u) & 7) == 0,
           "SGDT gives a plausible GDTR (limit+1 a multiple of 8, base not 0)", "base 0x%llx limit 0x%llx", gdtr.base,
           gdtr.limit);

@@ -1,5 +1,6 @@
 #include "vmm/apic/apic_page_intercept.hpp"
 
+#include "arch/little_endian.hpp"
 #include "vmm/apic/mmio_xapic.hpp"
 #include "vmm/apic/registry_targets.hpp"
 #include "vmm/apic/xapic_port.hpp"
@@ -26,9 +27,8 @@ class ApicPageIntercept::Session final : public guest_memory::MmioDevice {
   guest_memory::PhysStatus read(uint64_t gpa, void* dst, size_t bytes) override {
     // APIC registers are 32 bits wide at 16-byte strides; an access is one 32-bit load.
     unsigned offset = static_cast<unsigned>(gpa & 0xfff);
-    uint32_t v = regs_.read(offset & ~3u);
-    auto* out = static_cast<uint8_t*>(dst);
-    for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<uint8_t>(v >> (8 * ((offset & 3) + i)));
+    const uint32_t v = regs_.read(offset & ~3u);
+    arch::store_le(static_cast<uint8_t*>(dst), static_cast<unsigned>(bytes), v >> (8 * (offset & 3)));
     return guest_memory::PhysStatus::ok;
   }
 
@@ -39,10 +39,7 @@ class ApicPageIntercept::Session final : public guest_memory::MmioDevice {
       APEX_LOG(warn, "cpu%u: %zu-byte write at local APIC offset 0x%x ignored", sender_, bytes, offset);
       return guest_memory::PhysStatus::ok;
     }
-    uint32_t value = 0;
-    const auto* in = static_cast<const uint8_t*>(src);
-    for (unsigned i = 0; i < 4; ++i) value |= static_cast<uint32_t>(in[i]) << (8 * i);
-    (void)port_.write_register(offset, value);
+    (void)port_.write_register(offset, static_cast<uint32_t>(arch::load_le(static_cast<const uint8_t*>(src), 4)));
     return guest_memory::PhysStatus::ok;
   }
 

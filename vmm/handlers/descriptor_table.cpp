@@ -7,6 +7,7 @@
 #include "vmm/handlers/descriptor_table.hpp"
 
 #include "arch/cr_bits.hpp"
+#include "arch/little_endian.hpp"
 #include "decode/emulate/segmentation.hpp"
 #include "decode/reason.hpp"
 #include "vmm/guest_memory/emu_state.hpp"
@@ -84,15 +85,6 @@ ExitAction fault(uint8_t vec, uint32_t error) {
 ExitAction gp_selector(uint16_t sel) { return fault(vector::GP, sel & 0xfffc); }
 ExitAction np_selector(uint16_t sel) { return fault(vector::NP, sel & 0xfffc); }
 
-uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
-uint64_t get(const uint8_t* p, unsigned bytes) {
-  uint64_t v = 0;
-  for (unsigned i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
-void put(uint8_t* p, uint64_t v, unsigned bytes) {
-  for (unsigned i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
 
 // One exit being emulated.
 struct Dt {
@@ -169,8 +161,8 @@ Step read_descriptor(Dt& d, uint16_t sel, Descriptor* out) {
   uint8_t raw[16] = {};
   const Step s = from_status(d, d.mem.read(gdt + offset, raw, size, kDescriptorRead));
   if (!s.ok) return s;
-  out->lo = get(raw, 8);
-  out->hi = d.ia32e ? get(raw + 8, 8) : 0;
+  out->lo = arch::load_le(raw, 8);
+  out->hi = d.ia32e ? arch::load_le(raw + 8, 8) : 0;
   return kOk;
 }
 
@@ -199,8 +191,8 @@ ExitAction store_table_register(Dt& d) {
   // operand size: Vol 2B SGDT "Operation").
   uint8_t buf[10];
   const unsigned base_bytes = d.mode64 ? 8 : 4;
-  put(buf, limit, 2);
-  put(buf + 2, base, base_bytes);
+  arch::store_le(buf, 2, limit);
+  arch::store_le(buf + 2, base_bytes, base);
   const Step s = operand_access(d, buf, 2 + base_bytes, true);
   if (!s.ok) return s.action;
   count_and_log(d, "base=0x%llx limit=0x%llx", base & (d.mode64 ? ~0ull : 0xffffffffull), limit);
@@ -212,8 +204,8 @@ ExitAction load_table_register(Dt& d) {
   uint8_t buf[10] = {};
   const Step s = operand_access(d, buf, 2 + base_bytes, false);
   if (!s.ok) return s.action;
-  const uint16_t limit = get16(buf);
-  uint64_t base = get(buf + 2, base_bytes);
+  const uint16_t limit = static_cast<uint16_t>(arch::load_le(buf, 2));
+  uint64_t base = arch::load_le(buf + 2, base_bytes);
   if (!d.mode64 && d.osize == 16) base &= 0x00ffffff;  // Vol 2A LGDT: 16-bit operand, 24-bit base
   // A non-canonical base would make VM entry fail (Vol 3C 27.3.1.3); LGDT/LIDT #GP(0) on it.
   if (d.mode64 && !emu::canonical(base, d.emu.la57)) return ExitAction::gp0();
@@ -239,7 +231,7 @@ ExitAction store_selector(Dt& d) {
     return ExitAction::advance();
   }
   uint8_t buf[2];
-  put(buf, sel, 2);  // a memory destination is always 16 bits
+  arch::store_le(buf, 2, sel);  // a memory destination is always 16 bits
   const Step s = operand_access(d, buf, 2, true);
   if (!s.ok) return s.action;
   count_and_log(d, "selector=0x%llx to memory", sel);
@@ -254,7 +246,7 @@ Step read_selector(Dt& d, uint16_t* sel) {
   }
   uint8_t buf[2] = {};
   const Step s = operand_access(d, buf, 2, false);
-  *sel = get16(buf);
+  *sel = static_cast<uint16_t>(arch::load_le(buf, 2));
   return s;
 }
 

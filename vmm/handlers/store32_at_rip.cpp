@@ -1,5 +1,6 @@
 #include "vmm/handlers/store32_at_rip.hpp"
 
+#include "arch/little_endian.hpp"
 #include "decode/emulate/code_fetch.hpp"
 #include "decode/mov_store32.hpp"
 #include "vmm/guest_memory/emu_state.hpp"
@@ -52,8 +53,8 @@ bool store32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint6
   if (!match_at_rip<false>(ctx, mem, ec, &m)) return false;
 
   const uint32_t value = m.immediate ? m.imm : static_cast<uint32_t>(ctx.vcpu.regs.gpr[m.reg]);
-  const uint8_t bytes[4] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8),
-                            static_cast<uint8_t>(value >> 16), static_cast<uint8_t>(value >> 24)};
+  uint8_t bytes[4];
+  arch::store_le(bytes, 4, value);
   if (phys.write(gpa, bytes, sizeof bytes) != guest_memory::PhysStatus::ok) return false;
 
   bool unsupported = false;
@@ -72,8 +73,7 @@ bool load32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint64
   if (phys.read(gpa, bytes, sizeof bytes) != guest_memory::PhysStatus::ok) return false;
   // A 32-bit destination is zero-extended (SDM Vol 1 3.4.1.1); RSP (gpr[4]) goes back to
   // GUEST_RSP with finish_emulation.
-  ec.gpr[m.reg] = static_cast<uint64_t>(bytes[0]) | static_cast<uint64_t>(bytes[1]) << 8 |
-                  static_cast<uint64_t>(bytes[2]) << 16 | static_cast<uint64_t>(bytes[3]) << 24;
+  ec.gpr[m.reg] = arch::load_le(bytes, 4);
   bool unsupported = false;
   *action = finish_emulation(ctx, ec, emu::complete_instruction(ec, m.length, ec.rflags), &unsupported);
   return true;

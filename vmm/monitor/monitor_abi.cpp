@@ -1,17 +1,12 @@
 #include "vmm/monitor/monitor_abi.hpp"
 
 #include "arch/gpr.hpp"
+#include "arch/little_endian.hpp"
 
 namespace vmm::monitor {
 namespace {
 
 uint64_t& r(vmx::GprFile& regs, arch::Gpr g) { return regs.gpr[static_cast<unsigned>(g)]; }
-
-uint64_t bytes_le(const uint8_t* b) {
-  uint64_t v = 0;
-  for (unsigned i = 0; i < 8; ++i) v |= static_cast<uint64_t>(b[i]) << (8 * i);
-  return v;
-}
 
 }  // namespace
 
@@ -61,8 +56,8 @@ HypercallStatus hypercall_read_event(WriteMonitor* m, vmx::GprFile& regs, uint64
   } else {
     r(regs, Gpr::rbx) = e.linear;
     r(regs, Gpr::rcx) = e.seq;
-    r(regs, Gpr::rdx) = bytes_le(e.insn);
-    r(regs, Gpr::rsi) = bytes_le(e.insn + 8);
+    r(regs, Gpr::rdx) = arch::load_le(e.insn, 8);
+    r(regs, Gpr::rsi) = arch::load_le(e.insn + 8, 8);
   }
   r(regs, Gpr::rdi) = event_info(e);
   return HypercallStatus::ok;

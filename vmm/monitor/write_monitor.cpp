@@ -1,5 +1,6 @@
 #include "vmm/monitor/write_monitor.hpp"
 
+#include "arch/little_endian.hpp"
 #include "decode/emulate/emulate.hpp"
 #include "vmm/guest_memory/emu_state.hpp"
 #include "vmm/guest_memory/guest_linear_memory.hpp"
@@ -17,12 +18,6 @@ constexpr uint64_t kPageMask = kPage - 1;
 constexpr uint64_t kUnknown = ~0ull;
 
 uint64_t page_of(uint64_t a) { return a & ~kPageMask; }
-
-uint64_t little_endian(const uint8_t* b, unsigned n) {
-  uint64_t v = 0;
-  for (unsigned i = 0; i < n; ++i) v |= static_cast<uint64_t>(b[i]) << (8 * i);
-  return v;
-}
 
 // [a, a + as) and [b, b + bs) share a byte (sizes > 0, no wrap).
 bool overlaps(uint64_t a, uint64_t as, uint64_t b, uint64_t bs) { return a < b + bs && b < a + as; }
@@ -271,8 +266,8 @@ class WriteMonitor::Recorder final : public guest_memory::WriteObserver {
         e.gpa = r.gpa + off;
         e.linear = r.linear + off;
         e.size = static_cast<uint8_t>(n);
-        e.old_value = little_endian(r.old_bytes + off, n);
-        e.new_value = little_endian(r.new_bytes + off, n);
+        e.old_value = arch::load_le(r.old_bytes + off, n);
+        e.new_value = arch::load_le(r.new_bytes + off, n);
         m_.record_locked(e);
       }
     }
@@ -467,8 +462,8 @@ void WriteMonitor::diff_page_locked(Vcpu& vcpu, unsigned index) {
       e.gpa = run_start;
       e.linear = s.linear_page[index] == kUnknown ? 0 : s.linear_page[index] + (run_start - page);
       e.size = static_cast<uint8_t>(run);
-      e.old_value = little_endian(old_run, run);
-      e.new_value = little_endian(new_run, run);
+      e.old_value = arch::load_le(old_run, run);
+      e.new_value = arch::load_le(new_run, run);
       record_locked(e);
       run = 0;
     };

@@ -1,6 +1,7 @@
 #include "vmm/policy/cpuid_filter.hpp"
 
 #include "arch/cr_bits.hpp"
+#include "arch/little_endian.hpp"
 #include "vmm/policy/cpuid_bits.hpp"
 #include "vmm/policy/xcr0_bits.hpp"
 
@@ -12,9 +13,7 @@ void set_bit(uint32_t& reg, uint32_t bit, bool on) { reg = on ? (reg | bit) : (r
 void zero(CpuidRegs& r) { r = CpuidRegs{0, 0, 0, 0}; }
 
 uint32_t signature_word(unsigned i) {
-  uint32_t w = 0;
-  for (unsigned b = 0; b < 4; ++b) w |= static_cast<uint32_t>(static_cast<uint8_t>(kHypervisorSignature[4 * i + b])) << (8 * b);
-  return w;
+  return static_cast<uint32_t>(arch::load_le(reinterpret_cast<const uint8_t*>(kHypervisorSignature) + 4 * i, 4));
 }
 
 void filter_hypervisor_leaf(uint32_t leaf, CpuidRegs& r) {
