@@ -18,39 +18,29 @@ PhysStatus HostPhysMemory::write(uint64_t gpa, const void* src, size_t bytes) {
   return PhysStatus::ok;
 }
 
+namespace {
+
+// LOCK CMPXCHG of one access size on the host's identity mapping; the value found in memory
+// goes to *observed.
+template <typename T>
+PhysStatus cmpxchg_as(uint64_t gpa, uint64_t expected, uint64_t desired, uint64_t* observed) {
+  T e = static_cast<T>(expected);
+  __atomic_compare_exchange_n(reinterpret_cast<T*>(gpa), &e, static_cast<T>(desired), false, __ATOMIC_SEQ_CST,
+                              __ATOMIC_SEQ_CST);
+  *observed = e;
+  return PhysStatus::ok;
+}
+
+}  // namespace
+
 PhysStatus HostPhysMemory::cmpxchg(uint64_t gpa, unsigned bytes, uint64_t expected, uint64_t desired,
                                    uint64_t* observed) {
   if (in_mmio(gpa) || !visible_(gpa)) return PhysStatus::bad_gpa;
-  // LOCK CMPXCHG of the access size on the host's identity mapping.
   switch (bytes) {
-    case 1: {
-      auto* p = reinterpret_cast<uint8_t*>(gpa);
-      uint8_t e = static_cast<uint8_t>(expected);
-      __atomic_compare_exchange_n(p, &e, static_cast<uint8_t>(desired), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-      *observed = e;
-      return PhysStatus::ok;
-    }
-    case 2: {
-      auto* p = reinterpret_cast<uint16_t*>(gpa);
-      uint16_t e = static_cast<uint16_t>(expected);
-      __atomic_compare_exchange_n(p, &e, static_cast<uint16_t>(desired), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-      *observed = e;
-      return PhysStatus::ok;
-    }
-    case 4: {
-      auto* p = reinterpret_cast<uint32_t*>(gpa);
-      uint32_t e = static_cast<uint32_t>(expected);
-      __atomic_compare_exchange_n(p, &e, static_cast<uint32_t>(desired), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-      *observed = e;
-      return PhysStatus::ok;
-    }
-    case 8: {
-      auto* p = reinterpret_cast<uint64_t*>(gpa);
-      uint64_t e = expected;
-      __atomic_compare_exchange_n(p, &e, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-      *observed = e;
-      return PhysStatus::ok;
-    }
+    case 1: return cmpxchg_as<uint8_t>(gpa, expected, desired, observed);
+    case 2: return cmpxchg_as<uint16_t>(gpa, expected, desired, observed);
+    case 4: return cmpxchg_as<uint32_t>(gpa, expected, desired, observed);
+    case 8: return cmpxchg_as<uint64_t>(gpa, expected, desired, observed);
   }
   return PhysStatus::bad_gpa;
 }
