@@ -21,9 +21,18 @@ unsigned g_cpu_count = 0;
 
 uint32_t current_apic_id() { return arch::cpuid(1).ebx >> 24; }
 
+unsigned cpu_index_of(uint32_t apic_id) {
+  for (unsigned i = 0; i < g_cpu_count; ++i)
+    if ((g_apic_ids[i] & 0xff) == apic_id) return i;
+  return 0;
+}
+
 // Only the BSP may call boot services, and the host (VMX root) never calls the firmware.
+// One CPUID (the APIC id) answers both questions; each sink asks for every line.
 bool conout_usable() {
-  return g_conout_enabled && current_apic_id() == g_bsp_apic_id && !vmm::in_root(current_cpu_index());
+  if (!g_conout_enabled) return false;
+  const uint32_t id = current_apic_id();
+  return id == g_bsp_apic_id && !vmm::in_root(cpu_index_of(id));
 }
 
 // A line ConOut prints reaches the UART through the firmware already (serial_mirror.hpp):
@@ -85,11 +94,6 @@ void console_set_cpus(const uint32_t* apic_ids, unsigned count) {
   for (unsigned i = 0; i < g_cpu_count; ++i) g_apic_ids[i] = apic_ids[i];
 }
 
-unsigned current_cpu_index() {
-  uint32_t id = current_apic_id();
-  for (unsigned i = 0; i < g_cpu_count; ++i)
-    if ((g_apic_ids[i] & 0xff) == id) return i;
-  return 0;
-}
+unsigned current_cpu_index() { return cpu_index_of(current_apic_id()); }
 
 }  // namespace boot
