@@ -113,7 +113,6 @@ vmm::apic::ApStartMode choose_ap_start_mode(const Config& cfg, const vmx::VmxCap
 vmm::apic::ApicTopology g_topology;
 vmm::apic::ApicPageIntercept g_apic_intercept;
 vmm::apic::VirtualApic g_virtual_apic;
-struct VirtualApicTargets final : vmm::apic::RegistryApTargets {};
 vmm::ept::EptIdentityMap* g_ept = nullptr;
 
 // Guest RAM the emulator may touch: mapped by the EPT and not hypervisor memory.
@@ -263,7 +262,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
     if (vchoice.use && !give_virtual_apic_pages(cpus)) vchoice = {false, "out of runtime memory for virtual-APIC pages"};
     if (vchoice.use) {
       static vmm::apic::MmioXapic real_apic(apic_base);
-      static VirtualApicTargets targets;
+      static vmm::apic::RegistryApTargets targets;
       g_virtual_apic.init(apic_base, &real_apic, &g_topology, &targets, &g_apic_intercept);
       vmm::apic::set_virtual_apic(&g_virtual_apic);
       g_machine.apic_access_address = apic_base;

@@ -9,9 +9,6 @@
 #include "vmm/log/log.hpp"
 
 namespace vmm::apic {
-namespace {
-struct Targets final : RegistryApTargets {};
-}  // namespace
 
 void ApicPageIntercept::init(uint64_t apic_base, ApicTopology* topo, bool (*visible)(uint64_t)) {
   base_ = apic_base & ~0xfffull;
@@ -45,7 +42,7 @@ class ApicPageIntercept::Session final : public guest_memory::MmioDevice {
 
  private:
   MmioXapic regs_;
-  Targets targets_;
+  RegistryApTargets targets_;
   XapicPort port_;
   unsigned sender_;
 };

@@ -16,9 +16,6 @@ class RegistryApTargets : public ApTargets {
     Vcpu* v = vcpu_by_index(cpu);
     return v ? &v->mailbox : nullptr;
   }
-
- protected:
-  ~RegistryApTargets() = default;
 };
 
 }  // namespace vmm::apic
