@@ -101,10 +101,9 @@ ExitAction VirtualApic::apic_write(ExitContext& ctx, unsigned offset) {
   VirtualApicPage* page = ctx.vcpu.vapic;
   if (!page || !real_) return ExitAction::stop("APIC-write exit, but this CPU has no virtual-APIC page");
   const unsigned reg = offset & 0xff0;
-  if (reg == xapic::tpr) {
-    // Not an APIC-write exit the SDM produces (TPR writes are TPR virtualization); should a
-    // CPU send one, the TPR is synchronised below like after any APIC exit.
-  } else {
+  // TPR writes are TPR virtualization, not APIC-write exits (SDM Vol 3C 30.4.3.2); should a
+  // CPU send one anyway, finish() synchronises the TPR as after any APIC exit.
+  if (reg != xapic::tpr) {
     if (reg == xapic::icr_low) {
       // ICR high writes do not exit (SDM Vol 3C 30.4.3.2: the CPU only clears VICR_HI's low
       // bytes), so the destination is taken from the page now.
