@@ -1,6 +1,6 @@
 // Intel-syntax text for a decoded instruction, in the style of LLVM's X86 Intel printer
 // (llvm-mc -output-asm-variant=1): lowercase, decimal immediates, `dword ptr [r16 + 4*rax + 8]`,
-// `r16d`/`r16w`/`r16b`, `{nf}`/`{evex}` tags. The `intel` column of shared/apx/vectors.tsv is
+// `r16d`/`r16w`/`r16b`, `{nf}`/`{evex}` tags. The `intel` column of tests/decode/data/apx_vectors.tsv is
 // this format with runs of whitespace collapsed to one space, and so is our output.
 //
 // Freestanding: writes into the caller's buffer, never allocates.

@@ -8,7 +8,6 @@ decodes them with llvm-objdump-19 (an independent APX decoder, docs/platform.md)
 every move: register, base and gpr[] offset, taken from arch/gpr_table.def.
 
   compare_stub_bytes.py --kind stub|variants --objcopy P --objdump P --table DEF OBJ...
-  compare_stub_bytes.py --skip REASON        (exits 77: meson's "skipped")
 """
 import argparse
 import json
@@ -17,8 +16,6 @@ import re
 import subprocess
 import sys
 import tempfile
-
-SKIP = 77
 
 
 def fail(msg):
@@ -228,7 +225,6 @@ def check_variants(objdump, obj, rows):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--skip")
     ap.add_argument("--kind", choices=["stub", "variants"])
     ap.add_argument("--objcopy")
     ap.add_argument("--objdump")
@@ -236,9 +232,6 @@ def main():
     ap.add_argument("--decoder", help="apexvisor-decode: check every EGPR move with it too")
     ap.add_argument("objects", nargs="*")
     a = ap.parse_args()
-    if a.skip:
-        print("SKIP: " + a.skip)
-        return SKIP
     if len(a.objects) < 2:
         fail("need at least two objects to compare")
     rows = read_table(a.table)

@@ -286,7 +286,7 @@ def main():
 
     llvm_mc = shutil.which(args.llvm_mc) or (args.llvm_mc if os.path.exists(args.llvm_mc) else None)
     if not llvm_mc:
-        print("SKIP: %s not found (install llvm-19 for the differential test)" % args.llvm_mc)
+        print("SKIP[missing-prerequisite]: %s not found (run tools/setup: package llvm-19)" % args.llvm_mc)
         return 77
 
     cases = generate()

@@ -2,7 +2,7 @@
 """Host tests for apexvisor's tools: check-serial, mkimage, the runners' shared logic.
 
 Run: python3 tests/tools/test_tools.py (or meson test --suite tools). Needs no emulator;
-the mkimage tests need mkfs.fat and mtools and are skipped without them.
+the mkimage tests need mkfs.fat and mtools (tools/setup) and fail without them.
 """
 
 import os
@@ -18,7 +18,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__
 TOOLS = os.path.join(REPO, "tools")
 sys.path.insert(0, TOOLS)
 
-from apexlib import bochs, image, qemu, runner, serial  # noqa: E402
+from apexlib import bochs, image, qemu, runner, serial, skips, testlog  # noqa: E402
+import json  # noqa: E402
 
 ESC = "\x1b"
 # A raw serial log the way OVMF writes it: screen clears, cursor moves, colours, CR LF.
@@ -147,6 +148,44 @@ class CheckSerialLibTest(unittest.TestCase):
             serial.parse_expect("!\n")
 
 
+class ErrorLineBanTest(unittest.TestCase):
+    """Every scenario bans apexvisor's error/fatal lines unless a '+' rule names them."""
+    LINES = ["apexvisor: start [cpu0 info]",
+             "apexvisor: INIT IPI dropped: a target's mailbox is full [cpu1 error]",
+             "apexvisor-test: end"]
+
+    def check(self, expect, lines=None):
+        return serial.check(lines or self.LINES, serial.parse_expect(textwrap.dedent(expect)))
+
+    def test_unnamed_error_line_fails(self):
+        r = self.check("start\n^apexvisor-test: end\n")
+        self.assertFalse(r.ok)
+        self.assertIn("unexpected error line at log line 2", r.failures[0])
+
+    def test_fatal_line_fails(self):
+        r = self.check("end\n", ["x [cpu3 fatal]", "end"])
+        self.assertFalse(r.ok)
+
+    def test_provoked_line_is_required_and_exempt(self):
+        r = self.check("start\n+=INIT IPI dropped: a target's mailbox is full [cpu1 error]\nend\n")
+        self.assertTrue(r.ok, r.report)
+        r = self.check("start\n+=some other error [cpu0 error]\nend\n")
+        self.assertFalse(r.ok)
+        self.assertEqual(len(r.failures), 2)      # the '+' line is missing, the real one unnamed
+
+
+class ExpectFilesTest(unittest.TestCase):
+    """The repository's own EXPECT files parse and each requires at least one line."""
+
+    def test_every_expect_file_parses(self):
+        folder = os.path.join(REPO, "tests", "boot")
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".expect"))
+        self.assertGreater(len(names), 5)
+        for n in names:
+            rules = serial.load_expect(os.path.join(folder, n))
+            self.assertTrue(any(r.kind in ("ordered", "anywhere") for r in rules), n)
+
+
 class CheckSerialIncludeTest(TempDirCase):
     LINES = CheckSerialLibTest.LINES
 
@@ -227,10 +266,11 @@ def mtools(*argv):
                           text=True, env=env, check=True).stdout
 
 
-@unittest.skipUnless(HAVE_FAT_TOOLS, "mkfs.fat / mtools not installed (tools/setup)")
 class MkimageTest(TempDirCase):
     def setUp(self):
         super().setUp()
+        if not HAVE_FAT_TOOLS:
+            self.fail("mkfs.fat / mtools not installed: run tools/setup (packages dosfstools, mtools)")
         self.efi = self.write("apexvisor.efi", b"MZ" + bytes(4094), "wb")
         self.guest = self.write("hello.efi", b"MZ guest" + bytes(100), "wb")
         self.cfg = self.write("test.cfg", "chainload=\\EFI\\apexvisor\\guest.efi\n")
@@ -446,6 +486,7 @@ class BochsrcTest(unittest.TestCase):
         for line in ["megs: 256", "cpu: model=corei7_skylake_x, count=4, ips=50000000",
                      "com1: enabled=1, mode=file, dev=serial.log",
                      'display_library: rfb, options="timeout=0"', "log: bochs.log",
+                     "sound: driver=dummy", "speaker: enabled=0",
                      "port_e9_hack: enabled=1",
                      "ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14",
                      "ata0-master: type=disk, path=disk.img, mode=flat", "boot: disk",
@@ -478,9 +519,64 @@ class BochsFailureReportTest(TempDirCase):
         self.assertEqual(len(report["last lines of bochs.log"]), 8)
 
 
+class SkipPolicyTest(TempDirCase):
+    """tools/test's closing line: only allowlisted platform facts may skip."""
+
+    def log(self, *records):
+        path = os.path.join(self.tmp, "testlog.json")
+        with open(path, "w") as f:
+            for name, result, stdout in records:
+                f.write(json.dumps({"name": name, "result": result, "stdout": stdout}) + "\n")
+        return path
+
+    def test_allowed_fact_is_a_skip(self):
+        counts, notes = testlog.summarize(self.log(
+            ("a", "OK", ""),
+            ("kvm", "SKIP", "run-scenario kvm: " + skips.line("no-kvm-nested-vmx", "no /dev/kvm"))))
+        self.assertEqual(counts, {"passed": 1, "failed": 0, "skipped": 1})
+        self.assertEqual(testlog.closing_line(counts), "tests: 1 passed, 0 failed, 1 skipped")
+        self.assertIn("no /dev/kvm", notes[0])
+
+    def test_other_skips_are_failures_with_their_reason(self):
+        counts, notes = testlog.summarize(self.log(
+            ("fuzz", "SKIP", skips.line(skips.MISSING_PREREQUISITE, "clang-19 missing")),
+            ("bare", "SKIP", "SKIP: shared/ not found"),
+            ("made-up", "SKIP", "SKIP[no-time-today]: later"),
+            ("bad", "FAIL", "")))
+        self.assertEqual(counts, {"passed": 0, "failed": 4, "skipped": 0})
+        text = "\n".join(notes)
+        self.assertIn("fuzz: unexpected skip: missing-prerequisite: clang-19 missing", text)
+        self.assertIn("bare: unexpected skip: skipped without a SKIP[<fact>] line", text)
+        self.assertIn("made-up: unexpected skip: no-time-today: later (not an allowed", text)
+
+    def test_no_log_or_no_test_is_a_failure(self):
+        counts, _ = testlog.summarize(os.path.join(self.tmp, "missing.json"))
+        self.assertEqual(counts["failed"], 1)
+        counts, notes = testlog.summarize(self.log())
+        self.assertEqual(counts["failed"], 1)
+        self.assertIn("ran no test", notes[0])
+
+    def test_reasons_travel_as_data(self):
+        # quotes, newlines and code-like text in a reason reach one line unchanged otherwise
+        reason = 'ld: cannot find "-lclang_rt"\n  raise SystemExit(0)'
+        r = subprocess.run([sys.executable, os.path.join(TOOLS, "report-skip"),
+                            "missing-prerequisite", reason], stdout=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, skips.EXIT_SKIP)
+        self.assertEqual(r.stdout.count("\n"), 1)
+        self.assertEqual(skips.parse(r.stdout),
+                         ("missing-prerequisite", 'ld: cannot find "-lclang_rt" | raise SystemExit(0)'))
+
+    def test_readme_lists_the_allowlist(self):
+        with open(os.path.join(REPO, "README.md")) as f:
+            readme = f.read()
+        for fact in skips.ALLOWED:
+            self.assertTrue("`%s`" % fact in readme, "README.md does not name the allowed skip `%s`" % fact)
+
+
 class HelpTest(unittest.TestCase):
     def test_every_tool_has_help(self):
-        for tool in ("setup", "mkimage", "run-bochs", "run-qemu", "check-serial", "run-scenario"):
+        for tool in ("setup", "mkimage", "run-bochs", "run-qemu", "check-serial", "run-scenario",
+                     "test", "boot", "fresh-machine"):
             r = run_tool(tool, "--help")
             self.assertEqual(r.returncode, 0, tool + ": " + r.stdout)
             self.assertIn("sage", r.stdout, tool)           # Usage / usage

@@ -8,4 +8,5 @@ runner  -- starting an emulator without a terminal, streaming its serial log, en
 bochs   -- Bochs + OVMF configuration and the run-bochs command
 qemu    -- QEMU + OVMF command line, KVM/nested-VMX detection and the run-qemu command
 scenario -- one boot scenario end to end (tools/run-scenario)
+skips   -- the allowlist of platform facts a test may skip for, and the SKIP[<fact>] line
 """

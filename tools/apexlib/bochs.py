@@ -40,6 +40,10 @@ def bochsrc(boot, extras, cpus, mem, model=DEFAULT_MODEL, ips=DEFAULT_IPS):
         "cpu: model=%s, count=%d, ips=%d" % (model, cpus, ips),
         "com1: enabled=1, mode=file, dev=serial.log",
         'display_library: rfb, options="timeout=0"',
+        # No host sound: Debian's Bochs 2.7 otherwise opens ALSA, and on a machine without a
+        # sound card its mixer thread aborts at start (status -6, no serial output at all).
+        "sound: driver=dummy",
+        "speaker: enabled=0",
         "log: bochs.log",
         "port_e9_hack: enabled=1",
         "ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14",

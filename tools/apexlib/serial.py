@@ -59,6 +59,10 @@ EXPECT_FORMAT = r"""EXPECT file format (one rule per line):
   *REGEX, *=TEXT  required somewhere in the log, in any position (e.g. per-CPU lines whose
                   order between CPUs is not fixed)
   !REGEX, !=TEXT  forbidden: no log line may match
+  +REGEX, +=TEXT  an error line the scenario provokes on purpose: required somewhere in the
+                  log, and the lines it matches are exempt from the built-in ban below
+  Built in, for every EXPECT file: no line may carry an apexvisor error or fatal tag
+  ([cpuN error], [cpuN fatal]) unless a '+' rule matches it.
   @include FILE   the rules of FILE (a path relative to this file's folder), in place: ordered
                   rules keep their position; shared by scenarios that must print the same lines
   Leading and trailing blanks of a rule are ignored (write \s or [ ] to match them). To start
@@ -80,7 +84,7 @@ class ExpectError(Exception):
 
 @dataclass
 class Rule:
-    kind: str          # "ordered", "anywhere" or "forbidden"
+    kind: str          # "ordered", "anywhere", "forbidden" or "provoked"
     text: str          # the pattern as written (without prefix)
     literal: bool
     lineno: int        # line in the EXPECT file
@@ -99,7 +103,7 @@ class Rule:
         return self.regex.search(line) is not None
 
     def describe(self):
-        prefix = {"ordered": "", "anywhere": "*", "forbidden": "!"}[self.kind]
+        prefix = {"ordered": "", "anywhere": "*", "forbidden": "!", "provoked": "+"}[self.kind]
         return prefix + ("=" if self.literal else "") + self.text
 
 
@@ -122,6 +126,8 @@ def parse_expect(text, source="<expect>", base_dir=None, _depth=0, _included_as=
             kind, line = "forbidden", line[1:]
         elif line.startswith("*"):
             kind, line = "anywhere", line[1:]
+        elif line.startswith("+"):
+            kind, line = "provoked", line[1:]
         literal = line.startswith("=")
         if literal:
             line = line[1:]
@@ -168,6 +174,9 @@ def load_expect(path):
 
 # ---- checking ----------------------------------------------------------------------------
 
+# apexvisor's own error and fatal lines: banned from every log unless a '+' rule names them.
+ERROR_TAG = re.compile(r"\[cpu\d+ (error|fatal)\]")
+
 @dataclass
 class Result:
     ok: bool
@@ -206,7 +215,8 @@ def check(lines, rules, log_name="log", context=4):
     out = []
     failures = []
     ordered = [r for r in rules if r.kind == "ordered"]
-    anywhere = [r for r in rules if r.kind == "anywhere"]
+    anywhere = [r for r in rules if r.kind in ("anywhere", "provoked")]
+    provoked = [r for r in rules if r.kind == "provoked"]
     forbidden = [r for r in rules if r.kind == "forbidden"]
 
     def loc(i):
@@ -264,6 +274,17 @@ def check(lines, rules, log_name="log", context=4):
             out.append("      -> ... %d more" % (len(hits) - 5))
         failures.append("forbidden line %r (%s) appeared at log line %d"
                         % (rule.describe(), rule.where, hits[0] + 1))
+
+    unexpected = [i for i, l in enumerate(lines)
+                  if ERROR_TAG.search(l) and not any(r.matches(l) for r in provoked)]
+    if unexpected:
+        out.append("error lines no '+' rule names (%d):" % len(unexpected))
+        for i in unexpected[:5]:
+            out.append("  %s %s" % (bad_mark, loc(i)))
+        if len(unexpected) > 5:
+            out.append("      -> ... %d more" % (len(unexpected) - 5))
+        failures.append("unexpected error line at log line %d: %s"
+                        % (unexpected[0] + 1, shorten(lines[unexpected[0]], 120)))
 
     if stopped is not None:
         where = ("after log line %d (the last ordered match)" % (last_match + 1)
