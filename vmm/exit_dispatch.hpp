@@ -7,6 +7,7 @@
 // exit, and the unit tests run the same code over FakeVmcs.
 #pragma once
 
+#include "vmm/event_injection.hpp"
 #include "vmm/exit_context.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/instruction_retire.hpp"
@@ -51,18 +52,16 @@ inline ExitAction dispatch_exit(ExitContext& ctx, uint16_t basic_reason) {
   return run_exit_handler(ctx, basic_reason);
 }
 
-// ExitAction::inject: programs the VM-entry event injection. Out of line, so that the common
-// actions do not pay for reading the event.
+// ExitAction::inject: programs the VM-entry event injection by the SDM's rules
+// (vmm/event_injection.hpp). Out of line, so that the common actions do not pay for it.
 template <class Vmcs>
 [[gnu::noinline]] bool inject_event(Vmcs& vmcs, Event e) {
   using vmx::VmcsField;
-  // SDM Vol 3C 25.8.3: vector 7:0, type 10:8, deliver error code 11, valid 31.
-  uint64_t info = e.vector | (static_cast<uint64_t>(e.type) << 8) | (e.has_error_code ? 1ull << 11 : 0) | (1ull << 31);
-  bool ok = vmcs.write(VmcsField::vm_entry_interruption_info, info);
-  if (e.has_error_code) ok &= vmcs.write(VmcsField::vm_entry_exception_error_code, e.error_code);
-  // Software interrupts/exceptions need the instruction length to compute the return RIP.
-  if (e.type == EventType::software_interrupt || e.type == EventType::software_exception ||
-      e.type == EventType::privileged_software_exception)
+  const Injection in = plan_injection(e, vmcs.read(VmcsField::guest_cr0));
+  bool ok = vmcs.write(VmcsField::vm_entry_interruption_info, in.interruption_info);
+  if (in.deliver_error_code) ok &= vmcs.write(VmcsField::vm_entry_exception_error_code, in.error_code);
+  if (in.set_rf) ok &= vmcs.write(VmcsField::guest_rflags, vmcs.read(VmcsField::guest_rflags) | arch::rflags::RF);
+  if (in.instruction_length)
     ok &= vmcs.write(VmcsField::vm_entry_instruction_length, vmcs.read(VmcsField::vm_exit_instruction_length));
   return ok;
 }

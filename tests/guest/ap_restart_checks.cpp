@@ -13,7 +13,7 @@
 #include "tests/guest/selftest_checks.hpp"
 #include "vmm/log/format.hpp"
 
-extern "C" const uint8_t ap_trampoline_start[], ap_trampoline_end[];
+extern "C" const uint8_t ap_trampoline_start[], ap_trampoline_end[], ap_trampoline_rdmsr[];
 
 namespace guest {
 namespace {
@@ -26,6 +26,10 @@ struct ApTrampolineRecord {
   volatile uint16_t msw;
   volatile uint32_t cpuid1_ecx;
   volatile uint32_t esp;
+  volatile uint32_t gp_count;  // #GPs the real-mode handler took
+  volatile uint16_t gp_ip;     // what the #GP pushed: IP, then CS
+  volatile uint16_t gp_cs;
+  volatile uint32_t after_gp;  // 1: execution went on after the faulting RDMSR
 };
 constexpr uint64_t kRecordOffset = 0x100;
 
@@ -118,6 +122,9 @@ void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
     rec.cpuid1_ecx = 0;
     rec.cs = 0xffff;
     rec.msw = 0xffff;
+    rec.gp_count = 0;
+    rec.gp_ip = rec.gp_cs = 0xffff;
+    rec.after_gp = 0;
     apic.send(apic_id, kIcrInitAssert);
     apic.send(apic_id, kIcrInitDeassert);
     bs->Stall(10000);
@@ -136,6 +143,14 @@ void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
     t.check(rec.edx == signature && rec.esp == 0, name, "edx 0x%llx esp 0x%llx", rec.edx, rec.esp);
     vmm::format(name, sizeof name, "AP's real-mode CPUID still shows the hypervisor (restart %u)", round);
     t.check(rec.cpuid1_ecx & (1u << 31), name, "cpuid.1 ecx 0x%llx", rec.cpuid1_ecx);
+    // #GP in real mode: IP and CS where the CPU pushes them (no error code), once, and on.
+    const auto rdmsr_ip = static_cast<uint32_t>(ap_trampoline_rdmsr - ap_trampoline_start);
+    vmm::format(name, sizeof name, "AP's real-mode RDMSR of a hidden MSR: #GP through the IVT, no error code (restart %u)",
+                round);
+    // One word each, as #GPs taken << 40 | went on << 32 | CS << 16 | IP (the check has two values).
+    const auto seen = (uint64_t{rec.gp_count} << 40) | (uint64_t{rec.after_gp} << 32) | (uint64_t{rec.gp_cs} << 16) | rec.gp_ip;
+    const auto want = (uint64_t{1} << 40) | (uint64_t{1} << 32) | (uint64_t{vector << 8} << 16) | rdmsr_ip;
+    t.check(seen == want, name, "seen 0x%llx, expected 0x%llx (#GPs<<40 | went on<<32 | cs<<16 | ip)", seen, want);
     return true;
   };
 

@@ -9,6 +9,12 @@
 // NMI/SMI) wakes it from there, which is how the next round and the firmware's MP services
 // take the AP back.
 //
+// Before counting its run it also takes a #GP in real mode (issue P9): RDMSR of a VMX
+// capability MSR, which apexvisor hides, through its own IVT entry 13. On hardware that is a
+// #GP with no error code (real mode pushes none); apexvisor once injected one with an error
+// code, which VM entry refuses, and the CPU stopped. The handler records the CS and IP it
+// finds on the stack (an error code would shift them) and returns past the RDMSR.
+//
 // The record's layout is ApTrampolineRecord in ap_restart_checks.cpp (offsets below).
 
   .set RECORD, 0x100          // record offset in the page; code stays below it
@@ -18,6 +24,13 @@
   .set REC_MSW, RECORD + 10   // u16: SMSW on arrival (CR0 bits 15:0 as the guest reads them)
   .set REC_ECX1, RECORD + 12  // u32: CPUID.1:ECX seen from real mode
   .set REC_ESP, RECORD + 16   // u32: ESP on arrival (0 after INIT)
+  .set REC_GP, RECORD + 20    // u32: #GPs taken (the handler counts them)
+  .set REC_GP_IP, RECORD + 24 // u16: IP the #GP pushed (the RDMSR's offset)
+  .set REC_GP_CS, RECORD + 26 // u16: CS the #GP pushed
+  .set REC_AFTER, RECORD + 28 // u32: 1 once execution went on after the RDMSR
+  .set IVT, 0x180             // vectors 0-13 (4 bytes each), ours only
+  .set IDTR, 0x1c0            // limit, 24-bit base (real-mode LIDT)
+  .set IA32_VMX_BASIC, 0x480
 
   .section .rodata.ap_trampoline, "a"
   .globl ap_trampoline_start, ap_trampoline_end
@@ -35,10 +48,38 @@ ap_trampoline_start:
   xor %ecx, %ecx
   cpuid                       // exits to apexvisor from real mode
   mov %ecx, REC_ECX1
+  mov %cs, %ax
+  mov %ax, %ss
+  mov $0x1000, %sp            // a stack at the top of this page (INIT left SS:SP = 0:0)
+  movzwl %ax, %eax
+  shl $4, %eax
+  add $IVT, %eax
+  movw $(14 * 4 - 1), IDTR
+  mov %eax, IDTR + 2
+  lidt IDTR
+  movw $(gp_handler - ap_trampoline_start), IVT + 13 * 4
+  mov %cs, IVT + 13 * 4 + 2
+  mov $IA32_VMX_BASIC, %ecx
+  .globl ap_trampoline_rdmsr
+ap_trampoline_rdmsr:
+  rdmsr                       // hidden from the guest: #GP(0)
+  movl $1, REC_AFTER
   lock incl REC_RUNS          // last: the BSP waits for this
 1:
   hlt
   jmp 1b
+
+gp_handler:                   // [sp] = IP, [sp+2] = CS, [sp+4] = FLAGS
+  push %bp
+  mov %sp, %bp
+  lock incl %cs:REC_GP
+  mov 2(%bp), %ax
+  mov %ax, %cs:REC_GP_IP
+  mov 4(%bp), %ax
+  mov %ax, %cs:REC_GP_CS
+  addw $2, 2(%bp)             // past the 2-byte RDMSR
+  pop %bp
+  iret
 ap_trampoline_end:
   .org ap_trampoline_start + RECORD  // fails to assemble if the code reaches the record
   .code64

@@ -219,6 +219,8 @@ guest_exc_\v:
   .endr
 
 guest_exc_common:
+  mov 16(%rsp), %rdx                  // the RFLAGS the exception pushed (RF included)
+  mov %rdx, guest_probe_rflags(%rip)
   // (%rsp) = faulting RIP. Find it; resume at its fixup with EAX = vector.
   lea guest_fixups(%rip), %rcx
 1:
@@ -271,5 +273,8 @@ guest_fixups:
   .globl guest_probe_error
 guest_probe_error:
   .quad 0                             // error code of the last exception a probe caught (0: none)
+  .globl guest_probe_rflags
+guest_probe_rflags:
+  .quad 0                             // RFLAGS that exception pushed
   .globl guest_probe_idtr
   .section .note.GNU-stack, "", @progbits

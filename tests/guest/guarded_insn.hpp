@@ -25,6 +25,8 @@ int guest_probe_ltr(uint16_t selector);
 int guest_probe_cpuid_single_step(uint64_t* where);
 // Error code of the last exception a probe caught (0 for vectors without one).
 extern uint64_t guest_probe_error;
+// RFLAGS pushed by that exception (a fault pushes RF=1: SDM Vol 3A 18.3.1.1).
+extern uint64_t guest_probe_rflags;
 }
 
 namespace guest {

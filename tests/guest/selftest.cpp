@@ -14,6 +14,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   guest::Tally tally;
   guest::run_descriptor_table_checks(tally);  // first: see its comment
   guest::run_cpu_checks(tally);
+  guest::run_cpuid_mirror_checks(tally);
   guest::run_xsetbv_checks(tally);
   guest::run_apx_checks(tally);
   guest::run_privileged_checks(tally);

@@ -55,6 +55,38 @@ void run_cpu_checks(Tally& t) {
   }
 }
 
+// CPUID bits that mirror the guest's own control state (issue P9): CPUID.1:ECX.OSXSAVE is
+// CR4.OSXSAVE and CPUID.7.0:ECX.OSPKE is CR4.PKE, as the guest last wrote them. Both CR4
+// bits are the guest's (no exit when it flips them), and CPUID runs in the hypervisor under
+// the host's CR4, so apexvisor must take them from the guest's CR4. Each is flipped both
+// ways and read back; CR4 is restored afterwards.
+void run_cpuid_mirror_checks(Tally& t) {
+  struct Mirror {
+    const char* name;
+    uint64_t cr4_bit;
+    uint32_t leaf, ecx_bit;
+    bool present;  // the CPU has the feature, so the CR4 bit can be set
+  };
+  const Mirror mirrors[] = {
+      {"CPUID.1:ECX.OSXSAVE follows CR4.OSXSAVE", arch::cr4::OSXSAVE, 1, 1u << 27,
+       (arch::cpuid(1).ecx & (1u << 26)) != 0},
+      {"CPUID.7:ECX.OSPKE follows CR4.PKE", arch::cr4::PKE, 7, 1u << 4, (arch::cpuid(7, 0).ecx & (1u << 3)) != 0},
+  };
+  const uint64_t cr4 = arch::read_cr4();
+  for (const Mirror& m : mirrors) {
+    if (!m.present) {
+      say("SKIP %s: this CPU lacks the feature", m.name);
+      continue;
+    }
+    arch::write_cr4(cr4 & ~m.cr4_bit);
+    const bool off = arch::cpuid(m.leaf, 0).ecx & m.ecx_bit;
+    arch::write_cr4(cr4 | m.cr4_bit);
+    const bool on = arch::cpuid(m.leaf, 0).ecx & m.ecx_bit;
+    arch::write_cr4(cr4);
+    t.check(!off && on, m.name, "flag with the CR4 bit clear %llu, set %llu", off, on);
+  }
+}
+
 void run_xsetbv_checks(Tally& t) {
   if (!(arch::cpuid(1).ecx & (1u << 26))) {
     say("SKIP xsetbv checks: no XSAVE on this CPU");
@@ -96,8 +128,13 @@ void run_xsetbv_checks(Tally& t) {
 void run_privileged_checks(Tally& t) {
   uint64_t cr4 = arch::read_cr4();
   t.check(!(cr4 & arch::cr4::VMXE), "CR4.VMXE reads as 0", "cr4=0x%llx", cr4);
+  guest_probe_rflags = 0;
   int v = guest_probe_write_cr4(cr4 | arch::cr4::VMXE);
   t.check(v == kGP, "setting CR4.VMXE raises #GP", "vector %lld", static_cast<long long>(v));
+  // apexvisor injects that #GP (CR4.VMXE is host-owned); a fault pushes RFLAGS with RF=1, as
+  // the CPU does for one it raises itself (SDM Vol 3A 18.3.1.1; KVM sets RF the same way).
+  t.check(v == kGP && (guest_probe_rflags & arch::rflags::RF), "the injected #GP pushes RFLAGS with RF=1",
+          "rflags 0x%llx", guest_probe_rflags);
   static uint8_t region[4096] __attribute__((aligned(4096)));
   v = guest_probe_vmxon(reinterpret_cast<uint64_t>(region));
   t.check(v == kUD, "VMXON raises #UD", "vector %lld", static_cast<long long>(v));

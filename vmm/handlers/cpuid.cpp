@@ -1,6 +1,7 @@
 // CPUID exit (SDM Vol 3C 26.1.2: CPUID always exits). The host's answer, filtered by the
 // guest policy (vmm/policy/cpuid_filter): hypervisor-present bit, leaves 40000000h+, VMX
 // hidden, APX shown or hidden consistently.
+#include "vmm/handlers/guest_view.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/policy/cpuid_filter.hpp"
 
@@ -22,7 +23,10 @@ void set_result(vmx::GprFile& regs, const policy::CpuidRegs& r) {
   const uint32_t leaf = static_cast<uint32_t>(g[0]), subleaf = static_cast<uint32_t>(g[1]);
   policy::CpuidRegs r = ctx.host.cpuid(leaf, subleaf);
   policy::GuestXstateView view{ctx.vcpu.xstate.xcr0, 0};
-  if (policy::cpuid_filter_reads_cr4(leaf)) view.cr4 = ctx.vmcs.read(vmx::VmcsField::cr4_read_shadow);
+  // CR4 as the guest sees it: OSXSAVE and PKE are guest-owned (not in the CR4 guest/host
+  // mask), so a guest that sets them does so without an exit and the read shadow keeps the
+  // old value; only owned bits come from the shadow.
+  if (policy::cpuid_filter_reads_cr4(leaf)) view.cr4 = guest_visible_cr4(ctx.vmcs);
   policy::filter_cpuid(leaf, subleaf, r, ctx.policy.apx, view);
   set_result(ctx.vcpu.regs, r);
 }

@@ -85,7 +85,8 @@ const char* stop_reason(const ExitAction& a) {
   const bool injecting = vmcs.read(VmcsField::vm_entry_interruption_info) & (1u << 31);
   const bool single_step = vmcs.read(VmcsField::guest_pending_debug_exceptions) & vmx::pending_debug::bs;
   if (!injecting && !blocked && !single_step) {
-    (void)vmcs.write(VmcsField::vm_entry_interruption_info, 2 | (2u << 8) | (1u << 31));
+    constexpr Injection nmi = plan_injection({vector::NMI, EventType::nmi, false, 0}, 0);
+    (void)vmcs.write(VmcsField::vm_entry_interruption_info, nmi.interruption_info);
     vcpu.nmi_pending = false;
     return;
   }

@@ -37,7 +37,8 @@ namespace vmm::policy {
 using CpuidRegs = arch::CpuidRegs;  // what arch::cpuid() returns
 
 // The guest state CPUID reflects: its XCR0 (the vCPU's shadow) and CR4 as the guest sees it
-// (the read shadow where the hypervisor owns a bit, e.g. OSXSAVE).
+// (the read shadow for bits the hypervisor owns, the real CR4 for the others: OSXSAVE and
+// PKE are the guest's own, changed without an exit).
 struct GuestXstateView {
   uint64_t xcr0;
   uint64_t cr4;

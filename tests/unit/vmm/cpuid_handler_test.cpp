@@ -45,3 +45,34 @@ TEST_CASE("CPUID exit: the guest's leaf/subleaf in, 32-bit results zero-extended
     CHECK(f.host.cpuid_calls == 1);
   }
 }
+
+// OSXSAVE (leaf 1) and OSPKE (leaf 7) follow the guest's CR4 as the guest reads it. Both bits
+// are guest-owned: a guest that sets CR4.OSXSAVE does so without an exit, so the real CR4
+// changes and the read shadow does not. (Issue P9: OSXSAVE read 0 after the guest set it.)
+TEST_CASE("CPUID exit: OSXSAVE and OSPKE follow the guest-owned CR4 bits, not a stale read shadow") {
+  namespace cpuid = vmm::policy::cpuid;
+  struct Row {
+    const char* what;
+    uint32_t leaf;
+    uint64_t bit;        // the CR4 bit
+    uint32_t ecx_flag;   // the CPUID.ECX flag that mirrors it
+  };
+  const Row rows[] = {{"leaf 1 OSXSAVE", 1, cr4::OSXSAVE, cpuid::kLeaf1EcxOsxsave},
+                      {"leaf 7 OSPKE", 7, cr4::PKE, cpuid::kLeaf7EcxOspke}};
+  for (const Row& r : rows) {
+    for (bool on : {false, true}) {
+      CAPTURE(r.what, on);
+      HandlerFixture f;
+      REQUIRE((f.vmcs.get(VmcsField::cr4_guest_host_mask) & r.bit) == 0);  // guest-owned
+      const uint64_t real = f.vmcs.get(VmcsField::guest_cr4), shadow = f.vmcs.get(VmcsField::cr4_read_shadow);
+      // the guest changed the bit without an exit: the real CR4 has the new value, the shadow the old
+      f.vmcs.set(VmcsField::guest_cr4, on ? real | r.bit : real & ~r.bit);
+      f.vmcs.set(VmcsField::cr4_read_shadow, on ? shadow & ~r.bit : shadow | r.bit);
+      f.host.set_cpuid(r.leaf, 0, {0, 0, 0, 0});
+      f.gpr(Gpr::rax) = r.leaf;
+      f.gpr(Gpr::rcx) = 0;
+      f.exit(vmx::ExitReason::cpuid);
+      CHECK(((f.gpr(Gpr::rcx) & r.ecx_flag) != 0) == on);
+    }
+  }
+}

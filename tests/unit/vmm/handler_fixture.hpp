@@ -40,6 +40,7 @@ inline constexpr uint32_t kSignature = 0x000806f8;
 
 // VM-entry interruption information the dispatcher writes for #GP(0) and #UD (SDM 25.8.3).
 inline constexpr uint64_t kInjectGp = 0x80000b0d;
+inline constexpr uint64_t kInjectGpRealMode = 0x8000030d;  // no error code with CR0.PE=0
 inline constexpr uint64_t kInjectUd = 0x80000306;
 inline constexpr uint64_t kInjectNmi = 0x80000202;
 
