@@ -3,18 +3,22 @@
 namespace vmm {
 namespace {
 
-struct Rule {
-  uint32_t first, last;
-  MsrAction read, write;
-  const char* why;
-};
-
-constexpr MsrAction pass = MsrAction::pass, emulate = MsrAction::emulate, gp = MsrAction::gp;
-constexpr Rule kRules[] = {
+constexpr MsrAction pass = MsrAction::pass, emulate = MsrAction::emulate, gp = MsrAction::gp,
+                    discard = MsrAction::discard;
+constexpr MsrRule kRules[] = {
 #define MSR_RULE(first, last, r, w, why) {first, last, r, w, why},
 #include "vmm/msr_policy.def"
 #undef MSR_RULE
 };
+
+// Table checks at compile time: ranges are ordered pairs, and discard is for writes only
+// (a read must return something: emulate or gp).
+constexpr bool rules_well_formed() {
+  for (const MsrRule& r : kRules)
+    if (r.first > r.last || r.read == discard || r.why == nullptr) return false;
+  return true;
+}
+static_assert(rules_well_formed(), "vmm/msr_policy.def: a range is reversed, a read is 'discard' or a row has no reason");
 
 // SDM Vol 3C 25.6.9: four 1 KiB bitmaps: read-low (MSRs 0..1FFFh), read-high
 // (C0000000h..C0001FFFh), write-low, write-high.
@@ -41,15 +45,20 @@ bool locate(uint32_t msr, bool write, uint32_t* byte, uint8_t* bit) {
 
 }  // namespace
 
+const MsrRule* msr_rules(unsigned* count) {
+  *count = sizeof kRules / sizeof kRules[0];
+  return kRules;
+}
+
 MsrRuleResult msr_rule(uint32_t msr) {
-  for (const Rule& r : kRules)
+  for (const MsrRule& r : kRules)
     if (msr >= r.first && msr <= r.last) return {r.read, r.write, r.why};
   return {pass, pass, nullptr};
 }
 
 void build_msr_bitmap(uint8_t* bitmap) {
   for (uint32_t i = 0; i < 4096; ++i) bitmap[i] = 0;
-  for (const Rule& r : kRules) {
+  for (const MsrRule& r : kRules) {
     for (uint64_t msr = r.first; msr <= r.last; ++msr) {
       uint32_t byte;
       uint8_t bit;

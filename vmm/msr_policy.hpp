@@ -4,7 +4,7 @@
 
 namespace vmm {
 
-enum class MsrAction : uint8_t { pass, emulate, gp };
+enum class MsrAction : uint8_t { pass, emulate, gp, discard };
 
 struct MsrRuleResult {
   MsrAction read;
@@ -13,6 +13,15 @@ struct MsrRuleResult {
 };
 
 MsrRuleResult msr_rule(uint32_t msr);
+
+// One row of msr_policy.def.
+struct MsrRule {
+  uint32_t first, last;
+  MsrAction read, write;
+  const char* why;
+};
+// The table itself, for the unit tests that walk it; *count gets the number of rows.
+const MsrRule* msr_rules(unsigned* count);
 
 // Fills a 4 KiB VMX MSR bitmap (SDM Vol 3C 25.6.9): a set bit makes the access exit.
 void build_msr_bitmap(uint8_t* bitmap);

@@ -123,7 +123,8 @@ void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
     rec.cs = 0xffff;
     rec.msw = 0xffff;
     rec.gp_count = 0;
-    rec.gp_ip = rec.gp_cs = 0xffff;
+    rec.gp_ip = 0xffff;
+    rec.gp_cs = 0xffff;
     rec.after_gp = 0;
     apic.send(apic_id, kIcrInitAssert);
     apic.send(apic_id, kIcrInitDeassert);

@@ -141,6 +141,34 @@ void run_privileged_checks(Tally& t) {
   uint64_t val = 0;
   v = guest_probe_rdmsr(0x480, &val);
   t.check(v == kGP, "RDMSR IA32_VMX_BASIC raises #GP", "vector %lld", static_cast<long long>(v));
+  // MSRs that make the hardware write memory, change the host, or (nested) ask the outer
+  // hypervisor to write a page: never executed for the guest (vmm/msr_policy.def). Bochs
+  // answers most of them with 0 and no fault, so a pass-through would show here.
+  struct Refused {
+    uint32_t msr;
+    const char* name;
+  };
+  const Refused refused[] = {
+      {0x560, "RDMSR/WRMSR IA32_RTIT_OUTPUT_BASE (Intel PT) raise #GP"},
+      {0x570, "RDMSR/WRMSR IA32_RTIT_CTL (Intel PT) raise #GP"},
+      {0x600, "RDMSR/WRMSR IA32_DS_AREA (debug store) raise #GP"},
+      {0x3f1, "RDMSR/WRMSR IA32_PEBS_ENABLE raise #GP"},
+      {0x493, "RDMSR/WRMSR IA32_VMX_EXIT_CTLS2 raise #GP"},
+      {0x40000001, "RDMSR/WRMSR Hyper-V's hypercall-page MSR raise #GP"},
+      {0x4b564d01, "RDMSR/WRMSR KVM's system-time MSR raise #GP"},
+  };
+  for (const Refused& r : refused) {
+    const int rv = guest_probe_rdmsr(r.msr, &val);
+    const int wv = guest_probe_wrmsr(r.msr, 0);
+    t.check(rv == kGP && wv == kGP, r.name, "rdmsr vector %lld, wrmsr vector %lld", static_cast<long long>(rv),
+            static_cast<long long>(wv));
+  }
+  const auto l1 = arch::cpuid(1);
+  const auto l7 = arch::cpuid(7, 0);
+  const auto l14 = arch::cpuid(0x14, 0);
+  t.check(!(l1.edx & (1u << 21)) && !(l1.ecx & (1u << 2)) && !(l7.ebx & (1u << 25)) && (l14.eax | l14.ebx) == 0,
+          "CPUID hides the debug store (1:EDX[21], ECX[2]) and Intel PT (7:EBX[25], leaf 14h)",
+          "1:edx 0x%llx 7:ebx 0x%llx", l1.edx, l7.ebx);
   v = guest_probe_rdmsr(0x3a, &val);
   t.check(v == kNoFault && (val & 1) && !(val & 4), "IA32_FEATURE_CONTROL reads locked with VMX off",
           "vector %lld value 0x%llx", static_cast<long long>(v), val);

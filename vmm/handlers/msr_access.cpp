@@ -7,7 +7,9 @@
 //   emulate — computed here (IA32_FEATURE_CONTROL), or written with a side effect or a check
 //             (the x2APIC ICR: vmm/apic/x2apic_icr; IA32_APIC_BASE: vmm/apic/apic_base_write;
 //             the MTRRs: mtrr_write.hpp);
-//   gp      — #GP(0), as on a CPU without the MSR (VMX capability MSRs: VMX is hidden).
+//   gp      — #GP(0), as on a CPU without the MSR (VMX capability MSRs: VMX is hidden; Intel
+//             PT, the debug store, an outer hypervisor's MSRs: msr_policy.def says why);
+//   discard — WRMSR only: dropped, the guest goes on (IA32_BIOS_UPDT_TRIG).
 // The MSR index is ECX; RDMSR returns EDX:EAX with the high halves of RDX/RAX cleared, WRMSR
 // takes EDX:EAX (SDM Vol 2B RDMSR/WRMSR).
 #include "arch/msr.hpp"
@@ -18,6 +20,7 @@
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/handlers/mtrr_write.hpp"
 #include "vmm/msr_policy.hpp"
+#include "vmm/policy/cpuid_bits.hpp"
 
 namespace vmm {
 namespace {
@@ -37,6 +40,15 @@ bool emulated_read(ExitContext& ctx, uint32_t msr, uint64_t* value) {
 
 uint32_t msr_index(Vcpu& vcpu) { return static_cast<uint32_t>(reg(vcpu, arch::Gpr::rcx)); }
 
+// IA32_XSS without the Intel PT component: XRSTORS would otherwise load PT's MSRs (the
+// output base among them) from memory the guest wrote, around the MSR policy. The CPU checks
+// the other bits itself (a #GP there is the guest's).
+ExitAction write_xss(ExitContext& ctx, uint64_t value) {
+  if (value & (uint64_t{1} << policy::cpuid::kXssComponentPt)) return ExitAction::gp0();
+  return ctx.host.wrmsr_safe(static_cast<uint32_t>(arch::Msr::IA32_XSS), value) ? ExitAction::advance()
+                                                                                  : ExitAction::gp0();
+}
+
 }  // namespace
 
 ExitAction handle_rdmsr(ExitContext& ctx) {
@@ -52,6 +64,7 @@ ExitAction handle_rdmsr(ExitContext& ctx) {
       if (!emulated_read(ctx, msr, &value)) return ExitAction::gp0();
       break;
     case MsrAction::gp:
+    case MsrAction::discard:  // a write-only action (msr_policy.cpp checks the table)
       return ExitAction::gp0();
   }
   reg(ctx.vcpu, arch::Gpr::rax) = static_cast<uint32_t>(value);
@@ -71,9 +84,12 @@ ExitAction handle_wrmsr(ExitContext& ctx) {
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_X2APIC_ICR)) return apic::handle_x2apic_icr_write(ctx, value);
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE)) return apic::handle_apic_base_write(ctx, value);
       if (ept::is_mtrr_msr(msr)) return handle_mtrr_write(ctx, msr, value);
+      if (msr == static_cast<uint32_t>(arch::Msr::IA32_XSS)) return write_xss(ctx, value);
       return ExitAction::gp0();  // an "emulate" row without an emulation here is a table bug
     case MsrAction::gp:
       return ExitAction::gp0();
+    case MsrAction::discard:
+      return ExitAction::advance();
   }
   return ExitAction::gp0();
 }

@@ -91,13 +91,13 @@ bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
   ok &= v.write(VmcsField::guest_pending_debug_exceptions, 0);
   if (!ok) return false;
 
-  // GPRs: all zero except EDX, which holds the processor signature, CPUID.1:EAX
+  // GPRs: all 32 zero except EDX, which holds the processor signature, CPUID.1:EAX
   // (Table 10-1, note 2). gpr[4] mirrors RSP (exit_entry.cpp writes it back).
-  // APX CHOICE: R16..R31 are left as they are. They are XSAVE state component 19 and INIT
-  // leaves XSAVE-managed state (x87, XMM, MXCSR) unchanged (Table 10-1); the APX spec's
-  // INIT behaviour is UNVERIFIED here (shared/apx/spec.md, "init / re-enable behaviour").
-  // XCR0, and with it vcpu.xstate, is unchanged by INIT for the same reason.
-  for (unsigned r = 0; r < arch::kLegacyGprCount; ++r) ctx.vcpu.regs.gpr[r] = 0;
+  // R16..R31 included, as KVM does ("KVM: x86: Enable APX for guests" v4: kvm_vcpu_reset
+  // clears its whole register array, which holds the EGPRs, on RESET and INIT), so a guest
+  // restarted by INIT never finds the previous run's EGPR values. XCR0, and with it
+  // vcpu.xstate, is unchanged by INIT (SDM Vol 3A Table 10-1 leaves XSAVE state alone).
+  for (unsigned r = 0; r < arch::kGprCount; ++r) ctx.vcpu.regs.gpr[r] = 0;
   reg(ctx.vcpu, arch::Gpr::rdx) = ctx.host.cpuid(1, 0).eax;
   // INIT empties the TLBs (SDM Vol 3A 4.10.4.1, 10.1.1): with VPIDs the guest's old global
   // translations would otherwise outlive the restart. VPID 0 (none in use) is the host's.

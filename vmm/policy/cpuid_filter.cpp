@@ -37,6 +37,14 @@ void filter_xsave_leaf(uint32_t subleaf, CpuidRegs& r, const ApxPolicy& p, const
     r.ebx = xsave_standard_size(g.xcr0 & offered, p.xsave);
     return;
   }
+  if (subleaf == 1) {  // ECX:EDX = the IA32_XSS bits the CPU supports: PT's is hidden
+    set_bit(r.ecx, 1u << cpuid::kXssComponentPt, false);
+    return;
+  }
+  if (subleaf == cpuid::kXssComponentPt) {
+    zero(r);
+    return;
+  }
   if (subleaf < 2 || subleaf > 63) return;
   if (r.ecx & cpuid::kLeafDEcxSupervisor) return;  // IA32_XSS component: not this policy's
   if (!((offered >> subleaf) & 1)) zero(r);
@@ -52,11 +60,15 @@ void filter_cpuid(uint32_t leaf, uint32_t subleaf, CpuidRegs& r, const ApxPolicy
       set_bit(r.ecx, cpuid::kLeaf1EcxVmx, false);
       set_bit(r.ecx, cpuid::kLeaf1EcxSmx, false);
       set_bit(r.ecx, cpuid::kLeaf1EcxOsxsave, (g.cr4 & arch::cr4::OSXSAVE) != 0);
+      set_bit(r.ecx, cpuid::kLeaf1EcxDtes64, false);
+      set_bit(r.ecx, cpuid::kLeaf1EcxDsCpl, false);
+      set_bit(r.edx, cpuid::kLeaf1EdxDs, false);
       return;
     case cpuid::kLeafStructuredExt:
       if (subleaf == 0) {
         if (p.expose_apx && r.eax < 1) r.eax = 1;
         if (!mpx_offered) set_bit(r.ebx, cpuid::kLeaf7EbxMpx, false);
+        set_bit(r.ebx, cpuid::kLeaf7EbxIntelPt, false);
         set_bit(r.ecx, cpuid::kLeaf7EcxOspke, (g.cr4 & arch::cr4::PKE) != 0);
       } else if (subleaf == 1) {
         set_bit(r.edx, cpuid::kLeaf7s1EdxApxF, p.expose_apx);
@@ -64,6 +76,9 @@ void filter_cpuid(uint32_t leaf, uint32_t subleaf, CpuidRegs& r, const ApxPolicy
       return;
     case cpuid::kLeafXsave:
       filter_xsave_leaf(subleaf, r, p, g);
+      return;
+    case cpuid::kLeafProcessorTrace:
+      zero(r);
       return;
     case cpuid::kLeafApx:
       if (!p.expose_apx || subleaf != 0) {

@@ -2,10 +2,16 @@
 // result through filter_cpuid, which turns host facts into what this guest may see.
 //
 // What it changes (everything else passes through):
-//   1:ECX            hypervisor-present (31) set; VMX (5) cleared (no nested VMX);
-//                    OSXSAVE (27) = guest CR4.OSXSAVE (the host runs with its own CR4).
+//   1:ECX            hypervisor-present (31) set; VMX (5) and SMX (6) cleared (no nested VMX);
+//                    OSXSAVE (27) = guest CR4.OSXSAVE (the host runs with its own CR4);
+//                    DTES64 (2), DS-CPL (4) cleared with
+//   1:EDX            DS (21): the debug store (BTS, PEBS) would write records to a
+//                    guest-chosen address, also while the CPU runs apexvisor; its MSRs #GP
+//                    (vmm/msr_policy.def).
 //   7.0              EAX (max subleaf) >= 1 when APX is exposed; EBX MPX (14) cleared when MPX
-//                    state is not offered; ECX OSPKE (4) = guest CR4.PKE.
+//                    state is not offered; EBX Intel PT (25) cleared (PT writes trace data to
+//                    physical addresses: its MSRs #GP); ECX OSPKE (4) = guest CR4.PKE.
+//   14h              Intel PT's leaf: all zero.
 //   7.1:EDX          APX_F (21) = policy.expose_apx.
 //   0Dh.0            EDX:EAX = policy.guest_supported_xcr0 (so bit 19 iff APX is exposed);
 //                    ECX = standard-format size of all of those components;
@@ -14,7 +20,8 @@
 //                    same value as long as the guest's XCR0 is what is loaded (VMX never
 //                    switches XCR0, design.md), and tests can check it.
 //   0Dh.1            passes through (XSAVEOPT/XSAVEC/XSAVES flags; EBX there depends on
-//                    XCR0|IA32_XSS and is left to hardware).
+//                    XCR0|IA32_XSS and is left to hardware), except ECX bit 8 (PT in IA32_XSS)
+//                    cleared; 0Dh.8 (the PT component) all zero.
 //   0Dh.n, n >= 2    user components the guest is not offered read as all zero (MPX's 3/4
 //                    when APX is exposed, APX's 19 when hidden); 19 reads EAX=128 (size),
 //                    EBX=960 (offset) from the host when exposed. Supervisor components
@@ -58,7 +65,7 @@ void filter_cpuid(uint32_t leaf, uint32_t subleaf, CpuidRegs& regs, const ApxPol
 // the call (tests/unit/vmm/cpuid_filter_test.cpp checks that the two agree).
 constexpr bool cpuid_leaf_filtered(uint32_t leaf) {
   return leaf == cpuid::kLeafFeatures || leaf == cpuid::kLeafStructuredExt || leaf == cpuid::kLeafXsave ||
-         leaf == cpuid::kLeafApx || (leaf >= cpuid::kLeafHypervisorFirst && leaf <= cpuid::kLeafHypervisorLast);
+         leaf == cpuid::kLeafProcessorTrace || leaf == cpuid::kLeafApx || (leaf >= cpuid::kLeafHypervisorFirst && leaf <= cpuid::kLeafHypervisorLast);
 }
 
 // Whether filter_cpuid reads guest.cr4 for `leaf` (1: OSXSAVE, 7: OSPKE); for every other

@@ -270,7 +270,7 @@ TEST_CASE("leaves the policy does not own pass through unchanged") {
   struct Row {
     uint32_t leaf, subleaf;
   };
-  const Row rows[] = {{0, 0}, {2, 0}, {7, 2}, {0xD, 1}, {0x80000001, 0}, {0x50000000, 0}, {0x3fffffff, 0}};
+  const Row rows[] = {{0, 0}, {2, 0}, {7, 2}, {0x80000001, 0}, {0x50000000, 0}, {0x3fffffff, 0}};
   const HostCpuInfo h = host(true, kApxServerXcr0);
   const ApxPolicy p = decide_apx_policy(h, ApxConfig::auto_detect);
   for (const auto& r : rows) {
@@ -280,9 +280,42 @@ TEST_CASE("leaves the policy does not own pass through unchanged") {
     filter_cpuid(r.leaf, r.subleaf, out, p, kGuest);
     CHECK(std::memcmp(&in, &out, sizeof in) == 0);
   }
-  // A supervisor component's subleaf (ECX[0]=1) is IA32_XSS business and passes too.
-  CpuidRegs pt{0x80, 0, cpuid::kLeafDEcxSupervisor, 0};
-  filter_cpuid(0xD, 8, pt, p, kGuest);
-  CHECK(pt.eax == 0x80);
-  CHECK(pt.ecx == cpuid::kLeafDEcxSupervisor);
+  // A supervisor component's subleaf (ECX[0]=1) is IA32_XSS business and passes too (CET_U,
+  // 11), except Intel PT's (8), which is hidden with PT.
+  CpuidRegs cet{0x10, 0, cpuid::kLeafDEcxSupervisor, 0};
+  filter_cpuid(0xD, 11, cet, p, kGuest);
+  CHECK(cet.eax == 0x10);
+  CHECK(cet.ecx == cpuid::kLeafDEcxSupervisor);
+}
+
+// Intel PT and the debug store write to memory the guest names, also while apexvisor runs:
+// their MSRs #GP (vmm/msr_policy.def) and CPUID hides them, so a guest OS never tries.
+TEST_CASE("Intel PT and the debug store (BTS, PEBS) are hidden in every leaf that shows them") {
+  const HostCpuInfo h = host(true, kApxServerXcr0);
+  for (ApxConfig c : {ApxConfig::auto_detect, ApxConfig::off}) {
+    const ApxPolicy p = decide_apx_policy(h, c);
+    const CpuidRegs all{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff};
+    CpuidRegs r = all;
+    filter_cpuid(1, 0, r, p, kGuest);
+    CHECK((r.edx & cpuid::kLeaf1EdxDs) == 0);
+    CHECK((r.ecx & cpuid::kLeaf1EcxDtes64) == 0);
+    CHECK((r.ecx & cpuid::kLeaf1EcxDsCpl) == 0);
+    CHECK(r.edx == ~cpuid::kLeaf1EdxDs);  // nothing else in EDX
+    r = all;
+    filter_cpuid(7, 0, r, p, kGuest);
+    CHECK((r.ebx & cpuid::kLeaf7EbxIntelPt) == 0);
+    for (uint32_t sub : {0u, 1u, 2u}) {
+      r = all;
+      filter_cpuid(0x14, sub, r, p, kGuest);
+      CHECK((r.eax | r.ebx | r.ecx | r.edx) == 0);
+    }
+    r = {0x1f, 0x240, 0x1900, 0};  // XSAVEOPT/C/XGETBV1/XSAVES; IA32_XSS may hold PT (8), CET (11, 12)
+    filter_cpuid(0xD, 1, r, p, kGuest);
+    CHECK(r.eax == 0x1f);
+    CHECK(r.ebx == 0x240);
+    CHECK(r.ecx == 0x1800);
+    r = {0x80, 0, cpuid::kLeafDEcxSupervisor, 0};
+    filter_cpuid(0xD, 8, r, p, kGuest);
+    CHECK((r.eax | r.ebx | r.ecx | r.edx) == 0);
+  }
 }

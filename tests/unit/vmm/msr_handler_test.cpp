@@ -30,7 +30,14 @@ TEST_CASE("RDMSR exit") {
       {"pass: MSR the CPU lacks (host #GP) -> guest #GP", 0x1b, Host::faults, 0, Outcome::gp, kGarbage, kGarbage, 1},
       {"pass: outside both bitmap ranges, not present", 0xdeadbeef, Host::absent, 0, Outcome::gp, kGarbage, kGarbage,
        1},
-      {"pass: outside both bitmap ranges, present", 0x40000000, Host::has, 0x77, Outcome::advance, 0x77, 0, 1},
+      {"pass: outside both bitmap ranges, present", 0x40000100, Host::has, 0x77, Outcome::advance, 0x77, 0, 1},
+      {"gp: Hyper-V's hypercall-page MSR, never executed (nested)", 0x40000001, Host::has, 0x77, Outcome::gp, kGarbage,
+       kGarbage, 0},
+      {"gp: KVM's kvmclock MSR, never executed (nested)", 0x4b564d01, Host::has, 0x77, Outcome::gp, kGarbage, kGarbage,
+       0},
+      {"gp: IA32_RTIT_CTL (Intel PT hidden)", 0x570, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
+      {"gp: IA32_DS_AREA (debug store hidden)", 0x600, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
+      {"gp: IA32_BIOS_UPDT_TRIG (write-only)", 0x79, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
       {"emulate: FEATURE_CONTROL locked with VMX outside SMX -> VMX bits clear", 0x3a, Host::has, 0x5,
        Outcome::advance, 0x1, 0, 1},
       {"emulate: FEATURE_CONTROL keeps SENTER/SGX/LMCE bits", 0x3a, Host::has, 0x17ff07, Outcome::advance, 0x17ff01, 0,
@@ -40,8 +47,9 @@ TEST_CASE("RDMSR exit") {
       {"emulate: FEATURE_CONTROL host read faults -> just locked", 0x3a, Host::faults, 0, Outcome::advance, 0x1, 0, 1},
       {"gp: IA32_VMX_BASIC", 0x480, Host::has, 0xda0400000000ull, Outcome::gp, kGarbage, kGarbage, 0},
       {"gp: IA32_VMX_PROCBASED_CTLS2", 0x48b, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
-      {"gp: IA32_VMX_PROCBASED_CTLS3 (last of the range)", 0x492, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
-      {"pass: 0x493 (just past the VMX range)", 0x493, Host::has, 0x2, Outcome::advance, 0x2, 0, 1},
+      {"gp: IA32_VMX_PROCBASED_CTLS3", 0x492, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
+      {"gp: IA32_VMX_EXIT_CTLS2 (last of the range)", 0x493, Host::has, 0x1, Outcome::gp, kGarbage, kGarbage, 0},
+      {"pass: 0x494 (just past the VMX range)", 0x494, Host::has, 0x2, Outcome::advance, 0x2, 0, 1},
   };
   for (const Row& r : rows) {
     CAPTURE(r.what);
@@ -81,6 +89,15 @@ TEST_CASE("WRMSR exit") {
       {"gp: IA32_FEATURE_CONTROL is locked", 0x3a, 0, 0x5, Host::has, Outcome::gp, 0, 0},
       {"gp: IA32_VMX_BASIC", 0x480, 0, 0, Host::has, Outcome::gp, 0, 0},
       {"gp: IA32_VMX_CR4_FIXED1", 0x489, 0, 0, Host::has, Outcome::gp, 0, 0},
+      {"discard: IA32_BIOS_UPDT_TRIG, no microcode load, the guest goes on", 0x79, 0, 0x1000, Host::has,
+       Outcome::advance, 0, 0},
+      {"gp: IA32_RTIT_OUTPUT_BASE (Intel PT hidden)", 0x560, 0, 0x1000, Host::has, Outcome::gp, 0, 0},
+      {"gp: IA32_PEBS_ENABLE (PEBS hidden)", 0x3f1, 0, 1, Host::has, Outcome::gp, 0, 0},
+      {"gp: Hyper-V's hypercall page, never executed", 0x40000001, 0, 0x1001, Host::has, Outcome::gp, 0, 0},
+      {"gp: KVM's system time, never executed", 0x4b564d01, 0, 0x1001, Host::has, Outcome::gp, 0, 0},
+      {"emulate: IA32_XSS with the PT component -> #GP", 0xda0, 0, 0x100, Host::has, Outcome::gp, 0, 0},
+      {"emulate: IA32_XSS with CET components reaches the hardware", 0xda0, 0, 0x1800, Host::has, Outcome::advance, 1,
+       0x1800},
   };
   for (const Row& r : rows) {
     CAPTURE(r.what);
@@ -96,7 +113,7 @@ TEST_CASE("WRMSR exit") {
       CHECK(f.host.last_wrmsr == msr);
       CHECK(f.host.last_wrmsr_value == r.written);
     }
-    if (r.host == Host::has) CHECK(f.host.msr(msr) == (r.outcome == Outcome::advance ? r.written : 0x5a));
+    if (r.host == Host::has) CHECK(f.host.msr(msr) == (r.host_writes ? r.written : 0x5a));
     CHECK(f.gpr(arch::Gpr::rdx) == r.rdx);  // WRMSR changes no register
     CHECK(f.injected() == (r.outcome == Outcome::gp ? kInjectGp : 0));
   }
