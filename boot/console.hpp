@@ -11,6 +11,11 @@ void console_init(uint16_t serial_port);
 // Whether the UART at `port` is the console's and the firmware's ConOut reaches it too, so
 // lines printed through ConOut are written to it once (for the configuration log line).
 bool console_serial_shared(uint16_t port);
+// For the guest side of the loader on a CPU apexvisor runs (boot/loader_handoff.hpp): lines
+// go to the UART through the hypervisor (hypercall log_line), so that they never interleave
+// with the hypervisor's own lines there; ConOut still gets them where it does not reach
+// that UART (the screen). Call after console_init.
+void console_route_through_hypervisor();
 // Stops using ConOut (before handing the machine to the next stage).
 void console_detach_firmware();
 // Records which CPU is the BSP and the APIC id of every CPU so log lines name their CPU.

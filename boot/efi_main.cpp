@@ -11,6 +11,7 @@
 #include "boot/esp_files.hpp"
 #include "boot/firmware.hpp"
 #include "boot/inventory.hpp"
+#include "boot/loader_handoff.hpp"
 #include "boot/mp.hpp"
 #include "boot/runtime_copy.hpp"
 #include "boot/virtualize.hpp"
@@ -122,38 +123,67 @@ void probe_one_cpu(unsigned index, void* arg) {
 
 namespace boot {
 namespace {
-EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st);
-}
+
+struct HypervisorEntry {
+  EFI_HANDLE image;
+  EFI_SYSTEM_TABLE* st;
+  LoaderHandoff* handoff;
+};
+uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume);
+EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, const LoaderHandoff& handoff, bool launched);
+
+}  // namespace
 }  // namespace boot
 
-// TSC when the firmware started apexvisor (copied into the runtime image with the rest of
-// .data); the `timing:` line after the summary reports it (tools/bench: boot cost).
+// TSC when the firmware started apexvisor; the `timing:` line after the summary reports it
+// (tools/bench: boot cost).
 static uint64_t g_tsc_at_entry = 0;
 
+// Runs in the firmware's image (boot/loader_handoff.hpp): the hypervisor image does the work
+// up to the launch of every CPU; the bootstrap processor comes back here as the guest (or
+// without a hypervisor) and boots the next stage.
 extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   g_tsc_at_entry = arch::rdtsc();
-  return boot::run_from_runtime_copy(image, st, boot::loader_main);
+  boot::LoaderHandoff handoff;
+  boot::HypervisorEntry entry{image, st, &handoff};
+  const bool launched = boot::run_in_hypervisor_image(image, st, boot::hypervisor_main, &entry) == vmm::kLaunchedAsGuest;
+  return boot::finish_as_guest(image, st, handoff, launched);
 }
 
 namespace boot {
 namespace {
 
-// Runs in the runtime copy of the image (boot/runtime_copy.hpp).
-EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
+void init_firmware(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   Firmware& fw = firmware();
   fw.image = image;
   fw.st = st;
   fw.bs = st->BootServices;
   fw.rt = st->RuntimeServices;
+}
+
+// Runs in the hypervisor image (the runtime copy), as the firmware's code until each CPU is
+// launched. Everything the guest side needs afterwards goes into the handoff first. Returns
+// only when the bootstrap processor was not launched.
+uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
+  auto* entry = static_cast<HypervisorEntry*>(arg);
+  LoaderHandoff& handoff = *entry->handoff;
+  init_firmware(entry->image, entry->st);
 
   console_init(0x3f8);
   APEX_LOG(info, "apexvisor %s: VMX micro-hypervisor with APX guest support", APEXVISOR_VERSION);
-  if (const char* why = runtime_copy_failure())
-    APEX_LOG(warn, "running in place, not from runtime memory (%s): the hypervisor will not survive ExitBootServices", why);
-  else
-    APEX_LOG(info, "running from runtime memory at 0x%llx (%llu KiB)", static_cast<unsigned long long>(image_base()),
+  const char* no_copy = runtime_copy_failure();
+  if (no_copy) {
+    APEX_LOG(warn, "no runtime copy of the image (%s): the hypervisor would share its memory with the guest; "
+             "not virtualizing", no_copy);
+  } else {
+    // The copy is hypervisor memory: hidden from the guest with the rest (virtualize.cpp).
+    record_hypervisor_memory(image_base(), (image_size() + 4095) & ~uint64_t{4095});
+    // No address: the log ring is readable by hypercall, and addresses help an attacker.
+    APEX_LOG(info, "running from runtime memory (%llu KiB), hidden from the guest once launched",
              static_cast<unsigned long long>(image_size() / 1024));
+  }
   Config cfg = load_config();
+  handoff.cfg = cfg;
   vmm::global_log().set_level(cfg.log_level);
   if (cfg.serial_port != 0x3f8) console_init(cfg.serial_port);
 
@@ -180,16 +210,31 @@ EFI_STATUS loader_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   }
   static bool ready[kMaxCpus];
   for (unsigned i = 0; i < cpus; ++i) ready[i] = run.results[i].vmxon_ok;
-  VirtualizeSummary vs{cpus, 0};
-  if (vmx_ok) vs = virtualize_all_cpus(cfg, ready);
-  APEX_LOG(info, "summary cpus=%u vmx_ok=%u virtualized=%u", cpus, vmx_ok, vs.virtualized);
+  handoff.cpus = cpus;
+  handoff.vmx_ok = vmx_ok;
+  handoff.hypervisor_image = no_copy == nullptr;
+  if (vmx_ok && handoff.hypervisor_image)
+    handoff.virtualized = virtualize_all_cpus(cfg, ready, *bsp_resume, &handoff).virtualized;
+  return 0;
+}
+
+// Runs in the firmware's image, on the bootstrap processor, as the guest when it was
+// `launched`: its own globals, nothing of the hypervisor's; its lines reach the UART through
+// the hypervisor then.
+EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, const LoaderHandoff& handoff, bool launched) {
+  init_firmware(image, st);
+  console_init(handoff.cfg.serial_port);
+  if (launched) console_route_through_hypervisor();
+  vmm::global_log().set_level(handoff.cfg.log_level);
+  APEX_LOG(info, "summary cpus=%u vmx_ok=%u virtualized=%u", handoff.cpus, handoff.vmx_ok, handoff.virtualized);
   APEX_LOG(info, "timing: tsc_entry=%llu tsc_summary=%llu", static_cast<unsigned long long>(g_tsc_at_entry),
            static_cast<unsigned long long>(arch::rdtsc()));
-  if (vs.virtualized < cpus)
-    APEX_LOG(warn, "%u of %u CPUs run without the hypervisor; booting the next stage regardless", cpus - vs.virtualized, cpus);
+  if (handoff.virtualized < handoff.cpus)
+    APEX_LOG(warn, "%u of %u CPUs run without the hypervisor; booting the next stage regardless",
+             handoff.cpus - handoff.virtualized, handoff.cpus);
 
   // An error return makes the firmware's boot manager go on to its next boot option.
-  return start_next_stage(cfg) ? EFI_SUCCESS : EFI_NOT_FOUND;
+  return start_next_stage(handoff.cfg) ? EFI_SUCCESS : EFI_NOT_FOUND;
 }
 
 }  // namespace

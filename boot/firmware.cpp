@@ -10,18 +10,24 @@ uint64_t g_runtime_bytes = 0;
 constexpr size_t kMaxRanges = 512;
 MemoryRange g_ranges[kMaxRanges];
 size_t g_range_count = 0;
+bool g_ranges_complete = true;
 
 void record_range(uint64_t base, uint64_t size) {
   if (g_range_count && g_ranges[g_range_count - 1].base + g_ranges[g_range_count - 1].size == base) {
     g_ranges[g_range_count - 1].size += size;  // adjacent: grow the last range
   } else if (g_range_count < kMaxRanges) {
     g_ranges[g_range_count++] = {base, size};
+  } else {
+    g_ranges_complete = false;  // a range nobody would hide: virtualize_all_cpus refuses
   }
 }
 }  // namespace
 
-size_t runtime_allocations(const MemoryRange** ranges) {
+void record_hypervisor_memory(uint64_t base, uint64_t size) { record_range(base, size); }
+
+size_t runtime_allocations(const MemoryRange** ranges, bool* complete) {
   *ranges = g_ranges;
+  if (complete) *complete = g_ranges_complete;
   return g_range_count;
 }
 

@@ -24,12 +24,16 @@ void* alloc_runtime_pages(size_t pages);
 // What was taken from the firmware (whole chunks, their unused tails included).
 uint64_t runtime_bytes_allocated();
 
-// Every range alloc_runtime_pages handed out, for hiding them from the guest's EPT view.
+// Every range of hypervisor memory: what alloc_runtime_pages handed out and the ranges
+// recorded with record_hypervisor_memory (the image's runtime copy), for hiding them from
+// the guest's EPT view. `complete` is false when a range could not be recorded (the table is
+// full): then not all of it could be hidden, and nothing may be virtualized.
 struct MemoryRange {
   uint64_t base;
   uint64_t size;
 };
-size_t runtime_allocations(const MemoryRange** ranges);
+size_t runtime_allocations(const MemoryRange** ranges, bool* complete = nullptr);
+void record_hypervisor_memory(uint64_t base, uint64_t size);
 
 // The end of the highest range in the firmware's memory map (RAM and MMIO it describes).
 uint64_t memory_map_top();

@@ -24,6 +24,12 @@ void EFIAPI ap_trampoline(void* p) {
   call->fn(call->index, call->arg);
 }
 
+struct ApLaunchCall {
+  LaunchFn fn;
+  void* arg;
+  unsigned index;
+};
+
 // Generous: under Bochs an AP's work can take seconds of emulated time.
 constexpr UINTN kApTimeoutUs = 60ull * 1000 * 1000;
 
@@ -61,6 +67,44 @@ unsigned cpu_count() { return g_count; }
 const CpuInfo& cpu_info(unsigned index) { return g_cpus[index]; }
 bool mp_available() { return g_mp != nullptr; }
 
+namespace {
+
+// StartupThisAP with `procedure`; false (logged) when the AP could not run it.
+bool run_on_ap(unsigned i, efi::ApProcedure procedure, void* arg) {
+  if (!g_cpus[i].enabled) {
+    APEX_LOG(warn, "cpu%u (APIC id %u) is disabled by the firmware; skipped", i, g_cpus[i].apic_id);
+    return false;
+  }
+  EFI_STATUS s = g_mp->startup_this_ap(g_mp, procedure, i, nullptr, kApTimeoutUs, arg, nullptr);
+  if (EFI_ERROR(s)) {
+    APEX_LOG(error, "cpu%u (APIC id %u): StartupThisAP failed: %s", i, g_cpus[i].apic_id, efi::status_name(s));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+}  // namespace boot
+
+// The AP side of launch_on_each_cpu, called by apex_ap_call_capturing (MS ABI shim) with the
+// continuation back into MP services.
+extern "C" uint64_t apex_ap_procedure(void* p, const vmm::GuestContinuation* resume) {
+  auto* call = static_cast<boot::ApLaunchCall*>(p);
+  call->fn(call->index, call->arg, *resume);
+  return 0;
+}
+
+namespace boot {
+
+void launch_on_each_cpu(LaunchFn fn, void* arg, const vmm::GuestContinuation& bsp_resume) {
+  for (unsigned i = 0; g_mp && i < g_count; ++i) {
+    if (i == g_bsp_index) continue;
+    ApLaunchCall call{fn, arg, i};
+    (void)run_on_ap(i, apex_ap_call_capturing, &call);
+  }
+  fn(g_bsp_index, arg, bsp_resume);
+}
+
 unsigned run_on_each_cpu(PerCpuFn fn, void* arg) {
   unsigned done = 0;
   fn(g_bsp_index, arg);
@@ -68,17 +112,8 @@ unsigned run_on_each_cpu(PerCpuFn fn, void* arg) {
   if (!g_mp) return done;
   for (unsigned i = 0; i < g_count; ++i) {
     if (i == g_bsp_index) continue;
-    if (!g_cpus[i].enabled) {
-      APEX_LOG(warn, "cpu%u (APIC id %u) is disabled by the firmware; skipped", i, g_cpus[i].apic_id);
-      continue;
-    }
     ApCall call{fn, arg, i};
-    EFI_STATUS s = g_mp->startup_this_ap(g_mp, ap_trampoline, i, nullptr, kApTimeoutUs, &call, nullptr);
-    if (EFI_ERROR(s)) {
-      APEX_LOG(error, "cpu%u (APIC id %u): StartupThisAP failed: %s", i, g_cpus[i].apic_id, efi::status_name(s));
-      continue;
-    }
-    ++done;
+    if (run_on_ap(i, ap_trampoline, &call)) ++done;
   }
   return done;
 }

@@ -3,6 +3,8 @@
 #pragma once
 #include <stdint.h>
 
+#include "vmm/launch/guest_continuation.hpp"
+
 namespace boot {
 
 struct CpuInfo {
@@ -24,5 +26,13 @@ bool mp_available();
 // that fails or times out is logged and skipped.
 using PerCpuFn = void (*)(unsigned index, void* arg);
 unsigned run_on_each_cpu(PerCpuFn fn, void* arg);
+
+// For the launch: fn(index, arg, resume) on every enabled CPU, the APs first and the BSP
+// last, where `resume` is where that CPU's guest continues once launched: for an AP the
+// return to MP services (through apex_ap_call_capturing), for the BSP `bsp_resume` (the
+// firmware image's call into this one). A CPU that is launched never returns to fn's caller:
+// the BSP's launch, if it succeeds, is the last thing this image does.
+using LaunchFn = void (*)(unsigned index, void* arg, const vmm::GuestContinuation& resume);
+void launch_on_each_cpu(LaunchFn fn, void* arg, const vmm::GuestContinuation& bsp_resume);
 
 }  // namespace boot

@@ -42,19 +42,19 @@ bool rebase(uint8_t* copy, int64_t delta) {
 uint64_t image_base() { return reinterpret_cast<uint64_t>(ImageBase); }
 uint64_t image_size() { return g_image_size; }
 
-EFI_STATUS run_from_runtime_copy(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, ImageMain main) {
+uint64_t run_in_hypervisor_image(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, vmm::CapturedFn main, void* arg) {
   EFI_LOADED_IMAGE* li = nullptr;
   EFI_BOOT_SERVICES* bs = st->BootServices;
   if (EFI_ERROR(bs->HandleProtocol(image, &g_loaded_image_guid, reinterpret_cast<void**>(&li)))) {
     g_copy_failure = "no EFI_LOADED_IMAGE_PROTOCOL";
-    return main(image, st);
+    return apex_call_capturing(main, arg);
   }
   uint64_t size = li->ImageSize;
   EFI_PHYSICAL_ADDRESS dest = 0;
   if (EFI_ERROR(bs->AllocatePages(AllocateAnyPages, EfiRuntimeServicesCode, (size + 4095) / 4096, &dest))) {
     g_image_size = size;
     g_copy_failure = "out of runtime memory";
-    return main(image, st);
+    return apex_call_capturing(main, arg);
   }
   auto* copy = reinterpret_cast<uint8_t*>(dest);
   memcpy(copy, ImageBase, size);
@@ -63,13 +63,14 @@ EFI_STATUS run_from_runtime_copy(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, ImageMa
     bs->FreePages(dest, (size + 4095) / 4096);
     g_image_size = size;
     g_copy_failure = "unexpected relocation type";
-    return main(image, st);
+    return apex_call_capturing(main, arg);
   }
-  // The copy's globals: record its size there, then continue in the copy.
+  // The copy's globals: record its size there, then enter the copy. (It records itself as
+  // hypervisor memory: the range table is the copy's.)
   auto* copy_size = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(&g_image_size) + delta);
   *copy_size = size;
-  auto copied_main = reinterpret_cast<ImageMain>(reinterpret_cast<uint8_t*>(main) + delta);
-  return copied_main(image, st);
+  auto copied_main = reinterpret_cast<vmm::CapturedFn>(reinterpret_cast<uint8_t*>(main) + delta);
+  return apex_call_capturing(copied_main, arg);
 }
 
 const char* runtime_copy_failure() { return g_copy_failure; }

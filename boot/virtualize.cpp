@@ -53,11 +53,20 @@ struct LaunchRun {
   vmm::CpuVm cpus[kMaxCpus];
   vmm::LaunchResult results[kMaxCpus];
   bool attempted[kMaxCpus];
+  LoaderHandoff* handoff;
 };
 
+unsigned launched(const LaunchRun& run) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < cpu_count(); ++i) n += run.results[i].ok ? 1 : 0;
+  return n;
+}
+
 // Runs on each CPU: read this CPU's own capabilities (hybrid parts differ per core type),
-// refuse with the missing control's name, else launch.
-void launch_one(unsigned index, void* arg) {
+// refuse with the missing control's name, else launch. A launch that succeeds does not come
+// back (the guest continues at `resume`, outside this image), so the CPU's result and its
+// log line are written first, and undone if the launch fails.
+void launch_one(unsigned index, void* arg, const vmm::GuestContinuation& resume) {
   auto* run = static_cast<LaunchRun*>(arg);
   if (!run->attempted[index]) return;
   vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, false);
@@ -65,12 +74,15 @@ void launch_one(unsigned index, void* arg) {
   if (!check.ok) {
     run->results[index] = {false, check.reason, 0};
   } else {
-    run->results[index] = vmm::launch_this_cpu(caps, run->cpus[index]);
+    APEX_LOG(info, "cpu%u: virtualized: the firmware continues as a guest (VPID %u)", index, index + 1);
+    run->results[index] = {true, nullptr, 0};
+    // The BSP is the last: what the firmware image prints after it must be known now.
+    if (cpu_info(index).bsp) run->handoff->virtualized = launched(*run);
+    run->results[index] = vmm::launch_this_cpu(caps, run->cpus[index], resume);
+    if (cpu_info(index).bsp) run->handoff->virtualized = launched(*run);
   }
   const vmm::LaunchResult& r = run->results[index];
-  if (r.ok)
-    APEX_LOG(info, "cpu%u: virtualized: the firmware continues as a guest (VPID %u)", index, index + 1);
-  else
+  if (!r.ok)
     APEX_LOG(error, "cpu%u: not virtualized: %s (VM-instruction error %u)", index, r.reason, r.vm_instruction_error);
 }
 
@@ -145,7 +157,7 @@ void collect_ram(vmm::monitor::RamMap& ram) {
 
 vmm::MachineVm g_machine;
 uint8_t* g_msr_bitmap = nullptr;
-LaunchRun g_run;  // in the image copy: the guest may read the results after launching
+LaunchRun g_run;  // hypervisor memory: filled before each launch, hidden from the guest after
 
 // apic_virt: one virtual-APIC page per CPU to be launched (runtime memory, hidden from the
 // guest with the rest). False, with none handed out, when memory runs short.
@@ -163,7 +175,8 @@ bool give_virtual_apic_pages(unsigned cpus) {
 
 }  // namespace
 
-VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) {
+VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, const vmm::GuestContinuation& bsp_resume,
+                                      LoaderHandoff* handoff) {
   const unsigned cpus = cpu_count();
   VirtualizeSummary summary{cpus, 0};
 
@@ -304,6 +317,12 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
     APEX_LOG(error, "EPT: %s: not virtualizing", vmm::ept::ept_status_text(st));
     return summary;
   }
+  bool all_recorded = true;
+  (void)runtime_allocations(&ranges, &all_recorded);
+  if (!all_recorded) {
+    APEX_LOG(error, "EPT: more hypervisor memory ranges than can be recorded: some could not be hidden; not virtualizing");
+    return summary;
+  }
   g_machine.eptp = ept.eptp().raw;
   const auto& es = ept.stats();
   APEX_LOG(info, "EPT: identity map of %llu GiB: %llu x 1G, %llu x 2M, %llu x 4K pages; %llu KiB of tables; %llu hypervisor pages hidden",
@@ -335,8 +354,10 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready) 
 
   vmm::set_machine_vm(&g_machine);
   vmm::monitor::write_monitor_launching();
-  run_on_each_cpu(launch_one, &g_run);
-  for (unsigned i = 0; i < cpus; ++i) summary.virtualized += g_run.results[i].ok ? 1 : 0;
+  g_run.handoff = handoff;
+  launch_on_each_cpu(launch_one, &g_run, bsp_resume);
+  // Here only when the BSP was not launched (a launched BSP continues in the firmware image).
+  summary.virtualized = launched(g_run);
   return summary;
 }
 

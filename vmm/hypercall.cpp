@@ -1,6 +1,7 @@
 #include "vmm/hypercall.hpp"
 
 #include "arch/little_endian.hpp"
+#include "arch/spinlock.hpp"
 #include "vmm/apic/ap_start_mode.hpp"
 
 #include "arch/gpr.hpp"
@@ -39,6 +40,38 @@ HypercallStatus hc_read_log(vmx::GprFile& regs, const Args& a, const Log& log) {
   const arch::Gpr out[] = {arch::Gpr::rdx, arch::Gpr::rsi, arch::Gpr::rdi};
   for (unsigned w = 0; w < 3; ++w) r(regs, out[w]) = arch::load_le(reinterpret_cast<const uint8_t*>(bytes) + 8 * w, 8);
   r(regs, arch::Gpr::rcx) = n;
+  return HypercallStatus::ok;
+}
+
+// log_line: one line being collected, machine-wide (the guest's loader prints from one CPU;
+// chunks of two CPUs at once only garble the guests' own text).
+struct GuestLine {
+  arch::SpinLock lock;
+  char text[kLogLineMax];
+  unsigned length = 0;
+  unsigned lines = 0;
+};
+GuestLine g_guest_line;
+
+HypercallStatus hc_log_line(vmx::GprFile& regs, const Args& a, const Log&) {
+  const uint64_t last = r(regs, arch::Gpr::rsi);
+  if (last > 1) return HypercallStatus::bad_argument;
+  GuestLine& g = g_guest_line;
+  arch::SpinGuard guard(g.lock);
+  if (g.lines >= kLogLinesMax) return HypercallStatus::log_suppressed;
+  const uint64_t words[] = {a.rbx, a.rcx, r(regs, arch::Gpr::rdx)};
+  bool ended = false;
+  for (unsigned i = 0; i < kHypercallLogChunk && !ended; ++i) {
+    const char c = static_cast<char>(words[i / 8] >> (8 * (i % 8)));
+    if (c == 0) ended = true;
+    else if (g.length < kLogLineMax - 1) g.text[g.length++] = c;
+  }
+  if (!last) return HypercallStatus::ok;
+  if (g.length == 0 || g.text[g.length - 1] != '\n') g.text[g.length++] = '\n';
+  global_log().write_line(g.text, g.length);
+  g.length = 0;
+  if (++g.lines == kLogLinesMax)
+    APEX_LOG(warn, "log_line: %u lines from guests printed; further ones are suppressed", kLogLinesMax);
   return HypercallStatus::ok;
 }
 

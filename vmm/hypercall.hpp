@@ -36,6 +36,17 @@ namespace vmm {
 //   3 cpu_count     Out: RBX = number of registered vCPUs (virtualized CPUs).
 //   4 ap_start_mode Out: RBX = how guest APs are started: 0 native INIT/SIPI exits,
 //                   1 intercepted ICR writes (config init_sipi=, vmm/apic/ap_start_mode.hpp).
+//   5 log_line      In:  RBX, RCX, RDX = the next 24 bytes of a log line (byte 0 in RBX bits
+//                   7:0, byte 8 in RCX, byte 16 in RDX; a NUL byte ends the chunk early),
+//                   RSI = 1 on the line's last chunk, else 0.
+//                   The line collects in a buffer of kLogLineMax bytes (more is cut) and, on
+//                   its last chunk, goes to the UART and the log ring as it is, in one piece
+//                   with the hypervisor's own lines. For the guest side of the loader
+//                   (boot/loader_handoff.hpp), whose lines would otherwise interleave with
+//                   the hypervisor's on the same UART. Guest-triggered, so bounded: after
+//                   kLogLinesMax lines every call answers log_suppressed, and one line says
+//                   so. (It gives a CPL-0 guest nothing new: it can write the UART itself.)
+//                   Errors: bad_argument (RSI > 1), log_suppressed.
 //
 // The EPT write monitor (vmm/monitor/write_monitor.hpp). Every call may answer
 // monitor_unavailable (no EPT write monitor on this machine: EPT, INVEPT or the
@@ -78,6 +89,7 @@ namespace vmm {
   X(2, read_log, "read the hypervisor's log ring")          \
   X(3, cpu_count, "number of virtualized CPUs")            \
   X(4, ap_start_mode, "how guest APs are started")          \
+  X(5, log_line, "print a line from the guest's loader")   \
   X(16, monitor_add, "watch a guest-physical range")        \
   X(17, monitor_remove, "stop watching a range")            \
   X(18, monitor_read_event, "read one write event")         \
@@ -104,12 +116,15 @@ enum class HypercallStatus : uint64_t {
   monitor_no_event = 10,
   monitor_event_lost = 11,
   bad_argument = 12,  // an argument outside its documented values
+  log_suppressed = 13,  // log_line: the guests' line budget is spent
 };
 
 inline constexpr uint64_t kHypercallInterfaceVersion = policy::kHypervisorInterfaceVersion;
 inline constexpr uint64_t kHypercallSignature = 0x78657061;  // "apex", little-endian
 inline constexpr uint64_t kHypercallEptMonitorFirst = 16;    // 16..: EPT write monitor
-inline constexpr unsigned kHypercallLogChunk = 24;           // bytes per read_log call
+inline constexpr unsigned kHypercallLogChunk = 24;           // bytes per read_log / log_line call
+inline constexpr unsigned kLogLineMax = 256;                  // log_line: longest line kept
+inline constexpr unsigned kLogLinesMax = 64;                  // log_line: lines accepted in all
 
 // "version"; nullptr for a number not in the table.
 const char* hypercall_name(uint64_t number);

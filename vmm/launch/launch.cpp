@@ -13,7 +13,6 @@
 #include "vmx/vmcs_hardware.hpp"
 #include "vmx/vmx_insn.hpp"
 
-extern "C" int apex_vmx_launch();
 extern "C" void apex_vm_exit_entry();
 
 namespace vmm {
@@ -112,7 +111,7 @@ const MachineVm* detail::g_machine_vm = nullptr;
 
 void set_machine_vm(const MachineVm* vm) { detail::g_machine_vm = vm; }
 
-LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu) {
+LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu, const GuestContinuation& resume) {
   host_cpu_init(cpu.host, cpu.index, cpu.vcpu);
   Vcpu& vcpu = *cpu.vcpu;
   vcpu.index = cpu.index;
@@ -151,8 +150,8 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu) {
     return fail("VMWRITE failed while building the VMCS", vmcs.instruction_error());
   prepare_exit_context(cpu);
   vcpu.virtualized = true;  // before VMLAUNCH: once the guest runs, it cannot reach the vCPU
-  int r = apex_vmx_launch();
-  if (r == 0) return {true, nullptr, 0};  // we are the guest now
+  // Success never comes back here: the guest continues at `resume`, outside this image.
+  int r = apex_vmx_launch_to(&resume, kLaunchedAsGuest);
   vcpu.virtualized = false;
   uint32_t err = static_cast<uint32_t>(vmcs.read(VmcsField::vm_instruction_error));
   if (r == 2) dump_current_vmcs(cpu.index, "VMLAUNCH failed");

@@ -6,6 +6,7 @@
 
 #include "vmm/exit_context.hpp"
 #include "vmm/host/host_cpu.hpp"
+#include "vmm/launch/guest_continuation.hpp"
 #include "vmm/vcpu.hpp"
 #include "vmx/capabilities.hpp"
 
@@ -54,7 +55,9 @@ inline const MachineVm* machine_vm() { return detail::g_machine_vm; }
 // calls it before VMLAUNCH; every VM exit then uses it as it is.
 void prepare_exit_context(CpuVm& cpu);
 
-// Runs on the CPU to virtualize. On success it returns as the guest.
-LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu);
+// Runs on the CPU to virtualize. On success it does not return: the guest continues at
+// `resume` (the caller's caller, outside the hypervisor image: guest_continuation.hpp) with
+// kLaunchedAsGuest as that call's result. It returns only on failure.
+LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu, const GuestContinuation& resume);
 
 }  // namespace vmm

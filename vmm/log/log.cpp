@@ -86,6 +86,13 @@ void Log::vlog(LogLevel level, const char* fmt, va_list ap) {
   unlock(taken);
 }
 
+void Log::write_line(const char* line, size_t n) {
+  const bool taken = lock();
+  ring_put(line, n);
+  for (size_t i = 0; i < sink_count_; ++i) sinks_[i].write(sinks_[i].ctx, line, n);
+  unlock(taken);
+}
+
 void Log::log(LogLevel level, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -34,6 +34,9 @@ class Log {
 
   void vlog(LogLevel level, const char* fmt, va_list ap);
   void log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+  // A line formatted elsewhere (the guest side of the loader: hypercall log_line), written as
+  // it is to the ring and the sinks, in one piece with this log's own lines.
+  void write_line(const char* line, size_t n);
 
   // Copies the ring's content, oldest byte first, starting `skip` bytes into what is
   // retained; returns the bytes copied. total_written() tells how much was ever logged.

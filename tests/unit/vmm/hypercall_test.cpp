@@ -42,7 +42,7 @@ TEST_CASE("hypercall table: numbers and names") {
   };
   const Row rows[] = {
       {0, "version"}, {1, "exit_counter"}, {2, "read_log"}, {3, "cpu_count"}, {4, "ap_start_mode"},
-      {5, nullptr},   {15, nullptr},       {16, "monitor_add"}, {17, "monitor_remove"},
+      {5, "log_line"},   {6, nullptr}, {15, nullptr},       {16, "monitor_add"}, {17, "monitor_remove"},
       {18, "monitor_read_event"}, {19, "monitor_stats"}, {20, nullptr}, {0x100000000ull, nullptr},
   };
   for (const Row& r : rows) {
@@ -71,7 +71,7 @@ TEST_CASE("VMCALL: CPL 0 only, unknown numbers #UD, nothing changes on #UD") {
       {"version at CPL 0", Mode::long64, 0, 0, Outcome::advance},
       {"version at CPL 3", Mode::long64, 3, 0, Outcome::ud},
       {"version at CPL 1", Mode::long64, 1, 0, Outcome::ud},
-      {"number 5 (not in the table)", Mode::long64, 0, 5, Outcome::ud},
+      {"number 6 (not in the table)", Mode::long64, 0, 6, Outcome::ud},
       {"number 20 (after the EPT write monitor's 16-19)", Mode::long64, 0, 20, Outcome::ud},
       {"number 0xffff", Mode::long64, 0, 0xffff, Outcome::ud},
       {"64-bit mode: RAX high bits count", Mode::long64, 0, 0x100000000ull, Outcome::ud},
@@ -272,4 +272,56 @@ TEST_CASE("vCPU registry") {
   vmm::reset_vcpu_registry();
   CHECK(vmm::vcpu_count() == 0);
   CHECK(vmm::vcpu_by_index(0) == nullptr);
+}
+
+namespace {
+std::string g_sink_text;
+void capture_sink(void*, const char* text, size_t len) { g_sink_text.append(text, len); }
+
+// One log_line call with `chunk` (up to 24 bytes) as RBX/RCX/RDX; returns the status.
+uint64_t log_line_call(const std::string& chunk, uint64_t last) {
+  HandlerFixture f;
+  uint64_t w[3] = {0, 0, 0};
+  for (size_t i = 0; i < chunk.size() && i < 24; ++i) w[i / 8] |= uint64_t{static_cast<uint8_t>(chunk[i])} << (8 * (i % 8));
+  f.gpr(Gpr::rax) = 5;
+  f.gpr(Gpr::rbx) = w[0];
+  f.gpr(Gpr::rcx) = w[1];
+  f.gpr(Gpr::rdx) = w[2];
+  f.gpr(Gpr::rsi) = last;
+  CHECK(outcome_of(f.exit(ExitReason::vmcall)) == Outcome::advance);
+  CHECK(f.gpr(Gpr::rdx) == w[2]);  // no result registers
+  return f.gpr(Gpr::rax);
+}
+}  // namespace
+
+// The guest side of the loader prints through the hypervisor, so its lines never interleave
+// with the hypervisor's on the UART; guest-triggered, so bounded (issue P8).
+TEST_CASE("hypercall 5, log_line: chunks make one line, written whole; bounded; bad flags refused") {
+  vmm::Log& log = vmm::global_log();
+  log.remove_all_sinks();
+  REQUIRE(log.add_sink({capture_sink, nullptr}));
+  g_sink_text.clear();
+  const std::string line = "apexvisor: summary cpus=2 vmx_ok=2 virtualized=2 [cpu0 info]\n";
+  for (size_t at = 0; at < line.size(); at += 24)
+    CHECK(log_line_call(line.substr(at, 24), at + 24 >= line.size() ? 1 : 0) == 0);
+  CHECK(g_sink_text == line);
+
+  g_sink_text.clear();
+  CHECK(log_line_call("x", 2) == static_cast<uint64_t>(vmm::HypercallStatus::bad_argument));
+  CHECK(g_sink_text.empty());
+
+  // a NUL ends a chunk; a line without a final newline gets one
+  CHECK(log_line_call(std::string("ab\0cd", 5), 0) == 0);
+  CHECK(log_line_call("ef", 1) == 0);
+  CHECK(g_sink_text == "abef\n");
+
+  // the budget: kLogLinesMax lines in all, then log_suppressed and one notice
+  unsigned accepted = 2;  // the two lines above
+  uint64_t status = 0;
+  while ((status = log_line_call("more", 1)) == 0) ++accepted;
+  CHECK(accepted == vmm::kLogLinesMax);
+  CHECK(status == static_cast<uint64_t>(vmm::HypercallStatus::log_suppressed));
+  CHECK(g_sink_text.find("further ones are suppressed") != std::string::npos);
+  CHECK(log_line_call("more", 1) == static_cast<uint64_t>(vmm::HypercallStatus::log_suppressed));
+  log.remove_all_sinks();
 }

@@ -1,0 +1,60 @@
+// The hypervisor's own image is out of the guest's reach (issue P8, design.md "Nothing that
+// runs as a guest writes hypervisor memory"). apexvisor runs from a copy of its image in
+// EfiRuntimeServicesCode memory; once the CPUs are launched the EPT hides it, so a guest that
+// walks the memory map and reads every runtime-code page must not find it. The banner string
+// is in the image's read-only data; the loader the firmware started (EfiLoaderCode, guest
+// memory) has it too, which is why only runtime code is searched.
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/guest/guest_runtime.hpp"
+#include "tests/guest/selftest_checks.hpp"
+
+namespace guest {
+namespace {
+
+constexpr char kNeedle[] = "VMX micro-hypervisor with APX guest support";
+constexpr size_t kNeedleLen = sizeof kNeedle - 1;
+
+bool page_holds_needle(const uint8_t* page) {
+  for (size_t i = 0; i + kNeedleLen <= 4096; ++i) {
+    if (page[i] != static_cast<uint8_t>(kNeedle[0])) continue;
+    size_t k = 1;
+    while (k < kNeedleLen && page[i + k] == static_cast<uint8_t>(kNeedle[k])) ++k;
+    if (k == kNeedleLen) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void run_isolation_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
+  EFI_BOOT_SERVICES* bs = st->BootServices;
+  UINTN size = 0, key = 0, desc_size = 0;
+  UINT32 version = 0;
+  bs->GetMemoryMap(&size, nullptr, &key, &desc_size, &version);
+  size += 8 * desc_size;
+  void* buf = nullptr;
+  if (EFI_ERROR(bs->AllocatePool(EfiLoaderData, size, &buf))) {
+    t.check(false, "the memory map for the isolation checks", "AllocatePool failed");
+    return;
+  }
+  EFI_STATUS s = bs->GetMemoryMap(&size, static_cast<EFI_MEMORY_DESCRIPTOR*>(buf), &key, &desc_size, &version);
+  t.check(!EFI_ERROR(s), "the memory map for the isolation checks", "status 0x%llx", s);
+  uint64_t pages = 0, found_at = 0;
+  if (!EFI_ERROR(s)) {
+    for (UINTN off = 0; off + desc_size <= size; off += desc_size) {
+      const auto* d = reinterpret_cast<const EFI_MEMORY_DESCRIPTOR*>(static_cast<uint8_t*>(buf) + off);
+      if (d->Type != EfiRuntimeServicesCode) continue;
+      for (uint64_t p = 0; p < d->NumberOfPages; ++p, ++pages) {
+        const uint64_t addr = d->PhysicalStart + 4096 * p;
+        if (!found_at && page_holds_needle(reinterpret_cast<const uint8_t*>(addr))) found_at = addr;
+      }
+    }
+  }
+  bs->FreePool(buf);
+  t.check(pages > 0 && found_at == 0, "no runtime-code page the guest can read holds the hypervisor's image",
+          "%llu pages searched, the banner found at 0x%llx", pages, found_at);
+}
+
+}  // namespace guest
