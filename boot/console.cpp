@@ -64,9 +64,9 @@ void conout_sink(void*, const char* text, size_t len) {
 
 }  // namespace
 
-void console_init(uint16_t serial_port) {
+void console_init(uint16_t serial_port, bool program_uart) {
   g_bsp_apic_id = current_apic_id();
-  g_serial.init(serial_port);
+  if (program_uart) g_serial.init(serial_port);
   auto& log = vmm::global_log();
   log.remove_all_sinks();
   // Both: the screen is what a user booting from USB sees, the UART is what CI reads. Where

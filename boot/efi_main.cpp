@@ -223,7 +223,7 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
 // the hypervisor then.
 EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, const LoaderHandoff& handoff, bool launched) {
   init_firmware(image, st);
-  console_init(handoff.cfg.serial_port);
+  console_init(handoff.cfg.serial_port, !launched);
   if (launched) console_route_through_hypervisor();
   vmm::global_log().set_level(handoff.cfg.log_level);
   APEX_LOG(info, "summary cpus=%u vmx_ok=%u virtualized=%u", handoff.cpus, handoff.vmx_ok, handoff.virtualized);

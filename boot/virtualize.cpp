@@ -127,6 +127,10 @@ vmm::apic::ApicPageIntercept g_apic_intercept;
 vmm::apic::VirtualApic g_virtual_apic;
 vmm::ept::EptIdentityMap* g_ept = nullptr;
 
+// The one answer to "is this hypervisor memory" (GuestPolicy::hypervisor_memory): what the
+// EPT hides.
+bool hypervisor_memory(uint64_t gpa) { return g_ept->translate(gpa).hidden; }
+
 // Guest RAM the emulator may touch: mapped by the EPT and not hypervisor memory.
 bool gpa_visible(uint64_t gpa) {
   vmm::ept::EptTranslation t = g_ept->translate(gpa);
@@ -253,6 +257,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   // besides the predicate, so all CPUs share it.
   static vmm::guest_memory::HostPhysMemory guest_ram(gpa_visible);
   policy.guest_ram = &guest_ram;
+  policy.hypervisor_memory = hypervisor_memory;
 
   // How guest APs get started (issue P6). Intercept: the guest's xAPIC writes must exit,
   // through the CPU's APIC-register virtualization where offered (apic_virt=auto), else by

@@ -29,6 +29,9 @@ struct GuestPolicy {
   // identity map minus hypervisor memory (boot/virtualize.cpp), a fake in the tests; null
   // when there is none (those handlers then stop the guest CPU with a reason).
   guest_memory::GuestPhysMemory* guest_ram;
+  // The one answer to "is this guest-physical page hypervisor memory" (hidden in the EPT:
+  // boot/virtualize.cpp asks the EPT); null in tests that do not need it.
+  bool (*hypervisor_memory)(uint64_t gpa);
 };
 
 struct ExitContext {

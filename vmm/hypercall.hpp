@@ -123,7 +123,7 @@ inline constexpr uint64_t kHypercallInterfaceVersion = policy::kHypervisorInterf
 inline constexpr uint64_t kHypercallSignature = 0x78657061;  // "apex", little-endian
 inline constexpr uint64_t kHypercallEptMonitorFirst = 16;    // 16..: EPT write monitor
 inline constexpr unsigned kHypercallLogChunk = 24;           // bytes per read_log / log_line call
-inline constexpr unsigned kLogLineMax = 256;                  // log_line: longest line kept
+inline constexpr unsigned kLogLineMax = Log::kMaxLine;        // log_line: longest line kept (a whole Log line)
 inline constexpr unsigned kLogLinesMax = 64;                  // log_line: lines accepted in all
 
 // "version"; nullptr for a number not in the table.

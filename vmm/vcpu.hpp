@@ -47,6 +47,8 @@ struct Vcpu {
 
   uint64_t exits_total;
   uint64_t exit_counts[vmx::kExitReasonLimit];
+  // Guest writes into hypervisor memory, discarded (vmm/handlers/hypervisor_memory_write.cpp).
+  uint64_t hypervisor_writes_discarded;
 
   // Text of the last stop reason that needed formatting (EPT violation with its addresses,
   // an unexpected exception, ...): ExitAction::stop points here. Per vCPU, so two CPUs

@@ -156,6 +156,9 @@ void run_privileged_checks(Tally& t) {
       {0x493, "RDMSR/WRMSR IA32_VMX_EXIT_CTLS2 raise #GP"},
       {0x40000001, "RDMSR/WRMSR Hyper-V's hypercall-page MSR raise #GP"},
       {0x4b564d01, "RDMSR/WRMSR KVM's system-time MSR raise #GP"},
+      {0x12, "RDMSR/WRMSR KVM's legacy system-time MSR raise #GP"},
+      {0x3f4, "RDMSR/WRMSR IA32_PEBS_BASE (architectural PEBS) raise #GP"},
+      {0x17d0, "RDMSR/WRMSR IA32_HW_FEEDBACK_PTR (HFI) raise #GP"},
   };
   for (const Refused& r : refused) {
     const int rv = guest_probe_rdmsr(r.msr, &val);

@@ -549,6 +549,21 @@ class SkipPolicyTest(TempDirCase):
         self.assertIn("bare: unexpected skip: skipped without a SKIP[<fact>] line", text)
         self.assertIn("made-up: unexpected skip: no-time-today: later (not an allowed", text)
 
+    def test_an_interrupted_run_is_a_failure(self):
+        log = self.log(("a", "OK", ""))
+        self.assertEqual(testlog.summarize(log, 0)[0]["failed"], 0)
+        counts, notes = testlog.summarize(log, 130)  # SIGINT
+        self.assertEqual(counts["failed"], 1)
+        self.assertIn("did not complete", notes[-1])
+        self.assertEqual(testlog.summarize(self.log(("a", "OK", ""), ("b", "FAIL", "")), 1)[0]["failed"], 1)
+
+    def test_the_last_skip_line_decides_tagged_or_not(self):
+        out = "echo: SKIP[no-kvm-nested-vmx]: quoted from a log\n" + skips.line("no-kvm-nested-vmx", "x") + "\nSKIP: late\n"
+        self.assertEqual(skips.parse(out), (None, "late"))
+        self.assertFalse(skips.verdict(out)[0])
+        self.assertEqual(skips.parse("run-scenario k: " + skips.line("no-apx-hardware", "y")), ("no-apx-hardware", "y"))
+        self.assertEqual(skips.parse("text SKIP[no-apx-hardware]: not at the start"), (None, None))
+
     def test_no_log_or_no_test_is_a_failure(self):
         counts, _ = testlog.summarize(os.path.join(self.tmp, "missing.json"))
         self.assertEqual(counts["failed"], 1)

@@ -66,7 +66,7 @@ EXPECT_FORMAT = r"""EXPECT file format (one rule per line):
   @include FILE   the rules of FILE (a path relative to this file's folder), in place: ordered
                   rules keep their position; shared by scenarios that must print the same lines
   Leading and trailing blanks of a rule are ignored (write \s or [ ] to match them). To start
-  a regex with a literal #, =, * or !, escape it: \#, \=, \*, \!.
+  a regex with a literal #, =, *, ! or +, escape it: \#, \=, \*, \!, \+.
   The log is cleaned before matching: ANSI escape sequences, CR and other control characters
   are removed, so ^ anchors at the text OVMF printed at the start of a line.
 Example:

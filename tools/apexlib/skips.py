@@ -29,7 +29,9 @@ ALLOWED = {
 # and tools/test turns them into failures.
 MISSING_PREREQUISITE = "missing-prerequisite"
 
-_LINE = re.compile(r"SKIP\[([a-z0-9-]+)\]: (.*)")
+# A skip line at the start of a line, after at most a "run-scenario NAME: " prefix; the
+# untagged "SKIP: ..." form is recognised too, so that it cannot hide behind an earlier tag.
+_LINE = re.compile(r"^(?:run-scenario \S+: )?SKIP(?:\[([a-z0-9-]+)\])?: (.*)")
 
 
 def line(fact, reason):
@@ -45,10 +47,11 @@ def skip(fact, reason, stream=None):
 
 
 def parse(output):
-    """(fact, reason) of the last skip line in a test's output, or (None, None)."""
+    """(fact, reason) of the last skip line in a test's output (fact None for an untagged
+    one), or (None, None) when there is none."""
     found = (None, None)
     for text in (output or "").splitlines():
-        m = _LINE.search(text)
+        m = _LINE.match(text)
         if m:
             found = (m.group(1), m.group(2).strip())
     return found

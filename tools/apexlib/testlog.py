@@ -11,7 +11,7 @@ from . import skips
 _PASSED = ("OK", "EXPECTEDFAIL")
 
 
-def summarize(path):
+def summarize(path, meson_status=0):
     """(counts, notes): counts has passed/failed/skipped; notes are lines to print, one per
     skip (allowed or not) and one per problem with the log itself."""
     counts = {"passed": 0, "failed": 0, "skipped": 0}
@@ -41,6 +41,12 @@ def summarize(path):
     if not records:
         counts["failed"] += 1
         notes.append("tools/test: FAILED: meson ran no test")
+    # Skips exit 77, which meson counts as neither pass nor fail; a non-zero status with no
+    # failed record means the run itself broke off (interrupted, timed out, crashed).
+    elif meson_status not in (0, 1) or (meson_status == 1 and counts["failed"] == 0):
+        counts["failed"] += 1
+        notes.append("tools/test: FAILED: meson test exited with status %d, with no failed test "
+                     "in its log: the run did not complete" % meson_status)
     return counts, notes
 
 
@@ -50,7 +56,7 @@ def closing_line(counts):
 
 
 def main(argv):
-    counts, notes = summarize(argv[0])
+    counts, notes = summarize(argv[0], int(argv[1]) if len(argv) > 1 else 0)
     for n in notes:
         print(n)
     print(closing_line(counts))

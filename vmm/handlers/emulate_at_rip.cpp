@@ -6,7 +6,7 @@
 namespace vmm {
 
 ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
-                          bool* unsupported) {
+                          bool* unsupported, unsigned* length) {
   // MAXPHYADDR bounds reserved-bit checks in the walk; 52 accepts every address the guest's
   // tables can hold when the CPU does not say.
   guest_memory::PagingState paging = guest_memory::read_paging_state(ctx.vmcs, 52);
@@ -16,6 +16,7 @@ ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys,
   decode::Instruction insn;
   const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 decodes only with guest XCR0.APX=1
   decode::emulate::Result r = decode::emulate::fetch_instruction(emu, apx, insn);
+  if (length) *length = r.outcome == decode::emulate::Outcome::ok ? insn.length : 0;
   if (r.outcome == decode::emulate::Outcome::ok) r = decode::emulate::emulate(insn, emu);
   return finish_emulation(ctx, emu, r, unsupported);
 }

@@ -14,8 +14,10 @@ namespace vmm {
 // to the next VM entry, vcpu.cr2_pending);
 // `*unsupported` is set (and resume returned) when the emulator cannot do this instruction,
 // so the caller can fall back.
+// `length`, when given, receives the instruction's length once it was fetched and decoded
+// (0 when it could not be), for a caller that skips what the emulator cannot do.
 ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
-                          bool* unsupported);
+                          bool* unsupported, unsigned* length = nullptr);
 
 // How every emulated instruction ends, whoever carried it out (emulate_at_rip() and the
 // MOV-store fast path, store32_at_rip.hpp): ok and retry write RIP, RFLAGS and RSP back

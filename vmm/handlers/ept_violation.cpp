@@ -1,11 +1,13 @@
 // Exit reasons 48 (EPT violation) and 49 (EPT misconfiguration), SDM Vol 3C 29.3.3.
-// The EPT gives the guest all of its memory except the hypervisor's own (design.md "Memory
-// types come from the MTRRs ... hypervisor memory is not reachable"), so either exit means
-// the guest touched hidden memory or the tables are wrong: stop with the guest-physical
-// address, the linear address when the CPU gives one, and the access, so the dump says what
-// happened.
+// The EPT gives the guest all of its memory except the hypervisor's own, which reads as a
+// page of zeros. An EPT violation is therefore a write the hypervisor watches on purpose
+// (local APIC, write monitor: their owners handle it), a write into hypervisor memory
+// (discarded: hypervisor_memory_write.hpp), or a sign that the tables are wrong: then stop
+// with the guest-physical address, the linear address when the CPU gives one, and the
+// access, so the dump says what happened.
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/handlers/handlers.hpp"
+#include "vmm/handlers/hypervisor_memory_write.hpp"
 #include "vmm/log/format.hpp"
 #include "vmx/exit_qualification.hpp"
 
@@ -27,6 +29,12 @@ ExitAction handle_ept_violation(ExitContext& ctx) {
   // A write into a page the hypervisor protects on purpose (local APIC, write monitor).
   if ((q & access_write) && !(q & access_fetch))
     if (EptWriteIntercept* owner = find_ept_write_intercept(gpa)) return owner->on_write(ctx, gpa);
+  // A write into hypervisor memory: discarded, the guest goes on (hypervisor_memory_write.hpp).
+  // Not while an event was being delivered (the write is the delivery's own push onto a stack
+  // in hypervisor memory): emulating the instruction at RIP would lose the event.
+  const bool delivering = ctx.vmcs.read(VmcsField::idt_vectoring_info) & (1u << 31);
+  if ((q & access_write) && !delivering && ctx.policy.hypervisor_memory && ctx.policy.hypervisor_memory(gpa))
+    return discard_hypervisor_memory_write(ctx);
   char* out = ctx.vcpu.stop_detail;
   const size_t cap = sizeof ctx.vcpu.stop_detail;
   size_t n = format(out, cap, "EPT violation: gpa 0x%llx access %c%c%c allowed %c%c%c", gpa, flag(q, access_read, 'r'),

@@ -119,6 +119,10 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu, const
   const bool osxsave = arch::read_cr4() & arch::cr4::OSXSAVE;
   policy::adopt_launch_xcr0(vcpu.xstate, osxsave ? arch::xgetbv(0) : 1);
   if (vcpu.xstate.save_egprs) return {false, "the firmware runs with XCR0.APX set: not supported at launch", 0};
+  // The guest resumes at the return of a call made several frames up (guest_continuation.h):
+  // with CET shadow stacks on, the shadow stack would not match and that return would #CP.
+  if (arch::read_cr4() & arch::cr4::CET)
+    return {false, "the firmware runs with CET (CR4.CET=1): the launch's return would not match its shadow stack", 0};
 
   const uint64_t original_cr0 = arch::read_cr0(), original_cr4 = arch::read_cr4();
   auto fail = [&](const char* why, uint32_t err) {
@@ -155,7 +159,10 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu, const
   vcpu.virtualized = false;
   uint32_t err = static_cast<uint32_t>(vmcs.read(VmcsField::vm_instruction_error));
   if (r == 2) dump_current_vmcs(cpu.index, "VMLAUNCH failed");
-  return fail(r == 1 ? "VMLAUNCH failed: VMfailInvalid" : "VMLAUNCH failed: VMfailValid", err);
+  return fail(r == 1   ? "VMLAUNCH failed: VMfailInvalid"
+              : r == 2 ? "VMLAUNCH failed: VMfailValid"
+                       : "VMWRITE of the guest's continuation failed",
+              err);
 }
 
 }  // namespace vmm

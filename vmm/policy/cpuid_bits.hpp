@@ -6,9 +6,11 @@
 namespace vmm::policy::cpuid {
 
 inline constexpr uint32_t kLeafFeatures = 0x1;
+inline constexpr uint32_t kLeafThermalPower = 0x6;
 inline constexpr uint32_t kLeafStructuredExt = 0x7;
 inline constexpr uint32_t kLeafXsave = 0xD;
 inline constexpr uint32_t kLeafProcessorTrace = 0x14;
+inline constexpr uint32_t kLeafPerfmonExt = 0x23;  // architectural PEBS lives here
 inline constexpr uint32_t kLeafApx = 0x29;
 inline constexpr uint32_t kLeafHypervisorFirst = 0x40000000;  // max leaf + signature
 inline constexpr uint32_t kLeafHypervisorInterface = 0x40000001;
@@ -21,6 +23,10 @@ inline constexpr uint32_t kLeaf1EcxVmx = 1u << 5;
 inline constexpr uint32_t kLeaf1EcxSmx = 1u << 6;  // GETSEC exits and #UDs: SMX is hidden too
 inline constexpr uint32_t kLeaf1EcxOsxsave = 1u << 27;     // mirrors CR4.OSXSAVE
 inline constexpr uint32_t kLeaf1EcxHypervisor = 1u << 31;  // "running under a hypervisor"
+// CPUID.6:EAX: the Hardware Feedback Interface writes a table to a physical address the
+// OS gives (IA32_HW_FEEDBACK_PTR): hidden, with Thread Director, which builds on it.
+inline constexpr uint32_t kLeaf6EaxHfi = 1u << 19;
+inline constexpr uint32_t kLeaf6EaxThreadDirector = 1u << 23;
 // CPUID.1:EDX
 inline constexpr uint32_t kLeaf1EdxDs = 1u << 21;  // debug store (BTS, PEBS): hidden (msr_policy.def)
 // CPUID.(7,0)

@@ -77,7 +77,12 @@ void filter_cpuid(uint32_t leaf, uint32_t subleaf, CpuidRegs& r, const ApxPolicy
     case cpuid::kLeafXsave:
       filter_xsave_leaf(subleaf, r, p, g);
       return;
+    case cpuid::kLeafThermalPower:
+      set_bit(r.eax, cpuid::kLeaf6EaxHfi, false);
+      set_bit(r.eax, cpuid::kLeaf6EaxThreadDirector, false);
+      return;
     case cpuid::kLeafProcessorTrace:
+    case cpuid::kLeafPerfmonExt:
       zero(r);
       return;
     case cpuid::kLeafApx:

@@ -11,7 +11,11 @@
 //   7.0              EAX (max subleaf) >= 1 when APX is exposed; EBX MPX (14) cleared when MPX
 //                    state is not offered; EBX Intel PT (25) cleared (PT writes trace data to
 //                    physical addresses: its MSRs #GP); ECX OSPKE (4) = guest CR4.PKE.
+//   6:EAX            HFI (19) and Thread Director (23) cleared: the package writes the HFI
+//                    table to a guest-given physical address (its MSRs #GP).
 //   14h              Intel PT's leaf: all zero.
+//   23h              architectural performance monitoring extensions (architectural PEBS,
+//                    whose buffer is a physical address): all zero.
 //   7.1:EDX          APX_F (21) = policy.expose_apx.
 //   0Dh.0            EDX:EAX = policy.guest_supported_xcr0 (so bit 19 iff APX is exposed);
 //                    ECX = standard-format size of all of those components;
@@ -64,8 +68,9 @@ void filter_cpuid(uint32_t leaf, uint32_t subleaf, CpuidRegs& regs, const ApxPol
 // other leaf the host's answer passes through as it is, and the CPUID exit handler skips
 // the call (tests/unit/vmm/cpuid_filter_test.cpp checks that the two agree).
 constexpr bool cpuid_leaf_filtered(uint32_t leaf) {
-  return leaf == cpuid::kLeafFeatures || leaf == cpuid::kLeafStructuredExt || leaf == cpuid::kLeafXsave ||
-         leaf == cpuid::kLeafProcessorTrace || leaf == cpuid::kLeafApx || (leaf >= cpuid::kLeafHypervisorFirst && leaf <= cpuid::kLeafHypervisorLast);
+  return leaf == cpuid::kLeafFeatures || leaf == cpuid::kLeafThermalPower || leaf == cpuid::kLeafStructuredExt ||
+         leaf == cpuid::kLeafXsave || leaf == cpuid::kLeafProcessorTrace || leaf == cpuid::kLeafPerfmonExt ||
+         leaf == cpuid::kLeafApx || (leaf >= cpuid::kLeafHypervisorFirst && leaf <= cpuid::kLeafHypervisorLast);
 }
 
 // Whether filter_cpuid reads guest.cr4 for `leaf` (1: OSXSAVE, 7: OSPKE); for every other

@@ -72,9 +72,11 @@ apex_ap_call_capturing:
 
 // int apex_vmx_launch_to(const GuestContinuation* c, uint64_t guest_rax)
 // Launches the current VMCS so that the guest continues at c: GUEST_RIP, GUEST_RSP and
-// GUEST_RFLAGS from c, the callee-saved registers loaded from c, RAX = guest_rax (VM entry
-// loads no other GPR: they stay as they are). On failure returns 1 (VMfailInvalid) or 2
-// (VMfailValid) with this host's own callee-saved registers intact.
+// GUEST_RFLAGS from c, the callee-saved registers loaded from c, RAX = guest_rax, and the
+// caller-saved ones (RCX, RDX, R8-R11) zero, so that no hypervisor address reaches the guest
+// in a register (VM entry loads no GPR but RSP). On failure returns 1 (VMfailInvalid), 2
+// (VMfailValid) or 3 (a VMWRITE of the continuation failed) with this host's own
+// callee-saved registers intact.
   .globl apex_vmx_launch_to
 apex_vmx_launch_to:
   push %rbx
@@ -85,10 +87,19 @@ apex_vmx_launch_to:
   push %r15
   mov $VMCS_guest_rip, %eax
   vmwrite APEX_CONT_RIP(%rdi), %rax
+  jbe .Lvmwrite_failed             // CF or ZF: VMfailInvalid / VMfailValid
   mov $VMCS_guest_rsp, %eax
   vmwrite APEX_CONT_RSP(%rdi), %rax
+  jbe .Lvmwrite_failed
   mov $VMCS_guest_rflags, %eax
   vmwrite APEX_CONT_RFLAGS(%rdi), %rax
+  jbe .Lvmwrite_failed
+  xor %ecx, %ecx
+  xor %edx, %edx
+  xor %r8d, %r8d
+  xor %r9d, %r9d
+  xor %r10d, %r10d
+  xor %r11d, %r11d
   mov %rsi, %rax                   // the guest's RAX: the call's return value
   mov APEX_CONT_RBX(%rdi), %rbx
   mov APEX_CONT_RBP(%rdi), %rbp
@@ -103,6 +114,9 @@ apex_vmx_launch_to:
   mov $1, %eax
   jc 1f
   mov $2, %eax
+  jmp 1f
+.Lvmwrite_failed:
+  mov $3, %eax
 1:
   pop %r15
   pop %r14

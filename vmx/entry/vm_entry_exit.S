@@ -5,29 +5,8 @@
 
   .text
 
-// int apex_vmx_launch(void)
-// Launches the current VMCS so that the guest continues exactly here: GUEST_RSP is this
-// function's RSP and GUEST_RIP the label below, so after a successful VMLAUNCH the *guest*
-// executes `xor; ret` and returns 0 to the caller with every register as it was (VM entry
-// loads only RSP, RIP and RFLAGS of the GPR-like state; the others simply stay). On failure
-// the host returns 1 (VMfailInvalid) or 2 (VMfailValid: the VM-instruction error says why).
-  .globl apex_vmx_launch
-apex_vmx_launch:
-  mov $VMCS_guest_rsp, %eax
-  vmwrite %rsp, %rax
-  mov $VMCS_guest_rip, %eax
-  lea .Lguest_continues(%rip), %rdx
-  vmwrite %rdx, %rax
-  vmlaunch
-  // Still here: the launch failed. CF=1 VMfailInvalid, ZF=1 VMfailValid.
-  mov $1, %eax
-  jc 1f
-  mov $2, %eax
-1:
-  ret
-.Lguest_continues:
-  xor %eax, %eax
-  ret
+// The launch itself is apex_vmx_launch_to (guest_continuation.S): the guest never resumes
+// inside this image.
 
 // VM exit lands here (HOST_RIP) with RSP = HOST_RSP, where the launch code stored the
 // vCPU pointer: [RSP] = Vcpu*. Every GPR but RSP still holds the guest's value, and the

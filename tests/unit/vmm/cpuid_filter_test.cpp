@@ -200,7 +200,7 @@ TEST_CASE("the handler's shortcuts agree with the filter: cpuid_leaf_filtered, c
   const uint32_t leaves[] = {0,          1,          2,          4,          6,          7,          0xB,
                              0xD,        0x14,       0x1F,       0x28,       0x29,       0x2A,       0x3fffffff,
                              0x40000000, 0x40000001, 0x40000002, 0x4fffffff, 0x50000000, 0x80000000, 0x80000001,
-                             0x80000008, 0xffffffff};
+                             0x80000008, 0xffffffff, 0x23};
   const CpuidRegs inputs[] = {{0x12345678, 0x9abcdef0, 0x0fedcba9, 0x87654321},
                               {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
                               {0, 0, 0, 0}};
@@ -304,11 +304,16 @@ TEST_CASE("Intel PT and the debug store (BTS, PEBS) are hidden in every leaf tha
     r = all;
     filter_cpuid(7, 0, r, p, kGuest);
     CHECK((r.ebx & cpuid::kLeaf7EbxIntelPt) == 0);
-    for (uint32_t sub : {0u, 1u, 2u}) {
-      r = all;
-      filter_cpuid(0x14, sub, r, p, kGuest);
-      CHECK((r.eax | r.ebx | r.ecx | r.edx) == 0);
-    }
+    for (uint32_t leaf : {0x14u, 0x23u})
+      for (uint32_t sub : {0u, 1u, 2u, 4u, 5u}) {
+        r = all;
+        filter_cpuid(leaf, sub, r, p, kGuest);
+        CHECK((r.eax | r.ebx | r.ecx | r.edx) == 0);
+      }
+    r = all;
+    filter_cpuid(6, 0, r, p, kGuest);
+    CHECK(r.eax == ~(cpuid::kLeaf6EaxHfi | cpuid::kLeaf6EaxThreadDirector));
+    CHECK((r.ebx & r.ecx & r.edx) == 0xffffffff);
     r = {0x1f, 0x240, 0x1900, 0};  // XSAVEOPT/C/XGETBV1/XSAVES; IA32_XSS may hold PT (8), CET (11, 12)
     filter_cpuid(0xD, 1, r, p, kGuest);
     CHECK(r.eax == 0x1f);
