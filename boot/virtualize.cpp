@@ -1,5 +1,7 @@
 #include "boot/virtualize.hpp"
 
+#include "apexvisor_mutation.h"  // tests/mutation/run only
+
 #include "arch/cpu.hpp"
 #include "boot/firmware.hpp"
 #include "boot/mp.hpp"
@@ -27,6 +29,12 @@ namespace boot {
 namespace {
 
 uint64_t hw_rdmsr(void*, uint32_t msr) { return arch::rdmsr(msr); }
+
+// CPUID.(7,1):EDX[21]: the host enumerates APX, and with it the extended VM-exit
+// instruction-information field (the capability report says so).
+bool host_enumerates_apx() {
+  return arch::cpuid(0).eax >= 7 && arch::cpuid(7, 0).eax >= 1 && (arch::cpuid(7, 1).edx & (1u << 21));
+}
 
 // EPT and host page tables: runtime pages, identity-mapped (physical = virtual under UEFI).
 class RuntimePageAllocator final : public vmm::ept::PageAllocator {
@@ -69,7 +77,7 @@ unsigned launched(const LaunchRun& run) {
 void launch_one(unsigned index, void* arg, const vmm::GuestContinuation& resume) {
   auto* run = static_cast<LaunchRun*>(arg);
   if (!run->attempted[index]) return;
-  vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, false);
+  vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, host_enumerates_apx());
   vmx::CheckResult check = vmx::check_required(caps);
   if (!check.ok) {
     run->results[index] = {false, check.reason, 0};
@@ -185,7 +193,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   VirtualizeSummary summary{cpus, 0};
 
   // The BSP's capabilities decide the machine-wide structures; each CPU checks its own.
-  vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, false);
+  vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, host_enumerates_apx());
   vmx::CheckResult check = vmx::check_required(caps);
   if (!check.ok) {
     APEX_LOG(error, "VMX refused: %s", check.reason);
@@ -197,7 +205,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   vmm::GuestPolicy& policy = g_machine.policy;
   policy.apx = vmm::policy::decide_apx_policy(
       host, cfg.apx == ApxMode::off ? vmm::policy::ApxConfig::off : vmm::policy::ApxConfig::auto_detect);
-  const bool host_apx = host.leaf7_sub1_edx & (1u << 21);
+  const bool host_apx = host_enumerates_apx();
   policy.exit_info_form = vmx::exit_info_form(host_apx);
   policy.dt_guard = cfg.dt_guard && caps.has_descriptor_table_exiting();
   policy.cr0_fixed0 = caps.cr0_fixed0;
@@ -315,7 +323,9 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   // Hiding splits pages and may allocate more tables; those allocations extend `ranges`,
   // so loop until every range, the new ones included, is hidden.
   for (size_t i = 0; st == vmm::ept::EptStatus::ok && i < range_count; ++i) {
+#ifndef APEXVISOR_MUTATION_EPT_NO_HIDING
     st = ept.hide(ranges[i].base, ranges[i].size);
+#endif
     range_count = runtime_allocations(&ranges);
   }
   if (st != vmm::ept::EptStatus::ok) {

@@ -2,6 +2,7 @@
 // an instruction that carries it.
 #pragma once
 #include <stddef.h>
+#include "apexvisor_mutation.h"  // tests/mutation/run only
 #include <stdint.h>
 
 #include "decode/instruction.hpp"
@@ -17,7 +18,11 @@ constexpr Rex2 parse_rex2_payload(uint8_t p) {
   r.m0 = (p >> 7) & 1;
   r.r4 = (p >> 6) & 1;
   r.x4 = (p >> 5) & 1;
+#ifdef APEXVISOR_MUTATION_REX2_B4_ZERO
+  r.b4 = 0;
+#else
   r.b4 = (p >> 4) & 1;
+#endif
   r.w = (p >> 3) & 1;
   r.r3 = (p >> 2) & 1;
   r.x3 = (p >> 1) & 1;

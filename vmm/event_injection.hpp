@@ -16,6 +16,7 @@
 #pragma once
 #include <stdint.h>
 
+#include "apexvisor_mutation.h"  // tests/mutation/run only
 #include "arch/cr_bits.hpp"
 #include "vmm/exit_action.hpp"
 
@@ -49,7 +50,11 @@ struct Injection {
 // The injection of `e` into a guest whose CR0 is `guest_cr0`.
 constexpr Injection plan_injection(Event e, uint64_t guest_cr0) {
   const bool hw = e.type == EventType::hardware_exception;
+#ifdef APEXVISOR_MUTATION_REAL_MODE_GP_ERROR_CODE
+  const bool deliver = hw && vector_pushes_error_code(e.vector);
+#else
   const bool deliver = hw && vector_pushes_error_code(e.vector) && (guest_cr0 & arch::cr0::PE);
+#endif
   // SDM Vol 3C 25.8.3: vector 7:0, type 10:8, deliver error code 11, valid 31.
   const uint32_t info = e.vector | (static_cast<uint32_t>(e.type) << 8) | (deliver ? 1u << 11 : 0u) | (1u << 31);
   return {info, deliver, deliver ? e.error_code : 0u, hw && vector_is_fault(e.vector),

@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--cc")
     ap.add_argument("--cxx", required=True)
     ap.add_argument("--root")
+    ap.add_argument("--build-root", help="the meson build directory (generated headers)")
     ap.add_argument("--zydis")
     ap.add_argument("--out")
     ap.add_argument("sources", nargs="*")
@@ -60,7 +61,7 @@ def main():
             cmd = [a.cc, "-std=gnu11", "-w"] + SAN + zydis_inc + defs + [
                 "-DZYDIS_DISABLE_FORMATTER", "-DZYDIS_DISABLE_ENCODER", "-c", src, "-o", obj]
         else:
-            cmd = [a.cxx, "-std=c++20", "-Wall", "-Wextra", "-I", a.root] + SAN + zydis_inc + defs + ["-c", src, "-o", obj]
+            cmd = [a.cxx, "-std=c++20", "-Wall", "-Wextra", "-I", a.root] + (["-I", a.build_root] if a.build_root else []) + SAN + zydis_inc + defs + ["-c", src, "-o", obj]
         run(cmd)
         objs.append(obj)
     run([a.cxx] + SAN + objs + ["-o", a.out])

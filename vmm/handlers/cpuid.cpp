@@ -1,6 +1,7 @@
 // CPUID exit (SDM Vol 3C 26.1.2: CPUID always exits). The host's answer, filtered by the
 // guest policy (vmm/policy/cpuid_filter): hypervisor-present bit, leaves 40000000h+, VMX
 // hidden, APX shown or hidden consistently.
+#include "apexvisor_mutation.h"  // tests/mutation/run only
 #include "vmm/handlers/guest_view.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/policy/cpuid_filter.hpp"
@@ -38,6 +39,9 @@ ExitAction handle_cpuid(ExitContext& ctx) {
   // Every other leaf passes through: the host's CPUID writes the guest's registers itself.
   if (policy::cpuid_leaf_filtered(static_cast<uint32_t>(regs.gpr[0]))) filter_for_guest(ctx);
   else ctx.host.cpuid_into(regs);
+#ifdef APEXVISOR_MUTATION_CPUID_NO_RIP_ADVANCE
+  return ExitAction::resume();
+#endif
   return ExitAction::advance();
 }
 

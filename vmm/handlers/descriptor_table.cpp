@@ -5,6 +5,7 @@
 // 3.5.2 and Figure 8-4); VMCS segment fields in Vol 3C 25.4.1 (Table 25-2) and the VM-entry
 // checks on them in 27.3.1.2-27.3.1.3. The header says which fact comes from where.
 #include "vmm/handlers/descriptor_table.hpp"
+#include "apexvisor_mutation.h"  // tests/mutation/run only
 
 #include "arch/cr_bits.hpp"
 #include "arch/little_endian.hpp"
@@ -232,6 +233,9 @@ ExitAction store_selector(Dt& d) {
   }
   uint8_t buf[2];
   arch::store_le(buf, 2, sel);  // a memory destination is always 16 bits
+#ifdef APEXVISOR_MUTATION_SLDT_STORES_NOTHING
+  if (ldt) return ExitAction::advance();
+#endif
   const Step s = operand_access(d, buf, 2, true);
   if (!s.ok) return s.action;
   count_and_log(d, "selector=0x%llx to memory", sel);
@@ -375,7 +379,7 @@ ExitAction emulate_descriptor_table(ExitContext& ctx, vmx::InsnInfoKind kind) {
 
   // The instruction at RIP (REX2 decodes only with the guest's XCR0.APX set).
   decode::Instruction insn;
-  const emu::Result f = emu::fetch_instruction(emu, ctx.vcpu.xstate.save_egprs, insn);
+  const emu::Result f = emu::fetch_instruction(emu, guest_rex2_enabled(ctx), insn);
   if (f.outcome == emu::Outcome::fault) {
     // It was fetched a moment ago: its paging changed since. The processor would fault now.
     if (f.exception.vector == emu::vector::PF) {

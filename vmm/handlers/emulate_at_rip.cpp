@@ -1,6 +1,7 @@
 #include "vmm/handlers/emulate_at_rip.hpp"
 
 #include "vmm/guest_memory/emu_state.hpp"
+#include "vmm/handlers/guest_view.hpp"
 #include "vmm/instruction_retire.hpp"
 
 namespace vmm {
@@ -14,7 +15,7 @@ ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys,
   decode::emulate::EmuContext emu;
   guest_memory::read_emu_context(ctx.vmcs, ctx.vcpu.regs, mem, emu);
   decode::Instruction insn;
-  const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 decodes only with guest XCR0.APX=1
+  const bool apx = guest_rex2_enabled(ctx);  // REX2 decodes only with guest XCR0.APX=1 and CR4.OSXSAVE
   decode::emulate::Result r = decode::emulate::fetch_instruction(emu, apx, insn);
   if (length) *length = r.outcome == decode::emulate::Outcome::ok ? insn.length : 0;
   if (r.outcome == decode::emulate::Outcome::ok) r = decode::emulate::emulate(insn, emu);

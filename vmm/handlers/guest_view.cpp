@@ -56,4 +56,9 @@ uint64_t real_cr4_for(const GuestPolicy& p, uint64_t value) {
   return (value | p.cr4_fixed0 | arch::cr4::VMXE) & p.cr4_fixed1;  // SDM Vol 3D A.8
 }
 
+bool guest_rex2_enabled(ExitContext& ctx) {
+  // The XCR0 shadow first: with APX off (every guest today) no VMREAD is spent.
+  return ctx.vcpu.xstate.save_egprs && (guest_visible_cr4(ctx.vmcs) & arch::cr4::OSXSAVE);
+}
+
 }  // namespace vmm

@@ -38,6 +38,12 @@ bool guest_in_64bit_mode(vmx::VmcsAccess& vmcs);
 uint64_t guest_visible_cr0(vmx::VmcsAccess& vmcs);
 uint64_t guest_visible_cr4(vmx::VmcsAccess& vmcs);
 
+// Whether the guest may use REX2 (and so R16-R31) right now: its XCR0 has APX and CR4.OSXSAVE
+// is set, as the CPU requires for every XCR0-enabled feature (a guest that clears OSXSAVE
+// keeps its XCR0 value but loses the features). KVM checks both the same way. Every place
+// that decodes a guest instruction asks this (decode/decode.hpp's `apx` argument).
+bool guest_rex2_enabled(ExitContext& ctx);
+
 // The real CR0/CR4 for a value the guest asked for: the VMX-fixed bits forced (SDM Vol 3D
 // A.7 / A.8; VM entry checks them, 27.3.1.1), CR0.PE/PG exempt under unrestricted guest,
 // CR4.VMXE always set (VMX operation needs it; the shadow hides it).

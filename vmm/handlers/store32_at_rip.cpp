@@ -1,4 +1,5 @@
 #include "vmm/handlers/store32_at_rip.hpp"
+#include "vmm/handlers/guest_view.hpp"
 
 #include "arch/little_endian.hpp"
 #include "decode/emulate/code_fetch.hpp"
@@ -23,7 +24,7 @@ bool match_at_rip(ExitContext& ctx, guest_memory::GuestLinearMemory& mem, emu::E
   if (ec.real_or_v86) return false;
   emu::CodeFetch fetch;
   if (fetch.start(ec).outcome != emu::Outcome::ok) return false;
-  const bool apx = ctx.vcpu.xstate.save_egprs;  // REX2 is legal only with guest XCR0.APX=1
+  const bool apx = guest_rex2_enabled(ctx);  // REX2 is legal only with guest XCR0.APX=1 and CR4.OSXSAVE
   auto match = [&] {
     return kLoad ? decode::match_mov_load32(fetch.bytes(), fetch.size(), ec.mode, apx)
                  : decode::match_mov_store32(fetch.bytes(), fetch.size(), ec.mode, apx);

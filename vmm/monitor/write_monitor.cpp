@@ -1,4 +1,5 @@
 #include "vmm/monitor/write_monitor.hpp"
+#include "vmm/handlers/guest_view.hpp"
 
 #include "arch/little_endian.hpp"
 #include "decode/emulate/emulate.hpp"
@@ -290,7 +291,7 @@ void WriteMonitor::fetch_instruction(ExitContext& ctx, Event& e) {
   guest_memory::read_emu_context(ctx.vmcs, ctx.vcpu.regs, mem, ec);
   e.rip = ec.rip;
   decode::Instruction insn;
-  if (emu::fetch_instruction(ec, ctx.vcpu.xstate.save_egprs, insn).outcome != emu::Outcome::ok) return;
+  if (emu::fetch_instruction(ec, guest_rex2_enabled(ctx), insn).outcome != emu::Outcome::ok) return;
   if (!insn.ok() || insn.length == 0 || insn.length >= kInsnBytes) return;
   // Linear address of CS:RIP (SDM Vol 3A 3.4: CS.base is 0 in 64-bit mode; 32-bit wrap outside).
   uint64_t linear = ec.rip;

@@ -181,6 +181,28 @@ TEST_CASE("store32_at_rip: REX2 sources R16-R31 only with the guest's APX on", "
   CHECK(off.f.vmcs.writes() == 0);
 }
 
+// REX2 needs CR4.OSXSAVE too (issue P11): a guest that keeps XCR0.APX but clears OSXSAVE
+// loses APX, as on hardware and under KVM; D5 is then not a prefix and the emulator answers #UD.
+TEST_CASE("REX2 with the guest's XCR0.APX set but CR4.OSXSAVE clear: declined, and the general path gives #UD",
+          "[vmm][store32][apx]") {
+  Rig fast;
+  fast.f.vcpu.xstate.save_egprs = true;
+  fast.f.set_cr4(fast.f.vmcs.get(VmcsField::cr4_read_shadow) & ~arch::cr4::OSXSAVE);
+  fast.f.vcpu.regs.gpr[31] = 1;
+  CHECK_FALSE(fast.fast({0xD5, 0x44, 0x89, 0x38}));  // mov [rax], r31d
+  CHECK(fast.tpr() == 0x5A5A5A5A);
+
+  Rig general;
+  general.f.vcpu.xstate.save_egprs = true;
+  general.f.set_cr4(general.f.vmcs.get(VmcsField::cr4_read_shadow) & ~arch::cr4::OSXSAVE);
+  general.setup({0xD5, 0x44, 0x89, 0x38}, kTpr, kCode);
+  bool unsupported = false;
+  const vmm::ExitAction a = vmm::emulate_at_rip(general.f.ctx, general.phys, nullptr, &unsupported);
+  CHECK_FALSE(unsupported);
+  CHECK(outcome_of(a) == Outcome::ud);
+  CHECK(general.tpr() == 0x5A5A5A5A);
+}
+
 TEST_CASE("store32_at_rip: an instruction across a page boundary", "[vmm][store32]") {
   Rig rig;
   rig.f.gpr(Gpr::rax) = 0x77;
