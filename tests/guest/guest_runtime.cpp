@@ -61,4 +61,23 @@ bool find_mp_services(EFI_SYSTEM_TABLE* st, MpServices* out) {
   return true;
 }
 
+MemoryMap::MemoryMap(EFI_BOOT_SERVICES* bs) : bs_(bs) {
+  UINTN key = 0;
+  UINT32 version = 0;
+  bs->GetMemoryMap(&size_, nullptr, &key, &desc_size_, &version);
+  size_ += 8 * desc_size_;  // the pool allocation below may add entries
+  if (EFI_ERROR(bs->AllocatePool(EfiLoaderData, size_, &buf_))) {
+    buf_ = nullptr;
+    return;
+  }
+  if (EFI_ERROR(bs->GetMemoryMap(&size_, static_cast<EFI_MEMORY_DESCRIPTOR*>(buf_), &key, &desc_size_, &version))) {
+    bs->FreePool(buf_);
+    buf_ = nullptr;
+  }
+}
+
+MemoryMap::~MemoryMap() {
+  if (buf_) bs_->FreePool(buf_);
+}
+
 }  // namespace guest

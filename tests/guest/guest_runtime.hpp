@@ -19,6 +19,23 @@ struct MpServices {
   UINTN total, self;
 };
 bool find_mp_services(EFI_SYSTEM_TABLE* st, MpServices* out);
+// The firmware's memory map, in pool memory (release()). ok() is false when it could not be
+// read; count() descriptors, at(i) the i-th (lowest address first, as the firmware lists).
+class MemoryMap {
+ public:
+  explicit MemoryMap(EFI_BOOT_SERVICES* bs);
+  ~MemoryMap();
+  bool ok() const { return buf_ != nullptr; }
+  UINTN count() const { return desc_size_ ? size_ / desc_size_ : 0; }
+  const EFI_MEMORY_DESCRIPTOR& at(UINTN i) const {
+    return *reinterpret_cast<const EFI_MEMORY_DESCRIPTOR*>(static_cast<uint8_t*>(buf_) + i * desc_size_);
+  }
+
+ private:
+  EFI_BOOT_SERVICES* bs_;
+  void* buf_ = nullptr;
+  UINTN size_ = 0, desc_size_ = 0;
+};
 // Prints "apexvisor-test: end" (the harness's end marker) and stops the machine: QEMU's
 // isa-debug-exit, then the Bochs magic breakpoint, then ResetSystem(shutdown).
 [[noreturn]] void end_run(unsigned exit_code);

@@ -35,22 +35,12 @@ bool page_holds_needle(const uint8_t* page) {
 }  // namespace
 
 void run_isolation_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
-  EFI_BOOT_SERVICES* bs = st->BootServices;
-  UINTN size = 0, key = 0, desc_size = 0;
-  UINT32 version = 0;
-  bs->GetMemoryMap(&size, nullptr, &key, &desc_size, &version);
-  size += 8 * desc_size;
-  void* buf = nullptr;
-  if (EFI_ERROR(bs->AllocatePool(EfiLoaderData, size, &buf))) {
-    t.check(false, "the memory map for the isolation checks", "AllocatePool failed");
-    return;
-  }
-  EFI_STATUS s = bs->GetMemoryMap(&size, static_cast<EFI_MEMORY_DESCRIPTOR*>(buf), &key, &desc_size, &version);
-  t.check(!EFI_ERROR(s), "the memory map for the isolation checks", "status 0x%llx", s);
+  const MemoryMap map(st->BootServices);
+  t.check(map.ok(), "the memory map for the isolation checks");
   uint64_t pages = 0, found_at = 0, zero_pages = 0, discarded_at = 0;
-  if (!EFI_ERROR(s)) {
-    for (UINTN off = 0; off + desc_size <= size; off += desc_size) {
-      const auto* d = reinterpret_cast<const EFI_MEMORY_DESCRIPTOR*>(static_cast<uint8_t*>(buf) + off);
+  if (map.ok()) {
+    for (UINTN i = 0; i < map.count(); ++i) {
+      const EFI_MEMORY_DESCRIPTOR* d = &map.at(i);
       if (d->Type != EfiRuntimeServicesCode) continue;
       for (uint64_t p = 0; p < d->NumberOfPages; ++p, ++pages) {
         const uint64_t addr = d->PhysicalStart + 4096 * p;
@@ -67,7 +57,6 @@ void run_isolation_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
       }
     }
   }
-  bs->FreePool(buf);
   t.check(pages > 0 && found_at == 0, "no runtime-code page the guest can read holds the hypervisor's image",
           "%llu pages searched, the banner found at 0x%llx", pages, found_at);
   t.check(discarded_at != 0, "a write into hypervisor memory is discarded and the guest goes on",

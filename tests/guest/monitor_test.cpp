@@ -321,28 +321,20 @@ void check_events(Tally& t, uint64_t seq0) {
 // Hypervisor memory (EfiRuntimeServicesCode/Data allocations, hidden in the EPT) must be
 // refused; the firmware's own runtime regions may be accepted, and are released at once.
 void check_hypervisor_memory_refused(Tally& t, EFI_SYSTEM_TABLE* st) {
-  EFI_BOOT_SERVICES* bs = st->BootServices;
-  UINTN size = 0, key = 0, desc_size = 0;
-  UINT32 version = 0;
-  bs->GetMemoryMap(&size, nullptr, &key, &desc_size, &version);
-  size += 8 * desc_size;
-  void* buf = nullptr;
-  if (EFI_ERROR(bs->AllocatePool(EfiLoaderData, size, &buf))) return t.check(false, "memory map for the refusal check");
+  const guest::MemoryMap map(st->BootServices);
+  if (!map.ok()) return t.check(false, "memory map for the refusal check");
   unsigned refused = 0, tried = 0;
   uint64_t other = 0;
-  if (!EFI_ERROR(bs->GetMemoryMap(&size, static_cast<EFI_MEMORY_DESCRIPTOR*>(buf), &key, &desc_size, &version))) {
-    // Highest first: apexvisor allocates from the top of memory down.
-    for (UINTN off = size; off >= desc_size && !refused && tried < 8; off -= desc_size) {
-      auto* d = reinterpret_cast<EFI_MEMORY_DESCRIPTOR*>(static_cast<uint8_t*>(buf) + off - desc_size);
-      if (d->Type != EfiRuntimeServicesData && d->Type != EfiRuntimeServicesCode) continue;
-      ++tried;
-      const auto r = hc(kAdd, d->PhysicalStart, d->NumberOfPages * 4096);
-      if (r.rax == kNotRam) ++refused;
-      else if (r.rax == kOk) hc(kRemove, d->PhysicalStart, d->NumberOfPages * 4096);
-      else other = r.rax;
-    }
+  // Highest first: apexvisor allocates from the top of memory down.
+  for (UINTN i = map.count(); i > 0 && !refused && tried < 8; --i) {
+    const EFI_MEMORY_DESCRIPTOR* d = &map.at(i - 1);
+    if (d->Type != EfiRuntimeServicesData && d->Type != EfiRuntimeServicesCode) continue;
+    ++tried;
+    const auto r = hc(kAdd, d->PhysicalStart, d->NumberOfPages * 4096);
+    if (r.rax == kNotRam) ++refused;
+    else if (r.rax == kOk) hc(kRemove, d->PhysicalStart, d->NumberOfPages * 4096);
+    else other = r.rax;
   }
-  bs->FreePool(buf);
   t.check(refused == 1 && other == 0, "monitor_add of apexvisor's own memory (runtime services memory): not RAM",
           "refused=%llu other status=%llu", refused, other);
 }

@@ -140,6 +140,15 @@ struct HandlerFixture {
     }
   }
 
+  // Flat 4 GiB code and data segments (DS, ES, SS usable), for tests that emulate an
+  // instruction against guest memory.
+  void set_flat_segments() {
+    vmcs.set(VmcsField::guest_cs_limit, 0xFFFFFFFF);
+    for (VmcsField s : {VmcsField::guest_ds_access_rights, VmcsField::guest_es_access_rights}) vmcs.set(s, 0xC093);
+    for (VmcsField s : {VmcsField::guest_ds_limit, VmcsField::guest_es_limit, VmcsField::guest_ss_limit})
+      vmcs.set(s, 0xFFFFFFFF);
+  }
+
   // Runs the exit through the real dispatcher, as the image does, and applies the action.
   vmm::ExitAction exit(vmx::ExitReason reason) {
     vmm::ExitAction a = vmm::dispatch_exit(ctx, static_cast<uint16_t>(reason));

@@ -38,11 +38,7 @@ struct Rig {
     f.vmcs.set(VmcsField::guest_cr3, pt.cr3());
     f.vmcs.set(VmcsField::exit_qualification, kWriteQual);
     f.vmcs.set(VmcsField::guest_rsp, 0x7FF0);
-    f.vmcs.set(VmcsField::guest_cs_limit, 0xFFFFFFFF);
-    for (VmcsField s : {VmcsField::guest_ds_access_rights, VmcsField::guest_es_access_rights})
-      f.vmcs.set(s, 0xC093);
-    for (VmcsField s : {VmcsField::guest_ds_limit, VmcsField::guest_es_limit, VmcsField::guest_ss_limit})
-      f.vmcs.set(s, 0xFFFFFFFF);
+    f.set_flat_segments();
   }
   vmm::ExitAction write_exit(const Bytes& code, uint64_t gpa) {
     phys.poke(kCode, code.data(), code.size());
