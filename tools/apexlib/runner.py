@@ -173,8 +173,9 @@ def watch(argv, cwd, serial_path, emulator_out, end_re, fail_res, timeout,
                         verdict = (EXIT_FAIL, "%s exited (status %d) before the end marker"
                                    % (os.path.basename(argv[0]), status))
                     else:
-                        verdict = (EXIT_ERROR, "%s exited (status %d) without any serial output"
-                                   % (os.path.basename(argv[0]), status))
+                        verdict = (EXIT_ERROR, "%s exited (status %d) without any serial output: the "
+                                   "emulator could not start; its own messages follow (fix what they name, "
+                                   "or run tools/setup)" % (os.path.basename(argv[0]), status))
                 break
             if now - start >= timeout:
                 drain(final=True)
