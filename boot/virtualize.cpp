@@ -14,6 +14,7 @@
 #include "vmm/apic/virtual_apic.hpp"
 #include "vmm/ept/mtrr_resync.hpp"
 #include "vmm/apic/x2apic_icr.hpp"
+#include "vmm/code_checksum.hpp"
 #include "vmm/ept/ept_builder.hpp"
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/guest_memory/host_phys_memory.hpp"
@@ -24,6 +25,9 @@
 #include "vmm/vcpu_registry.hpp"
 #include "vmm/policy/apx_policy.hpp"
 #include "vmx/exit_info_form.hpp"
+
+// gnu-efi's linker script marks the image's .text (elf_x86_64_efi.lds).
+extern "C" uint8_t _text[], _etext[];
 
 namespace boot {
 namespace {
@@ -261,10 +265,12 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
       vmm::ept::load_mtrrs(hw_rdmsr, nullptr, arch::cpuid(1).edx & (1u << 12), max_phys_bits);
   vmm::ept::EptStatus st = ept.build_identity(mtrrs, top, vmm::ept::ept_features(caps));
   g_ept = &ept;
-  // Guest RAM for the handlers that emulate against guest memory (dt_guard): stateless
-  // besides the predicate, so all CPUs share it.
+  // Guest memory as every emulated instruction reaches it (vmm/guest_memory/guest_phys_view.hpp):
+  // RAM through the identity map, hypervisor memory reading zeros and dropping writes; the
+  // trapped APIC page and the monitor's pages are routed below. Stateless: all CPUs share it.
   static vmm::guest_memory::HostPhysMemory guest_ram(gpa_visible);
-  policy.guest_ram = &guest_ram;
+  static vmm::guest_memory::GuestPhysView guest_view(&guest_ram, hypervisor_memory, vmm::guest_memory::this_cpu_exit);
+  policy.guest_ram = &guest_view;
   policy.hypervisor_memory = hypervisor_memory;
 
   // How guest APs get started (issue P6). Intercept: the guest's xAPIC writes must exit,
@@ -282,13 +288,14 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
     for (unsigned i = 0; i < cpus; ++i) g_topology.apic_id[i] = cpu_info(i).apic_id;
     // Both APIC interfaces: the xAPIC page and the x2APIC ICR MSR (msr_policy.def), since a
     // guest may switch its APIC to x2APIC mode at any time.
-    g_apic_intercept.init(apic_base, &g_topology, gpa_visible);
+    static vmm::apic::MmioXapic real_apic(apic_base);
+    static vmm::apic::RegistryApTargets targets;
+    g_apic_intercept.init(apic_base, &real_apic, &g_topology, &targets);
+    guest_view.route_apic_page(apic_base, &g_apic_intercept);  // every emulated access to it
     vmm::apic::set_x2apic_topology(&g_topology);
     vmm::apic::set_trapped_apic_base(apic_base);  // the guest may not move it (apic_base_write.hpp)
     if (vchoice.use && !give_virtual_apic_pages(cpus)) vchoice = {false, "out of runtime memory for virtual-APIC pages"};
     if (vchoice.use) {
-      static vmm::apic::MmioXapic real_apic(apic_base);
-      static vmm::apic::RegistryApTargets targets;
       g_virtual_apic.init(apic_base, &real_apic, &g_topology, &targets, &g_apic_intercept);
       vmm::apic::set_virtual_apic(&g_virtual_apic);
       g_machine.apic_access_address = apic_base;
@@ -349,18 +356,29 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
              static_cast<unsigned long long>(es.conflict_bytes));
   APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB)",
            static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()));
+  // The EPT hides hypervisor memory from the CPUs only; a bus-master device the guest programs
+  // reaches physical memory past it. Said once, plainly (README, "What a guest can and cannot do").
+  APEX_LOG(info, "isolation: no DMA protection (no VT-d support yet)");
+  // What hypercall code_checksum covers: this image's code, between gnu-efi's linker symbols.
+  vmm::set_hypervisor_code(_text, static_cast<size_t>(_etext - _text));
 
-  // From here on the map is live: splits take the hidden pool's pages (none left: the update
-  // reports out of memory, nothing else is touched).
+  // From here on the map is live: splits take the hidden pool's pages. None left: the monitor's
+  // update reports out of memory and changes nothing; an MTRR re-type maps the large page UC
+  // instead of splitting it (vmm/ept/ept_update.cpp).
   allocator.go_live(ept_pool, kEptPoolPages);
+  // The guest's MTRRs are virtual from here on, one state for every CPU starting from the
+  // boot CPU's (vmm/ept/virtual_mtrrs.hpp): the hardware MTRRs keep the firmware's values.
+  static vmm::ept::VirtualMtrrs virtual_mtrrs;
+  virtual_mtrrs.init(mtrrs);
+  vmm::set_virtual_mtrrs(&virtual_mtrrs);
   static vmm::ept::MtrrResync mtrr_resync;
-  mtrr_resync.init(&ept, mtrrs, caps);
+  mtrr_resync.init(&ept, caps);
   vmm::set_mtrr_write_observer(&mtrr_resync);
   if (monitor_ok && ept_pool && monitor_snapshots) {
     collect_ram(g_ram);
     vmm::monitor::Range watch[Config::kMonitorMax];
     for (size_t i = 0; i < cfg.monitor_count; ++i) watch[i] = {cfg.monitor[i].gpa, cfg.monitor[i].size};
-    vmm::monitor::start_write_monitor(ept, g_ram, gpa_visible, caps, monitor_snapshots, cpus, watch,
+    vmm::monitor::start_write_monitor(ept, g_ram, gpa_visible, guest_view, caps, monitor_snapshots, cpus, watch,
                                       static_cast<unsigned>(cfg.monitor_count));
   } else {
     APEX_LOG(warn, "monitor: EPT write monitor unavailable (%s)",

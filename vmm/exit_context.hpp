@@ -5,15 +5,12 @@
 #include <stdint.h>
 
 #include "vmm/exit_action.hpp"
+#include "vmm/guest_memory/guest_phys_view.hpp"
 #include "vmm/host_ops.hpp"
 #include "vmm/policy/apx_policy.hpp"
 #include "vmm/vcpu.hpp"
 #include "vmx/exit_info_form.hpp"
 #include "vmx/vmcs_access.hpp"
-
-namespace vmm::guest_memory {
-class GuestPhysMemory;
-}
 
 namespace vmm {
 
@@ -24,11 +21,13 @@ struct GuestPolicy {
   bool dt_guard;                     // descriptor-table exiting (config dt_guard=on)
   uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
   bool unrestricted_guest;
-  // Guest RAM by guest-physical address for handlers that emulate an instruction against
-  // guest memory (descriptor-table guard, ...): the image's HostPhysMemory over the EPT
-  // identity map minus hypervisor memory (boot/virtualize.cpp), a fake in the tests; null
-  // when there is none (those handlers then stop the guest CPU with a reason).
-  guest_memory::GuestPhysMemory* guest_ram;
+  // Guest memory by guest-physical address for every path that emulates an instruction
+  // against it (write monitor, APIC intercept, hypervisor-memory discard, descriptor-table
+  // guard, MOV fast paths): the one routed view (vmm/guest_memory/guest_phys_view.hpp), which
+  // gives hypervisor memory, the trapped APIC page and watched pages the EPT's answers, over
+  // the image's HostPhysMemory (boot/virtualize.cpp) or a fake in the tests; null when there
+  // is none (those handlers then stop the guest CPU with a reason, or step it).
+  guest_memory::GuestPhysView* guest_ram;
   // The one answer to "is this guest-physical page hypervisor memory" (hidden in the EPT:
   // boot/virtualize.cpp asks the EPT); null in tests that do not need it.
   bool (*hypervisor_memory)(uint64_t gpa);

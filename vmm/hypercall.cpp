@@ -5,6 +5,7 @@
 #include "vmm/apic/ap_start_mode.hpp"
 
 #include "arch/gpr.hpp"
+#include "vmm/code_checksum.hpp"
 #include "vmm/monitor/monitor_abi.hpp"
 #include "vmm/vcpu_registry.hpp"
 
@@ -75,6 +76,18 @@ HypercallStatus hc_log_line(vmx::GprFile& regs, const Args& a, const Log&) {
   return HypercallStatus::ok;
 }
 
+struct HypervisorCode {
+  const uint8_t* begin = nullptr;
+  size_t size = 0;
+};
+HypervisorCode g_code;
+
+HypercallStatus hc_code_checksum(vmx::GprFile& regs, const Args&, const Log&) {
+  r(regs, arch::Gpr::rbx) = fnv1a64(g_code.begin, g_code.size);
+  r(regs, arch::Gpr::rcx) = g_code.size;
+  return HypercallStatus::ok;
+}
+
 HypercallStatus hc_ap_start_mode(vmx::GprFile& regs, const Args&, const Log&) {
   r(regs, arch::Gpr::rbx) = static_cast<uint64_t>(apic::ap_start_mode());
   return HypercallStatus::ok;
@@ -103,6 +116,8 @@ HypercallStatus hc_monitor_stats(vmx::GprFile& regs, const Args&, const Log&) {
 }
 
 }  // namespace
+
+void set_hypervisor_code(const uint8_t* begin, size_t size) { g_code = {begin, size}; }
 
 const char* hypercall_name(uint64_t number) {
   switch (number) {

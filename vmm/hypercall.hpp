@@ -47,6 +47,10 @@ namespace vmm {
 //                   kLogLinesMax lines every call answers log_suppressed, and one line says
 //                   so. (It gives a CPL-0 guest nothing new: it can write the UART itself.)
 //                   Errors: bad_argument (RSI > 1), log_suppressed.
+//   6 code_checksum Out: RBX = FNV-1a 64 of the hypervisor's code as it is in memory now (the
+//                   running image's .text, vmm/code_checksum.hpp), RCX = bytes covered. A
+//                   guest compares it with the .text of apexvisor.efi to show that nothing
+//                   it did changed the hypervisor's code (tests/guest/attack.cpp).
 //
 // The EPT write monitor (vmm/monitor/write_monitor.hpp). Every call may answer
 // monitor_unavailable (no EPT write monitor on this machine: EPT, INVEPT or the
@@ -90,6 +94,7 @@ namespace vmm {
   X(3, cpu_count, "number of virtualized CPUs")            \
   X(4, ap_start_mode, "how guest APs are started")          \
   X(5, log_line, "print a line from the guest's loader")   \
+  X(6, code_checksum, "checksum of the hypervisor's code")  \
   X(16, monitor_add, "watch a guest-physical range")        \
   X(17, monitor_remove, "stop watching a range")            \
   X(18, monitor_read_event, "read one write event")         \

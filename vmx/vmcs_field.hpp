@@ -47,6 +47,35 @@ constexpr VmcsGroup vmcs_field_group(VmcsField f) { return encoding_group(encodi
 constexpr unsigned vmcs_field_index(VmcsField f) { return encoding_index(encoding(f)); }
 constexpr bool vmcs_field_read_only(VmcsField f) { return vmcs_field_group(f) == VmcsGroup::exit_info; }
 
+// Whether a field may hold an address of the hypervisor's own memory, which must never reach
+// the log ring a guest can read (issue P8; vmm/launch/vmcs_report.cpp sends such lines to the
+// UART at debug level only): every host-state field (stacks, tables, the exit stub), and every
+// 64-bit control field except the few known to hold values or guest-physical addresses. A
+// field added to the table later is treated as an address until listed here.
+constexpr bool vmcs_field_may_hold_hypervisor_address(VmcsField f) {
+  if (vmcs_field_group(f) == VmcsGroup::host) return true;
+  if (vmcs_field_group(f) != VmcsGroup::control || vmcs_field_width(f) != VmcsWidth::w64) return false;
+  switch (f) {
+    case VmcsField::tsc_offset:
+    case VmcsField::tsc_multiplier:
+    case VmcsField::vm_function_controls:
+    case VmcsField::tertiary_processor_based_controls:
+    case VmcsField::secondary_vm_exit_controls:
+    case VmcsField::apic_access_address:  // the guest's xAPIC page (guest-physical)
+    case VmcsField::eoi_exit_bitmap_0:
+    case VmcsField::eoi_exit_bitmap_1:
+    case VmcsField::eoi_exit_bitmap_2:
+    case VmcsField::eoi_exit_bitmap_3:
+    case VmcsField::xss_exiting_bitmap:
+    case VmcsField::encls_exiting_bitmap:
+    case VmcsField::enclv_exiting_bitmap:
+    case VmcsField::pconfig_exiting_bitmap:
+      return false;
+    default:
+      return true;
+  }
+}
+
 // Value bits a field holds when the logical processor is in 64-bit mode (natural = 64).
 constexpr uint64_t vmcs_width_mask(VmcsWidth w) {
   return w == VmcsWidth::w16 ? 0xffffull : w == VmcsWidth::w32 ? 0xffffffffull : ~0ull;

@@ -19,12 +19,12 @@ bool drain_ap_mailbox(ExitContext& ctx) {
     }
     if (v.ap.on_startup() != ApAction::start_at_vector) continue;  // ignored, as on hardware
     if (!load_sipi_state(ctx, e.vector)) {
-      APEX_LOG(error, "cpu%u: STARTUP 0x%x: loading the real-mode state failed", v.index, e.vector);
+      APEX_LOG_GUEST(error, "cpu%u: STARTUP 0x%x: loading the real-mode state failed", v.index, e.vector);
       v.state = VcpuState::stopped;
       return false;
     }
     v.state = VcpuState::active;
-    APEX_LOG(debug, "cpu%u: STARTUP (intercepted) at 0x%x000", v.index, e.vector);
+    APEX_LOG_GUEST(debug, "cpu%u: STARTUP (intercepted) at 0x%x000", v.index, e.vector);
   }
   return v.ap.state == ApState::running && v.state != VcpuState::stopped;
 }

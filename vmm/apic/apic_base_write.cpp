@@ -17,7 +17,7 @@ void set_trapped_apic_base(uint64_t base) { g_trapped_base = base & kBaseMask; }
 
 ExitAction handle_apic_base_write(ExitContext& ctx, uint64_t value) {
   if (g_trapped_base && (value & kBaseMask) != g_trapped_base) {
-    APEX_LOG(error, "cpu%u: the guest moves its local APIC to 0x%llx: refused with #GP(0), its APIC writes are "
+    APEX_LOG_GUEST(error, "cpu%u: the guest moves its local APIC to 0x%llx: refused with #GP(0), its APIC writes are "
              "trapped at 0x%llx (init_sipi=intercept)", ctx.vcpu.index,
              static_cast<unsigned long long>(value & kBaseMask), static_cast<unsigned long long>(g_trapped_base));
     return ExitAction::gp0();

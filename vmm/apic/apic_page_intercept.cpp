@@ -1,8 +1,6 @@
 #include "vmm/apic/apic_page_intercept.hpp"
 
 #include "arch/little_endian.hpp"
-#include "vmm/apic/mmio_xapic.hpp"
-#include "vmm/apic/registry_targets.hpp"
 #include "vmm/apic/xapic_port.hpp"
 #include "vmm/handlers/emulate_at_rip.hpp"
 #include "vmm/handlers/store32_at_rip.hpp"
@@ -10,53 +8,72 @@
 
 namespace vmm::apic {
 
-void ApicPageIntercept::init(uint64_t apic_base, ApicTopology* topo, bool (*visible)(uint64_t)) {
+using guest_memory::PhysStatus;
+
+void ApicPageIntercept::init(uint64_t apic_base, XapicRegisters* real, ApicTopology* topo, ApTargets* targets) {
   base_ = apic_base & ~0xfffull;
+  real_ = real;
   topo_ = topo;
-  visible_ = visible;
+  targets_ = targets;
 }
 
-class ApicPageIntercept::Session final : public guest_memory::MmioDevice {
- public:
-  Session(uint64_t base, unsigned sender, ApicTopology& topo)
-      : regs_(base), port_(regs_, sender, topo, targets_), sender_(sender) {}
-
-  guest_memory::PhysStatus read(uint64_t gpa, void* dst, size_t bytes) override {
-    // APIC registers are 32 bits wide at 16-byte strides; an access is one 32-bit load.
-    unsigned offset = static_cast<unsigned>(gpa & 0xfff);
-    const uint32_t v = regs_.read(offset & ~3u);
-    arch::store_le(static_cast<uint8_t*>(dst), static_cast<unsigned>(bytes), v >> (8 * (offset & 3)));
-    return guest_memory::PhysStatus::ok;
-  }
-
-  guest_memory::PhysStatus write(uint64_t gpa, const void* src, size_t bytes) override {
-    unsigned offset = static_cast<unsigned>(gpa & 0xfff);
-    if ((offset & 3) || bytes != 4) {
-      // Not a whole register: such writes have no defined effect on an APIC; drop them.
-      APEX_LOG(warn, "cpu%u: %zu-byte write at local APIC offset 0x%x ignored", sender_, bytes, offset);
-      return guest_memory::PhysStatus::ok;
+PhysStatus ApicPageIntercept::read(ExitContext&, uint64_t gpa, void* dst, size_t bytes) {
+  auto* out = static_cast<uint8_t*>(dst);
+  unsigned slot = ~0u;  // the 16-byte slot whose register `value` holds
+  uint32_t value = 0;
+  for (size_t i = 0; i < bytes; ++i) {
+    const unsigned offset = static_cast<unsigned>((gpa + i) & 0xfff);
+    if ((offset & 0xf) >= 4) {
+      out[i] = 0;  // bytes 4-15 of a slot: never touched on the real APIC
+      continue;
     }
-    (void)port_.write_register(offset, static_cast<uint32_t>(arch::load_le(static_cast<const uint8_t*>(src), 4)));
-    return guest_memory::PhysStatus::ok;
+    if ((offset & ~0xfu) != slot) {
+      slot = offset & ~0xfu;
+      value = real_->read(slot);
+    }
+    out[i] = static_cast<uint8_t>(value >> (8 * (offset & 3)));
   }
+  return PhysStatus::ok;
+}
 
- private:
-  MmioXapic regs_;
-  RegistryApTargets targets_;
-  XapicPort port_;
-  unsigned sender_;
-};
+PhysStatus ApicPageIntercept::write(ExitContext& ctx, uint64_t gpa, const void* src, size_t bytes) {
+  const unsigned offset = static_cast<unsigned>(gpa & 0xfff);
+  if ((offset & 0xf) || bytes != 4) {
+    // Not a whole register: such writes have no defined effect on an APIC; drop them.
+    APEX_LOG_GUEST(warn, "cpu%u: %zu-byte write at local APIC offset 0x%x ignored", ctx.vcpu.index, bytes, offset);
+    return PhysStatus::ok;
+  }
+  XapicPort port(*real_, ctx.vcpu.index, *topo_, *targets_);
+  (void)port.write_register(offset, static_cast<uint32_t>(arch::load_le(static_cast<const uint8_t*>(src), 4)));
+  return PhysStatus::ok;
+}
+
+PhysStatus ApicPageIntercept::cmpxchg(ExitContext& ctx, uint64_t gpa, unsigned bytes, uint64_t expected,
+                                      uint64_t desired, uint64_t* observed) {
+  uint8_t now[8] = {};
+  if (bytes == 0 || bytes > 8) return PhysStatus::bad_gpa;
+  (void)read(ctx, gpa, now, bytes);
+  const uint64_t m = bytes == 8 ? ~0ull : (1ull << (8 * bytes)) - 1;
+  *observed = arch::load_le(now, bytes);
+  if (*observed != (expected & m)) return PhysStatus::ok;
+  uint8_t next[8];
+  arch::store_le(next, bytes, desired);
+  return write(ctx, gpa, next, bytes);
+}
 
 ExitAction ApicPageIntercept::emulate(ExitContext& ctx, uint64_t gpa, Access access) {
-  Session session(base_, ctx.vcpu.index, *topo_);
-  guest_memory::HostPhysMemory phys(visible_, base_, 4096, &session);
+  // Through the routed view, which must route this page here: otherwise the emulated write
+  // would reach the real APIC without XapicPort (boot/virtualize.cpp wires both).
+  guest_memory::GuestPhysView* view = ctx.policy.guest_ram;
+  if (!view || view->classify(gpa) != guest_memory::PageKind::apic || view->apic_device() != this)
+    return ExitAction::stop("local APIC page: the guest-memory view does not route it to the APIC intercept");
   // The MOV m32 stores and loads every APIC driver uses, without the general decoder; all
-  // paths go through `session`, so ICR, LDR and DFR handling stays in XapicPort.
+  // paths go through the view to this device, so ICR, LDR and DFR handling stays in XapicPort.
   ExitAction fast = ExitAction::resume();
-  if (access == Access::ept_write && store32_at_rip(ctx, phys, gpa, &fast)) return fast;
-  if (access == Access::apic_access_read && load32_at_rip(ctx, phys, gpa, &fast)) return fast;
+  if (access == Access::ept_write && store32_at_rip(ctx, *view, gpa, &fast)) return fast;
+  if (access == Access::apic_access_read && load32_at_rip(ctx, *view, gpa, &fast)) return fast;
   bool unsupported = false;
-  ExitAction a = emulate_at_rip(ctx, phys, nullptr, &unsupported);
+  ExitAction a = emulate_at_rip(ctx, *view, nullptr, &unsupported);
   if (unsupported) return ExitAction::stop("an access to the local APIC page that apexvisor cannot emulate");
   return a;
 }

@@ -6,20 +6,29 @@
 // writes that send INIT or STARTUP are emulated through the target CPUs' mailboxes, all
 // other writes reach the real APIC unchanged. Reads never exit.
 // With apic_virt the same emulation serves the APIC-access exits (virtual_apic.hpp).
-// Image only (MMIO).
+//
+// The intercept is also the device behind the APIC page in the routed guest-memory view
+// (vmm/guest_memory/guest_phys_view.hpp, PageDevice): an instruction emulated for any exit
+// (a REP STOS that starts on a watched page, a write into hypervisor memory that runs on)
+// reaches the APIC through the same XapicPort, never the real ICR directly.
+// Host-testable: the real APIC and the target CPUs come in through init().
 #pragma once
 #include "vmm/apic/ap_intercept.hpp"
 #include "vmm/apic/virtual_apic.hpp"
+#include "vmm/apic/xapic_registers.hpp"
 #include "vmm/ept_write_intercept.hpp"
-#include "vmm/guest_memory/host_phys_memory.hpp"
+#include "vmm/guest_memory/guest_phys_view.hpp"
 
 namespace vmm::apic {
 
-class ApicPageIntercept final : public EptWriteIntercept, public ApicAccessEmulator {
+class ApicPageIntercept final : public EptWriteIntercept, public ApicAccessEmulator, public guest_memory::PageDevice {
  public:
   // `apic_base`: physical address of the xAPIC page (IA32_APIC_BASE, the same on every CPU
-  // under OVMF and Linux). `visible(gpa)`: guest RAM the emulator may touch.
-  void init(uint64_t apic_base, ApicTopology* topo, bool (*visible)(uint64_t gpa));
+  // under OVMF and Linux). `real`: the xAPIC of the CPU that accesses it (image: MmioXapic at
+  // that address, where each CPU reaches its own). `targets`: which CPUs are apexvisor's
+  // guests, and their mailboxes (RegistryApTargets).
+  void init(uint64_t apic_base, XapicRegisters* real, ApicTopology* topo, ApTargets* targets);
+  uint64_t page() const { return base_; }
 
   // EptWriteIntercept
   bool covers(uint64_t gpa) override { return (gpa & ~0xfffull) == base_; }
@@ -31,17 +40,27 @@ class ApicPageIntercept final : public EptWriteIntercept, public ApicAccessEmula
     return emulate(ctx, gpa, write ? Access::apic_access_write : Access::apic_access_read);
   }
 
+  // PageDevice: the emulator's accesses to the page, for `ctx`'s CPU (the sender of an IPI).
+  // APIC registers are 32 bits at 16-byte strides (SDM Vol 3A 11.4.1: an access that touches
+  // bytes 4-15 of a slot is undefined): a read gives bytes 0-3 of each slot from the register
+  // and zeros for bytes 4-15; a write of a whole register (4 bytes at a slot's start) goes to
+  // XapicPort, any other write is dropped and logged. cmpxchg reads, compares and writes the
+  // same way, atomic because the registers are this CPU's own.
+  guest_memory::PhysStatus read(ExitContext& ctx, uint64_t gpa, void* dst, size_t bytes) override;
+  guest_memory::PhysStatus write(ExitContext& ctx, uint64_t gpa, const void* src, size_t bytes) override;
+  guest_memory::PhysStatus cmpxchg(ExitContext& ctx, uint64_t gpa, unsigned bytes, uint64_t expected, uint64_t desired,
+                                   uint64_t* observed) override;
+
  private:
-  // One exit's view of the page for the emulator (MmioDevice over this CPU's real APIC).
-  class Session;
   // Which exit: the MOV-store fast path serves EPT-violation writes, the MOV-load fast path
   // APIC-access reads; everything else takes the general decoder.
   enum class Access : uint8_t { ept_write, apic_access_read, apic_access_write };
   ExitAction emulate(ExitContext& ctx, uint64_t gpa, Access access);
 
   uint64_t base_ = ~0ull;
+  XapicRegisters* real_ = nullptr;
   ApicTopology* topo_ = nullptr;
-  bool (*visible_)(uint64_t) = nullptr;
+  ApTargets* targets_ = nullptr;
 };
 
 }  // namespace vmm::apic

@@ -41,7 +41,7 @@ ExitAction handle_x2apic_icr_write(ExitContext& ctx, uint64_t value) {
     if (value & 0xfff33000ull) return ExitAction::gp0();
     Icr icr = decode_x2apic_icr(value);
     InterceptOutcome out = intercept_icr_write(icr, value, ctx.vcpu.index, *g_topo, session, session);
-    if (out.dropped) APEX_LOG(error, "cpu%u: x2APIC %s IPI dropped: a mailbox is full", ctx.vcpu.index,
+    if (out.dropped) APEX_LOG_GUEST(error, "cpu%u: x2APIC %s IPI dropped: a mailbox is full", ctx.vcpu.index,
                               delivery_mode_name(icr.delivery));
   }
   return session.failed ? ExitAction::gp0() : ExitAction::advance();

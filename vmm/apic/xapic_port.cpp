@@ -19,7 +19,7 @@ InterceptOutcome XapicPort::write_register(unsigned offset, uint32_t value) {
     APEX_LOG(debug, "cpu%u: %s IPI intercepted: %u posted, %u sent for real", sender_, delivery_mode_name(icr.delivery),
              r.posted, r.passed_on);
   if (r.dropped)
-    APEX_LOG(error, "cpu%u: %s IPI dropped: a target's mailbox is full", sender_, delivery_mode_name(icr.delivery));
+    APEX_LOG_GUEST(error, "cpu%u: %s IPI dropped: a target's mailbox is full", sender_, delivery_mode_name(icr.delivery));
   return r;
 }
 

@@ -66,10 +66,12 @@ class EptIdentityMap {
   // are split (the rest keeps its type and rights) and the page entries get R=W=X=0 and the
   // hidden mark. Pages outside the map are already unreachable and are skipped.
   [[nodiscard]] EptStatus hide(uint64_t base, uint64_t size);
-  // Where hidden pages point instead of nowhere: a read-only page of zeros (hpa) that every
+  // Where hidden pages point instead of nowhere: a read+execute page of zeros (hpa) that every
   // hidden page maps to. The guest then reads zeros where the hypervisor's memory is — an OS
   // that touches reserved memory (Linux's direct map does) keeps running and still sees
-  // nothing of the hypervisor — while a write still exits. 0 (the default): non-present.
+  // nothing of the hypervisor — and an instruction fetch there gets the zero page too (the
+  // bytes 00 00, ADD [RAX],AL, as from any page of zeros), while a write still exits (to be
+  // discarded: vmm/handlers/hypervisor_memory_write.hpp). 0 (the default): non-present.
   void set_hidden_backing(uint64_t zero_page_hpa) { decoy_ = zero_page_hpa; }
 
   // Sets the access rights of every 4 KiB page touching [base, base + size), splitting large
@@ -78,16 +80,20 @@ class EptIdentityMap {
   // R; X alone without the execute-only capability). R=W=X=0 is allowed (no access).
   [[nodiscard]] EptStatus set_permissions(uint64_t base, uint64_t size, bool r, bool w, bool x);
 
-  // Gives every leaf the memory type `mtrrs` (a fresh snapshot, after the guest rewrote the
-  // MTRRs) assign to it, as build_identity() would: a large page whose range is no longer one
-  // type is split (never merged back). Access rights, hidden pages and their decoy are kept.
-  // Like hide(): no flush, the caller runs INVEPT on every CPU; not concurrently with the other
-  // updates. `out` (may be null) says what changed.
+  // Gives every leaf the memory type `mtrrs` (the guest's virtual MTRRs, after it rewrote
+  // them: virtual_mtrrs.hpp) assign to it, as build_identity() would: a large page whose range
+  // is no longer one type is split (never merged back: ept_update.cpp says why). When the
+  // allocator has no page for such a split, the large page becomes UC instead (always a correct
+  // type, MMIO included) and the retype goes on: out of memory is never an error here.
+  // Access rights, hidden pages and their decoy are kept. Like hide(): no flush, the caller
+  // runs INVEPT on every CPU; not concurrently with the other updates. `out` (may be null)
+  // says what changed.
   struct RetypeResult {
     uint64_t changed_leaves = 0;
     uint64_t changed_bytes = 0;
     uint64_t splits = 0;
-    uint64_t conflict_bytes = 0;  // now UC because of an undefined MTRR overlap (log it)
+    uint64_t conflict_bytes = 0;     // now UC because of an undefined MTRR overlap (log it)
+    uint64_t uc_fallback_bytes = 0;  // large pages left UC: no table page to split them (log it)
   };
   [[nodiscard]] EptStatus retype(const MtrrSnapshot& mtrrs, RetypeResult* out = nullptr);
 

@@ -58,7 +58,7 @@ EptStatus EptIdentityMap::update(uint64_t* table, unsigned level, uint64_t start
       case Update::hide:  // level 1 here: every large page was split above
         if (!e.hidden()) {
           const EptEntry hidden =
-              decoy_ ? EptEntry{(decoy_ & ept_bits::kAddressMask) | ept_bits::kRead |
+              decoy_ ? EptEntry{(decoy_ & ept_bits::kAddressMask) | ept_bits::kRead | ept_bits::kExecute |
                                 (static_cast<uint64_t>(MemoryType::wb) << ept_bits::kMemoryTypeShift) | ept_bits::kSwHidden}
                      : EptEntry{e.with_access(0).raw | ept_bits::kSwHidden};
           store_entry(table, index, hidden);
@@ -108,6 +108,19 @@ EptStatus EptIdentityMap::set_permissions(uint64_t base, uint64_t size, bool r, 
 
 // The type rule is build_identity's (map_range): one type over a leaf's whole span, else a
 // smaller page. Only leaves whose span lies in [start, end) exist above level 1, as built.
+// A large page that needs a split when the allocator has no page left keeps its size and
+// becomes UC: the strongest type, right for any memory (MMIO included), only slower for RAM
+// (SDM Vol 3A Table 12-2). The retype goes on; the bytes are counted (uc_fallback_bytes), and
+// a later retype that finds the range uniform again gives it its type back.
+//
+// Split tables are never merged back into a large leaf, even when a later layout makes all 512
+// entries uniform again: a merge only pays if the unlinked table page can go back to the pool,
+// and reuse is not safe here. Other CPUs may still hold paging-structure-cache entries that
+// point at the unlinked table (SDM Vol 3C 29.4.2) until each of them runs INVEPT, and nothing
+// makes them do so (only the CPU that writes an MTRR invalidates, mtrr_resync.hpp); a page
+// reused as another table would then translate their accesses through foreign entries, which
+// could reach hypervisor memory. A merge without reuse would keep the page and spend a new one
+// on the next split, draining the pool faster.
 EptStatus EptIdentityMap::retype_range(uint64_t* table, unsigned level, uint64_t start, uint64_t end,
                                        RetypeResult& r) {
   for (const TableSlice& slice : TableSlices(level, start, end)) {
@@ -126,6 +139,16 @@ EptStatus EptIdentityMap::retype_range(uint64_t* table, unsigned level, uint64_t
                                     : range_type(*mtrrs_, at, span, &type, &conflict);
     if (!uniform) {
       const EptStatus s = split(table, index, level);
+      if (s == EptStatus::out_of_memory) {
+        if (e.memory_type() != MemoryType::uc) {
+          constexpr uint64_t kUc = static_cast<uint64_t>(MemoryType::uc) << ept_bits::kMemoryTypeShift;
+          store_entry(table, index, EptEntry{(e.raw & ~ept_bits::kMemoryTypeMask) | kUc});
+          ++r.changed_leaves;
+          r.changed_bytes += span;
+        }
+        r.uc_fallback_bytes += span;
+        continue;
+      }
       if (s != EptStatus::ok) return s;
       ++r.splits;
       const EptStatus c = retype_range(table_at(load_entry(table, index).table_address()), level - 1, lo, hi, r);

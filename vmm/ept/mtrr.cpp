@@ -22,12 +22,16 @@ constexpr uint64_t kPage = 0x1000;
 
 }  // namespace
 
+int fixed_mtrr_index(uint32_t m) {
+  for (unsigned i = 0; i < kFixedMsrCount; ++i)
+    if (m == msr(kFixedMsrs[i])) return static_cast<int>(i);
+  return -1;
+}
+
 bool is_mtrr_msr(uint32_t m) {
   if (m == msr(Msr::IA32_MTRR_DEF_TYPE)) return true;
   if (m >= msr(Msr::IA32_MTRR_PHYSBASE0) && m < msr(Msr::IA32_MTRR_PHYSBASE0) + 2 * kMaxVariableMtrrs) return true;
-  for (Msr f : kFixedMsrs)
-    if (m == msr(f)) return true;
-  return false;
+  return fixed_mtrr_index(m) >= 0;
 }
 
 namespace {

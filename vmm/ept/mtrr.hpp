@@ -1,7 +1,8 @@
 // The MTRR model: a snapshot of the memory-type range registers of one CPU and the memory type
 // they give a physical address (SDM Vol. 3A 12.11). EPT bypasses the MTRRs for guest accesses,
 // so the EPT leaf types must be computed from them (design.md invariant and pitfalls: fixed
-// ranges, variable ranges and the default type).
+// ranges, variable ranges and the default type). After boot the snapshot that counts is the
+// guest's virtual MTRRs (virtual_mtrrs.hpp); the hardware's are read once, at boot.
 #pragma once
 #include <stdint.h>
 
@@ -84,6 +85,8 @@ struct MtrrSnapshot {
 // Whether `msr` is one of the MTRRs that set memory types: IA32_MTRR_DEF_TYPE, a fixed-range MTRR
 // or a variable pair's PHYSBASE/PHYSMASK (whether or not this CPU has that many pairs).
 bool is_mtrr_msr(uint32_t msr);
+// The position of a fixed-range MTRR in MtrrSnapshot::fixed (Table 12-9 order), or -1.
+int fixed_mtrr_index(uint32_t msr);
 
 // Reads the MTRRs of this CPU through `read`, touching only MSRs that exist (RDMSR of a missing
 // one raises #GP): nothing without CPUID.1:EDX.MTRR, the fixed ranges only with MTRRCAP.FIX, and

@@ -1,10 +1,14 @@
-// The EPT follows the guest's MTRRs (image side of vmm/handlers/mtrr_write.hpp). When a guest
-// write leaves the MTRRs enabled, this CPU's MTRRs are read again and the shared EPT is
-// re-typed from them (EptIdentityMap::retype, under live_ept_lock), then this CPU invalidates
+// The EPT follows the guest's virtual MTRRs (image side of vmm/handlers/mtrr_write.hpp). When a
+// guest write leaves the virtual MTRRs enabled, the shared EPT is re-typed from them
+// (retype_from_virtual: EptIdentityMap::retype under live_ept_lock), then this CPU invalidates
 // its EPT-derived translations (INVEPT). Other CPUs are not interrupted: the SDM's procedure
 // for changing MTRRs on a multiprocessor (Vol 3A 12.11.8) has every CPU rewrite its own MTRRs,
 // so each of them exits here and invalidates too — by then the tables already hold the new
-// types, and the re-type finds nothing left to change. Image only (INVEPT, log).
+// types, and the re-type finds nothing left to change. The hardware MTRRs are never read or
+// written after boot. A re-type never fails for want of table pages (the large page goes UC,
+// EptIdentityMap::retype); that, and undefined overlaps, are warned about once per change.
+// The lines are caused by the guest, so they are rate-limited per cause (APEX_LOG_GUEST).
+// Image only (INVEPT, log).
 #pragma once
 #include "vmm/ept/ept_builder.hpp"
 #include "vmm/handlers/mtrr_write.hpp"
@@ -14,14 +18,11 @@ namespace vmm::ept {
 
 class MtrrResync final : public MtrrWriteObserver {
  public:
-  // `boot`: the snapshot the map was built from (whether the CPU has MTRRs, MAXPHYADDR).
-  void init(EptIdentityMap* ept, const MtrrSnapshot& boot, const vmx::VmxCapabilities& caps);
-  void mtrrs_changed(ExitContext& ctx) override;
+  void init(EptIdentityMap* ept, const vmx::VmxCapabilities& caps);
+  void mtrrs_changed(ExitContext& ctx, VirtualMtrrs& mtrrs) override;
 
  private:
   EptIdentityMap* ept_ = nullptr;
-  bool mtrr_supported_ = false;
-  uint8_t max_phys_bits_ = kDefaultMaxPhysBits;
   bool invept_single_ = false;
 };
 

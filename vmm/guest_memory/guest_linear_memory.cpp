@@ -32,7 +32,7 @@ uint64_t GuestLinearMemory::wrap(uint64_t linear) const {
 }
 
 MemStatus GuestLinearMemory::write_chunk(uint64_t linear, uint64_t gpa, const uint8_t* src, size_t bytes) {
-  if (!observer_) return phys_.write(gpa, src, bytes) == PhysStatus::ok ? MemStatus::success() : bad_gpa(gpa);
+  if (!observer_) return phys_.write_at(linear, gpa, src, bytes) == PhysStatus::ok ? MemStatus::success() : bad_gpa(gpa);
   for (size_t off = 0; off < bytes; off += WriteRecord::kMaxBytes) {
     const size_t n = bytes - off < WriteRecord::kMaxBytes ? bytes - off : WriteRecord::kMaxBytes;
     WriteRecord rec{};
@@ -41,7 +41,7 @@ MemStatus GuestLinearMemory::write_chunk(uint64_t linear, uint64_t gpa, const ui
     rec.bytes = static_cast<uint8_t>(n);
     if (phys_.read(rec.gpa, rec.old_bytes, n) != PhysStatus::ok) return bad_gpa(rec.gpa);
     for (size_t i = 0; i < n; ++i) rec.new_bytes[i] = src[off + i];
-    if (phys_.write(rec.gpa, src + off, n) != PhysStatus::ok) return bad_gpa(rec.gpa);
+    if (phys_.write_at(rec.linear, rec.gpa, src + off, n) != PhysStatus::ok) return bad_gpa(rec.gpa);
     observer_->on_write(rec);
   }
   return MemStatus::success();
@@ -53,8 +53,9 @@ MemStatus GuestLinearMemory::access(uint64_t linear, size_t bytes, Access acc, v
   auto* out = static_cast<uint8_t*>(dst);
   const auto* in = static_cast<const uint8_t*>(src);
 
-  // A straddling access: check every page first (walk without A/D updates; a one-byte read
-  // finds a GPA that is not RAM) so that nothing changes unless the whole access can happen.
+  // A straddling access: check every page first (walk without A/D updates; a probe finds a
+  // GPA that is not RAM, without touching a device page) so that nothing changes unless the
+  // whole access can happen.
   const bool straddles = chunk_bytes(linear, bytes) < bytes;
   if (straddles) {
     for (size_t off = 0; off < bytes;) {
@@ -62,8 +63,7 @@ MemStatus GuestLinearMemory::access(uint64_t linear, size_t bytes, Access acc, v
       const size_t n = chunk_bytes(lin, bytes - off);
       const Translation t = walk(phys_, lin, acc, paging_);
       if (!t.ok()) return status_of(t, lin);
-      uint8_t probe = 0;
-      if (phys_.read(t.gpa, &probe, 1) != PhysStatus::ok) return bad_gpa(t.gpa);
+      if (phys_.probe(t.gpa) != PhysStatus::ok) return bad_gpa(t.gpa);
       off += n;
     }
   }
@@ -110,8 +110,12 @@ MemStatus GuestLinearMemory::cmpxchg(uint64_t linear, unsigned bytes, uint64_t e
   expected &= m;
   desired &= m;
   if (chunk_bytes(linear, bytes) < bytes) {
-    // Split across pages: no atomicity is possible through this seam (a split lock); a checked
-    // read, compare and write.
+    // Split across pages (a split lock, which the hardware's bus lock makes atomic whatever
+    // the pages are, SDM Vol 3A 9.1.2.2): every page checked first, then one read of the whole
+    // operand, the compare, one write of the whole, each page's part with its own answer
+    // (through the routed view: RAM, watched and recorded, discarded, or the APIC device;
+    // guest_phys_view.hpp). Not atomic against other CPUs for the RAM parts: this seam has no
+    // lock across two pages.
     uint64_t cur = 0;
     MemStatus s = access(linear, bytes, acc, &cur, nullptr);
     if (!s.ok()) return s;
@@ -122,7 +126,7 @@ MemStatus GuestLinearMemory::cmpxchg(uint64_t linear, unsigned bytes, uint64_t e
   const Translation t = guest_memory::translate(phys_, linear, acc, paging_);
   if (!t.ok()) return status_of(t, linear);
   uint64_t seen = 0;
-  if (phys_.cmpxchg(t.gpa, bytes, expected, desired, &seen) != PhysStatus::ok) return bad_gpa(t.gpa);
+  if (phys_.cmpxchg_at(linear, t.gpa, bytes, expected, desired, &seen) != PhysStatus::ok) return bad_gpa(t.gpa);
   *observed = seen & m;
   if (observer_ && (seen & m) == expected) {
     WriteRecord rec{};

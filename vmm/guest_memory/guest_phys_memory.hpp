@@ -1,8 +1,10 @@
 // The guest-physical memory seam (design.md "Hardware access goes through small seams"): the
 // page walker reads paging-structure entries and sets their A/D bits through it, and
-// GuestLinearMemory moves the emulated data through it. The image plugs in an implementation
-// over the host's view of guest RAM (guest-physical = host-physical outside hypervisor memory,
-// the EPT being an identity map); the tests plug in sparse arrays of pages.
+// GuestLinearMemory moves the emulated data through it. Every emulation path in the image uses
+// one implementation, the routed view of guest_phys_view.hpp (GuestPolicy::guest_ram): RAM
+// through the host's identity map (host_phys_memory.hpp), hypervisor memory, the trapped APIC
+// page and the write monitor's pages each with their own answer; the tests plug in sparse
+// arrays of pages, alone or under the same view.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,27 @@ class GuestPhysMemory {
   // them with locked operations) and for LOCKed emulated instructions.
   virtual PhysStatus cmpxchg(uint64_t gpa, unsigned bytes, uint64_t expected, uint64_t desired,
                              uint64_t* observed) = 0;
+
+  // write() and cmpxchg() with the guest-linear address of the first byte, for callers that
+  // know it (GuestLinearMemory): the routed view (guest_phys_view.hpp) puts it in the EPT
+  // write monitor's events. Plain memory has no use for it.
+  virtual PhysStatus write_at(uint64_t linear, uint64_t gpa, const void* src, size_t bytes) {
+    (void)linear;
+    return write(gpa, src, bytes);
+  }
+  virtual PhysStatus cmpxchg_at(uint64_t linear, uint64_t gpa, unsigned bytes, uint64_t expected, uint64_t desired,
+                                uint64_t* observed) {
+    (void)linear;
+    return cmpxchg(gpa, bytes, expected, desired, observed);
+  }
+  // ok when an access to the page holding `gpa` would be accepted, found without a side
+  // effect: GuestLinearMemory asks for every page of a straddling access before any byte
+  // moves. A one-byte read for plain memory; the routed view answers for device pages
+  // without touching the device.
+  virtual PhysStatus probe(uint64_t gpa) {
+    uint8_t byte = 0;
+    return read(gpa, &byte, 1);
+  }
 
  protected:
   ~GuestPhysMemory() = default;  // not deletable through the interface (see vmx::VmcsAccess)

@@ -1,6 +1,7 @@
 // Emulating the guest instruction at RIP (design.md step 5): for EPT violations that the
 // hypervisor resolves itself — writes to the write-protected local-APIC page (P6), writes
-// into pages the EPT write monitor watches (P4) — without single-stepping the guest.
+// into pages the EPT write monitor watches (P4), writes into hypervisor memory (P8) — without
+// single-stepping the guest.
 #pragma once
 #include "vmm/exit_context.hpp"
 #include "decode/emulate/emulate.hpp"
@@ -9,7 +10,10 @@
 namespace vmm {
 
 // Decodes the instruction at the guest's CS:RIP through its paging and emulates it against
-// `phys` (whose writes reach wherever the caller routes them), writing RIP/RFLAGS/RSP back.
+// `phys`, writing RIP/RFLAGS/RSP back. Every caller in the image passes GuestPolicy::guest_ram,
+// the one routed view (vmm/guest_memory/guest_phys_view.hpp), so each page the instruction
+// touches gets the EPT's answer whatever exit started the emulation; `observer` (null there)
+// is for tests that watch the writes.
 // Faults become the guest's exception (#GP, #UD, #PF — whose CR2 the vCPU then carries
 // to the next VM entry, vcpu.cr2_pending);
 // `*unsupported` is set (and resume returned) when the emulator cannot do this instruction,

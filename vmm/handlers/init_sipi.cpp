@@ -34,7 +34,7 @@ ExitAction handle_init_signal(ExitContext& ctx) {
   // has made the CPU active: the CPU then waits for a SIPI the OS already sent. Real CPUs
   // consume the INIT; there this is an INIT sent right after the SIPI, and waiting is right.
   if (at_sipi_start(ctx.vmcs))
-    APEX_LOG(warn, "cpu%u: INIT before the first instruction after SIPI; waiting for another SIPI "
+    APEX_LOG_GUEST(warn, "cpu%u: INIT before the first instruction after SIPI; waiting for another SIPI "
              "(Bochs 2.7 re-delivers a latched INIT)", ctx.vcpu.index);
   bool ok = ctx.vmcs.write(VmcsField::guest_activity_state, kActivityWaitForSipi);
   // VM entry into wait-for-SIPI requires no blocking by STI or MOV SS (SDM Vol 3C 27.3.1.5);

@@ -4,9 +4,10 @@
 //   pass    — execute it on the host with a fault-safe RDMSR/WRMSR: a #GP there (no such
 //             MSR, bad value) becomes the guest's #GP(0), never a host crash (design.md
 //             "Every guest fault is architectural");
-//   emulate — computed here (IA32_FEATURE_CONTROL), or written with a side effect or a check
-//             (the x2APIC ICR: vmm/apic/x2apic_icr; IA32_APIC_BASE: vmm/apic/apic_base_write;
-//             the MTRRs: mtrr_write.hpp);
+//   emulate — computed here (IA32_FEATURE_CONTROL), read from and written to the virtual
+//             MTRRs (the MTRRs and IA32_MTRRCAP: mtrr_write.hpp), or written with a side
+//             effect or a check (the x2APIC ICR: vmm/apic/x2apic_icr; IA32_APIC_BASE:
+//             vmm/apic/apic_base_write);
 //   gp      — #GP(0), as on a CPU without the MSR (VMX capability MSRs: VMX is hidden; Intel
 //             PT, the debug store, an outer hypervisor's MSRs: msr_policy.def says why);
 //   discard — WRMSR only: dropped, the guest goes on (IA32_BIOS_UPDT_TRIG).
@@ -16,7 +17,6 @@
 #include "vmm/handlers/guest_view.hpp"
 #include "vmm/apic/apic_base_write.hpp"
 #include "vmm/apic/x2apic_icr.hpp"
-#include "vmm/ept/mtrr.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/handlers/mtrr_write.hpp"
 #include "vmm/msr_policy.hpp"
@@ -25,11 +25,15 @@
 namespace vmm {
 namespace {
 
+// The emulated reads; false is #GP(0).
 // IA32_FEATURE_CONTROL as the guest reads it (SDM Vol 3C 24.7 "Enabling and Entering VMX
 // Operation"; Vol 4 Table 2-2): locked (bit 0), with both VMX enables (bits 1, 2) clear, so
 // a guest concludes VMX is off and locked and never tries VMXON. The host's other bits
 // (SENTER, SGX, LMCE) are kept.
+// The MTRRs and IA32_MTRRCAP: the machine's virtual MTRRs, never the hardware's (#GP for an
+// MTRR the CPU lacks, as RDMSR would give).
 bool emulated_read(ExitContext& ctx, uint32_t msr, uint64_t* value) {
+  if (is_virtual_mtrr_msr(msr)) return read_virtual_mtrr(msr, value);
   if (msr != static_cast<uint32_t>(arch::Msr::IA32_FEATURE_CONTROL)) return false;
   uint64_t host = 0;
   if (!ctx.host.rdmsr_safe(msr, &host)) host = 0;
@@ -83,7 +87,7 @@ ExitAction handle_wrmsr(ExitContext& ctx) {
     case MsrAction::emulate:
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_X2APIC_ICR)) return apic::handle_x2apic_icr_write(ctx, value);
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE)) return apic::handle_apic_base_write(ctx, value);
-      if (ept::is_mtrr_msr(msr)) return handle_mtrr_write(ctx, msr, value);
+      if (is_virtual_mtrr_msr(msr)) return handle_mtrr_write(ctx, msr, value);
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_XSS)) return write_xss(ctx, value);
       return ExitAction::gp0();  // an "emulate" row without an emulation here is a table bug
     case MsrAction::gp:

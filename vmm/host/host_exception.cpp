@@ -39,10 +39,12 @@ extern "C" void apex_host_exception(ExceptionFrame* f) {
       }
     }
   }
-  APEX_LOG(fatal, "host exception %s (vector %llu) error 0x%llx at rip 0x%llx rsp 0x%llx cr2 0x%llx: this CPU halts",
-           kNames[f->vector & 31], static_cast<unsigned long long>(f->vector), static_cast<unsigned long long>(f->error),
-           static_cast<unsigned long long>(f->rip), static_cast<unsigned long long>(f->rsp),
-           static_cast<unsigned long long>(arch::read_cr2()));
+  // The addresses are the hypervisor's: on the UART at debug level, never in the ring a guest
+  // reads (vmm/log/log.hpp).
+  APEX_LOG_PRIVATE("host exception at rip 0x%llx rsp 0x%llx cr2 0x%llx", static_cast<unsigned long long>(f->rip),
+                   static_cast<unsigned long long>(f->rsp), static_cast<unsigned long long>(arch::read_cr2()));
+  APEX_LOG(fatal, "host exception %s (vector %llu) error 0x%llx: this CPU halts (addresses at log=debug)",
+           kNames[f->vector & 31], static_cast<unsigned long long>(f->vector), static_cast<unsigned long long>(f->error));
   for (;;) {
     arch::cli();
     arch::cpu_halt();

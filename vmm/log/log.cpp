@@ -56,7 +56,7 @@ void Log::unlock(bool taken) {
 
 void Log::ring_put(const char* s, size_t n) {
   for (size_t i = 0; i < n; ++i) ring_[(written_ + i) % kRingSize] = s[i];
-  written_ += n;
+  __atomic_store_n(&written_, written_ + n, __ATOMIC_RELEASE);
 }
 
 size_t Log::read_ring(size_t skip, char* out, size_t cap) const {
@@ -68,29 +68,91 @@ size_t Log::read_ring(size_t skip, char* out, size_t cap) const {
   return n;
 }
 
-void Log::vlog(LogLevel level, const char* fmt, va_list ap) {
-  if (level > level_) return;
-  char line[kMaxLine];
-  // Room is kept for the suffix, so a long message is cut rather than its CPU and level.
-  constexpr size_t kSuffixRoom = 24;
-  size_t n = format(line, sizeof line - kSuffixRoom, "apexvisor: ");
-  size_t body = vformat(line + n, sizeof line - kSuffixRoom - n, fmt, ap);
-  n += body;
-  if (n > sizeof line - kSuffixRoom - 1) n = sizeof line - kSuffixRoom - 1;
-  unsigned cpu = cpu_resolver_ ? cpu_resolver_() : 0;
-  n += format(line + n, sizeof line - n, " [cpu%u %s]\n", cpu, log_level_name(level));
-  if (n > sizeof line - 1) n = sizeof line - 1;
+void Log::write_sinks(const char* s, size_t n) {
+  for (size_t i = 0; i < sink_count_; ++i) sinks_[i].write(sinks_[i].ctx, s, n);
+}
+
+void Log::append(const char* line, size_t n) {
   const bool taken = lock();
   ring_put(line, n);
-  for (size_t i = 0; i < sink_count_; ++i) sinks_[i].write(sinks_[i].ctx, line, n);
   unlock(taken);
 }
 
+// The drainer copies the ring out in chunks under the lock (so a CPU that laps the ring
+// meanwhile cannot tear what is written) and writes each chunk with no lock held. A line
+// added while the drainer is between its last look and letting go is found by the re-check
+// at the end, so no line waits in the ring for the next one.
+void Log::drain(bool wait, const char* extra, size_t extra_n) {
+  const uint32_t me = (cpu_resolver_ ? cpu_resolver_() : 0) + 1;
+  for (;;) {
+    uint32_t expected = 0;
+    if (!__atomic_compare_exchange_n(&drainer_, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+      if (expected == me) {  // nested on this CPU (a host exception while draining)
+        if (extra) write_sinks(extra, extra_n);
+        return;  // the outer drain writes what the ring holds
+      }
+      if (!wait) return;  // the drainer writes our lines too
+      __builtin_ia32_pause();
+      continue;
+    }
+    for (;;) {
+      char chunk[256];
+      size_t n = 0;
+      uint64_t lost = 0;
+      {
+        const bool taken = lock();
+        if (written_ - drained_ > kRingSize) {
+          lost = written_ - kRingSize - drained_;
+          drained_ = written_ - kRingSize;
+        }
+        const uint64_t pending = written_ - drained_;
+        n = pending < sizeof chunk ? static_cast<size_t>(pending) : sizeof chunk;
+        for (size_t i = 0; i < n; ++i) chunk[i] = ring_[(drained_ + i) % kRingSize];
+        __atomic_store_n(&drained_, drained_ + n, __ATOMIC_RELEASE);
+        unlock(taken);
+      }
+      if (lost) {
+        char note[96];
+        size_t k = format(note, sizeof note, "\napexvisor: log: %llu bytes lost before they reached the output\n",
+                          static_cast<unsigned long long>(lost));
+        write_sinks(note, k < sizeof note ? k : sizeof note - 1);
+      }
+      if (n == 0) break;
+      write_sinks(chunk, n);
+    }
+    if (extra) write_sinks(extra, extra_n);
+    extra = nullptr;
+    __atomic_store_n(&drainer_, 0u, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&written_, __ATOMIC_ACQUIRE) == __atomic_load_n(&drained_, __ATOMIC_ACQUIRE)) return;
+    wait = false;  // more arrived: drain again unless another CPU has taken over
+  }
+}
+
+size_t Log::compose(char* line, LogLevel level, const char* fmt, va_list ap) const {
+  // Room is kept for the suffix, so a long message is cut rather than its CPU and level.
+  constexpr size_t kSuffixRoom = 24;
+  size_t n = format(line, kMaxLine - kSuffixRoom, "apexvisor: ");
+  size_t body = vformat(line + n, kMaxLine - kSuffixRoom - n, fmt, ap);
+  n += body;
+  if (n > kMaxLine - kSuffixRoom - 1) n = kMaxLine - kSuffixRoom - 1;
+  unsigned cpu = cpu_resolver_ ? cpu_resolver_() : 0;
+  n += format(line + n, kMaxLine - n, " [cpu%u %s]\n", cpu, log_level_name(level));
+  if (n > kMaxLine - 1) n = kMaxLine - 1;
+  return n;
+}
+
+void Log::vlog(LogLevel level, const char* fmt, va_list ap) {
+  if (level > level_) return;
+  char line[kMaxLine];
+  const size_t n = compose(line, level, fmt, ap);
+  append(line, n);
+  // A fatal line is the last this CPU says (it halts next): out before returning.
+  drain(level == LogLevel::fatal);
+}
+
 void Log::write_line(const char* line, size_t n) {
-  const bool taken = lock();
-  ring_put(line, n);
-  for (size_t i = 0; i < sink_count_; ++i) sinks_[i].write(sinks_[i].ctx, line, n);
-  unlock(taken);
+  append(line, n);
+  drain(false);
 }
 
 void Log::log(LogLevel level, const char* fmt, ...) {
@@ -98,6 +160,30 @@ void Log::log(LogLevel level, const char* fmt, ...) {
   va_start(ap, fmt);
   vlog(level, fmt, ap);
   va_end(ap);
+}
+
+void Log::log_guest(LogLevel level, const char* fmt, ...) {
+  if (level > level_) return;
+  const CauseLimiter::Verdict v = causes_.admit(fmt);
+  if (!v.print) return;
+  if (v.suppressed) log(level, "%llu more lines like the next were suppressed", static_cast<unsigned long long>(v.suppressed));
+  else if (v.seen == CauseLimiter::kBurst)
+    log(level, "the next line is the %lluth like it: further ones are rate-limited (every 2^k-th printed)",
+        static_cast<unsigned long long>(v.seen));
+  va_list ap;
+  va_start(ap, fmt);
+  vlog(level, fmt, ap);
+  va_end(ap);
+}
+
+void Log::log_private(const char* fmt, ...) {
+  if (LogLevel::debug > level_) return;
+  char line[kMaxLine];
+  va_list ap;
+  va_start(ap, fmt);
+  const size_t n = compose(line, LogLevel::debug, fmt, ap);
+  va_end(ap);
+  drain(true, line, n);
 }
 
 Log& global_log() {

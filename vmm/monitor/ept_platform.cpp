@@ -43,8 +43,8 @@ bool step_method_for(const vmx::VmxCapabilities& caps, StepMethod* method) {
 }
 
 void start_write_monitor(ept::EptIdentityMap& ept, const RamMap& ram, bool (*visible)(uint64_t),
-                         const vmx::VmxCapabilities& caps, uint8_t* snapshots, unsigned cpus, const Range* ranges,
-                         unsigned range_count) {
+                         guest_memory::GuestPhysView& view, const vmx::VmxCapabilities& caps, uint8_t* snapshots,
+                         unsigned cpus, const Range* ranges, unsigned range_count) {
   StepMethod method{};
   if (!step_method_for(caps, &method)) return;
   static EptPlatform platform(ept, ram, visible, caps.invept_single_context());
@@ -55,6 +55,7 @@ void start_write_monitor(ept::EptIdentityMap& ept, const RamMap& ram, bool (*vis
     return;
   }
   set_write_monitor(&g_monitor);
+  view.route_watched(&g_monitor);  // every emulated write into a watched page is recorded
   APEX_LOG(info, "monitor: EPT write monitor ready: %u RAM ranges, fallback single-step by %s", ram.count(),
            method == StepMethod::monitor_trap_flag ? "the monitor trap flag"
                                                    : "the VMX-preemption timer (no monitor trap flag on this CPU)");

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "vmm/ept/ept_builder.hpp"
+#include "vmm/guest_memory/guest_phys_view.hpp"
 #include "vmm/guest_memory/host_phys_memory.hpp"
 #include "vmm/monitor/ram_map.hpp"
 #include "vmm/monitor/write_monitor.hpp"
@@ -43,14 +44,16 @@ class EptPlatform final : public Platform {
 //  2. before hiding hypervisor memory: kSnapshotPagesPerCpu pages per CPU and a pool of EPT
 //     table pages (the map's allocator must hand them out once the map is live);
 //  3. once the EPT is final: start_write_monitor() (registers the EPT write-intercept owner
-//     and the machine's monitor, and adds the configured ranges, logging each);
+//     and the machine's monitor, routes the watched pages of `view` — GuestPolicy::guest_ram,
+//     through which every emulated write is recorded — to it, and adds the configured ranges,
+//     logging each);
 //  4. right before the first CPU launches: write_monitor_launching() (INVEPT is valid from
 //     then on).
 inline constexpr unsigned kSnapshotPagesPerCpu = kFallbackPages;
 bool step_method_for(const vmx::VmxCapabilities& caps, StepMethod* method);
 void start_write_monitor(ept::EptIdentityMap& ept, const RamMap& ram, bool (*visible)(uint64_t),
-                         const vmx::VmxCapabilities& caps, uint8_t* snapshots, unsigned cpus, const Range* ranges,
-                         unsigned range_count);
+                         guest_memory::GuestPhysView& view, const vmx::VmxCapabilities& caps, uint8_t* snapshots,
+                         unsigned cpus, const Range* ranges, unsigned range_count);
 void write_monitor_launching();
 
 }  // namespace vmm::monitor

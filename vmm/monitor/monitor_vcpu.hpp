@@ -30,6 +30,14 @@ struct VcpuMonitor {
   uint64_t rip;
   uint32_t timer_value;  // VMX-preemption timer value of the step (StepMethod::preemption_timer)
   uint8_t insn[kInsnBytes];
+
+  // The instruction of the exit being handled, as its emulated writes' events name it
+  // (RIP and bytes), fetched once per exit: valid while origin_exit == Vcpu::exits_total.
+  bool origin_valid;
+  uint8_t origin_insn_length;  // 0 when it could not be fetched/decoded
+  uint64_t origin_exit;
+  uint64_t origin_rip;
+  uint8_t origin_insn[kInsnBytes];
 };
 
 }  // namespace vmm::monitor

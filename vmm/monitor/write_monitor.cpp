@@ -107,6 +107,7 @@ void WriteMonitor::reset() {
   lock_ = arch::SpinLock{};
   generation_ = 0;
   for (Range& r : ranges_) r = {};
+  range_count_ = 0;
   for (Held& h : held_) h = {};
   next_seq_ = dropped_ = fallbacks_ = emulated_ = stale_ = 0;
 }
@@ -205,6 +206,7 @@ Status WriteMonitor::add(uint64_t gpa, uint64_t size) {
   }
   if (st == Status::ok) {
     *slot = {gpa, size};
+    __atomic_store_n(&range_count_, range_count_ + 1, __ATOMIC_RELEASE);
     // A page that a fallback step holds writable stays writable until the step ends.
     for (const Held& h : held_)
       if (h.holders && overlaps(h.page, kPage, gpa, size)) (void)platform_->set_write_protect(h.page, kPage, false);
@@ -224,6 +226,7 @@ Status WriteMonitor::remove(uint64_t gpa, uint64_t size) {
   Status st = Status::no_such_range;
   if (found) {
     *found = {};
+    __atomic_store_n(&range_count_, range_count_ - 1, __ATOMIC_RELEASE);
     // The same pages were protected by add(): every split exists, nothing allocates.
     st = from_ept(platform_->set_write_protect(gpa, size, false));
     reprotect_edges_locked(gpa, size);
@@ -253,43 +256,78 @@ bool WriteMonitor::covers(uint64_t gpa) {
   return ours || platform_->ept_allows_write(gpa);
 }
 
+bool WriteMonitor::watched(uint64_t gpa) {
+  if (!platform_ || __atomic_load_n(&range_count_, __ATOMIC_ACQUIRE) == 0) return false;  // the common case
+  lock();
+  const bool w = page_watched_locked(page_of(gpa));
+  unlock();
+  return w;
+}
+
 // The emulator's writes as events: each piece that touches a watched range, in pieces of at
-// most kMaxEventBytes. Pieces in the unwatched part of a watched page are not logged.
-class WriteMonitor::Recorder final : public guest_memory::WriteObserver {
- public:
-  Recorder(WriteMonitor& m, const Event& tmpl) : m_(m), tmpl_(tmpl) {}
-  void on_write(const guest_memory::WriteRecord& r) override {
-    m_.lock();
-    if (r.bytes && m_.byte_watched_locked(r.gpa, r.bytes)) {
-      for (unsigned off = 0; off < r.bytes; off += kMaxEventBytes) {
-        const unsigned n = r.bytes - off < kMaxEventBytes ? r.bytes - off : kMaxEventBytes;
-        Event e = tmpl_;
-        e.gpa = r.gpa + off;
-        e.linear = r.linear + off;
-        e.size = static_cast<uint8_t>(n);
-        e.old_value = arch::load_le(r.old_bytes + off, n);
-        e.new_value = arch::load_le(r.new_bytes + off, n);
-        m_.record_locked(e);
-      }
-    }
-    m_.unlock();
+// most kMaxEventBytes. Pieces in the unwatched part of a watched page are not logged. The
+// instruction is fetched before the lock is taken, through raw RAM (never the view: no
+// recursion).
+void WriteMonitor::record(ExitContext* ctx, const guest_memory::WriteRecord& r) {
+  Event tmpl{};
+  tmpl.kind = EventKind::emulated;
+  if (ctx) {
+    tmpl.cpu = ctx->vcpu.index;
+    origin_of(*ctx, tmpl);
+  } else {
+    tmpl.cpu = ~0u;  // no exit known: CPU and instruction unknown
   }
+  lock();
+  if (r.bytes && byte_watched_locked(r.gpa, r.bytes)) {
+    for (unsigned off = 0; off < r.bytes; off += kMaxEventBytes) {
+      const unsigned n = r.bytes - off < kMaxEventBytes ? r.bytes - off : kMaxEventBytes;
+      Event e = tmpl;
+      e.gpa = r.gpa + off;
+      e.linear = r.linear == guest_memory::kNoLinear ? 0 : r.linear + off;
+      e.size = static_cast<uint8_t>(n);
+      e.old_value = arch::load_le(r.old_bytes + off, n);
+      e.new_value = arch::load_le(r.new_bytes + off, n);
+      record_locked(e);
+    }
+  }
+  unlock();
+}
 
- private:
-  WriteMonitor& m_;
-  const Event& tmpl_;
-};
+// RIP and bytes of the instruction of the exit `ctx` is handling, fetched once per exit and
+// kept in the vCPU (a REP writes up to rep_budget pieces).
+void WriteMonitor::origin_of(ExitContext& ctx, Event& e) {
+  VcpuMonitor& s = ctx.vcpu.monitor;
+  if (!s.origin_valid || s.origin_exit != ctx.vcpu.exits_total) return fetch_instruction(ctx, e);
+  e.rip = s.origin_rip;
+  e.insn_length = s.origin_insn_length;
+  for (unsigned i = 0; i < kInsnBytes; ++i) e.insn[i] = s.origin_insn[i];
+}
 
-// RIP and the bytes of the instruction there, as the guest fetches them (its paging, CS).
-// Leaves insn_length 0 when the fetch faults or the bytes do not decode; emulate_at_rip then
-// raises the fault or #UD itself.
+// RIP and the bytes of the instruction there, as the guest fetches them (its paging, CS),
+// through raw RAM (platform phys, never the routed view). Leaves insn_length 0 when the fetch
+// faults or the bytes do not decode; emulate_at_rip then raises the fault or #UD itself.
+// Kept in the vCPU for this exit (origin_of). The guest's registers are copied first: this may
+// run in the middle of an emulation that has changed RSP already.
 void WriteMonitor::fetch_instruction(ExitContext& ctx, Event& e) {
+  fetch_uncached(ctx, e);
+  VcpuMonitor& s = ctx.vcpu.monitor;
+  s.origin_valid = true;
+  s.origin_exit = ctx.vcpu.exits_total;
+  s.origin_rip = e.rip;
+  s.origin_insn_length = e.insn_length;
+  for (unsigned i = 0; i < kInsnBytes; ++i) s.origin_insn[i] = e.insn[i];
+}
+
+void WriteMonitor::fetch_uncached(ExitContext& ctx, Event& e) {
   namespace emu = decode::emulate;
   guest_memory::PagingState paging = guest_memory::read_paging_state(ctx.vmcs, 52);
   guest_memory::GuestLinearMemory mem(platform_->phys(), paging);
   emu::EmuContext ec;
-  guest_memory::read_emu_context(ctx.vmcs, ctx.vcpu.regs, mem, ec);
+  vmx::GprFile regs = ctx.vcpu.regs;
+  guest_memory::read_emu_context(ctx.vmcs, regs, mem, ec);
   e.rip = ec.rip;
+  e.insn_length = 0;
+  for (unsigned i = 0; i < kInsnBytes; ++i) e.insn[i] = 0;
   decode::Instruction insn;
   if (emu::fetch_instruction(ec, guest_rex2_enabled(ctx), insn).outcome != emu::Outcome::ok) return;
   if (!insn.ok() || insn.length == 0 || insn.length >= kInsnBytes) return;
@@ -322,10 +360,14 @@ ExitAction WriteMonitor::on_write(ExitContext& ctx, uint64_t gpa) {
   Event tmpl{};
   tmpl.cpu = ctx.vcpu.index;
   tmpl.kind = EventKind::emulated;
-  fetch_instruction(ctx, tmpl);
-  Recorder recorder(*this, tmpl);
+  fetch_instruction(ctx, tmpl);  // also the origin of this exit's events (origin_of)
+  // Emulated through the routed view, which records every piece written into a watched page
+  // here (record()); without a view that routes them here, single-stepped instead, so that
+  // no write goes unrecorded.
+  guest_memory::GuestPhysView* view = ctx.policy.guest_ram;
+  if (!view || view->watched_owner() != this) return start_step(ctx, page, linear_page, tmpl);
   bool unsupported = false;
-  ExitAction a = emulate_at_rip(ctx, platform_->phys(), &recorder, &unsupported);
+  ExitAction a = emulate_at_rip(ctx, *view, nullptr, &unsupported);
   if (!unsupported) {
     __atomic_add_fetch(&emulated_, 1, __ATOMIC_RELAXED);
     return a;

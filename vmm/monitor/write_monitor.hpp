@@ -7,10 +7,16 @@
 // watched range touches is read+execute only in the EPT (R=1 W=0 X=1: reads and fetches never
 // exit); a guest write there is an EPT violation, which vmm/handlers/ept_violation.cpp hands
 // to this owner (vmm/ept_write_intercept.hpp). The owner decodes the instruction at guest RIP
-// and emulates it (vmm/handlers/emulate_at_rip.hpp) through a WriteObserver that sees each
-// piece of data written, with its old and new bytes: pieces inside a watched range become
-// events, pieces in the unwatched part of a watched page are written and not logged. The
-// emulator advances RIP; nothing is single-stepped.
+// and emulates it (vmm/handlers/emulate_at_rip.hpp) through the routed guest-memory view
+// (GuestPolicy::guest_ram, vmm/guest_memory/guest_phys_view.hpp), which hands this monitor
+// (its WatchedPages) each piece written into a watched page, with its old and new bytes:
+// pieces inside a watched range become events, pieces in the unwatched part of a watched page
+// are written and not logged. The emulator advances RIP; nothing is single-stepped. The same
+// view serves every other emulation path, so a write that reaches a watched page from an
+// instruction emulated for another exit (the APIC page's, a write into hypervisor memory, the
+// descriptor-table guard, a REP that runs on from another page) is recorded too, with that
+// instruction's RIP and bytes. The events of one exit are recorded here only (the owner path
+// installs no WriteObserver): never twice.
 //
 // Fallback: an instruction the emulator does not do (CMPXCHG, XADD, SSE/AVX stores, ...) is
 // executed by the guest itself under the monitor-trap flag (SDM Vol 3C 26.5.2): the page is
@@ -35,6 +41,8 @@
 //   - Stale read-only translations after a range is removed only cause one extra exit,
 //     answered by an INVEPT and a retry of the instruction.
 //   - The ring keeps the newest kRingSize events; older ones are overwritten (`dropped`).
+//   - An emulated write by another CPU into a page held open for a step is recorded twice:
+//     as that CPU's emulated event and in the step's diff.
 //
 // The platform seam (Platform) gives the RAM map, the EPT rights, INVEPT and guest memory:
 // the image implements it over the identity EPT (ept_platform.hpp), the unit tests over fakes.
@@ -45,6 +53,7 @@
 #include "vmm/ept/ept_status.hpp"
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/guest_memory/guest_phys_memory.hpp"
+#include "vmm/guest_memory/guest_phys_view.hpp"
 #include "vmm/monitor/monitor_vcpu.hpp"
 
 namespace vmm::monitor {
@@ -129,7 +138,7 @@ class Platform {
   ~Platform() = default;
 };
 
-class WriteMonitor final : public EptWriteIntercept {
+class WriteMonitor final : public EptWriteIntercept, public guest_memory::WatchedPages {
  public:
   // `snapshots`: kFallbackPages zeroed 4 KiB pages per CPU index below `cpus`, in memory the
   // guest cannot reach (nullptr: fallbacks are single-stepped but record nothing).
@@ -153,6 +162,12 @@ class WriteMonitor final : public EptWriteIntercept {
   // event was delivered first: then nothing changed and the guest will execute it again).
   ExitAction on_step_exit(ExitContext& ctx);
 
+  // guest_memory::WatchedPages, for the routed view: a page with a watched range, and one
+  // piece the view wrote there on behalf of `ctx`'s instruction (events for the pieces that
+  // touch a range, kind `emulated`, RIP and bytes of the exit's instruction).
+  bool watched(uint64_t gpa) override;
+  void record(ExitContext* ctx, const guest_memory::WriteRecord& write) override;
+
   // Before every VM entry: INVEPT on this CPU when the EPT generation moved since its last.
   void before_entry(Vcpu& vcpu);
   uint64_t generation() const { return __atomic_load_n(&generation_, __ATOMIC_ACQUIRE); }
@@ -160,7 +175,6 @@ class WriteMonitor final : public EptWriteIntercept {
   void reset();  // tests: forget everything, platform included
 
  private:
-  class Recorder;
   struct Held {
     uint64_t page;
     unsigned holders;  // 0: free slot
@@ -174,6 +188,8 @@ class WriteMonitor final : public EptWriteIntercept {
   void record_locked(Event& e);
   void reprotect_edges_locked(uint64_t gpa, uint64_t size);
   void fetch_instruction(ExitContext& ctx, Event& e);
+  void fetch_uncached(ExitContext& ctx, Event& e);
+  void origin_of(ExitContext& ctx, Event& e);
   ExitAction start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl);
   ExitAction extend_step(ExitContext& ctx, uint64_t page, uint64_t linear_page);
   enum class Hold : uint8_t { ok, busy, failed };
@@ -189,6 +205,7 @@ class WriteMonitor final : public EptWriteIntercept {
   arch::SpinLock lock_;
   uint64_t generation_ = 0;
   Range ranges_[kMaxRanges] = {};  // size 0: free
+  unsigned range_count_ = 0;       // ranges watched (atomic reads: watched() without the lock)
   Held held_[kMaxHeldPages] = {};
   Event ring_[kRingSize] = {};
   uint64_t next_seq_ = 0;

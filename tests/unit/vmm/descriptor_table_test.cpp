@@ -92,11 +92,12 @@ void put_descriptor(emu_test::FakePhys& phys, uint64_t at, uint64_t base, uint32
 
 struct DtFixture : HandlerFixture {
   emu_test::FakePhys phys;
+  vmm::guest_memory::GuestPhysView view{&phys, nullptr, exit_now};  // RAM only: no special pages
   std::unique_ptr<emu_test::PageTables> tables;
   Mode mode;
 
   explicit DtFixture(Mode m) : mode(m) {
-    policy.guest_ram = &phys;
+    policy.guest_ram = &view;
     policy.dt_guard = true;
     set_mode(m);
     const bool paged = m == Mode::long64 || m == Mode::compat32;

@@ -44,6 +44,12 @@ inline constexpr uint64_t kInjectGpRealMode = 0x8000030d;  // no error code with
 inline constexpr uint64_t kInjectUd = 0x80000306;
 inline constexpr uint64_t kInjectNmi = 0x80000202;
 
+// The exit being handled, as the routed guest-memory view asks for it (GuestPhysView's
+// current_exit; the image reads it through the host GS base): the context of the fixture
+// that last ran exit(), or was built.
+inline vmm::ExitContext* g_exit_now = nullptr;
+inline vmm::ExitContext* exit_now() { return g_exit_now; }
+
 struct HandlerFixture {
   vmm::Vcpu vcpu{};
   vmx::FakeVmcs vmcs;
@@ -52,6 +58,7 @@ struct HandlerFixture {
   vmm::ExitContext ctx{vcpu, vmcs, host, policy};
 
   HandlerFixture() {
+    g_exit_now = &ctx;
     policy.cr0_fixed0 = kCr0Fixed0;
     policy.cr0_fixed1 = kCr0Fixed1;
     policy.cr4_fixed0 = kCr4Fixed0;
@@ -71,6 +78,12 @@ struct HandlerFixture {
     vmcs.set(VmcsField::primary_processor_based_controls,
              vmx::proc::use_msr_bitmaps | vmx::proc::activate_secondary_controls);
   }
+
+  ~HandlerFixture() {
+    if (g_exit_now == &ctx) g_exit_now = nullptr;
+  }
+  HandlerFixture(const HandlerFixture&) = delete;
+  HandlerFixture& operator=(const HandlerFixture&) = delete;
 
   // CR0/CR4 ownership as launch.cpp computes it.
   void set_masks() {
@@ -151,6 +164,7 @@ struct HandlerFixture {
 
   // Runs the exit through the real dispatcher, as the image does, and applies the action.
   vmm::ExitAction exit(vmx::ExitReason reason) {
+    g_exit_now = &ctx;
     vmm::ExitAction a = vmm::dispatch_exit(ctx, static_cast<uint16_t>(reason));
     applied = vmm::apply_exit_action(ctx, a);
     return a;

@@ -5,6 +5,7 @@
 
 #include "handler_fixture.hpp"
 #include "vmm/hypercall.hpp"
+#include "vmm/code_checksum.hpp"
 #include "vmm/vcpu_registry.hpp"
 
 using namespace vmm_test;
@@ -42,7 +43,7 @@ TEST_CASE("hypercall table: numbers and names") {
   };
   const Row rows[] = {
       {0, "version"}, {1, "exit_counter"}, {2, "read_log"}, {3, "cpu_count"}, {4, "ap_start_mode"},
-      {5, "log_line"},   {6, nullptr}, {15, nullptr},       {16, "monitor_add"}, {17, "monitor_remove"},
+      {5, "log_line"},   {6, "code_checksum"}, {7, nullptr}, {15, nullptr},       {16, "monitor_add"}, {17, "monitor_remove"},
       {18, "monitor_read_event"}, {19, "monitor_stats"}, {20, nullptr}, {0x100000000ull, nullptr},
   };
   for (const Row& r : rows) {
@@ -71,7 +72,7 @@ TEST_CASE("VMCALL: CPL 0 only, unknown numbers #UD, nothing changes on #UD") {
       {"version at CPL 0", Mode::long64, 0, 0, Outcome::advance},
       {"version at CPL 3", Mode::long64, 3, 0, Outcome::ud},
       {"version at CPL 1", Mode::long64, 1, 0, Outcome::ud},
-      {"number 6 (not in the table)", Mode::long64, 0, 6, Outcome::ud},
+      {"number 7 (not in the table)", Mode::long64, 0, 7, Outcome::ud},
       {"number 20 (after the EPT write monitor's 16-19)", Mode::long64, 0, 20, Outcome::ud},
       {"number 0xffff", Mode::long64, 0, 0xffff, Outcome::ud},
       {"64-bit mode: RAX high bits count", Mode::long64, 0, 0x100000000ull, Outcome::ud},
@@ -324,4 +325,31 @@ TEST_CASE("hypercall 5, log_line: chunks make one line, written whole; bounded; 
   CHECK(g_sink_text.find("further ones are suppressed") != std::string::npos);
   CHECK(log_line_call("more", 1) == static_cast<uint64_t>(vmm::HypercallStatus::log_suppressed));
   log.remove_all_sinks();
+}
+
+// A guest compares this with the .text of apexvisor.efi (tests/guest/attack.cpp).
+TEST_CASE("hypercall 6, code_checksum: FNV-1a 64 over the registered code, its size in RCX") {
+  // FNV-1a 64 reference values: "" and "a" (published test vectors of the function).
+  CHECK(vmm::fnv1a64(nullptr, 0) == 0xcbf29ce484222325ull);
+  const uint8_t a[] = {'a'};
+  CHECK(vmm::fnv1a64(a, 1) == 0xaf63dc4c8601ec8cull);
+  static uint8_t code[300];
+  for (unsigned i = 0; i < sizeof code; ++i) code[i] = static_cast<uint8_t>(i * 7);
+  vmm::set_hypervisor_code(code, sizeof code);
+  vmx::GprFile regs{};
+  regs.gpr[static_cast<unsigned>(Gpr::rax)] = 6;
+  regs.gpr[static_cast<unsigned>(Gpr::rdx)] = 0x1234;
+  vmm::Log log;
+  REQUIRE(vmm::run_hypercall(regs, true, log));
+  CHECK(regs.gpr[static_cast<unsigned>(Gpr::rax)] == 0);
+  const uint64_t before = regs.gpr[static_cast<unsigned>(Gpr::rbx)];
+  CHECK(before == vmm::fnv1a64(code, sizeof code));
+  CHECK(regs.gpr[static_cast<unsigned>(Gpr::rcx)] == sizeof code);
+  CHECK(regs.gpr[static_cast<unsigned>(Gpr::rdx)] == 0x1234);
+  // One byte changed anywhere changes the answer.
+  code[299] ^= 1;
+  regs.gpr[static_cast<unsigned>(Gpr::rax)] = 6;
+  REQUIRE(vmm::run_hypercall(regs, true, log));
+  CHECK(regs.gpr[static_cast<unsigned>(Gpr::rbx)] != before);
+  vmm::set_hypervisor_code(nullptr, 0);
 }

@@ -24,6 +24,7 @@ bool hidden(uint64_t gpa) { return gpa >= kHidden && gpa < kHidden + 0x1000; }
 struct Rig {
   HandlerFixture f;
   emu_test::FakePhys phys;
+  vmm::guest_memory::GuestPhysView view{&phys, hidden, exit_now};  // GuestPolicy::guest_ram
   emu_test::PageTables pt{phys, emu_test::PageTables::Mode::level4};
 
   Rig() {
@@ -33,7 +34,7 @@ struct Rig {
     phys.map_ram(kHidden, 0x1000);
     phys.map_ram(kRam, 0x1000);
     phys.poke32(kHidden, 0x11223344);  // what the hypervisor keeps there: never changed
-    f.policy.guest_ram = &phys;
+    f.policy.guest_ram = &view;
     f.policy.hypervisor_memory = hidden;
     f.vmcs.set(VmcsField::guest_cr3, pt.cr3());
     f.vmcs.set(VmcsField::exit_qualification, kWriteQual);

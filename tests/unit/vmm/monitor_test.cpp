@@ -83,10 +83,13 @@ struct MonitorRig {
   vmm::monitor::WriteMonitor* monitor = new vmm::monitor::WriteMonitor();  // large ring: heap
   std::vector<uint8_t> snapshots = std::vector<uint8_t>(8 * vmm::monitor::kFallbackPages * kPage);
   emu_test::PageTables pt{platform.mem, emu_test::PageTables::Mode::level4};
+  // GuestPolicy::guest_ram of every CPU: the routed view, watched pages to the monitor.
+  vmm::guest_memory::GuestPhysView view{&platform.mem, nullptr, exit_now};
 
   MonitorRig() {
     vmm::reset_ept_write_intercepts();
     monitor->init(&platform, snapshots.data(), 8);  // CPUs 0-7 snapshot
+    view.route_watched(monitor);
     REQUIRE(vmm::register_ept_write_intercept(monitor));
     vmm::monitor::set_write_monitor(monitor);
     using emu_test::pte::P;
@@ -108,6 +111,7 @@ struct MonitorRig {
     HandlerFixture f;
     Cpu(MonitorRig& rig, unsigned index) {
       f.vcpu.index = index;
+      f.policy.guest_ram = &rig.view;
       f.vmcs.set(VmcsField::guest_cr3, rig.pt.cr3());
       f.vmcs.set(VmcsField::guest_cs_access_rights, 0xa09b);
       f.vmcs.set(VmcsField::guest_ss_access_rights, 0xc093);

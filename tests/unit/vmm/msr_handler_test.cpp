@@ -2,8 +2,6 @@
 // pass-through is fault-safe, so a missing MSR gives the guest #GP(0). One row per case.
 #include "handler_fixture.hpp"
 #include "vmm/apic/apic_base_write.hpp"
-#include "vmm/ept/mtrr.hpp"
-#include "vmm/handlers/mtrr_write.hpp"
 #include "vmm/msr_policy.hpp"
 
 using namespace vmm_test;
@@ -119,87 +117,7 @@ TEST_CASE("WRMSR exit") {
   }
 }
 
-namespace {
-struct CountingObserver final : vmm::MtrrWriteObserver {
-  unsigned calls = 0;
-  uint64_t def_type_seen = 0;
-  void mtrrs_changed(vmm::ExitContext& ctx) override {
-    ++calls;
-    (void)ctx.host.rdmsr_safe(0x2ff, &def_type_seen);
-  }
-};
-}  // namespace
-
-TEST_CASE("WRMSR of an MTRR: written through; the EPT is re-typed when the MTRRs are left enabled") {
-  constexpr uint64_t kE = 1ull << 11;
-  struct Row {
-    const char* what;
-    uint32_t msr;
-    uint64_t value;
-    uint64_t def_type_before;
-    bool faults;
-    Outcome outcome;
-    unsigned observer_calls;
-  };
-  const Row rows[] = {
-      {"DEF_TYPE: enable (the last step of an OS's MTRR update)", 0x2ff, kE | 6, 0x6, false, Outcome::advance, 1},
-      {"DEF_TYPE: disable (the first step): no re-type", 0x2ff, 0x6, kE | 6, false, Outcome::advance, 0},
-      {"PHYSBASE0 while disabled: no re-type", 0x200, 0x80000000, 0x6, false, Outcome::advance, 0},
-      {"PHYSMASK7 while enabled: re-type", 0x20f, 0xff800800, kE | 6, false, Outcome::advance, 1},
-      {"FIX64K_00000 while enabled: re-type", 0x250, 0x0606060606060606, kE | 6, false, Outcome::advance, 1},
-      {"FIX16K_A0000 while enabled: re-type", 0x259, 0, kE | 6, false, Outcome::advance, 1},
-      {"FIX4K_F8000 while enabled: re-type", 0x26f, 0x0505050505050505, kE | 6, false, Outcome::advance, 1},
-      {"a pair the CPU lacks: host #GP -> guest #GP, no re-type", 0x24e, 0, kE | 6, true, Outcome::gp, 0},
-      {"reserved DEF_TYPE bits: host #GP -> guest #GP, no re-type", 0x2ff, kE | 6 | (1ull << 20), 0x6, true,
-       Outcome::gp, 0},
-  };
-  for (const Row& r : rows) {
-    CAPTURE(r.what);
-    HandlerFixture f;
-    CountingObserver obs;
-    vmm::set_mtrr_write_observer(&obs);
-    f.host.set_msr(0x2ff, r.def_type_before, r.faults && r.msr == 0x2ff);
-    if (r.msr != 0x2ff) {
-      if (r.faults) f.host.set_msr_faulting(r.msr);
-      else f.host.set_msr(r.msr, 0);
-    }
-    f.gpr(arch::Gpr::rcx) = r.msr;
-    f.gpr(arch::Gpr::rdx) = r.value >> 32;
-    f.gpr(arch::Gpr::rax) = static_cast<uint32_t>(r.value);
-    CHECK(outcome_of(f.exit(ExitReason::wrmsr)) == r.outcome);
-    CHECK(f.host.wrmsr_calls == 1);
-    CHECK(f.host.last_wrmsr_value == r.value);
-    CHECK(obs.calls == r.observer_calls);
-    if (obs.calls) CHECK((obs.def_type_seen & kE) != 0);
-    CHECK(f.injected() == (r.outcome == Outcome::gp ? kInjectGp : 0));
-    vmm::set_mtrr_write_observer(nullptr);
-  }
-  // Without an observer (before launch, or no EPT) the write still goes through.
-  HandlerFixture f;
-  f.host.set_msr(0x2ff, 6);
-  f.gpr(arch::Gpr::rcx) = 0x2ff;
-  f.gpr(arch::Gpr::rax) = kE | 6;
-  f.gpr(arch::Gpr::rdx) = 0;
-  CHECK(outcome_of(f.exit(ExitReason::wrmsr)) == Outcome::advance);
-  CHECK(f.host.msr(0x2ff) == (kE | 6));
-}
-
-TEST_CASE("MTRR MSRs: writes exit, reads do not; is_mtrr_msr matches SDM Table 12-9 and the pairs") {
-  uint8_t bitmap[4096] = {};
-  vmm::build_msr_bitmap(bitmap);
-  const uint32_t mtrrs[] = {0x200, 0x201, 0x21e, 0x21f, 0x24f, 0x250, 0x258, 0x259, 0x268, 0x26c, 0x26f, 0x2ff};
-  for (uint32_t m : mtrrs) {
-    CAPTURE(m);
-    CHECK(vmm::ept::is_mtrr_msr(m));
-    CHECK(vmm::msr_bitmap_exits(bitmap, m, true));
-    CHECK_FALSE(vmm::msr_bitmap_exits(bitmap, m, false));
-  }
-  const uint32_t others[] = {0x1ff, 0x251, 0x257, 0x25a, 0x267, 0x270, 0x277, 0x2fe, 0x300, 0xfe};
-  for (uint32_t m : others) {
-    CAPTURE(m);
-    CHECK_FALSE(vmm::ept::is_mtrr_msr(m));
-  }
-}
+// The MTRRs and IA32_MTRRCAP (virtual, emulate rows) are in virtual_mtrrs_test.cpp.
 
 TEST_CASE("WRMSR IA32_APIC_BASE while APIC writes are trapped: the xAPIC page may not move") {
   struct Row {

@@ -103,3 +103,36 @@ TEST_CASE("MSR policy: what a guest must never reach is refused, by intent") {
     CHECK(vmm::msr_rule(shared).why == nullptr);
   }
 }
+
+TEST_CASE("MSR policy: the MTRRs and IA32_MTRRCAP are virtual: every access is emulated, MTRRCAP is read-only") {
+  struct Row {
+    const char* what;
+    uint32_t msr;
+    MsrAction read, write;
+  };
+  const Row rows[] = {
+      {"IA32_MTRRCAP (read-only)", 0xfe, MsrAction::emulate, MsrAction::gp},
+      {"IA32_MTRR_PHYSBASE0", 0x200, MsrAction::emulate, MsrAction::emulate},
+      {"IA32_MTRR_PHYSMASK0", 0x201, MsrAction::emulate, MsrAction::emulate},
+      {"IA32_MTRR_PHYSMASK39 (the last pair below the fixed ranges)", 0x24f, MsrAction::emulate, MsrAction::emulate},
+      {"IA32_MTRR_FIX64K_00000", 0x250, MsrAction::emulate, MsrAction::emulate},
+      {"IA32_MTRR_FIX16K_80000", 0x258, MsrAction::emulate, MsrAction::emulate},
+      {"IA32_MTRR_FIX16K_A0000", 0x259, MsrAction::emulate, MsrAction::emulate},
+      {"IA32_MTRR_FIX4K_C0000", 0x268, MsrAction::emulate, MsrAction::emulate},
+      {"IA32_MTRR_FIX4K_F8000", 0x26f, MsrAction::emulate, MsrAction::emulate},
+      {"IA32_MTRR_DEF_TYPE", 0x2ff, MsrAction::emulate, MsrAction::emulate},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    const vmm::MsrRuleResult got = vmm::msr_rule(r.msr);
+    CHECK(got.read == r.read);
+    CHECK(got.write == r.write);
+    REQUIRE(got.why != nullptr);
+    CHECK(std::strstr(got.why, "virtual") != nullptr);  // the reason says where the value lives
+  }
+  // Between the MTRR ranges nothing is intercepted.
+  for (uint32_t between : {0xffu, 0x251u, 0x257u, 0x25au, 0x267u, 0x270u, 0x2feu}) {
+    CAPTURE(between);
+    CHECK(vmm::msr_rule(between).why == nullptr);
+  }
+}

@@ -99,3 +99,23 @@ TEST_CASE("dump: the capability filter leaves out fields the CPU lacks") {
   for (auto& l : lines) has_rip |= l.rfind("guest_rip (", 0) == 0;
   CHECK(has_rip);
 }
+
+TEST_CASE("vmcs fields that may hold hypervisor addresses: host state and pointer controls") {
+  using vmx::VmcsField;
+  using vmx::vmcs_field_may_hold_hypervisor_address;
+  CHECK(vmcs_field_may_hold_hypervisor_address(VmcsField::host_rsp));
+  CHECK(vmcs_field_may_hold_hypervisor_address(VmcsField::host_rip));
+  CHECK(vmcs_field_may_hold_hypervisor_address(VmcsField::host_cs_selector));
+  CHECK(vmcs_field_may_hold_hypervisor_address(VmcsField::msr_bitmap));
+  CHECK(vmcs_field_may_hold_hypervisor_address(VmcsField::ept_pointer));
+  CHECK(vmcs_field_may_hold_hypervisor_address(VmcsField::virtual_apic_address));
+  CHECK(vmcs_field_may_hold_hypervisor_address(VmcsField::io_bitmap_a));
+  CHECK_FALSE(vmcs_field_may_hold_hypervisor_address(VmcsField::guest_rip));
+  CHECK_FALSE(vmcs_field_may_hold_hypervisor_address(VmcsField::guest_physical_address));
+  CHECK_FALSE(vmcs_field_may_hold_hypervisor_address(VmcsField::apic_access_address));
+  CHECK_FALSE(vmcs_field_may_hold_hypervisor_address(VmcsField::tsc_offset));
+  CHECK_FALSE(vmcs_field_may_hold_hypervisor_address(VmcsField::virtual_processor_id));
+  // Every host-state field of the table is private, whatever its width.
+  for (VmcsField f : vmx::kVmcsFields)
+    if (vmx::vmcs_field_group(f) == vmx::VmcsGroup::host) CHECK(vmcs_field_may_hold_hypervisor_address(f));
+}
