@@ -201,6 +201,31 @@ tf_fixup:
   pop %rbx
   PROBE_LEAVE
 
+
+// int probe_fetch(uint64_t target, uint64_t scratch, uint64_t* rip): runs exactly one
+// instruction at `target` with RAX = scratch and returns the vector that ended it (1: the
+// single-step trap after it) and in *rip the RIP that trap reported. For the zero page the
+// hypervisor maps over its memory: 00 00 is ADD [RAX],AL, so the byte at `scratch` grows by
+// its address's low byte and *rip = target + 2. POPF sets TF, so the first trap follows the
+// JMP (RIP = target, nothing run yet): the handler lets that one go on, with RAX restored.
+  .globl guest_probe_fetch
+guest_probe_fetch:
+  PROBE_ENTER
+  mov %rdx, %r8
+  mov %rdi, guest_probe_fetch_at(%rip)
+  mov %rsi, guest_probe_fetch_rax(%rip)
+  lea fetch_fixup(%rip), %rax
+  mov %rax, guest_probe_any_resume(%rip)
+  mov %rsi, %rax
+  pushfq
+  orq $0x100, (%rsp)
+  popfq
+  jmp *%rdi
+fetch_fixup:
+  mov guest_probe_rip(%rip), %rdx
+  mov %rdx, (%r8)
+  PROBE_LEAVE
+
 // ---- exception entry: vector in a register, then look the RIP up ---------------------------
 .macro GUEST_EXC v
   .p2align 4
@@ -232,10 +257,28 @@ guest_exc_common:
   add $16, %rcx
   jmp 1b
 2:
-  // Not one of ours: nothing sane to do but stop here, visibly.
+  // Not one of ours: a fetch probe's (guest_probe_fetch) trap before its instruction goes on,
+  // anything else under it resumes at its fixup; without a fetch probe, stop here, visibly.
+  mov guest_probe_any_resume(%rip), %rdx
+  test %rdx, %rdx
+  jz 5f
+  mov (%rsp), %rcx
+  cmp $1, %eax
+  jne 4f
+  cmp guest_probe_fetch_at(%rip), %rcx
+  jne 4f
+  mov guest_probe_fetch_rax(%rip), %rax
+  iretq
+4:
+  mov %rcx, guest_probe_rip(%rip)
+  movq $0, guest_probe_any_resume(%rip)
+  mov %rdx, (%rsp)
+  andq $~0x100, 16(%rsp)
+  iretq
+5:
   cli
   hlt
-  jmp 2b
+  jmp 5b
 3:
   mov 8(%rcx), %rdx
   mov %rdx, (%rsp)
@@ -276,5 +319,13 @@ guest_probe_error:
   .globl guest_probe_rflags
 guest_probe_rflags:
   .quad 0                             // RFLAGS that exception pushed
+guest_probe_any_resume:
+  .quad 0                             // guest_probe_fetch: where any exception resumes (0: none)
+guest_probe_fetch_at:
+  .quad 0                             // its target: the trap before the instruction goes on
+guest_probe_fetch_rax:
+  .quad 0                             // RAX for that instruction
+guest_probe_rip:
+  .quad 0                             // RIP of the exception that ended the probe
   .globl guest_probe_idtr
   .section .note.GNU-stack, "", @progbits

@@ -23,6 +23,9 @@ int guest_probe_ltr(uint16_t selector);
 // CPUID with RFLAGS.TF set: the vector (1: #DB) and which instruction the trap followed
 // (*where: 0 the CPUID, 1 the next one, 2 neither).
 int guest_probe_cpuid_single_step(uint64_t* where);
+// Runs the one instruction at `target` with RAX = scratch under single-step; returns the
+// vector that ended it (1: it ran) and in *rip the RIP that exception reported.
+int guest_probe_fetch(uint64_t target, uint64_t scratch, uint64_t* rip);
 // Error code of the last exception a probe caught (0 for vectors without one).
 extern uint64_t guest_probe_error;
 // RFLAGS pushed by that exception (a fault pushes RF=1: SDM Vol 3A 18.3.1.1).

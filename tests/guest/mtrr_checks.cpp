@@ -26,6 +26,16 @@ uint32_t phys_mask_msr(unsigned n) { return static_cast<uint32_t>(arch::Msr::IA3
 // CR3 written with itself: the non-global TLB entries go.
 void flush_tlb() { arch::write_cr3(arch::read_cr3()); }
 
+bool memory_works(uint64_t base) {
+  auto* p = reinterpret_cast<volatile uint64_t*>(base);
+  for (uint64_t off = 0; off < kBlock / 8; off += 4096 / 8) p[off] = base + off * 8;
+  for (uint64_t off = 0; off < kBlock / 8; off += 4096 / 8)
+    if (p[off] != base + off * 8) return false;
+  return true;
+}
+
+}  // namespace
+
 // SDM Vol 3A 12.11.7.2 "MemTypeSet": interrupts off, CD=1 NW=0, WBINVD, TLB flush, MTRRs off,
 // write, WBINVD, TLB flush, MTRRs on, CD=0.
 void set_variable_mtrr(unsigned n, uint64_t base, uint64_t mask) {
@@ -45,16 +55,6 @@ void set_variable_mtrr(unsigned n, uint64_t base, uint64_t mask) {
   arch::write_cr0(cr0);
   arch::write_rflags(flags);
 }
-
-bool memory_works(uint64_t base) {
-  auto* p = reinterpret_cast<volatile uint64_t*>(base);
-  for (uint64_t off = 0; off < kBlock / 8; off += 4096 / 8) p[off] = base + off * 8;
-  for (uint64_t off = 0; off < kBlock / 8; off += 4096 / 8)
-    if (p[off] != base + off * 8) return false;
-  return true;
-}
-
-}  // namespace
 
 void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
   if (!(arch::cpuid(1).edx & (1u << 12))) {

@@ -12,7 +12,10 @@ struct Tally {
 
 void run_cpu_checks(Tally& t);         // CPUID: hypervisor leaves, VMX hidden, APX consistency
 void run_cpuid_mirror_checks(Tally& t);
-void run_isolation_checks(Tally& t, EFI_SYSTEM_TABLE* st);  // the hypervisor's image is hidden  // OSXSAVE/OSPKE follow the guest's CR4
+void run_isolation_checks(Tally& t, EFI_SYSTEM_TABLE* st);
+// Writes variable MTRR pair n the way an OS does (SDM Vol 3A 12.11.7.2: caches and MTRRs off
+// around the write); mtrr_checks.cpp.
+void set_variable_mtrr(unsigned n, uint64_t base, uint64_t mask);  // the hypervisor's image is hidden  // OSXSAVE/OSPKE follow the guest's CR4
 void run_xsetbv_checks(Tally& t);      // valid values accepted, invalid ones #GP
 void run_privileged_checks(Tally& t);  // CR4.VMXE, VMXON, VMX MSRs
 void run_hypercall_checks(Tally& t);   // version, exit counters
