@@ -3,6 +3,8 @@
 #include "vmm/ept/ept_builder.hpp"
 #include "vmm/ept/ept_table.hpp"
 
+#include "apexvisor_mutation.h"  // tests/mutation/run only
+
 namespace vmm::ept {
 
 // Replaces the large leaf table[index] at `level` (2 or 3) by a table of 512 leaves one level
@@ -57,8 +59,13 @@ EptStatus EptIdentityMap::update(uint64_t* table, unsigned level, uint64_t start
         break;
       case Update::hide:  // level 1 here: every large page was split above
         if (!e.hidden()) {
+#ifdef APEXVISOR_MUTATION_HIDDEN_NOT_EXECUTABLE
+          constexpr uint64_t kDecoyExecute = 0;
+#else
+          constexpr uint64_t kDecoyExecute = ept_bits::kExecute;  // a fetch there gets the zero page
+#endif
           const EptEntry hidden =
-              decoy_ ? EptEntry{(decoy_ & ept_bits::kAddressMask) | ept_bits::kRead | ept_bits::kExecute |
+              decoy_ ? EptEntry{(decoy_ & ept_bits::kAddressMask) | ept_bits::kRead | kDecoyExecute |
                                 (static_cast<uint64_t>(MemoryType::wb) << ept_bits::kMemoryTypeShift) | ept_bits::kSwHidden}
                      : EptEntry{e.with_access(0).raw | ept_bits::kSwHidden};
           store_entry(table, index, hidden);
