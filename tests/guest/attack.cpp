@@ -217,8 +217,11 @@ void attack_msrs(Tally& t, const HypervisorPages& hv) {
   }
   // IA32_XSS with the PT component: XRSTORS would load PT's output base from guest memory.
   if (arch::cpuid(0xd, 1).eax & (1u << 3)) {  // XSAVES/IA32_XSS exist
+    const uint64_t exits = hypercall(1, 0, 32).rbx;
     const int v = guest_probe_wrmsr(static_cast<uint32_t>(arch::Msr::IA32_XSS), 1u << 8);
-    t.check(v == kGP, "msr: IA32_XSS with the Intel PT component: #GP(0)", "vector %lld", static_cast<long long>(v));
+    const uint64_t exited = hypercall(1, 0, 32).rbx - exits;
+    t.check(v == kGP && exited == 1, "msr: IA32_XSS with the Intel PT component: #GP(0), answered by apexvisor",
+            "vector %lld, %llu exits", static_cast<long long>(v), exited);
   }
   t.check(page_is_zero(h), "msr: the hypervisor page the MSRs named still reads zeros");
 }

@@ -73,9 +73,15 @@ ExitAction ApicPageIntercept::emulate(ExitContext& ctx, uint64_t gpa, Access acc
   if (access == Access::ept_write && store32_at_rip(ctx, *view, gpa, &fast)) return fast;
   if (access == Access::apic_access_read && load32_at_rip(ctx, *view, gpa, &fast)) return fast;
   bool unsupported = false;
-  ExitAction a = emulate_at_rip(ctx, *view, nullptr, &unsupported);
-  if (unsupported) return ExitAction::stop("an access to the local APIC page that apexvisor cannot emulate");
-  return a;
+  unsigned length = 0;
+  ExitAction a = emulate_at_rip(ctx, *view, nullptr, &unsupported, &length);
+  if (!unsupported) return a;
+  // An access the emulator cannot do (an SSE/AVX store, FXSAVE, MOVDIR64B ...): APIC registers
+  // are defined only for aligned 32-bit accesses (SDM Vol 3A 11.4.1), so the instruction is
+  // skipped whole, the APIC untouched, and the CPU goes on.
+  APEX_LOG_GUEST(warn, "cpu%u: an access to the local APIC page apexvisor cannot emulate was skipped (offset 0x%llx)",
+                 ctx.vcpu.index, static_cast<unsigned long long>(gpa & 0xfff));
+  return skip_unemulated(ctx, length);
 }
 
 }  // namespace vmm::apic

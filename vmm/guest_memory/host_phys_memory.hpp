@@ -21,6 +21,8 @@ class HostPhysMemory final : public GuestPhysMemory {
   PhysStatus read(uint64_t gpa, void* dst, size_t bytes) override;
   PhysStatus write(uint64_t gpa, const void* src, size_t bytes) override;
   PhysStatus cmpxchg(uint64_t gpa, unsigned bytes, uint64_t expected, uint64_t desired, uint64_t* observed) override;
+  // Whether the page is reachable, without reading it (a read of MMIO can have effects).
+  PhysStatus probe(uint64_t gpa) override { return visible_(gpa) ? PhysStatus::ok : PhysStatus::bad_gpa; }
 
  private:
   bool (*visible_)(uint64_t);

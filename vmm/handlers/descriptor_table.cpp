@@ -178,7 +178,7 @@ void count_and_log(Dt& d, const char* fmt, unsigned long long a = 0, unsigned lo
   if (global_log().level() >= LogLevel::debug) {
     char detail[96];
     format(detail, sizeof detail, fmt, a, b, c);
-    APEX_LOG(debug, "dt_guard: cpu%u %s %s", cpu, kNames[i], detail);
+    APEX_LOG_GUEST(debug, "dt_guard: cpu%u %s %s", cpu, kNames[i], detail);
   }
 }
 

@@ -6,6 +6,16 @@
 
 namespace vmm {
 
+ExitAction skip_unemulated(ExitContext& ctx, unsigned length) {
+  if (length == 0) return ExitAction::gp0();
+  using vmx::VmcsField;
+  uint64_t rip = ctx.vmcs.read(VmcsField::guest_rip) + length;
+  if (!guest_in_64bit_mode(ctx.vmcs)) rip &= 0xffffffffull;
+  if (!ctx.vmcs.write(VmcsField::guest_rip, rip) || !retire_with_flags(ctx.vmcs, ctx.vmcs.read(VmcsField::guest_rflags)))
+    return ExitAction::stop("skipping an instruction apexvisor cannot emulate: VMWRITE failed");
+  return ExitAction::resume();
+}
+
 ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
                           bool* unsupported, unsigned* length) {
   // MAXPHYADDR bounds reserved-bit checks in the walk; 52 accepts every address the guest's

@@ -23,6 +23,12 @@ namespace vmm {
 ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
                           bool* unsupported, unsigned* length = nullptr);
 
+// Skips the `length`-byte instruction at RIP without any of its effects and retires it as an
+// emulated instruction does: the answer where a write is defined to be dropped (hypervisor
+// memory; an access to the APIC page the emulator cannot carry out) and the emulator cannot do
+// the instruction. #GP(0) when its length is unknown (it could not even be fetched/decoded).
+ExitAction skip_unemulated(ExitContext& ctx, unsigned length);
+
 // How every emulated instruction ends, whoever carried it out (emulate_at_rip() and the
 // MOV-store fast path, store32_at_rip.hpp): ok and retry write RIP, RFLAGS and RSP back
 // from `emu` (guest_memory::write_back_emu_context) and resume, a completed instruction

@@ -17,12 +17,7 @@ ExitAction discard_hypervisor_memory_write(ExitContext& ctx) {
   if (length == 0) return ExitAction::gp0();  // not even decodable: as for a bad fetch
   // Skipped as a whole: RIP past it, retired as an emulated instruction is.
   guest_memory::count_discarded_write(ctx.vcpu);
-  using vmx::VmcsField;
-  uint64_t rip = ctx.vmcs.read(VmcsField::guest_rip) + length;
-  if (!guest_in_64bit_mode(ctx.vmcs)) rip &= 0xffffffffull;
-  if (!ctx.vmcs.write(VmcsField::guest_rip, rip) || !retire_with_flags(ctx.vmcs, ctx.vmcs.read(VmcsField::guest_rflags)))
-    return ExitAction::stop("discarding a write into hypervisor memory: VMWRITE failed");
-  return ExitAction::resume();
+  return skip_unemulated(ctx, length);
 }
 
 }  // namespace vmm

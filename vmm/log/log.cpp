@@ -78,53 +78,79 @@ void Log::append(const char* line, size_t n) {
   unlock(taken);
 }
 
-// The drainer copies the ring out in chunks under the lock (so a CPU that laps the ring
-// meanwhile cannot tear what is written) and writes each chunk with no lock held. A line
-// added while the drainer is between its last look and letting go is found by the re-check
-// at the end, so no line waits in the ring for the next one.
-void Log::drain(bool wait, const char* extra, size_t extra_n) {
-  const uint32_t me = (cpu_resolver_ ? cpu_resolver_() : 0) + 1;
+// Writes the ring to the sinks from drained_ up to `end` (or what is there, if less), in chunks
+// copied under the lock (so a CPU that laps the ring meanwhile cannot tear what is written)
+// and written with no lock held. If producers overran the ring, the lost bytes are skipped up
+// to the next whole line and a note says how many.
+void Log::write_pending(uint64_t end) {
   for (;;) {
+    char chunk[256];
+    size_t n = 0;
+    uint64_t lost = 0;
+    {
+      const bool taken = lock();
+      if (written_ - drained_ > kRingSize) {
+        uint64_t from = written_ - kRingSize;
+        while (from < written_ && ring_[from % kRingSize] != '\n') ++from;  // to a line start
+        if (from < written_) ++from;
+        lost = from - drained_;
+        __atomic_store_n(&drained_, from, __ATOMIC_RELEASE);
+      }
+      const uint64_t stop = end < written_ ? end : written_;
+      const uint64_t pending = stop > drained_ ? stop - drained_ : 0;
+      n = pending < sizeof chunk ? static_cast<size_t>(pending) : sizeof chunk;
+      for (size_t i = 0; i < n; ++i) chunk[i] = ring_[(drained_ + i) % kRingSize];
+      __atomic_store_n(&drained_, drained_ + n, __ATOMIC_RELEASE);
+      unlock(taken);
+    }
+    if (lost) {
+      char note[96];
+      size_t k = format(note, sizeof note, "apexvisor: log: %llu bytes lost before they reached the output\n",
+                        static_cast<unsigned long long>(lost));
+      write_sinks(note, k < sizeof note ? k : sizeof note - 1);
+    }
+    if (n == 0) return;
+    write_sinks(chunk, n);
+  }
+}
+
+// One CPU at a time feeds the sinks (the drainer). A drainer writes what was there when it
+// started, then looks again a bounded number of times: CPUs that keep logging (a guest causing
+// lines on several CPUs) cannot keep it from its own guest. A line added while the drainer is
+// letting go is found by the re-check (a sequentially consistent release and load: on x86 a
+// plain store could pass the load, and both sides would leave the line to the other).
+void Log::drain(bool wait, const char* extra, size_t extra_n) {
+  constexpr unsigned kMaxRounds = 4;
+  constexpr uint64_t kWaitSpins = 1ull << 24;
+  const uint32_t me = (cpu_resolver_ ? cpu_resolver_() : 0) + 1;
+  uint64_t spins = 0;
+  for (unsigned round = 0;;) {
     uint32_t expected = 0;
-    if (!__atomic_compare_exchange_n(&drainer_, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-      if (expected == me) {  // nested on this CPU (a host exception while draining)
+    if (!__atomic_compare_exchange_n(&drainer_, &expected, me, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      if (expected == me) {
+        // Nested on this CPU: a host exception while it drained, whose fatal line comes next
+        // and after which the CPU halts, never returning to the outer drain. Write everything
+        // now and let go, so the other CPUs' lines keep reaching the output.
+        write_pending(~0ull);
         if (extra) write_sinks(extra, extra_n);
-        return;  // the outer drain writes what the ring holds
+        __atomic_store_n(&drainer_, 0u, __ATOMIC_SEQ_CST);
+        return;
       }
       if (!wait) return;  // the drainer writes our lines too
+      if (++spins > kWaitSpins) {  // the drainer does not let go (it halted): ours out of turn
+        if (extra) write_sinks(extra, extra_n);
+        return;
+      }
       __builtin_ia32_pause();
       continue;
     }
-    for (;;) {
-      char chunk[256];
-      size_t n = 0;
-      uint64_t lost = 0;
-      {
-        const bool taken = lock();
-        if (written_ - drained_ > kRingSize) {
-          lost = written_ - kRingSize - drained_;
-          drained_ = written_ - kRingSize;
-        }
-        const uint64_t pending = written_ - drained_;
-        n = pending < sizeof chunk ? static_cast<size_t>(pending) : sizeof chunk;
-        for (size_t i = 0; i < n; ++i) chunk[i] = ring_[(drained_ + i) % kRingSize];
-        __atomic_store_n(&drained_, drained_ + n, __ATOMIC_RELEASE);
-        unlock(taken);
-      }
-      if (lost) {
-        char note[96];
-        size_t k = format(note, sizeof note, "\napexvisor: log: %llu bytes lost before they reached the output\n",
-                          static_cast<unsigned long long>(lost));
-        write_sinks(note, k < sizeof note ? k : sizeof note - 1);
-      }
-      if (n == 0) break;
-      write_sinks(chunk, n);
-    }
+    write_pending(__atomic_load_n(&written_, __ATOMIC_ACQUIRE));
     if (extra) write_sinks(extra, extra_n);
     extra = nullptr;
-    __atomic_store_n(&drainer_, 0u, __ATOMIC_RELEASE);
-    if (__atomic_load_n(&written_, __ATOMIC_ACQUIRE) == __atomic_load_n(&drained_, __ATOMIC_ACQUIRE)) return;
-    wait = false;  // more arrived: drain again unless another CPU has taken over
+    wait = false;
+    __atomic_exchange_n(&drainer_, 0u, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&written_, __ATOMIC_SEQ_CST) == __atomic_load_n(&drained_, __ATOMIC_SEQ_CST)) return;
+    if (++round == kMaxRounds) return;  // the next line logged anywhere drains the rest
   }
 }
 

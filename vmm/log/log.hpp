@@ -70,7 +70,7 @@ class Log {
   // instead of leaving the lines to it; `extra` (not in the ring) goes out last.
   void drain(bool wait, const char* extra = nullptr, size_t extra_n = 0);
   void write_sinks(const char* s, size_t n);
-  void write_ring_span(uint64_t from, uint64_t to);
+  void write_pending(uint64_t end);  // the ring from drained_ up to `end`, to the sinks
 
   LogLevel level_ = LogLevel::info;
   LogSink sinks_[kMaxSinks] = {};

@@ -321,6 +321,9 @@ void WriteMonitor::fetch_instruction(ExitContext& ctx, Event& e) {
 void WriteMonitor::fetch_uncached(ExitContext& ctx, Event& e) {
   namespace emu = decode::emulate;
   guest_memory::PagingState paging = guest_memory::read_paging_state(ctx.vmcs, 52);
+  // Raw RAM, not the routed view: an A/D update here could land on the xAPIC page or a watched
+  // page table unrecorded. Only the fetch needs the walk, and the CPU set the bits itself.
+  paging.set_accessed_dirty = false;
   guest_memory::GuestLinearMemory mem(platform_->phys(), paging);
   emu::EmuContext ec;
   vmx::GprFile regs = ctx.vcpu.regs;
