@@ -14,6 +14,9 @@ constexpr uint64_t load_le(const uint8_t* p, unsigned bytes) {
   return v;
 }
 
+// The value bits of a `bytes`-byte (0..8) integer: 0xff for 1, ~0 for 8.
+constexpr uint64_t low_bytes_mask(unsigned bytes) { return bytes >= 8 ? ~0ull : (1ull << (8 * bytes)) - 1; }
+
 // The low `bytes` (0..8) bytes of `v` to `p`, least significant first.
 constexpr void store_le(uint8_t* p, unsigned bytes, uint64_t v) {
   for (unsigned i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));

@@ -53,7 +53,7 @@ PhysStatus ApicPageIntercept::cmpxchg(ExitContext& ctx, uint64_t gpa, unsigned b
   uint8_t now[8] = {};
   if (bytes == 0 || bytes > 8) return PhysStatus::bad_gpa;
   (void)read(ctx, gpa, now, bytes);
-  const uint64_t m = bytes == 8 ? ~0ull : (1ull << (8 * bytes)) - 1;
+  const uint64_t m = arch::low_bytes_mask(bytes);
   *observed = arch::load_le(now, bytes);
   if (*observed != (expected & m)) return PhysStatus::ok;
   uint8_t next[8];

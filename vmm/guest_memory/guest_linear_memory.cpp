@@ -1,17 +1,11 @@
 #include "vmm/guest_memory/guest_linear_memory.hpp"
 
 #include "arch/cr_bits.hpp"
+#include "arch/little_endian.hpp"
 
 namespace vmm::guest_memory {
 
 namespace {
-
-constexpr uint64_t kPage = 4096;
-
-size_t chunk_bytes(uint64_t linear, size_t remaining) {
-  const uint64_t to_end = kPage - (linear & (kPage - 1));
-  return remaining < to_end ? remaining : static_cast<size_t>(to_end);
-}
 
 MemStatus bad_gpa(uint64_t gpa) { return {MemOutcome::bad_gpa, 0, gpa}; }
 
@@ -56,11 +50,11 @@ MemStatus GuestLinearMemory::access(uint64_t linear, size_t bytes, Access acc, v
   // A straddling access: check every page first (walk without A/D updates; a probe finds a
   // GPA that is not RAM, without touching a device page) so that nothing changes unless the
   // whole access can happen.
-  const bool straddles = chunk_bytes(linear, bytes) < bytes;
+  const bool straddles = bytes_in_page(linear, bytes) < bytes;
   if (straddles) {
     for (size_t off = 0; off < bytes;) {
       const uint64_t lin = wrap(linear + off);
-      const size_t n = chunk_bytes(lin, bytes - off);
+      const size_t n = bytes_in_page(lin, bytes - off);
       const Translation t = walk(phys_, lin, acc, paging_);
       if (!t.ok()) return status_of(t, lin);
       if (phys_.probe(t.gpa) != PhysStatus::ok) return bad_gpa(t.gpa);
@@ -69,7 +63,7 @@ MemStatus GuestLinearMemory::access(uint64_t linear, size_t bytes, Access acc, v
   }
   for (size_t off = 0; off < bytes;) {
     const uint64_t lin = wrap(linear + off);
-    const size_t n = chunk_bytes(lin, bytes - off);
+    const size_t n = bytes_in_page(lin, bytes - off);
     const Translation t = guest_memory::translate(phys_, lin, acc, paging_);
     // (After the first pass this only fails if another vCPU changed the paging structures in
     // between: the access then stops where it is.)
@@ -106,10 +100,10 @@ MemStatus GuestLinearMemory::cmpxchg(uint64_t linear, unsigned bytes, uint64_t e
   if (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8) return bad_gpa(0);
   linear = wrap(linear);
   const Access acc{AccessType::write, Privilege::from_cpl};
-  const uint64_t m = bytes == 8 ? ~0ull : (1ull << (8 * bytes)) - 1;
+  const uint64_t m = arch::low_bytes_mask(bytes);
   expected &= m;
   desired &= m;
-  if (chunk_bytes(linear, bytes) < bytes) {
+  if (bytes_in_page(linear, bytes) < bytes) {
     // Split across pages (a split lock, which the hardware's bus lock makes atomic whatever
     // the pages are, SDM Vol 3A 9.1.2.2): every page checked first, then one read of the whole
     // operand, the compare, one write of the whole, each page's part with its own answer

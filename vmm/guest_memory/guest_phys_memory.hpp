@@ -11,6 +11,15 @@
 
 namespace vmm::guest_memory {
 
+inline constexpr uint64_t kPageSize = 4096;
+
+// How many of the `bytes` bytes from `address` (linear or physical) lie in its 4 KiB page: an
+// access is split there, each page getting its own translation and answer.
+constexpr size_t bytes_in_page(uint64_t address, size_t bytes) {
+  const uint64_t to_end = kPageSize - (address & (kPageSize - 1));
+  return bytes < to_end ? bytes : static_cast<size_t>(to_end);
+}
+
 enum class PhysStatus : uint8_t {
   ok,
   bad_gpa,  // some byte is not guest RAM (MMIO, hidden hypervisor memory, beyond the top)

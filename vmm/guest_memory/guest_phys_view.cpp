@@ -7,20 +7,6 @@
 
 namespace vmm::guest_memory {
 
-namespace {
-
-constexpr uint64_t kPage = 4096;
-
-// Bytes of [gpa, gpa + bytes) that lie in gpa's page.
-size_t in_page(uint64_t gpa, size_t bytes) {
-  const uint64_t to_end = kPage - (gpa & (kPage - 1));
-  return bytes < to_end ? bytes : static_cast<size_t>(to_end);
-}
-
-uint64_t size_mask(unsigned bytes) { return bytes >= 8 ? ~0ull : (1ull << (8 * bytes)) - 1; }
-
-}  // namespace
-
 const char* page_kind_name(PageKind k) {
   switch (k) {
     case PageKind::hypervisor: return "hypervisor memory";
@@ -41,7 +27,7 @@ void count_discarded_write(Vcpu& vcpu) {
 
 PageKind GuestPhysView::classify(uint64_t gpa) const {
   if (hypervisor_ && hypervisor_(gpa)) return PageKind::hypervisor;
-  if (apic_ && (gpa & ~(kPage - 1)) == apic_page_) return PageKind::apic;
+  if (apic_ && (gpa & ~(kPageSize - 1)) == apic_page_) return PageKind::apic;
   if (watched_ && watched_->watched(gpa)) return PageKind::watched;
   return PageKind::ram;
 }
@@ -50,7 +36,7 @@ PhysStatus GuestPhysView::read(uint64_t gpa, void* dst, size_t bytes) {
   auto* out = static_cast<uint8_t*>(dst);
   for (size_t off = 0; off < bytes;) {
     const uint64_t at = gpa + off;
-    const size_t n = in_page(at, bytes - off);
+    const size_t n = bytes_in_page(at, bytes - off);
     PhysStatus s = PhysStatus::ok;
     switch (classify(at)) {
       case PageKind::hypervisor:
@@ -73,7 +59,7 @@ PhysStatus GuestPhysView::read(uint64_t gpa, void* dst, size_t bytes) {
 PhysStatus GuestPhysView::write_at(uint64_t linear, uint64_t gpa, const void* src, size_t bytes) {
   const auto* in = static_cast<const uint8_t*>(src);
   for (size_t off = 0; off < bytes;) {
-    const size_t n = in_page(gpa + off, bytes - off);
+    const size_t n = bytes_in_page(gpa + off, bytes - off);
     const PhysStatus s = write_page(linear == kNoLinear ? kNoLinear : linear + off, gpa + off, in + off, n);
     if (s != PhysStatus::ok) return s;
     off += n;
@@ -117,8 +103,8 @@ PhysStatus GuestPhysView::write_watched(uint64_t linear, uint64_t gpa, const uin
 PhysStatus GuestPhysView::cmpxchg_at(uint64_t linear, uint64_t gpa, unsigned bytes, uint64_t expected,
                                      uint64_t desired, uint64_t* observed) {
   // One page only: a split lock is GuestLinearMemory's (see the header); nobody else asks.
-  if (bytes == 0 || bytes > 8 || in_page(gpa, bytes) < bytes) return PhysStatus::bad_gpa;
-  const uint64_t m = size_mask(bytes);
+  if (bytes == 0 || bytes > 8 || bytes_in_page(gpa, bytes) < bytes) return PhysStatus::bad_gpa;
+  const uint64_t m = arch::low_bytes_mask(bytes);
   switch (classify(gpa)) {
     case PageKind::hypervisor:
       *observed = 0;  // what the page reads; the store it would make is discarded

@@ -1,8 +1,6 @@
 #include "vmm/handlers/hypervisor_memory_write.hpp"
 
 #include "vmm/handlers/emulate_at_rip.hpp"
-#include "vmm/handlers/guest_view.hpp"
-#include "vmm/instruction_retire.hpp"
 
 namespace vmm {
 

@@ -65,7 +65,7 @@ class Log {
   void unlock(bool taken);
   void ring_put(const char* s, size_t n);
   size_t compose(char* line, LogLevel level, const char* fmt, va_list ap) const;
-  void append(const char* line, size_t n);  // into the ring, then drain
+  void append(const char* line, size_t n);  // into the ring, under the lock
   // Feeds the sinks from the ring, when no other CPU does. `wait`: wait for the drainer
   // instead of leaving the lines to it; `extra` (not in the ring) goes out last.
   void drain(bool wait, const char* extra = nullptr, size_t extra_n = 0);
