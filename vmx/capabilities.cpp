@@ -71,6 +71,8 @@ constexpr FeatureInfo kFeatures[] = {
      "VM-exit control \"save IA32_EFER\" not allowed (SDM 25.7.1)"},
     {Feature::load_efer_on_exit, true, "load_efer_on_exit",
      "VM-exit control \"load IA32_EFER\" not allowed (SDM 25.7.1)"},
+    {Feature::no_forced_exiting, true, "no_forced_exiting",
+     "an exiting control apexvisor does not handle (e.g. CR3-load exiting) cannot be 0 (SDM A.3.2)"},
     {Feature::vpid, false, "vpid",
      "no VPID with single- or all-context INVVPID: TLBs are flushed on every VM entry/exit"},
     {Feature::wait_for_sipi, false, "wait_for_sipi",
@@ -119,6 +121,7 @@ bool has_feature(const VmxCapabilities& c, Feature f) {
     case Feature::load_efer_on_entry: return c.can_load_efer_on_entry();
     case Feature::save_efer_on_exit: return c.can_save_efer_on_exit();
     case Feature::load_efer_on_exit: return c.can_load_efer_on_exit();
+    case Feature::no_forced_exiting: return c.unhandled_exiting_optional();
     case Feature::vpid:
       return c.has_vpid() && c.has_invvpid() && (c.invvpid_single_context() || c.invvpid_all_context());
     case Feature::wait_for_sipi: return c.wait_for_sipi();

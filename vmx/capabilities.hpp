@@ -114,6 +114,17 @@ struct VmxCapabilities {
   constexpr bool has_vpid() const { return proc2_allowed(proc2::enable_vpid); }
   constexpr bool has_unrestricted_guest() const { return proc2_allowed(proc2::unrestricted_guest); }
   constexpr bool has_msr_bitmaps() const { return proc_allowed(proc::use_msr_bitmaps); }
+  // Every exiting control apexvisor has no handler for may be 0: the allowed 0-settings (the
+  // MSR's low half, SDM A.3.2) force none of them on. (A CPU without the TRUE controls forces
+  // CR3-load/store exiting, default1 bits 15/16.) Checked so that no exit a guest can cause
+  // goes unanswered (vmm/exit_audit.def).
+  static constexpr uint32_t kUnhandledProcExiting =
+      proc::hlt_exiting | proc::invlpg_exiting | proc::mwait_exiting | proc::rdpmc_exiting | proc::rdtsc_exiting |
+      proc::cr3_load_exiting | proc::cr3_store_exiting | proc::cr8_load_exiting | proc::cr8_store_exiting |
+      proc::mov_dr_exiting | proc::unconditional_io_exiting | proc::monitor_exiting | proc::pause_exiting;
+  constexpr bool unhandled_exiting_optional() const {
+    return (static_cast<uint32_t>(procbased_msr()) & kUnhandledProcExiting) == 0;
+  }
   constexpr bool has_io_bitmaps() const { return proc_allowed(proc::use_io_bitmaps); }
   constexpr bool has_rdtscp() const { return proc2_allowed(proc2::enable_rdtscp); }
   constexpr bool has_invpcid() const { return proc2_allowed(proc2::enable_invpcid); }
@@ -213,6 +224,7 @@ enum class Feature : uint8_t {
   load_efer_on_entry,  // entry control 15
   save_efer_on_exit,   // exit control 20
   load_efer_on_exit,   // exit control 21
+  no_forced_exiting,   // no unhandled exiting control is default1 (allowed 0-settings)
   // optional
   vpid,              // secondary control 5, INVVPID with single- or all-context
   wait_for_sipi,     // MISC[8]

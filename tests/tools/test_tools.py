@@ -588,10 +588,39 @@ class SkipPolicyTest(TempDirCase):
             self.assertTrue("`%s`" % fact in readme, "README.md does not name the allowed skip `%s`" % fact)
 
 
+class ExitTableTest(TempDirCase):
+    """tools/exit-table: README.md's exit table is vmm/exit_audit.def, and a drift is caught."""
+
+    def test_readme_matches_the_audit(self):
+        r = run_tool("exit-table", "--check")
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_a_changed_row_is_caught(self):
+        for sub in ("vmx", "vmm"):
+            os.makedirs(os.path.join(self.tmp, sub))
+        shutil.copy(os.path.join(REPO, "vmx", "exit_reasons.def"), os.path.join(self.tmp, "vmx"))
+        shutil.copy(os.path.join(REPO, "README.md"), self.tmp)
+        with open(os.path.join(REPO, "vmm", "exit_audit.def")) as f:
+            audit = f.read()
+        changed = audit.replace('EXIT_AUDIT(hlt, never, "HLT exiting is 0")', 'EXIT_AUDIT(hlt, guest, "resumed")')
+        self.assertNotEqual(changed, audit)
+        with open(os.path.join(self.tmp, "vmm", "exit_audit.def"), "w") as f:
+            f.write(changed)
+        r = run_tool("exit-table", "--check", "--repo", self.tmp)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("differs", r.stdout)
+        # A reason without a row is refused outright.
+        with open(os.path.join(self.tmp, "vmm", "exit_audit.def"), "w") as f:
+            f.write(audit.replace('EXIT_AUDIT(hlt, never, "HLT exiting is 0")\n', ""))
+        r = run_tool("exit-table", "--check", "--repo", self.tmp)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("no row for hlt", r.stdout)
+
+
 class HelpTest(unittest.TestCase):
     def test_every_tool_has_help(self):
         for tool in ("setup", "mkimage", "run-bochs", "run-qemu", "check-serial", "run-scenario",
-                     "test", "boot", "fresh-machine"):
+                     "test", "boot", "fresh-machine", "exit-table"):
             r = run_tool(tool, "--help")
             self.assertEqual(r.returncode, 0, tool + ": " + r.stdout)
             self.assertIn("sage", r.stdout, tool)           # Usage / usage

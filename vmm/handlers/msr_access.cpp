@@ -1,4 +1,5 @@
-// Exit reasons 31 (RDMSR) and 32 (WRMSR). An access exits when the MSR bitmap, generated
+// Exit reasons 31 (RDMSR) and 32 (WRMSR), 84/85 (RDMSR/WRMSRNS with an immediate index) and
+// 80/81 (URDMSR/UWRMSR). An access exits when the MSR bitmap, generated
 // from vmm/msr_policy.def, says so, and always for MSRs outside the bitmap's two ranges
 // (SDM Vol 3C 25.6.9, 26.1.3). msr_rule() says what to do:
 //   pass    — execute it on the host with a fault-safe RDMSR/WRMSR: a #GP there (no such
@@ -21,6 +22,7 @@
 #include "vmm/handlers/mtrr_write.hpp"
 #include "vmm/msr_policy.hpp"
 #include "vmm/policy/cpuid_bits.hpp"
+#include "vmx/instruction_info.hpp"
 
 namespace vmm {
 namespace {
@@ -53,33 +55,27 @@ ExitAction write_xss(ExitContext& ctx, uint64_t value) {
                                                                                   : ExitAction::gp0();
 }
 
-}  // namespace
-
-ExitAction handle_rdmsr(ExitContext& ctx) {
-  const uint32_t msr = msr_index(ctx.vcpu);
-  uint64_t value = 0;
+// The guest's RDMSR of `msr`, whichever form: false when it gets #GP(0).
+bool read_for_guest(ExitContext& ctx, uint32_t msr, uint64_t* value) {
+  *value = 0;
   switch (msr_rule(msr).read) {
     case MsrAction::pass:
-      if (!ctx.host.rdmsr_safe(msr, &value)) return ExitAction::gp0();
+      if (ctx.host.rdmsr_safe(msr, value)) return true;
       break;
     case MsrAction::emulate:
       // An "emulate" row without an emulation here is a table bug; the guest sees the #GP
       // of a missing MSR rather than a made-up value.
-      if (!emulated_read(ctx, msr, &value)) return ExitAction::gp0();
+      if (emulated_read(ctx, msr, value)) return true;
       break;
     case MsrAction::gp:
     case MsrAction::discard:  // a write-only action (msr_policy.cpp checks the table)
-      return ExitAction::gp0();
+      break;
   }
-  reg(ctx.vcpu, arch::Gpr::rax) = static_cast<uint32_t>(value);
-  reg(ctx.vcpu, arch::Gpr::rdx) = static_cast<uint32_t>(value >> 32);
-  return ExitAction::advance();
+  return false;
 }
 
-ExitAction handle_wrmsr(ExitContext& ctx) {
-  const uint32_t msr = msr_index(ctx.vcpu);
-  const uint64_t value = (uint64_t{static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rdx))} << 32) |
-                         static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rax));
+// The guest's WRMSR of `value` to `msr`, whichever form.
+ExitAction write_for_guest(ExitContext& ctx, uint32_t msr, uint64_t value) {
   switch (msr_rule(msr).write) {
     case MsrAction::pass:
       if (!ctx.host.wrmsr_safe(msr, value)) return ExitAction::gp0();
@@ -97,5 +93,57 @@ ExitAction handle_wrmsr(ExitContext& ctx) {
   }
   return ExitAction::gp0();
 }
+
+// The forms with the MSR index in the instruction: RDMSR/WRMSRNS with an immediate (exits
+// 84, 85) and the user-mode URDMSR/UWRMSR (80, 81; the CPU has checked the OS's user-MSR
+// permission before the exit). The index is the exit qualification (bits 31:0), the GPR is
+// reg1 of the instruction information (KVM vmx_get_msr_imm_reg; Xen user_msr_instr_info), and
+// the whole 64-bit register is the value. They consult the same MSR bitmap as RDMSR/WRMSR
+// (Xen answers them with the same intercepts), so the same policy answers them; without these
+// handlers a CPU with MSR_IMM or USER_MSR (CPUID passes both through) would stop on the first.
+uint32_t msr_index_from_qualification(ExitContext& ctx) {
+  return static_cast<uint32_t>(ctx.vmcs.read(vmx::VmcsField::exit_qualification));
+}
+
+unsigned msr_operand_gpr(ExitContext& ctx, vmx::InsnInfoKind kind) {
+  return vmx::read_instruction_info(ctx.vmcs, ctx.policy.exit_info_form, kind).reg1;
+}
+
+ExitAction read_msr_to_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
+  uint64_t value = 0;
+  if (!read_for_guest(ctx, msr_index_from_qualification(ctx), &value)) return ExitAction::gp0();
+  if (!write_gpr(ctx, msr_operand_gpr(ctx, kind), value)) return ExitAction::stop("RDMSR to a register: VMWRITE failed");
+  return ExitAction::advance();
+}
+
+ExitAction write_msr_from_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
+  return write_for_guest(ctx, msr_index_from_qualification(ctx), read_gpr(ctx, msr_operand_gpr(ctx, kind)));
+}
+
+}  // namespace
+
+ExitAction handle_rdmsr(ExitContext& ctx) {
+  uint64_t value = 0;
+  if (!read_for_guest(ctx, msr_index(ctx.vcpu), &value)) return ExitAction::gp0();
+  reg(ctx.vcpu, arch::Gpr::rax) = static_cast<uint32_t>(value);
+  reg(ctx.vcpu, arch::Gpr::rdx) = static_cast<uint32_t>(value >> 32);
+  return ExitAction::advance();
+}
+
+ExitAction handle_wrmsr(ExitContext& ctx) {
+  const uint64_t value = (uint64_t{static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rdx))} << 32) |
+                         static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rax));
+  return write_for_guest(ctx, msr_index(ctx.vcpu), value);
+}
+
+ExitAction handle_rdmsr_immediate(ExitContext& ctx) { return read_msr_to_register(ctx, vmx::InsnInfoKind::msr_immediate); }
+
+ExitAction handle_wrmsrns_immediate(ExitContext& ctx) {
+  return write_msr_from_register(ctx, vmx::InsnInfoKind::msr_immediate);
+}
+
+ExitAction handle_urdmsr(ExitContext& ctx) { return read_msr_to_register(ctx, vmx::InsnInfoKind::user_msr); }
+
+ExitAction handle_uwrmsr(ExitContext& ctx) { return write_msr_from_register(ctx, vmx::InsnInfoKind::user_msr); }
 
 }  // namespace vmm

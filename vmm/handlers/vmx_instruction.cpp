@@ -5,6 +5,8 @@
 // CR4.VMXE refused), so the guest gets what such a CPU gives: #UD (Vol 3C 31.3: VMX
 // instructions #UD with CR4.VMXE=0). No nested VMX. GETSEC gets the #UD of a CPU without
 // SMX (Vol 2D GETSEC: #UD with CR4.SMXE=0); no measured launch from inside a guest.
+// SEAMCALL and TDCALL (76, 77) exit unconditionally in VMX non-root operation on a CPU with
+// TDX; the guest gets the #UD of a CPU without it (KVM answers the same way).
 #include "vmm/handlers/handlers.hpp"
 
 namespace vmm {
@@ -12,5 +14,7 @@ namespace vmm {
 ExitAction handle_vmx_instruction(ExitContext&) { return ExitAction::ud(); }
 
 ExitAction handle_getsec(ExitContext&) { return ExitAction::ud(); }
+
+ExitAction handle_tdx_instruction(ExitContext&) { return ExitAction::ud(); }
 
 }  // namespace vmm

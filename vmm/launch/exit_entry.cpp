@@ -4,6 +4,7 @@
 
 #include "arch/cpu.hpp"
 #include "vmm/apic/ap_runtime.hpp"
+#include "vmm/exit_audit.hpp"  // its static_asserts: every exit a guest can cause has a handler
 #include "vmm/exit_dispatch.hpp"
 #include "vmm/host/root_state.hpp"
 #include "vmm/host/host_safe_ops.hpp"

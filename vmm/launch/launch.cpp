@@ -45,7 +45,12 @@ bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const 
   proc2 |= vmx::proc2::enable_rdtscp | vmx::proc2::enable_invpcid | vmx::proc2::enable_xsaves_xrstors |
            vmx::proc2::enable_user_wait_pause;
   if (p.dt_guard) proc2 |= vmx::proc2::descriptor_table_exiting;
-  ok &= v.write(VmcsField::secondary_processor_based_controls, caps.adjust_procbased2(proc2));
+  proc2 = caps.adjust_procbased2(proc2);
+  ok &= v.write(VmcsField::secondary_processor_based_controls, proc2);
+  // With XSAVES enabled, XSAVES/XRSTORS exit for any component set in the XSS-exiting
+  // bitmap (SDM 26.1.3); a field VMCLEAR leaves undefined, so zero it: no such exit exists
+  // for a guest to cause (vmm/exit_audit.def).
+  if (proc2 & vmx::proc2::enable_xsaves_xrstors) ok &= v.write(VmcsField::xss_exiting_bitmap, 0);
   ok &= v.write(VmcsField::primary_vm_exit_controls,
                 caps.adjust_exit(vmx::exit_ctl::host_address_space_size | vmx::exit_ctl::save_ia32_efer |
                                  vmx::exit_ctl::load_ia32_efer | vmx::exit_ctl::save_ia32_pat |

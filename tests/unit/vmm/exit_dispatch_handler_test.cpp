@@ -40,6 +40,13 @@ TEST_CASE("exit handler table: one row per reason the hypervisor handles") {
       {ExitReason::invept, vmm::handle_vmx_instruction},
       {ExitReason::invvpid, vmm::handle_vmx_instruction},
       {ExitReason::vmfunc, vmm::handle_vmx_instruction},
+      {ExitReason::task_switch, vmm::handle_task_switch},
+      {ExitReason::seamcall, vmm::handle_tdx_instruction},
+      {ExitReason::tdcall, vmm::handle_tdx_instruction},
+      {ExitReason::urdmsr, vmm::handle_urdmsr},
+      {ExitReason::uwrmsr, vmm::handle_uwrmsr},
+      {ExitReason::rdmsr_immediate, vmm::handle_rdmsr_immediate},
+      {ExitReason::wrmsrns_immediate, vmm::handle_wrmsrns_immediate},
   };
   for (const Row& r : rows) {
     CAPTURE(vmx::exit_reason_name(r.reason));
@@ -58,7 +65,7 @@ TEST_CASE("a reason without a handler stops the guest CPU; it is never resumed")
       {static_cast<uint16_t>(ExitReason::io_instruction), "I/O (not enabled)"},
       {static_cast<uint16_t>(ExitReason::mov_dr), "MOV DR (not enabled)"},
       {static_cast<uint16_t>(ExitReason::entry_failure_invalid_guest_state), "entry failure"},
-      {static_cast<uint16_t>(ExitReason::wrmsrns_immediate), "last reason of the table"},
+      {static_cast<uint16_t>(ExitReason::bus_lock), "bus lock (not enabled)"},
       {35, "a number the SDM does not use"},
       {static_cast<uint16_t>(vmx::kExitReasonLimit), "one past the table"},
       {0xffff, "garbage"},

@@ -156,3 +156,62 @@ TEST_CASE("WRMSR IA32_APIC_BASE while APIC writes are trapped: the xAPIC page ma
   }
   vmm::apic::set_trapped_apic_base(0);
 }
+
+// Exits 84/85 (RDMSR/WRMSRNS with an immediate index) and 80/81 (URDMSR/UWRMSR): the MSR
+// index is the exit qualification, the register reg1 of the instruction information (legacy
+// bits 6:3, extended bits 20:16), the value all 64 bits of it; the same policy as RDMSR/WRMSR.
+TEST_CASE("MSR exits with the index in the instruction: the same policy, the register from the exit information") {
+  constexpr uint64_t kGarbage = 0xa5a5a5a5a5a5a5a5ull;
+  struct Row {
+    const char* what;
+    ExitReason reason;
+    vmx::ExitInfoForm form;
+    uint64_t qualification;
+    uint64_t insn_info;
+    unsigned gpr;
+    bool write;
+    Outcome outcome;
+    uint64_t gpr_after;  // read forms: the register after; write forms: the value the host saw
+  };
+  const Row rows[] = {
+      {"RDMSR imm, pass: all 64 bits into r9 (legacy reg1 = 9)", ExitReason::rdmsr_immediate,
+       vmx::ExitInfoForm::legacy, 0xc0000100, 9u << 3, 9, false, Outcome::advance, 0x123456789abcdef0},
+      {"RDMSR imm into r21 (extended reg1 = 21)", ExitReason::rdmsr_immediate, vmx::ExitInfoForm::extended,
+       0xc0000100, 21ull << 16, 21, false, Outcome::advance, 0x123456789abcdef0},
+      {"RDMSR imm of a VMX capability MSR: #GP, register unchanged", ExitReason::rdmsr_immediate,
+       vmx::ExitInfoForm::legacy, 0x480, 2u << 3, 2, false, Outcome::gp, kGarbage},
+      {"RDMSR imm: qualification bits 63:32 are not the index", ExitReason::rdmsr_immediate,
+       vmx::ExitInfoForm::legacy, 0xffffffff00000570ull, 3u << 3, 3, false, Outcome::gp, kGarbage},
+      {"URDMSR, pass: into r11", ExitReason::urdmsr, vmx::ExitInfoForm::legacy, 0xc0000100, 11u << 3, 11, false,
+       Outcome::advance, 0x123456789abcdef0},
+      {"WRMSRNS imm, pass: all 64 bits of r10", ExitReason::wrmsrns_immediate, vmx::ExitInfoForm::legacy, 0xc0000100,
+       10u << 3, 10, true, Outcome::advance, 0xfedcba9876543210},
+      {"WRMSRNS imm to Intel PT's RTIT_CTL: #GP, nothing written", ExitReason::wrmsrns_immediate,
+       vmx::ExitInfoForm::legacy, 0x570, 10u << 3, 10, true, Outcome::gp, 0},
+      {"UWRMSR from r30 (extended)", ExitReason::uwrmsr, vmx::ExitInfoForm::extended, 0xc0000100, 30ull << 16, 30,
+       true, Outcome::advance, 0xfedcba9876543210},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    f.policy.exit_info_form = r.form;
+    const uint32_t msr = static_cast<uint32_t>(r.qualification);
+    f.host.set_msr(msr, 0x123456789abcdef0);
+    f.vmcs.set(VmcsField::exit_qualification, r.qualification);
+    f.vmcs.set(r.form == vmx::ExitInfoForm::extended ? VmcsField::extended_instruction_info
+                                                     : VmcsField::vm_exit_instruction_info,
+               r.insn_info);
+    f.vcpu.regs.gpr[r.gpr] = r.write ? 0xfedcba9876543210 : kGarbage;
+    f.gpr(arch::Gpr::rax) = kGarbage;
+    f.gpr(arch::Gpr::rdx) = kGarbage;
+    CHECK(outcome_of(f.exit(r.reason)) == r.outcome);
+    if (r.write) {
+      CHECK(f.host.wrmsr_calls == (r.outcome == Outcome::advance ? 1u : 0u));
+      if (r.outcome == Outcome::advance) CHECK(f.host.last_wrmsr_value == r.gpr_after);
+    } else {
+      CHECK(f.vcpu.regs.gpr[r.gpr] == r.gpr_after);
+    }
+    CHECK(f.gpr(arch::Gpr::rax) == kGarbage);  // EDX:EAX are not the operands here
+    CHECK(f.gpr(arch::Gpr::rdx) == kGarbage);
+  }
+}

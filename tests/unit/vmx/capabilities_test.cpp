@@ -208,6 +208,19 @@ TEST_CASE("check_required: names the first missing required feature") {
        "save IA32_EFER"},
       {"no EFER load on exit", drop_exit(exit_ctl::load_ia32_efer), Feature::load_efer_on_exit,
        "load IA32_EFER"},
+      // A CPU whose (TRUE) controls force CR3-load exiting on: a guest's MOV to CR3 would exit
+      // with no handler (vmm/exit_audit.def calls it never).
+      {"CR3-load exiting forced on", [](VmxCapabilities& c) {
+         c.procbased_ctls |= proc::cr3_load_exiting;
+         c.true_procbased_ctls |= proc::cr3_load_exiting;
+       }, Feature::no_forced_exiting, "CR3-load exiting"},
+      {"HLT exiting forced on", [](VmxCapabilities& c) {
+         c.procbased_ctls |= proc::hlt_exiting;
+         c.true_procbased_ctls |= proc::hlt_exiting;
+       }, Feature::no_forced_exiting, "cannot be 0"},
+      {"no TRUE controls: the plain MSR's default1 CR3-load/store exiting", [](VmxCapabilities& c) {
+         c.basic &= ~(1ull << 55);
+       }, Feature::no_forced_exiting, "CR3-load exiting"},
   };
   std::set<Feature> covered;
   for (const Row& row : rows) {
