@@ -19,6 +19,7 @@
 #include "apexvisor_mutation.h"  // tests/mutation/run only
 #include "arch/cr_bits.hpp"
 #include "vmm/exit_action.hpp"
+#include "vmx/guest_non_register_state.hpp"
 
 namespace vmm {
 
@@ -59,6 +60,67 @@ constexpr Injection plan_injection(Event e, uint64_t guest_cr0) {
   const uint32_t info = e.vector | (static_cast<uint32_t>(e.type) << 8) | (deliver ? 1u << 11 : 0u) | (1u << 31);
   return {info, deliver, deliver ? e.error_code : 0u, hw && vector_is_fault(e.vector),
           needs_instruction_length(e.type)};
+}
+
+// ---------------------------------------------------------------------------------------
+// Re-injection of an event whose delivery caused the VM exit (SDM Vol 3C 28.2.4 "Information
+// for VM Exits That Occur During Event Delivery", 28.2.5 for the instruction length; 27.2.4
+// and 27.2.5 in older editions). When delivering an event — reading the IDT gate, the GDT/LDT
+// descriptor, the TSS, or pushing the frame — causes a VM exit (an EPT violation on the stack
+// page, an APIC access, an intercepted exception), the event was NOT delivered: the guest
+// state is the one from before the delivery (RIP at the interrupted instruction, RSP and
+// RFLAGS unchanged), and the IDT-vectoring information (0x4408: vector 7:0, type 10:8, error
+// code valid 11, bit 12 undefined, valid 31), its error code (0x440A) and, for a software
+// interrupt or exception, the instruction length (0x440C) describe it. There is no
+// instruction to emulate: the handler makes the delivery possible, and the event goes into the
+// VM-entry interruption information again, or it is lost (an external interrupt would stay in
+// the APIC's ISR forever, an NMI would never run its handler). The rules:
+// - Vector, type and deliver-error-code are copied; bits 30:12 are cleared (bit 12 is
+//   undefined here, and the VM-entry checks, 27.2.1.3, require them 0).
+// - The error code is copied when bit 11 is set: the CPU set it only for a vector that pushes
+//   one in protected mode, so plan_injection's rule holds already.
+// - Software interrupts (INT n), privileged software exceptions (INT1) and software
+//   exceptions (INT3, INTO) get the exiting instruction's length back: the frame's return
+//   RIP is RIP + length.
+// - RFLAGS is left as saved: the CPU saved it as it was before the delivery began, and the
+//   second delivery pushes it as the first would have (KVM re-injects without touching RF;
+//   only a fault we raise ourselves gets RF, plan_injection).
+// - An NMI whose delivery exited is not blocking NMIs yet (blocking starts with the
+//   delivery, Vol 3A 6.7.1); the VM-entry checks (27.3.1.5) refuse to inject an NMI while
+//   "blocking by NMI" is set, so it is cleared, as KVM does (__vmx_complete_interrupts). The
+//   delivery at VM entry sets it again, exactly once.
+// - External interrupts and NMIs are injected only without blocking by STI or MOV SS (the
+//   same checks); the CPU delivered them, so neither was in effect: cleared for both.
+// - Types 1 and 7 never describe a vectored event in this field: nothing to re-inject.
+struct Reinjection {
+  bool valid;                      // an event to inject again
+  uint32_t interruption_info;      // VM-entry interruption-information field
+  bool deliver_error_code;         // write the VM-entry exception error code too
+  uint32_t error_code;
+  bool instruction_length;         // copy the VM-exit instruction length into the VM-entry one
+  uint64_t clear_interruptibility; // bits of the guest interruptibility state to clear
+};
+
+constexpr bool idt_vectoring_valid(uint32_t idt_info) { return idt_info & (1u << 31); }
+
+constexpr Reinjection plan_reinjection(uint32_t idt_info, uint32_t idt_error_code) {
+#ifdef APEXVISOR_MUTATION_NO_REINJECTION
+  return {};
+#endif
+  if (!idt_vectoring_valid(idt_info)) return {};
+  const auto type = static_cast<EventType>((idt_info >> 8) & 7);
+  if (type != EventType::external_interrupt && type != EventType::nmi && type != EventType::hardware_exception &&
+      type != EventType::software_interrupt && type != EventType::privileged_software_exception &&
+      type != EventType::software_exception)
+    return {};
+  const bool error_code = idt_info & (1u << 11);
+  namespace intr = vmx::interruptibility;
+  uint64_t clear = 0;
+  if (type == EventType::nmi) clear |= intr::blocking_by_nmi;
+  if (type == EventType::nmi || type == EventType::external_interrupt)
+    clear |= intr::blocking_by_sti | intr::blocking_by_mov_ss;
+  return {true, idt_info & (0xffu | 0x700u | (1u << 11) | (1u << 31)), error_code, error_code ? idt_error_code : 0u,
+          needs_instruction_length(type), clear};
 }
 
 }  // namespace vmm

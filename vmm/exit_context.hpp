@@ -38,6 +38,11 @@ struct ExitContext {
   vmx::VmcsAccess& vmcs;
   HostOps& host;
   const GuestPolicy& policy;
+  // This exit happened while the CPU delivered an event (IDT-vectoring information valid,
+  // SDM Vol 3C 28.2.4), which the dispatcher has already programmed to be injected again
+  // (reinject_interrupted_event, vmm/exit_dispatch.hpp). There is no instruction to emulate:
+  // the handler only makes the delivery possible and resumes. Set for every exit.
+  bool event_delivery = false;
 };
 
 using ExitHandler = ExitAction (*)(ExitContext& ctx);

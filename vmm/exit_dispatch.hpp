@@ -37,10 +37,62 @@ inline void count_exit(Vcpu& vcpu, uint16_t basic_reason) {
   if (basic_reason < vmx::kExitReasonLimit) ++vcpu.exit_counts[basic_reason];
 }
 
-// Runs the handler for `basic_reason`; stop for a reason without one.
+// The exit reasons that can happen during the delivery of an event, for which the CPU fills
+// the IDT-vectoring information (SDM Vol 3C 28.2.4): an intercepted exception or an NMI,
+// a task switch through a task gate, an EPT violation or misconfiguration, an APIC access,
+// a full page-modification log, an SPP-related event. For every other reason the field is
+// not read (one VMREAD saved on the common exits).
+constexpr bool exit_may_interrupt_delivery(uint16_t basic_reason) {
+  using R = vmx::ExitReason;
+  switch (static_cast<R>(basic_reason)) {
+    case R::exception_or_nmi:
+    case R::task_switch:
+    case R::apic_access:
+    case R::ept_violation:
+    case R::ept_misconfiguration:
+    case R::page_modification_log_full:
+    case R::spp_related_event: return true;
+    default: return false;
+  }
+}
+
+// Programs the VM-entry event injection of the event whose delivery this exit interrupted
+// (plan_reinjection, vmm/event_injection.hpp); false when there is none. Runs before the
+// handler, so that whatever the handler does next (make a page writable for the delivery,
+// stop) the event is not lost. A VMWRITE that fails here leaves the event lost and is
+// reported through `ok`.
+template <class Vmcs>
+bool reinject_interrupted_event(Vmcs& vmcs, bool* ok) {
+  using vmx::VmcsField;
+  const uint32_t idt = static_cast<uint32_t>(vmcs.read(VmcsField::idt_vectoring_info));
+  if (!idt_vectoring_valid(idt)) return false;
+  const Reinjection r =
+      plan_reinjection(idt, static_cast<uint32_t>(vmcs.read(VmcsField::idt_vectoring_error_code)));
+  if (!r.valid) return false;
+  bool good = vmcs.write(VmcsField::vm_entry_interruption_info, r.interruption_info);
+  if (r.deliver_error_code) good &= vmcs.write(VmcsField::vm_entry_exception_error_code, r.error_code);
+  if (r.instruction_length)
+    good &= vmcs.write(VmcsField::vm_entry_instruction_length, vmcs.read(VmcsField::vm_exit_instruction_length));
+  if (r.clear_interruptibility) {
+    const uint64_t s = vmcs.read(VmcsField::guest_interruptibility_state);
+    if (s & r.clear_interruptibility)
+      good &= vmcs.write(VmcsField::guest_interruptibility_state, s & ~r.clear_interruptibility);
+  }
+  *ok = good;
+  return true;
+}
+
+// Runs the handler for `basic_reason`; stop for a reason without one. An event whose
+// delivery the exit interrupted is injected again first (ExitContext::event_delivery).
 inline ExitAction run_exit_handler(ExitContext& ctx, uint16_t basic_reason) {
   ExitHandler handler = exit_handler_for(basic_reason);
   if (!handler) return ExitAction::stop("no handler for this exit reason");
+  ctx.event_delivery = false;
+  if (exit_may_interrupt_delivery(basic_reason)) {
+    bool ok = true;
+    ctx.event_delivery = reinject_interrupted_event(ctx.vmcs, &ok);
+    if (!ok) return ExitAction::stop("VMWRITE failed while injecting the interrupted event again");
+  }
   return handler(ctx);
 }
 

@@ -80,6 +80,13 @@ class EptIdentityMap {
   // R; X alone without the execute-only capability). R=W=X=0 is allowed (no access).
   [[nodiscard]] EptStatus set_permissions(uint64_t base, uint64_t size, bool r, bool w, bool x);
 
+  // Points the hidden 4 KiB page at `gpa` to `sink_hpa` with R+W+X (write-back, still marked
+  // hidden), or back to the zero page when `sink_hpa` is 0. For one event delivery whose
+  // pushes land in hypervisor memory (vmm/monitor/write_monitor.hpp, delivery sinks): the
+  // pushes go to a scratch page instead of exiting again. Refuses a page that is not hidden
+  // (hidden_page is the wrong answer there: not_mapped) and does nothing without a decoy.
+  // One 64-bit store; no flush (the caller runs INVEPT), not concurrently with the others.
+  [[nodiscard]] EptStatus redirect_hidden(uint64_t gpa, uint64_t sink_hpa);
   // Gives every leaf the memory type `mtrrs` (the guest's virtual MTRRs, after it rewrote
   // them: virtual_mtrrs.hpp) assign to it, as build_identity() would: a large page whose range
   // is no longer one type is split (never merged back: ept_update.cpp says why). When the

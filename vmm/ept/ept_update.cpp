@@ -113,6 +113,30 @@ EptStatus EptIdentityMap::set_permissions(uint64_t base, uint64_t size, bool r, 
   return update(pml4_, kLevels, start, end, Update::set_access, ept_access(r, w, x));
 }
 
+EptStatus EptIdentityMap::redirect_hidden(uint64_t gpa, uint64_t sink_hpa) {
+  if (!built()) return EptStatus::not_built;
+  if (!decoy_ || gpa >= end_) return EptStatus::not_mapped;
+  uint64_t* table = pml4_;
+  for (unsigned level = kLevels; level >= 1; --level) {
+    const unsigned index = level_index(gpa, level);
+    const EptEntry e = load_entry(table, index);
+    if (e.raw == 0) return EptStatus::not_mapped;
+    if (!e.is_leaf(level)) {
+      table = table_at(e.table_address());
+      continue;
+    }
+    if (level != 1 || !e.hidden()) return EptStatus::not_mapped;  // hide() leaves 4 KiB pages only
+    const uint64_t wb = static_cast<uint64_t>(MemoryType::wb) << ept_bits::kMemoryTypeShift;
+    const EptEntry to = sink_hpa ? EptEntry{(sink_hpa & ept_bits::kAddressMask) | ept_bits::kRead |
+                                            ept_bits::kWrite | ept_bits::kExecute | wb | ept_bits::kSwHidden}
+                                 : EptEntry{(decoy_ & ept_bits::kAddressMask) | ept_bits::kRead |
+                                            ept_bits::kExecute | wb | ept_bits::kSwHidden};
+    store_entry(table, index, to);
+    return EptStatus::ok;
+  }
+  return EptStatus::not_mapped;
+}
+
 // The type rule is build_identity's (map_range): one type over a leaf's whole span, else a
 // smaller page. Only leaves whose span lies in [start, end) exist above level 1, as built.
 // A large page that needs a split when the allocator has no page left keeps its size and

@@ -23,7 +23,9 @@ ExitAction handle_apic_access(ExitContext& ctx) {
   if (!v) return ExitAction::stop("APIC-access exit, but APIC virtualization is not in use");
   const vmx::ApicAccessQualification q = vmx::decode_apic_access(ctx.vmcs.read(VmcsField::exit_qualification));
   using Type = vmx::ApicAccessType;
-  if (q.type == Type::linear_read || q.type == Type::linear_write)
+  // Types 0 and 1 are accesses by an instruction; an exit during event delivery (its event
+  // injected again already, ctx.event_delivery) never has one to emulate.
+  if (!ctx.event_delivery && (q.type == Type::linear_read || q.type == Type::linear_write))
     return v->apic_access(ctx, q.offset, q.type == Type::linear_write);
   // Code fetched from the APIC page, the APIC page used for event delivery (IDT, stack)
   // or as a paging structure: no guest does this on purpose, and there is no instruction to

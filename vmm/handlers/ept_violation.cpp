@@ -26,15 +26,20 @@ char flag(uint64_t q, uint64_t bit, char c) { return (q & bit) ? c : '-'; }
 ExitAction handle_ept_violation(ExitContext& ctx) {
   const uint64_t q = ctx.vmcs.read(VmcsField::exit_qualification);
   const unsigned long long gpa = ctx.vmcs.read(VmcsField::guest_physical_address);
+  const bool write = (q & access_write) && !(q & access_fetch);
+  const bool hypervisor = write && ctx.policy.hypervisor_memory && ctx.policy.hypervisor_memory(gpa);
+  // The write is an event delivery's push (its stack on a trapped page): the dispatcher has
+  // injected the event again (ctx.event_delivery); nothing at RIP ran, nothing is emulated.
+  // Hypervisor memory first: a page sunk for another CPU's delivery is held by the monitor.
+  if (ctx.event_delivery && write) {
+    if (hypervisor) return deliver_into_hypervisor_memory(ctx, gpa);
+    if (EptWriteIntercept* owner = find_ept_write_intercept(gpa)) return owner->on_event_delivery(ctx, gpa);
+  }
   // A write into a page the hypervisor protects on purpose (local APIC, write monitor).
-  if ((q & access_write) && !(q & access_fetch))
+  if (write && !ctx.event_delivery)
     if (EptWriteIntercept* owner = find_ept_write_intercept(gpa)) return owner->on_write(ctx, gpa);
   // A write into hypervisor memory: discarded, the guest goes on (hypervisor_memory_write.hpp).
-  // Not while an event was being delivered (the write is the delivery's own push onto a stack
-  // in hypervisor memory): emulating the instruction at RIP would lose the event.
-  const bool delivering = ctx.vmcs.read(VmcsField::idt_vectoring_info) & (1u << 31);
-  if ((q & access_write) && !delivering && ctx.policy.hypervisor_memory && ctx.policy.hypervisor_memory(gpa))
-    return discard_hypervisor_memory_write(ctx);
+  if (hypervisor && !ctx.event_delivery) return discard_hypervisor_memory_write(ctx);
   char* out = ctx.vcpu.stop_detail;
   const size_t cap = sizeof ctx.vcpu.stop_detail;
   size_t n = format(out, cap, "EPT violation: gpa 0x%llx access %c%c%c allowed %c%c%c", gpa, flag(q, access_read, 'r'),

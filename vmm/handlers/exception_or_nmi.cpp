@@ -15,7 +15,6 @@ using vmx::VmcsField;
 // VM-exit interruption information and IDT-vectoring information share one layout
 // (SDM Vol 3C 28.2.2, 28.2.4): vector 7:0, type 10:8, error code valid 11, valid 31.
 constexpr uint32_t kValid = 1u << 31;
-constexpr uint32_t kErrorCodeValid = 1u << 11;
 constexpr uint8_t vector_of(uint64_t info) { return static_cast<uint8_t>(info & 0xff); }
 constexpr uint8_t type_of(uint64_t info) { return static_cast<uint8_t>((info >> 8) & 7); }
 
@@ -28,16 +27,9 @@ ExitAction handle_exception_or_nmi(ExitContext& ctx) {
     // keep nothing pending that the next entry could not inject (SDM 27.3.1.5: no event
     // may be injected into the wait-for-SIPI activity state).
     if (ctx.vcpu.state != VcpuState::wait_for_sipi) ctx.vcpu.nmi_pending = true;
-    // An NMI exit can leave an interrupted event delivery in the IDT-vectoring field
-    // (SDM 28.2.4); it must be injected again or it would be lost (the same field layout
-    // goes into the VM-entry interruption information, SDM 27.6.1).
-    // The pending NMI then waits for an NMI window.
-    const uint64_t idt = ctx.vmcs.read(VmcsField::idt_vectoring_info);
-    if (idt & kValid) {
-      Event e{vector_of(idt), static_cast<EventType>(type_of(idt)), (idt & kErrorCodeValid) != 0, 0};
-      if (e.has_error_code) e.error_code = static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_error_code));
-      return ExitAction::inject(e);
-    }
+    // An NMI exit can interrupt an event delivery (IDT-vectoring information valid, SDM
+    // 28.2.4): the dispatcher has injected that event again already (ctx.event_delivery,
+    // exit_dispatch.hpp); the pending NMI then waits for an NMI window (exit_entry.cpp).
     return ExitAction::resume();
   }
   format(ctx.vcpu.stop_detail, sizeof ctx.vcpu.stop_detail,

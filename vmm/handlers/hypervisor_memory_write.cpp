@@ -1,6 +1,7 @@
 #include "vmm/handlers/hypervisor_memory_write.hpp"
 
 #include "vmm/handlers/emulate_at_rip.hpp"
+#include "vmm/monitor/write_monitor.hpp"
 
 namespace vmm {
 
@@ -16,6 +17,12 @@ ExitAction discard_hypervisor_memory_write(ExitContext& ctx) {
   // Skipped as a whole: RIP past it, retired as an emulated instruction is.
   guest_memory::count_discarded_write(ctx.vcpu);
   return skip_unemulated(ctx, length);
+}
+
+ExitAction deliver_into_hypervisor_memory(ExitContext& ctx, uint64_t gpa) {
+  monitor::WriteMonitor* m = monitor::write_monitor();
+  if (!m) return ExitAction::stop("event delivery into hypervisor memory, and no step mechanism to complete it");
+  return m->sink_delivery_write(ctx, gpa);
 }
 
 }  // namespace vmm

@@ -20,4 +20,13 @@ namespace vmm {
 // The EPT violation handler's answer to a write into hypervisor memory.
 ExitAction discard_hypervisor_memory_write(ExitContext& ctx);
 
+// The answer when the write is an event delivery's push (the guest's stack lies in hypervisor
+// memory; ExitContext::event_delivery, the event injected again already): as with ROM, the
+// pushes are discarded and the delivery completes — the page is a per-CPU sink for exactly
+// the delivery, single-stepped by the write monitor's step mechanism
+// (WriteMonitor::sink_delivery_write says what other CPUs can see meanwhile), then hidden
+// again; the discarded write is counted and logged like the others. The handler runs with a
+// frame that reads as zeros afterwards (an IRET through it faults, as through ROM would).
+ExitAction deliver_into_hypervisor_memory(ExitContext& ctx, uint64_t gpa);
+
 }  // namespace vmm

@@ -21,6 +21,11 @@ ept::EptStatus EptPlatform::set_write_protect(uint64_t gpa, uint64_t size, bool 
   return ept_.set_permissions(gpa, size, true, !protect, true);
 }
 
+ept::EptStatus EptPlatform::redirect_hidden(uint64_t page, uint64_t sink_hpa) {
+  arch::SpinGuard guard(ept::live_ept_lock());
+  return ept_.redirect_hidden(page, sink_hpa);
+}
+
 bool EptPlatform::ept_allows_write(uint64_t gpa) {
   const ept::EptTranslation t = ept_.translate(gpa);
   return t.mapped && t.present && !t.hidden && t.w;

@@ -25,6 +25,10 @@ struct VcpuMonitor {
   uint8_t page_count;                 // pages made writable for this step (<= kMaxStepPages)
   uint8_t insn_length;                // 0 when the instruction could not be fetched/decoded
   bool snapped[kMaxStepPages];        // page i has a snapshot (else its writes go unrecorded)
+  // Page i is hypervisor memory, pointed at this CPU's snapshot page i as a sink for the
+  // pushes of one event delivery (WriteMonitor::sink_delivery_write): no snapshot, no events;
+  // the step's exit points it back at the zero page and counts the discarded write.
+  bool sunk[kMaxStepPages];
   uint64_t page[kMaxStepPages];       // guest-physical page addresses
   uint64_t linear_page[kMaxStepPages];  // guest-linear page (from the exit), ~0 unknown
   uint64_t rip;

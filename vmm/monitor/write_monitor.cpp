@@ -387,10 +387,11 @@ uint8_t* WriteMonitor::snapshot_of(const Vcpu& vcpu, unsigned index) const {
 // only a CPU already stepping on the same page can change it meanwhile), then R+W+X and a
 // local INVEPT. Other CPUs need no flush: their read-only translations only cost an exit,
 // whose write is emulated and recorded.
-WriteMonitor::Hold WriteMonitor::hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page) {
+WriteMonitor::Hold WriteMonitor::hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page, bool sink) {
   VcpuMonitor& s = vcpu.monitor;
   const unsigned index = s.page_count;
   uint8_t* snap = snapshot_of(vcpu, index);
+  if (sink) return hold_sink(vcpu, page, linear_page, snap);
   lock();
   Held* h = held_locked(page);
   if (!h) {
@@ -421,7 +422,44 @@ WriteMonitor::Hold WriteMonitor::hold_page(Vcpu& vcpu, uint64_t page, uint64_t l
   return Hold::ok;
 }
 
-ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl) {
+// A hidden page as a delivery's sink: held by this CPU alone (another CPU's sink there makes
+// this one wait), pointed at this CPU's snapshot page `sink`, zeroed first so that nothing of
+// an earlier step shows through.
+WriteMonitor::Hold WriteMonitor::hold_sink(Vcpu& vcpu, uint64_t page, uint64_t linear_page, uint8_t* sink) {
+  VcpuMonitor& s = vcpu.monitor;
+  const unsigned index = s.page_count;
+  if (!sink) return Hold::failed;
+  lock();
+  Held* h = nullptr;
+  if (!held_locked(page))
+    for (Held& free : held_)
+      if (!free.holders) {
+        h = &free;
+        break;
+      }
+  if (!h) {
+    unlock();
+    return Hold::busy;  // another CPU's delivery holds the page, or every slot is taken
+  }
+  for (uint64_t i = 0; i < kPage; ++i) sink[i] = 0;
+  if (platform_->redirect_hidden(page, reinterpret_cast<uintptr_t>(sink)) != ept::EptStatus::ok) {
+    unlock();
+    return Hold::failed;
+  }
+  h->page = page;
+  h->holders = 1;
+  unlock();
+  platform_->flush_this_cpu();
+  s.page[index] = page;
+  s.linear_page[index] = linear_page;
+  s.snapped[index] = false;
+  s.sunk[index] = true;
+  s.page_count = static_cast<uint8_t>(index + 1);
+  return Hold::ok;
+}
+
+ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl,
+                                    bool sink) {
   VcpuMonitor& s = ctx.vcpu.monitor;
   const uint64_t generation = s.ept_generation;
   s = VcpuMonitor{};
@@ -430,7 +468,7 @@ ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t li
   s.rip = tmpl.rip;
   s.insn_length = tmpl.insn_length;
   for (unsigned i = 0; i < kInsnBytes; ++i) s.insn[i] = tmpl.insn[i];
-  switch (hold_page(ctx.vcpu, page, linear_page)) {
+  switch (hold_page(ctx.vcpu, page, linear_page, sink)) {
     case Hold::ok: break;
     case Hold::busy: return ExitAction::resume();  // RIP unchanged: the write exits again
     case Hold::failed: return ExitAction::stop("EPT write monitor: could not make a watched page writable for a step");
@@ -438,8 +476,59 @@ ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t li
   if (!arm_step(ctx.vmcs, method_, s.timer_value))
     return ExitAction::stop("EPT write monitor: could not arm the single-step exit (VMWRITE failed)");
   s.stepping = true;
-  __atomic_add_fetch(&fallbacks_, 1, __ATOMIC_RELAXED);
+  if (!sink) __atomic_add_fetch(&fallbacks_, 1, __ATOMIC_RELAXED);
   return ExitAction::resume();
+}
+
+// ---- exits during event delivery (ExitContext::event_delivery) ----------------------------
+// The dispatcher has injected the interrupted event again; the delivery is what gets
+// single-stepped here (its pushes are the only writes), never the instruction at RIP.
+
+ExitAction WriteMonitor::on_event_delivery(ExitContext& ctx, uint64_t gpa) {
+  return step_delivery(ctx, page_of(gpa), false);
+}
+
+ExitAction WriteMonitor::sink_delivery_write(ExitContext& ctx, uint64_t gpa) {
+  if (!platform_ || !snapshots_)
+    return ExitAction::stop("event delivery into hypervisor memory, and no step mechanism to complete it");
+  return step_delivery(ctx, page_of(gpa), true);
+}
+
+ExitAction WriteMonitor::step_delivery(ExitContext& ctx, uint64_t page, bool sink) {
+  const uint64_t linear_page = exit_linear_page(ctx.vmcs);
+  VcpuMonitor& s = ctx.vcpu.monitor;
+  if (s.stepping) {  // the delivery's next page (a frame across a page boundary)
+    for (unsigned i = 0; i < s.page_count; ++i)
+      if (s.page[i] == page) {
+        platform_->flush_this_cpu();  // held for this step already: a stale translation
+        return ExitAction::resume();
+      }
+    if (!sink) return extend_step(ctx, page, linear_page);
+    if (s.page_count == kMaxStepPages)
+      return ExitAction::stop("EPT write monitor: one event delivery writes more pages than kMaxStepPages");
+    switch (hold_page(ctx.vcpu, page, linear_page, true)) {
+      case Hold::ok:
+      case Hold::busy: return ExitAction::resume();
+      case Hold::failed: break;
+    }
+    return ExitAction::stop("event delivery into hypervisor memory: no sink page left for this step");
+  }
+  if (!sink) {
+    lock();
+    const bool watched = page_watched_locked(page);
+    unlock();
+    if (!watched) {  // a stale read-only translation: INVEPT, and the delivery runs again
+      __atomic_add_fetch(&stale_, 1, __ATOMIC_RELAXED);
+      platform_->flush_this_cpu();
+      return ExitAction::resume();
+    }
+  }
+  // The events of the delivery's pushes name the interrupted RIP and no instruction bytes.
+  Event tmpl{};
+  tmpl.cpu = ctx.vcpu.index;
+  tmpl.kind = EventKind::fallback;
+  tmpl.rip = ctx.vmcs.read(VmcsField::guest_rip);
+  return start_step(ctx, page, linear_page, tmpl, sink);
 }
 
 // Another write exit during the step: the same instruction touches a further watched page
@@ -564,7 +653,17 @@ ExitAction WriteMonitor::on_step_exit(ExitContext& ctx) {
     return ExitAction::resume();
   }
   bool protected_again = false;
+  unsigned sunk = 0;
   for (unsigned i = 0; i < s.page_count; ++i) {
+    if (s.sunk[i]) {  // a delivery's sink: the zero page again, the sink zeroed, slot freed
+      (void)platform_->redirect_hidden(s.page[i], 0);  // a 4 KiB leaf already: cannot fail
+      if (uint8_t* sink = snapshot_of(ctx.vcpu, i))
+        for (uint64_t b = 0; b < kPage; ++b) sink[b] = 0;
+      if (Held* h = held_locked(s.page[i])) h->holders = 0;
+      protected_again = true;  // other CPUs may hold translations to the sink
+      ++sunk;
+      continue;
+    }
     if (s.snapped[i])
       diff_page_locked(ctx.vcpu, i);
     else if (page_watched_locked(s.page[i]))
@@ -583,6 +682,9 @@ ExitAction WriteMonitor::on_step_exit(ExitContext& ctx) {
   s.ept_generation = generation_now;
   s.stepping = false;
   s.page_count = 0;
+  // Each sunk page took at least one discarded push: counted and logged (rate-limited, a
+  // guest-caused line) as every discarded write into hypervisor memory is.
+  for (unsigned i = 0; i < sunk; ++i) guest_memory::count_discarded_write(ctx.vcpu);
   return ExitAction::resume();
 }
 

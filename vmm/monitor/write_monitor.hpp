@@ -127,6 +127,9 @@ class Platform {
   // R+W+X. Refuses hidden (hypervisor) and unmapped pages without changing anything
   // (EptIdentityMap::set_permissions). No INVEPT.
   virtual ept::EptStatus set_write_protect(uint64_t gpa, uint64_t size, bool protect) = 0;
+  // Points hidden (hypervisor) page `page` at host-physical `sink_hpa` R+W+X, or back at the
+  // zero page when it is 0 (EptIdentityMap::redirect_hidden). No INVEPT.
+  virtual ept::EptStatus redirect_hidden(uint64_t page, uint64_t sink_hpa) = 0;
   // The EPT lets the guest write this page now (a write exit there came from a stale TLB).
   virtual bool ept_allows_write(uint64_t gpa) = 0;
   // INVEPT for the guest's EPT on the calling CPU.
@@ -157,6 +160,24 @@ class WriteMonitor final : public EptWriteIntercept, public guest_memory::Watche
   // already lets the guest write (the exit came through a stale translation).
   bool covers(uint64_t gpa) override;
   ExitAction on_write(ExitContext& ctx, uint64_t gpa) override;
+  // An event delivery (its frame's pushes) writes a watched page (ExitContext::event_delivery,
+  // the event is injected again already): nothing to emulate; the delivery is single-stepped
+  // like a fallback instruction, so its writes land and become 'fallback' events.
+  ExitAction on_event_delivery(ExitContext& ctx, uint64_t gpa) override;
+
+  // An event delivery writes hypervisor memory (the guest's stack lies there: issue P8). As
+  // with ROM, the pushes are discarded and the delivery completes: the hidden page points at
+  // a sink for exactly the delivery (this CPU's snapshot page, zeroed before and after), the
+  // delivery is single-stepped by the step mechanism above, and the step's exit points the
+  // page back at the zero page. Reads of hidden pages return zeros to everyone afterwards.
+  // During the window (one delivery with MTF, a few instructions with the preemption timer) a
+  // sibling CPU that touches the same page reads, writes and fetches the sink — the bytes
+  // this CPU's delivery pushed (the guest's own RIP, CS, RFLAGS, RSP, SS, error code), never
+  // hypervisor data — and may keep a stale translation to it until its next VM exit (the
+  // step's end moves the EPT generation, so it runs INVEPT before its next entry); its writes
+  // through one land in the sink and are neither discarded nor counted. Another CPU that
+  // delivers onto a page sunk already waits (the event is injected again, it exits again).
+  ExitAction sink_delivery_write(ExitContext& ctx, uint64_t gpa);
 
   // Exit reasons 37 (MTF) and 52 (preemption timer): the stepped instruction is done (or an
   // event was delivered first: then nothing changed and the guest will execute it again).
@@ -190,10 +211,12 @@ class WriteMonitor final : public EptWriteIntercept, public guest_memory::Watche
   void fetch_instruction(ExitContext& ctx, Event& e);
   void fetch_uncached(ExitContext& ctx, Event& e);
   void origin_of(ExitContext& ctx, Event& e);
-  ExitAction start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl);
+  ExitAction start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl, bool sink = false);
   ExitAction extend_step(ExitContext& ctx, uint64_t page, uint64_t linear_page);
   enum class Hold : uint8_t { ok, busy, failed };
-  Hold hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page);
+  Hold hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page, bool sink = false);
+  ExitAction step_delivery(ExitContext& ctx, uint64_t page, bool sink);
+  Hold hold_sink(Vcpu& vcpu, uint64_t page, uint64_t linear_page, uint8_t* sink);
   void diff_page_locked(Vcpu& vcpu, unsigned index);
   bool step_ran_locked(ExitContext& ctx);
   uint8_t* snapshot_of(const Vcpu& vcpu, unsigned index) const;

@@ -54,6 +54,7 @@ class TestPlatform final : public vmm::monitor::Platform {
   explicit TestPlatform(emu_test::FakePhys& mem) : mem_(mem) {}
   bool is_ram(uint64_t, uint64_t) override { return true; }
   vmm::ept::EptStatus set_write_protect(uint64_t, uint64_t, bool) override { return vmm::ept::EptStatus::ok; }
+  vmm::ept::EptStatus redirect_hidden(uint64_t, uint64_t) override { return vmm::ept::EptStatus::not_mapped; }
   bool ept_allows_write(uint64_t) override { return false; }
   void flush_this_cpu() override {}
   vmm::guest_memory::GuestPhysMemory& phys() override { return mem_; }

@@ -2,6 +2,7 @@
 // and its refusals, the RAM map, the event ring, emulated writes through real EPT-violation
 // exits (dispatcher, handler, emulator over a 4-level guest page table), the MTF
 // single-step fallback state machine, INVEPT bookkeeping and the hypercall ABI (16-19).
+#include <algorithm>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -58,6 +59,15 @@ class FakePlatform final : public vmm::monitor::Platform {
     }
     return vmm::ept::EptStatus::ok;
   }
+  // A hidden page pointed at a sink (or back at the zero page: 0); refused for any other page.
+  vmm::ept::EptStatus redirect_hidden(uint64_t page, uint64_t sink_hpa) override {
+    if (!hidden.count(page)) return vmm::ept::EptStatus::not_mapped;
+    if (sink_hpa)
+      sunk[page] = sink_hpa;
+    else
+      sunk.erase(page);
+    return vmm::ept::EptStatus::ok;
+  }
   bool ept_allows_write(uint64_t gpa) override {
     const uint64_t p = gpa & ~(kPage - 1);
     return gpa < kTop && !hidden.count(p) && !write_protected.count(p);
@@ -70,6 +80,7 @@ class FakePlatform final : public vmm::monitor::Platform {
   static constexpr uint64_t kTop = 4ull << 30;
   vmm::monitor::RamMap ram;
   std::set<uint64_t> hidden, write_protected, split;
+  std::map<uint64_t, uint64_t> sunk;  // hidden page -> the sink it points at now
   unsigned split_budget = 1000;
   unsigned flushes = 0, protect_calls = 0;
   emu_test::FakePhys mem;
@@ -778,4 +789,127 @@ TEST_CASE("hypercalls 16-19 through VMCALL: registers in and out") {
   cpu.f.set_cpl(3);
   cpu.gpr(Gpr::rax) = 16;
   CHECK(outcome_of(cpu.f.exit(ExitReason::vmcall)) == Outcome::ud);
+}
+
+// ---- exits during event delivery (the event's frame pushed onto a trapped page) ----------
+
+namespace {
+bool rig_hypervisor_memory(uint64_t gpa) { return gpa >= 0x800000 && gpa < 0x802000; }
+
+// A write exit that is an event delivery's push: IDT-vectoring information `idt` (an external
+// interrupt unless said otherwise). The instruction at RIP is a MOV that would write
+// [rdi] if it were emulated — it must not be.
+vmm::ExitAction delivery_exit(MonitorRig& rig, MonitorRig::Cpu& cpu, uint64_t gpa, uint32_t idt = 0x80000041) {
+  cpu.f.policy.hypervisor_memory = rig_hypervisor_memory;
+  cpu.gpr(Gpr::rdi) = 0x203000;
+  cpu.gpr(Gpr::rcx) = 0x1111;
+  cpu.f.vmcs.set(VmcsField::idt_vectoring_info, idt);
+  const vmm::ExitAction a = cpu.write_exit(rig, {0x48, 0x89, 0x0f}, gpa);  // mov [rdi], rcx
+  cpu.f.vmcs.set(VmcsField::idt_vectoring_info, 0);  // the next exit's own
+  return a;
+}
+}  // namespace
+
+TEST_CASE("event delivery onto a watched page: re-injected, the delivery single-stepped, nothing emulated") {
+  MonitorRig rig;
+  REQUIRE(rig.monitor->add(0x200000, 0x1000) == Status::ok);
+  MonitorRig::Cpu cpu(rig, 1);
+  CHECK(outcome_of(delivery_exit(rig, cpu, 0x200ff8)) == Outcome::resume);
+  CHECK(cpu.f.injected() == 0x80000041);  // the interrupt comes back at the next entry
+  CHECK(cpu.rip() == 0x400000);           // RIP's instruction was not executed ...
+  CHECK(rig.peek(0x203000) == pattern(0x203000));  // ... nor its write
+  CHECK(cpu.mtf());
+  CHECK_FALSE(rig.platform.wp(0x200000));  // the delivery may push there now
+  CHECK(rig.monitor->stats().emulated == 0);
+  // The delivery pushed its frame (what the guest CPU does after the entry), then the MTF exit.
+  rig.platform.mem.poke64(0x200ff8, 0x400000);  // the pushed RIP
+  cpu.f.vmcs.set(VmcsField::guest_rip, 0x500000);  // the handler's first instruction
+  CHECK(outcome_of(cpu.f.exit(ExitReason::monitor_trap_flag)) == Outcome::resume);
+  CHECK(rig.platform.wp(0x200000));
+  CHECK_FALSE(cpu.mtf());
+  // Bytes 0-2 and 4-7 of the qword changed (byte 3 is 0 before and after): two runs.
+  REQUIRE(rig.recorded() == 2);
+  const auto e = rig.event(0);
+  CHECK(e.kind == EventKind::fallback);
+  CHECK(e.gpa == 0x200ff8);
+  CHECK(e.size == 3);
+  CHECK(e.new_value == 0x400000);
+  CHECK(e.rip == 0x400000);   // the interrupted RIP
+  CHECK(e.insn_length == 0);  // no instruction: a delivery
+}
+
+TEST_CASE("event delivery onto a watched page through a stale translation: flushed, re-injected") {
+  MonitorRig rig;
+  MonitorRig::Cpu cpu(rig, 1);
+  // 0x200000 is not watched: covers() answers through ept_allows_write.
+  CHECK(outcome_of(delivery_exit(rig, cpu, 0x200ff8, 0x80000202)) == Outcome::resume);
+  CHECK(cpu.f.injected() == 0x80000202);  // an NMI this time
+  CHECK_FALSE(cpu.mtf());
+  CHECK(rig.monitor->stats().stale == 1);
+  CHECK(rig.peek(0x203000) == pattern(0x203000));
+}
+
+TEST_CASE("event delivery into hypervisor memory: pushes go to a sink for the delivery, then zeros again") {
+  MonitorRig rig;
+  MonitorRig::Cpu cpu(rig, 3);
+  uint8_t* sink0 = rig.snapshots.data() + (3 * vmm::monitor::kFallbackPages + 0) * kPage;
+  uint8_t* sink1 = rig.snapshots.data() + (3 * vmm::monitor::kFallbackPages + 1) * kPage;
+  std::fill(sink0, sink0 + kPage, 0xcc);  // an earlier step's bytes: zeroed before use
+  const uint64_t generation = rig.monitor->generation();
+
+  CHECK(outcome_of(delivery_exit(rig, cpu, 0x800ff8)) == Outcome::resume);
+  CHECK(cpu.f.injected() == 0x80000041);
+  CHECK(cpu.rip() == 0x400000);
+  CHECK(rig.peek(0x203000) == pattern(0x203000));  // RIP's MOV not emulated
+  CHECK(cpu.mtf());
+  REQUIRE(rig.platform.sunk.count(0x800000));
+  CHECK(rig.platform.sunk[0x800000] == reinterpret_cast<uintptr_t>(sink0));
+  CHECK(std::all_of(sink0, sink0 + kPage, [](uint8_t b) { return b == 0; }));
+  CHECK(cpu.f.vcpu.hypervisor_writes_discarded == 0);
+
+  SECTION("another CPU delivering onto the same page waits: re-injected, no sink of its own") {
+    MonitorRig::Cpu other(rig, 4);
+    CHECK(outcome_of(delivery_exit(rig, other, 0x800ff0, 0x80000042)) == Outcome::resume);
+    CHECK(other.f.injected() == 0x80000042);
+    CHECK_FALSE(other.mtf());
+    CHECK(rig.platform.sunk[0x800000] == reinterpret_cast<uintptr_t>(sink0));
+  }
+  SECTION("the frame crosses into the next hidden page: both sunk, both restored") {
+    CHECK(outcome_of(delivery_exit(rig, cpu, 0x801000)) == Outcome::resume);
+    CHECK(cpu.f.injected() == 0x80000041);
+    CHECK(rig.platform.sunk[0x801000] == reinterpret_cast<uintptr_t>(sink1));
+    sink1[0] = 0x5a;
+    cpu.f.vmcs.set(VmcsField::guest_rip, 0x500000);
+    CHECK(outcome_of(cpu.f.exit(ExitReason::monitor_trap_flag)) == Outcome::resume);
+    CHECK(rig.platform.sunk.empty());
+    CHECK(sink1[0] == 0);
+    CHECK(cpu.f.vcpu.hypervisor_writes_discarded == 2);
+  }
+  SECTION("the MTF exit after the delivery: the zero page again, the sink zeroed, the write counted") {
+    sink0[kPage - 8] = 0x41;  // the delivery's push
+    cpu.f.vmcs.set(VmcsField::guest_rip, 0x500000);
+    CHECK(outcome_of(cpu.f.exit(ExitReason::monitor_trap_flag)) == Outcome::resume);
+    CHECK(rig.platform.sunk.empty());
+    CHECK(std::all_of(sink0, sink0 + kPage, [](uint8_t b) { return b == 0; }));
+    CHECK_FALSE(cpu.mtf());
+    CHECK(cpu.f.vcpu.hypervisor_writes_discarded == 1);
+    CHECK(rig.monitor->generation() == generation + 1);  // others drop translations to the sink
+    CHECK(rig.recorded() == 0);
+    CHECK(rig.monitor->stats().fallbacks == 0);
+    // The page is free again: the next delivery there sinks it anew.
+    CHECK(outcome_of(delivery_exit(rig, cpu, 0x800ff8)) == Outcome::resume);
+    CHECK(rig.platform.sunk.count(0x800000));
+  }
+}
+
+TEST_CASE("a write into hypervisor memory outside a delivery is still emulated and discarded") {
+  MonitorRig rig;
+  MonitorRig::Cpu cpu(rig, 1);
+  cpu.f.policy.hypervisor_memory = rig_hypervisor_memory;
+  cpu.gpr(Gpr::rdi) = 0x800010;
+  rig.pt.map(0x800000, 0x800000, emu_test::pte::P | emu_test::pte::RW);
+  CHECK(outcome_of(cpu.write_exit(rig, {0x48, 0x89, 0x0f}, 0x800010)) == Outcome::resume);
+  CHECK(cpu.rip() == 0x400003);  // emulated (the emulator moved RIP past it)
+  CHECK(rig.platform.sunk.empty());
+  CHECK(cpu.f.injected() == 0);
 }
