@@ -16,6 +16,8 @@
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/code_checksum.hpp"
 #include "vmm/ept/ept_builder.hpp"
+#include "vmm/ept/ept_extent.hpp"
+#include "vmm/ept/virtual_mtrrs.hpp"
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/guest_memory/host_phys_memory.hpp"
 #include "vmm/launch/launch.hpp"
@@ -24,6 +26,7 @@
 #include "vmm/msr_policy.hpp"
 #include "vmm/vcpu_registry.hpp"
 #include "vmm/policy/apx_policy.hpp"
+#include "vmm/policy/cpuid_bits.hpp"
 #include "vmx/exit_info_form.hpp"
 
 // gnu-efi's linker script marks the image's .text (elf_x86_64_efi.lds).
@@ -143,16 +146,41 @@ vmm::ept::EptIdentityMap* g_ept = nullptr;
 // EPT hides.
 bool hypervisor_memory(uint64_t gpa) { return g_ept->translate(gpa).hidden; }
 
-// Guest RAM the emulator may touch: mapped by the EPT and not hypervisor memory.
+// The host's page tables map [0, g_host_top): RAM and the MMIO below 4 GiB.
+uint64_t g_host_top = 0;
+
+// Guest RAM the emulator may touch: mapped by the EPT, not hypervisor memory, and within
+// the host's own identity map (the EPT reaches further: MMIO above RAM, which the emulator
+// answers as not RAM, bad_gpa, rather than fault on in VMX root).
 bool gpa_visible(uint64_t gpa) {
+  if (gpa >= g_host_top) return false;
   vmm::ept::EptTranslation t = g_ept->translate(gpa);
   return t.mapped && t.present && !t.hidden;
 }
 
+vmm::ept::VirtualMtrrs* g_virtual_mtrrs = nullptr;
+
+// GuestPolicy::ept_on_demand: an EPT violation above the part mapped at boot.
+vmm::OnDemandMap ept_on_demand(uint64_t gpa) {
+  if (gpa < g_ept->mapped_end() || gpa >= g_ept->reach()) return vmm::OnDemandMap::not_here;
+  uint64_t added = 0;
+  const vmm::ept::EptStatus s = vmm::ept::map_on_demand_from_virtual(*g_ept, *g_virtual_mtrrs, gpa, &added);
+  if (s == vmm::ept::EptStatus::out_of_memory) return vmm::OnDemandMap::exhausted;
+  if (s != vmm::ept::EptStatus::ok) return vmm::OnDemandMap::not_here;
+  if (added)
+    APEX_LOG_GUEST(info, "EPT: mapped the 1 GiB block at 0x%llx above RAM on its first access",
+                   static_cast<unsigned long long>(gpa & ~((1ull << 30) - 1)));
+  return vmm::OnDemandMap::mapped;
+}
+
 // Table pages for splitting large EPT pages after launch: the EPT write monitor's write
 // protection (issue P4, vmm/monitor/ept_platform.hpp) and MTRR re-typing (vmm/ept/
-// mtrr_resync.hpp). The monitor also needs the RAM from the firmware's memory map.
+// mtrr_resync.hpp); where the EPT maps MMIO above RAM on demand (vmm/ept/ept_extent.hpp)
+// another 64 for its tables: at most one per level above a 1 GiB leaf per new block, so 32
+// distinct 512 GiB regions at the least before its exhaustion is answered.
+// The monitor also needs the RAM from the firmware's memory map.
 constexpr size_t kEptPoolPages = 64;
+constexpr size_t kEptOnDemandPoolPages = 64;
 vmm::monitor::RamMap g_ram;
 
 void collect_ram(vmm::monitor::RamMap& ram) {
@@ -217,16 +245,22 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   policy.cr4_fixed0 = caps.cr4_fixed0;
   policy.cr4_fixed1 = caps.cr4_fixed1;
   policy.unrestricted_guest = true;  // required by check_required
+  policy.linear_57 = arch::cpuid(0).eax >= 7 && (arch::cpuid(7, 0).ecx & vmm::policy::cpuid::kLeaf7EcxLa57);
   APEX_LOG(info, "APX for guests: %s (%s); exit information form: %s", policy.apx.expose_apx ? "exposed" : "hidden",
            vmm::policy::apx_reason_text(policy.apx.reason), host_apx ? "extended (0x2406)" : "legacy (0x440E)");
   if (cfg.dt_guard && !policy.dt_guard) APEX_LOG(warn, "dt_guard=on but this CPU has no descriptor-table exiting");
 
   // Physical address space: everything the memory map describes, and at least 4 GiB so the
-  // MMIO below 4 GiB is covered.
-  const uint8_t max_phys_bits = static_cast<uint8_t>(arch::cpuid(0x80000008).eax & 0xff);
+  // MMIO below 4 GiB is covered: the host's page tables, and the EPT at boot. The EPT goes on
+  // to 2^MAXPHYADDR (vmm/ept/ept_extent.hpp), at boot or on demand.
+  const uint8_t max_phys_bits =
+      arch::cpuid(0x80000000).eax >= 0x80000008 ? static_cast<uint8_t>(arch::cpuid(0x80000008).eax & 0xff) : 0;
   uint64_t top = memory_map_top();
   if (top < (4ull << 30)) top = 4ull << 30;
   top = (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+  const vmm::ept::EptExtent extent = vmm::ept::plan_ept_extent(max_phys_bits, top, vmm::ept::ept_features(caps));
+  if (top > extent.reach) top = extent.reach;  // never: RAM lies below 2^MAXPHYADDR
+  g_host_top = top;
 
   g_machine.host_cr3 = vmm::build_host_page_tables(top, alloc_page_for_host, nullptr);
   g_msr_bitmap = static_cast<uint8_t*>(alloc_runtime_pages(1));
@@ -263,7 +297,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   static vmm::ept::EptIdentityMap ept(allocator);
   vmm::ept::MtrrSnapshot mtrrs =
       vmm::ept::load_mtrrs(hw_rdmsr, nullptr, arch::cpuid(1).edx & (1u << 12), max_phys_bits);
-  vmm::ept::EptStatus st = ept.build_identity(mtrrs, top, vmm::ept::ept_features(caps));
+  vmm::ept::EptStatus st = ept.build_identity(mtrrs, extent.eager_end, vmm::ept::ept_features(caps), extent.reach);
   g_ept = &ept;
   // Guest memory as every emulated instruction reaches it (vmm/guest_memory/guest_phys_view.hpp):
   // RAM through the identity map, hypervisor memory reading zeros and dropping writes; the
@@ -322,7 +356,8 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   // EPT write monitor: its pages are taken now so that the loop below hides them too.
   vmm::monitor::StepMethod step{};
   const bool monitor_ok = vmm::monitor::step_method_for(caps, &step) && st == vmm::ept::EptStatus::ok;
-  auto* ept_pool = static_cast<uint8_t*>(alloc_runtime_pages(kEptPoolPages));
+  const size_t pool_pages = kEptPoolPages + (extent.on_demand() ? kEptOnDemandPoolPages : 0);
+  auto* ept_pool = static_cast<uint8_t*>(alloc_runtime_pages(pool_pages));
   auto* monitor_snapshots =
       monitor_ok ? static_cast<uint8_t*>(alloc_runtime_pages(cpus * vmm::monitor::kSnapshotPagesPerCpu)) : nullptr;
   const MemoryRange* ranges = nullptr;
@@ -348,9 +383,20 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   g_machine.eptp = ept.eptp().raw;
   const auto& es = ept.stats();
   APEX_LOG(info, "EPT: identity map of %llu GiB: %llu x 1G, %llu x 2M, %llu x 4K pages; %llu KiB of tables; %llu hypervisor pages hidden",
-           static_cast<unsigned long long>(top >> 30), static_cast<unsigned long long>(es.leaves_1g),
+           static_cast<unsigned long long>(ept.mapped_end() >> 30), static_cast<unsigned long long>(es.leaves_1g),
            static_cast<unsigned long long>(es.leaves_2m), static_cast<unsigned long long>(es.leaves_4k),
            static_cast<unsigned long long>(es.table_kib()), static_cast<unsigned long long>(es.hidden_pages));
+  if (extent.on_demand())
+    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: [%llu GiB, 2^%u) mapped on first access (at boot it would take %llu KiB of tables)",
+             extent.phys_bits, extent.levels, static_cast<unsigned long long>(ept.mapped_end() >> 30),
+             static_cast<unsigned>(__builtin_ctzll(extent.reach)),
+             static_cast<unsigned long long>(extent.high_table_pages * 4));
+  else
+    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: all of [0, 2^%u) mapped at boot", extent.phys_bits,
+             extent.levels, static_cast<unsigned>(__builtin_ctzll(extent.reach)));
+  if (extent.capped)
+    APEX_LOG(warn, "EPT: MAXPHYADDR %u but no 5-level EPT walk: guest-physical addresses from 2^48 up are not mapped",
+             extent.phys_bits);
   if (es.conflict_bytes)
     APEX_LOG(warn, "EPT: %llu bytes mapped UC because of overlapping MTRRs with undefined precedence",
              static_cast<unsigned long long>(es.conflict_bytes));
@@ -365,12 +411,14 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   // From here on the map is live: splits take the hidden pool's pages. None left: the monitor's
   // update reports out of memory and changes nothing; an MTRR re-type maps the large page UC
   // instead of splitting it (vmm/ept/ept_update.cpp).
-  allocator.go_live(ept_pool, kEptPoolPages);
+  allocator.go_live(ept_pool, pool_pages);
   // The guest's MTRRs are virtual from here on, one state for every CPU starting from the
   // boot CPU's (vmm/ept/virtual_mtrrs.hpp): the hardware MTRRs keep the firmware's values.
   static vmm::ept::VirtualMtrrs virtual_mtrrs;
   virtual_mtrrs.init(mtrrs);
   vmm::set_virtual_mtrrs(&virtual_mtrrs);
+  g_virtual_mtrrs = &virtual_mtrrs;
+  if (extent.on_demand()) policy.ept_on_demand = ept_on_demand;
   static vmm::ept::MtrrResync mtrr_resync;
   mtrr_resync.init(&ept, caps);
   vmm::set_mtrr_write_observer(&mtrr_resync);

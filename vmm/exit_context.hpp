@@ -14,6 +14,15 @@
 
 namespace vmm {
 
+// What the EPT did about a violation in its part mapped on first access (MMIO above RAM,
+// vmm/ept/ept_extent.hpp).
+enum class OnDemandMap : uint8_t {
+  not_here,   // the address lies outside that part (or in a block already mapped there: a
+              // violation for another reason)
+  mapped,     // its block is mapped now (by this CPU or another): re-execute
+  exhausted,  // no table page left: nothing maps it
+};
+
 // Machine-wide decisions made once at boot, read by every handler.
 struct GuestPolicy {
   policy::ApxPolicy apx;
@@ -21,6 +30,12 @@ struct GuestPolicy {
   bool dt_guard;                     // descriptor-table exiting (config dt_guard=on)
   uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
   bool unrestricted_guest;
+  // The processor's linear-address width is 57 bits (it supports 5-level paging:
+  // CPUID.(7,0):ECX.LA57), whatever the guest's CR4.LA57. Bases loaded into system registers
+  // are checked against it (LGDT/LIDT/LLDT/LTR; the VM-entry checks on guest state, SDM Vol 3C
+  // 27.3.1.2-27.3.1.3, use the same width); addresses the guest accesses are checked against
+  // its paging mode instead (EmuContext::la57, from CR4.LA57).
+  bool linear_57;
   // Guest memory by guest-physical address for every path that emulates an instruction
   // against it (write monitor, APIC intercept, hypervisor-memory discard, descriptor-table
   // guard, MOV fast paths): the one routed view (vmm/guest_memory/guest_phys_view.hpp), which
@@ -31,6 +46,10 @@ struct GuestPolicy {
   // The one answer to "is this guest-physical page hypervisor memory" (hidden in the EPT:
   // boot/virtualize.cpp asks the EPT); null in tests that do not need it.
   bool (*hypervisor_memory)(uint64_t gpa);
+  // Maps the block holding `gpa` when the EPT maps that part of the address space on first
+  // access (boot/virtualize.cpp: EptIdentityMap::map_on_demand under live_ept_lock); null when
+  // everything was mapped at boot.
+  OnDemandMap (*ept_on_demand)(uint64_t gpa);
 };
 
 struct ExitContext {

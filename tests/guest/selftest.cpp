@@ -23,6 +23,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   guest::run_local_apic_checks(tally);
   guest::run_mtrr_checks(tally, st);
   guest::run_isolation_checks(tally, st);
+  guest::run_high_mmio_checks(tally, st);
   guest::run_ap_checks(tally, st);
   guest::run_ap_restart_checks(tally, st);
   guest::say("selftest: tally pass=%u fail=%u", tally.pass, tally.fail);

@@ -33,6 +33,8 @@ void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st);
 // results with and without the descriptor-table guard (dt_guard). Run it first: its opening
 // executes each instruction once before printing anything (see selftest_checks.cpp).
 void run_descriptor_table_checks(Tally& t);
+// A read far above RAM, within MAXPHYADDR (high_mmio_checks.cpp): all ones, the guest goes on.
+void run_high_mmio_checks(Tally& t, EFI_SYSTEM_TABLE* st);
 // R16-R31 survive VM exits (CPUID, VMCALL) when the CPU has APX; otherwise one SKIP line.
 void run_apx_checks(Tally& t);
 

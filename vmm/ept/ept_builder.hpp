@@ -1,15 +1,20 @@
-// The guest's EPT view: an identity map of [0, max_phys) with the memory types of the MTRRs
-// (design.md invariant), from which hypervisor memory is then hidden.
+// The guest's EPT view: an identity map of the whole guest-physical address space up to
+// 2^MAXPHYADDR, with the memory types of the MTRRs (design.md invariant), from which
+// hypervisor memory is then hidden.
 //
 //   EptIdentityMap ept(allocator);
-//   ept.build_identity(mtrrs, max_phys, ept_features(caps));   // once, on the BSP
-//   ept.hide(hv_base, hv_size);                                // every hypervisor region
-//   vmcs write EPT_POINTER = ept.eptp().raw;                   // every CPU
+//   ept.build_identity(mtrrs, eager_end, ept_features(caps), reach);  // once, on the BSP
+//   ept.hide(hv_base, hv_size);                                       // every hypervisor region
+//   vmcs write EPT_POINTER = ept.eptp().raw;                          // every CPU
+//   ept.map_on_demand(virtual_mtrrs, gpa);     // an EPT violation in [mapped_end(), reach())
 //
-// Large pages are used where the CPU offers them and the MTRR type is uniform over the page
-// (1 GiB, else 2 MiB, else 4 KiB); with fixed-range MTRRs enabled, the first 1 MiB uses 4 KiB
+// [0, eager_end) is mapped at once; [eager_end, reach) — MMIO above RAM: 64-bit PCI BARs —
+// 1 GiB block by 1 GiB block on the first access (ept_extent.hpp decides where eager ends, and
+// why). Large pages are used where the CPU offers them and the MTRR type is uniform over the
+// page (1 GiB, else 2 MiB, else 4 KiB); with fixed-range MTRRs enabled, the first 1 MiB uses 4 KiB
 // pages. Leaves are RWX with ignore-PAT clear, so the guest's PAT combines with the EPT type
-// exactly as it would with the MTRRs (SDM Vol. 3C 29.3.7.2).
+// exactly as it would with the MTRRs (SDM Vol. 3C 29.3.7.2). The walk is 4-level, 5-level when
+// reach lies above 2^48 (SDM 29.3.2; EPTP 25.6.11).
 //
 // Changing a live map: hide() and set_permissions() split large pages (writing the new table
 // completely before the 64-bit store that links it) and update entries with single stores, but
@@ -48,6 +53,8 @@ struct EptStats {
   uint64_t leaves_4k = 0;
   uint64_t hidden_pages = 0;    // 4 KiB pages hidden by hide()
   uint64_t conflict_bytes = 0;  // mapped UC because of an undefined MTRR overlap (log it)
+  uint64_t on_demand_blocks = 0;       // blocks map_on_demand() mapped
+  uint64_t uc_fallback_bytes = 0;      // mapped by map_on_demand() as one UC page: no table to split it
   constexpr uint64_t table_kib() const { return table_pages * 4; }  // "EPT tables: N KiB"
 };
 
@@ -57,10 +64,26 @@ class EptIdentityMap {
   EptIdentityMap(const EptIdentityMap&) = delete;
   EptIdentityMap& operator=(const EptIdentityMap&) = delete;
 
-  // Maps [0, max_phys) (max_phys rounded up to 4 KiB; it must not exceed 2^48 nor
-  // 2^MAXPHYADDR of the snapshot). Choose max_phys to cover RAM and MMIO, at least 4 GiB.
+  // Maps [0, max_phys) now (max_phys rounded up to 4 KiB) and lets map_on_demand() map
+  // [max_phys, reach) later (reach rounded up to 4 KiB; 0 or below max_phys: max_phys). Neither
+  // may exceed 2^MAXPHYADDR of the snapshot (the identity HPA would set reserved bits), nor
+  // 2^48 unless features.walk_5level (then 2^57): the walk is 5-level exactly when the reach is
+  // above 2^48. Choose max_phys to cover RAM and the MMIO below 4 GiB.
   [[nodiscard]] EptStatus build_identity(const MtrrSnapshot& mtrrs, uint64_t max_phys,
-                                         const EptFeatures& features);
+                                         const EptFeatures& features, uint64_t reach = 0);
+
+  // The answer to an EPT violation at `gpa` in [mapped_end(), reach()): maps the 1 GiB block
+  // holding it (clipped to that range) with the types `mtrrs` give (the guest's virtual MTRRs
+  // now), as build_identity() would have. Entries already there (another CPU came first) are
+  // kept; a table a split needs but the allocator cannot give makes that large page UC instead
+  // (as retype() does), so only the tables above the block's leaf can run out.
+  //   ok: the block is mapped now (`*new_leaves`, may be null, counts what this call added);
+  //   not_mapped: gpa lies outside [mapped_end(), reach()) — not this map's to answer;
+  //   out_of_memory: no page for a table above the leaf: nothing maps gpa.
+  // Live: call it under the same lock as the other updates. No INVEPT is needed: only
+  // not-present entries were filled, and the EPT violation itself invalidated what this CPU
+  // cached for gpa (SDM 29.4.3.3); other CPUs cache no not-present entry.
+  [[nodiscard]] EptStatus map_on_demand(const MtrrSnapshot& mtrrs, uint64_t gpa, uint64_t* new_leaves = nullptr);
 
   // Makes every 4 KiB page touching [base, base + size) unreachable: large pages covering them
   // are split (the rest keeps its type and rights) and the page entries get R=W=X=0 and the
@@ -107,13 +130,17 @@ class EptIdentityMap {
   // Walks the tables for `gpa` (tests, EPT-violation diagnostics).
   EptTranslation translate(uint64_t gpa) const;
 
-  // The value for the VMCS EPT pointer: WB tables, 4-level walk (25.6.11). Set accessed_dirty
-  // only if IA32_VMX_EPT_VPID_CAP[21].
-  Eptp eptp(bool accessed_dirty = false) const { return Eptp::make(pml4_phys_, accessed_dirty); }
+  // The value for the VMCS EPT pointer: WB tables, 4- or 5-level walk (25.6.11). Set
+  // accessed_dirty only if IA32_VMX_EPT_VPID_CAP[21].
+  Eptp eptp(bool accessed_dirty = false) const {
+    return Eptp::make(pml4_phys_, accessed_dirty, MemoryType::wb, levels_);
+  }
 
   bool built() const { return pml4_ != nullptr; }
-  uint64_t pml4_phys() const { return pml4_phys_; }
-  uint64_t mapped_end() const { return end_; }
+  uint64_t pml4_phys() const { return pml4_phys_; }  // the top table: the PML5 with a 5-level walk
+  unsigned levels() const { return levels_; }
+  uint64_t mapped_end() const { return end_; }  // mapped at build time: [0, mapped_end())
+  uint64_t reach() const { return reach_; }     // mapped at build time or on demand: [0, reach())
   const EptStats& stats() const { return stats_; }
 
  private:
@@ -131,12 +158,15 @@ class EptIdentityMap {
   void count_leaf(unsigned level, int64_t n);
 
   PageAllocator* alloc_;
-  const MtrrSnapshot* mtrrs_ = nullptr;  // only during build_identity and retype
+  const MtrrSnapshot* mtrrs_ = nullptr;  // only during build_identity, map_on_demand and retype
+  bool uc_fallback_ = false;             // only during map_on_demand: no table, a UC large page
   EptFeatures features_{};
   uint64_t decoy_ = 0;
   uint64_t* pml4_ = nullptr;
   uint64_t pml4_phys_ = 0;
   uint64_t end_ = 0;
+  uint64_t reach_ = 0;
+  unsigned levels_ = kLevels4;
   EptStats stats_{};
 };
 

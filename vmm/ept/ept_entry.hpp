@@ -1,7 +1,8 @@
 // EPT paging-structure entries and the EPT pointer (SDM Vol. 3C 29.3.2 "EPT Translation
 // Mechanism", Tables 29-1 to 29-6; 25.6.11 "Extended-Page-Table Pointer (EPTP)").
 // 4-level EPT: PML4 (level 4) -> PDPT (3) -> PD (2) -> PT (1); each table is one 4 KiB page of
-// 512 eight-byte entries, indexed by 9 bits of the guest-physical address.
+// 512 eight-byte entries, indexed by 9 bits of the guest-physical address. A 5-level walk
+// (IA32_VMX_EPT_VPID_CAP[7], EPTP bits 5:3 = 4) puts a PML5 (level 5, bits 56:48) on top.
 #pragma once
 #include <stdint.h>
 
@@ -11,12 +12,16 @@ namespace vmm::ept {
 
 inline constexpr unsigned kEntriesPerTable = 512;
 inline constexpr uint64_t kPageSize = 0x1000;
-inline constexpr unsigned kLevels = 4;                   // page-walk length 4
-inline constexpr uint64_t kGuestPhysLimit = 1ull << 48;  // a 4-level walk translates 48 bits
+inline constexpr unsigned kLevels4 = 4;  // page-walk length 4: guest-physical bits 47:0
+inline constexpr unsigned kLevels5 = 5;  // page-walk length 5: bits 56:0 (29.3.2)
 
-// Bytes one entry maps at `level` (1: 4 KiB, 2: 2 MiB, 3: 1 GiB, 4: 512 GiB).
+// The guest-physical addresses a walk of `levels` translates: [0, 2^48) or [0, 2^57).
+constexpr uint64_t walk_reach(unsigned levels) { return 1ull << (12 + 9 * levels); }
+inline constexpr uint64_t kGuestPhysLimit = walk_reach(kLevels4);
+
+// Bytes one entry maps at `level` (1: 4 KiB, 2: 2 MiB, 3: 1 GiB, 4: 512 GiB, 5: 256 TiB).
 constexpr uint64_t level_span(unsigned level) { return 1ull << (12 + 9 * (level - 1)); }
-// The entry of `gpa` in a table at `level` (29.3.2: bits 47:39, 38:30, 29:21, 20:12).
+// The entry of `gpa` in a table at `level` (29.3.2: bits 56:48, 47:39, 38:30, 29:21, 20:12).
 constexpr unsigned level_index(uint64_t gpa, unsigned level) {
   return static_cast<unsigned>(gpa >> (12 + 9 * (level - 1))) & (kEntriesPerTable - 1);
 }
@@ -88,13 +93,15 @@ constexpr uint64_t ept_access(bool r, bool w, bool x) {
 
 // The EPT pointer, VMCS field 0x201A (25.6.11): paging-structure memory type in 2:0 (0 UC,
 // 6 WB), page-walk length minus one in 5:3, accessed/dirty flags enable in 6, PML4 address in
-// bits 51:12 (bits 11:7 here stay 0: no supervisor shadow-stack control).
+// bits 51:12 (bits 11:7 here stay 0: no supervisor shadow-stack control). With a 5-level walk
+// the address is the PML5's.
 struct Eptp {
   uint64_t raw = 0;
 
-  static constexpr Eptp make(uint64_t pml4_phys, bool accessed_dirty, MemoryType type = MemoryType::wb) {
+  static constexpr Eptp make(uint64_t pml4_phys, bool accessed_dirty, MemoryType type = MemoryType::wb,
+                             unsigned levels = kLevels4) {
     return {(pml4_phys & ept_bits::kAddressMask) | static_cast<uint64_t>(type) |
-            (static_cast<uint64_t>(kLevels - 1) << 3) | (accessed_dirty ? 1ull << 6 : 0)};
+            (static_cast<uint64_t>(levels - 1) << 3) | (accessed_dirty ? 1ull << 6 : 0)};
   }
   constexpr MemoryType memory_type() const { return static_cast<MemoryType>(raw & 7); }
   constexpr unsigned walk_length() const { return static_cast<unsigned>((raw >> 3) & 7) + 1; }

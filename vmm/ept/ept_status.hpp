@@ -10,7 +10,7 @@ namespace vmm::ept {
   X(already_built, "the identity map was already built")                                          \
   X(not_built, "the identity map has not been built")                                             \
   X(invalid_range, "empty range, or one that wraps past 2^64")                                    \
-  X(beyond_guest_width, "range ends above 2^48, what a 4-level EPT walk translates (SDM 29.3.2)") \
+  X(beyond_guest_width, "range ends above 2^48 (2^57 with a 5-level walk), what an EPT walk translates (SDM 29.3.2)") \
   X(beyond_maxphyaddr, "range ends above 2^MAXPHYADDR: the identity HPA would be reserved bits")  \
   X(not_mapped, "part of the range lies outside the identity map")                                \
   X(hidden_page, "part of the range is hypervisor memory hidden from the guest")                  \

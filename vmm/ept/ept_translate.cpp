@@ -6,9 +6,9 @@ namespace vmm::ept {
 
 EptTranslation EptIdentityMap::translate(uint64_t gpa) const {
   EptTranslation t;
-  if (!built() || gpa >= kGuestPhysLimit) return t;
+  if (!built() || gpa >= walk_reach(levels_)) return t;
   const uint64_t* table = pml4_;
-  for (unsigned level = kLevels; level >= 1; --level) {
+  for (unsigned level = levels_; level >= 1; --level) {
     const EptEntry e = load_entry(table, level_index(gpa, level));
     if (e.raw == 0) return t;
     if (!e.is_leaf(level)) {

@@ -97,7 +97,7 @@ EptStatus EptIdentityMap::hide(uint64_t base, uint64_t size) {
   if (s != EptStatus::ok) return s;
   if (end > end_) end = end_;  // nothing is mapped above the identity map
   if (start >= end) return EptStatus::ok;
-  return update(pml4_, kLevels, start, end, Update::hide, 0);
+  return update(pml4_, levels_, start, end, Update::hide, 0);
 }
 
 EptStatus EptIdentityMap::set_permissions(uint64_t base, uint64_t size, bool r, bool w, bool x) {
@@ -108,9 +108,9 @@ EptStatus EptIdentityMap::set_permissions(uint64_t base, uint64_t size, bool r, 
   EptStatus s = check_update_range(base, size, &start, &end);
   if (s != EptStatus::ok) return s;
   if (end > end_) return EptStatus::not_mapped;
-  s = update(pml4_, kLevels, start, end, Update::check_visible, 0);  // refuse before changing
+  s = update(pml4_, levels_, start, end, Update::check_visible, 0);  // refuse before changing
   if (s != EptStatus::ok) return s;
-  return update(pml4_, kLevels, start, end, Update::set_access, ept_access(r, w, x));
+  return update(pml4_, levels_, start, end, Update::set_access, ept_access(r, w, x));
 }
 
 EptStatus EptIdentityMap::redirect_hidden(uint64_t gpa, uint64_t sink_hpa) {
@@ -202,7 +202,8 @@ EptStatus EptIdentityMap::retype(const MtrrSnapshot& mtrrs, RetypeResult* out) {
   if (!built()) return EptStatus::not_built;
   RetypeResult r;
   mtrrs_ = &mtrrs;
-  const EptStatus s = retype_range(pml4_, kLevels, 0, end_, r);
+  // Over the whole reach: blocks mapped on demand are re-typed too (unmapped ones are skipped).
+  const EptStatus s = retype_range(pml4_, levels_, 0, reach_, r);
   mtrrs_ = nullptr;
   if (out) *out = r;
   return s;

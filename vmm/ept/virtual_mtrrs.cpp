@@ -140,4 +140,11 @@ MtrrRetype retype_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs) {
   return out;
 }
 
+EptStatus map_on_demand_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs, uint64_t gpa, uint64_t* new_leaves) {
+  arch::SpinGuard guard(live_ept_lock());
+  MtrrSnapshot m = mtrrs.snapshot();
+  m.def_type |= def_type::kEnable;
+  return ept.map_on_demand(m, gpa, new_leaves);
+}
+
 }  // namespace vmm::ept

@@ -41,6 +41,8 @@ bool mtrr_write_valid(const MtrrSnapshot& m, uint32_t msr, uint64_t value);
 struct MtrrRetype;
 class VirtualMtrrs;
 [[nodiscard]] MtrrRetype retype_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs);  // below
+[[nodiscard]] EptStatus map_on_demand_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs, uint64_t gpa,
+                                                   uint64_t* new_leaves = nullptr);  // below
 
 class VirtualMtrrs {
  public:
@@ -65,6 +67,8 @@ class VirtualMtrrs {
 
  private:
   friend MtrrRetype retype_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs);
+  friend EptStatus map_on_demand_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs, uint64_t gpa,
+                                              uint64_t* new_leaves);
 
   mutable arch::SpinLock lock_;
   MtrrSnapshot state_{};
@@ -89,5 +93,12 @@ struct MtrrRetype {
 // every CPU in turn (12.11.8), another CPU may have cleared E in the shared state for its own
 // update, and its values are the same ones.
 [[nodiscard]] MtrrRetype retype_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs);
+
+// An EPT violation above RAM (EptIdentityMap::map_on_demand): the block is typed from the
+// guest's MTRRs as the last re-type saw them (E taken as set, for the reason above; with E
+// clear at every CPU the tables keep the types of the last enabled state, as for the rest of
+// the map), under live_ept_lock like every other change of the live map.
+[[nodiscard]] EptStatus map_on_demand_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs, uint64_t gpa,
+                                                   uint64_t* new_leaves);
 
 }  // namespace vmm::ept

@@ -33,6 +33,7 @@ inline constexpr uint32_t kLeaf1EdxDs = 1u << 21;  // debug store (BTS, PEBS): h
 inline constexpr uint32_t kLeaf7EbxMpx = 1u << 14;
 inline constexpr uint32_t kLeaf7EbxIntelPt = 1u << 25;  // hidden (msr_policy.def)
 inline constexpr uint32_t kLeaf7EcxOspke = 1u << 4;        // mirrors CR4.PKE
+inline constexpr uint32_t kLeaf7EcxLa57 = 1u << 16;        // 5-level paging: 57-bit linear addresses
 // CPUID.(7,1):EDX
 inline constexpr uint32_t kLeaf7s1EdxApxF = 1u << 21;
 // CPUID.(29h,0):EBX

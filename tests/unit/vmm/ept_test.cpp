@@ -60,7 +60,7 @@ void census(const FakePageAllocator& a, uint64_t phys, unsigned level, uint64_t 
 
 TableCensus census(const FakePageAllocator& a, const EptIdentityMap& ept) {
   TableCensus c;
-  census(a, ept.pml4_phys(), 4, 0, c);
+  census(a, ept.pml4_phys(), ept.levels(), 0, c);
   return c;
 }
 
