@@ -234,17 +234,12 @@ void EFIAPI on_ap(void* arg) {
 }  // namespace
 
 void run_ap_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
-  // OVMF wakes APs for StartupThisAP with INIT-SIPI-SIPI. Bochs 2.7 keeps INIT pending after
-  // an INIT VM exit, so a virtualized AP woken natively never runs again there: this check
-  // needs apexvisor to start APs itself (init_sipi=intercept, issue P6). The hypervisor says
-  // which mode it runs (hypercall 4).
-  HypercallResult mode = hypercall(4);
-  if (mode.fault != kNoFault || mode.rax != 0 || mode.rbx != 1) {
-    say("SKIP code on every AP through MP services: INIT/SIPI are handled natively (init_sipi mode %llu); "
-        "OVMF wakes APs with INIT-SIPI-SIPI and Bochs 2.7 keeps INIT pending after an INIT exit (issue P6)",
-        static_cast<unsigned long long>(mode.rbx));
-    return;
-  }
+  // OVMF wakes APs for StartupThisAP with INIT-SIPI-SIPI. With init_sipi=intercept apexvisor
+  // starts the AP itself; with native the INIT and SIPI reach the virtualized AP as VM exits and
+  // apexvisor's wait-for-SIPI emulation starts it, as on hardware. Both run here, in every mode:
+  // native needs an emulator that handles INIT after an INIT VM exit (Bochs 3.0, hardware).
+  // Bochs 2.7 keeps INIT pending, so a natively woken AP never runs again there and this check
+  // fails, which is why init_sipi=auto picks intercept on Bochs (issue P6, P13).
   MpServices m{};
   if (!find_mp_services(st, &m)) {
     say("SKIP AP checks: no MP services");

@@ -18,8 +18,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__
 TOOLS = os.path.join(REPO, "tools")
 sys.path.insert(0, TOOLS)
 
-from apexlib import bochs, image, qemu, runner, serial, skips, testlog  # noqa: E402
+from apexlib import bochs, bochs3, image, qemu, runner, serial, skips, testlog  # noqa: E402
 import json  # noqa: E402
+from unittest import mock  # noqa: E402
 
 ESC = "\x1b"
 # A raw serial log the way OVMF writes it: screen clears, cursor moves, colours, CR LF.
@@ -519,6 +520,98 @@ class BochsFailureReportTest(TempDirCase):
         self.assertEqual(len(report["last lines of bochs.log"]), 8)
 
 
+class Bochs3Test(TempDirCase):
+    """Bochs 3.0, built by tools/setup-bochs3 into a cache keyed by tools/bochs3-build.conf."""
+
+    CONF = "# a comment\nSOURCE_VERSION=3.0+dfsg-1\nCONFIGURE=--enable-vmx=2 --with-rfb\n"
+
+    def cache(self):
+        return mock.patch.dict(os.environ, {"APEXVISOR_CACHE_DIR": os.path.join(self.tmp, "cache")})
+
+    def test_key_follows_the_settings_not_the_comments(self):
+        a = bochs3.key(self.write("a.conf", self.CONF))
+        b = bochs3.key(self.write("b.conf", "# another comment\n\n" + self.CONF.replace("# a comment\n", "")))
+        c = bochs3.key(self.write("c.conf", self.CONF.replace("--with-rfb", "--with-x11")))
+        self.assertEqual(a, b)
+        self.assertNotEqual(a, c)
+        self.assertEqual(len(a), 12)
+        self.assertEqual(bochs3.settings(os.path.join(self.tmp, "a.conf"))["CONFIGURE"],
+                         "--enable-vmx=2 --with-rfb")
+
+    def test_the_real_conf_has_what_setup_reads(self):
+        conf = bochs3.settings()
+        for k in ("SOURCE_PACKAGE", "SOURCE_VERSION", "SOURCE_SUITE", "ORIG_TARBALL", "CONFIGURE"):
+            self.assertTrue(conf.get(k), k)
+        self.assertIn("--enable-vmx=2", conf["CONFIGURE"].split())
+
+    def test_state_missing_unavailable_ready(self):
+        with self.cache():
+            d = bochs3.build_dir()
+            self.assertTrue(d.startswith(os.path.join(self.tmp, "cache", "bochs-3.0-")))
+            self.assertEqual(bochs3.state()[0], "missing")
+            self.assertIn("run tools/setup", bochs.missing_prerequisites("3.0"))
+            self.assertIsNone(bochs.unavailable("3.0"))
+            self.assertEqual(bochs.newest_present(), "2.7")
+            self.write(os.path.relpath(bochs3.unavailable_file(), self.tmp), "index lacks\nit\n")
+            self.assertEqual(bochs3.state(), ("unavailable", "index lacks it"))
+            self.assertIn("index lacks it", bochs.unavailable("3.0"))
+            # a build without its stamp (interrupted) is not ready
+            exe = self.write(os.path.relpath(bochs3.binary(), self.tmp), "#!/bin/sh\n")
+            os.chmod(exe, 0o755)
+            self.assertNotEqual(bochs3.state()[0], "ready")
+            self.write(os.path.relpath(os.path.join(d, "complete"), self.tmp), "")
+            self.assertEqual(bochs3.state(), ("ready", d))
+            self.assertIsNone(bochs.unavailable("3.0"))
+            self.assertEqual(bochs.newest_present(), "3.0")
+
+    def test_commands(self):
+        with self.cache():
+            argv, env = bochs.command("3.0")
+            self.assertEqual(argv, [bochs3.binary(), "-q", "-f", "bochsrc"])  # no debugger
+            self.assertEqual(env, {"BXSHARE": bochs3.bxshare()})
+            self.assertTrue(env["BXSHARE"].endswith("/bios"))
+        argv, env = bochs.command("2.7")
+        self.assertEqual(argv[1:], ["-q", "-f", "bochsrc", "-rc", "debugger.rc"])
+        self.assertEqual(env, {})
+
+    def run_scenario(self, *extra):
+        env = dict(os.environ, APEXVISOR_CACHE_DIR=os.path.join(self.tmp, "cache"))
+        return subprocess.run([os.path.join(TOOLS, "run-scenario"), "--platform", "bochs",
+                               "--name", "b3", "--efi", "none.efi", "--expect", "none.expect"]
+                              + list(extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env, timeout=60)
+
+    def test_scenario_skips_for_the_platform_fact_only(self):
+        with self.cache():
+            unavailable = bochs3.unavailable_file()
+        r = self.run_scenario("--bochs", "3.0")          # not built: a failure
+        self.assertEqual(r.returncode, skips.EXIT_SKIP, r.stdout)
+        self.assertEqual(skips.parse(r.stdout)[0], skips.MISSING_PREREQUISITE)
+        self.assertFalse(skips.verdict(r.stdout)[0])
+        self.write(os.path.relpath(unavailable, self.tmp), "the mirror answers 404 for the tarball\n")
+        r = self.run_scenario("--bochs", "3.0")          # source unavailable: an allowed skip
+        self.assertEqual(r.returncode, skips.EXIT_SKIP, r.stdout)
+        self.assertEqual(skips.parse(r.stdout)[0], skips.NO_BOCHS3_SOURCE)
+        self.assertIn("404 for the tarball", skips.parse(r.stdout)[1])
+        self.assertTrue(skips.verdict(r.stdout)[0])
+        r = self.run_scenario("--bochs", "2.7", "--platform", "qemu-tcg")
+        self.assertEqual(r.returncode, 99, r.stdout)     # --bochs needs --platform bochs
+
+    def test_setup_check_reports_the_state(self):
+        env = dict(os.environ, APEXVISOR_CACHE_DIR=os.path.join(self.tmp, "cache"))
+        run = lambda: subprocess.run([os.path.join(TOOLS, "setup-bochs3"), "--check"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env, timeout=60)
+        r = run()
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("missing: not built in", r.stdout)
+        with self.cache():
+            self.write(os.path.relpath(bochs3.unavailable_file(), self.tmp), "no index\n")
+        r = run()
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("source unavailable (no index)", r.stdout)
+
+
 class SkipPolicyTest(TempDirCase):
     """tools/test's closing line: only allowlisted platform facts may skip."""
 
@@ -619,8 +712,8 @@ class ExitTableTest(TempDirCase):
 
 class HelpTest(unittest.TestCase):
     def test_every_tool_has_help(self):
-        for tool in ("setup", "mkimage", "run-bochs", "run-qemu", "check-serial", "run-scenario",
-                     "test", "boot", "fresh-machine", "exit-table"):
+        for tool in ("setup", "setup-bochs3", "mkimage", "run-bochs", "run-qemu", "check-serial",
+                     "run-scenario", "test", "boot", "fresh-machine", "exit-table"):
             r = run_tool(tool, "--help")
             self.assertEqual(r.returncode, 0, tool + ": " + r.stdout)
             self.assertIn("sage", r.stdout, tool)           # Usage / usage

@@ -5,7 +5,7 @@ import os
 import re
 import shutil
 
-from . import runner
+from . import bochs3, runner
 
 OVMF = "/usr/share/ovmf/OVMF.fd"
 VGABIOS = "/usr/share/vgabios/vgabios.bin"
@@ -17,14 +17,51 @@ DEFAULT_TIMEOUT = 300
 _ATA_SLOTS = ["ata0-slave", "ata1-master", "ata1-slave"]
 
 
-def missing_prerequisites():
-    """Why Bochs runs are impossible here, or None."""
-    if shutil.which("bochs") is None:
+# The two emulators. 2.7 (Debian 12's package) keeps INIT pending after an INIT VM exit, so only
+# apexvisor's init_sipi=intercept path can start guest APs on it; 3.0 (built by tools/setup from
+# Debian 13's source, tools/apexlib/bochs3.py) does not, so the native INIT/SIPI path runs there.
+VERSIONS = ("2.7", "3.0")
+DEFAULT_VERSION = "2.7"
+
+
+def newest_present():
+    """The newest Bochs ready here (tools/boot prefers it)."""
+    return "3.0" if bochs3.state()[0] == "ready" else DEFAULT_VERSION
+
+
+def unavailable(version):
+    """A platform fact that rules the emulator out here (skips.NO_BOCHS3_SOURCE), or None."""
+    if version == "3.0":
+        kind, reason = bochs3.state()
+        if kind == "unavailable":
+            return "Bochs 3.0's source cannot be had here: " + reason
+    return None
+
+
+def missing_prerequisites(version=DEFAULT_VERSION):
+    """Why Bochs runs are impossible here (fixable by tools/setup), or None."""
+    if version == "3.0":
+        kind, reason = bochs3.state()
+        if kind == "missing":
+            return reason
+    elif shutil.which("bochs") is None:
         return "bochs is not installed (run tools/setup: packages bochs, bochsbios, vgabios)"
     for f, pkg in ((OVMF, "ovmf"), (VGABIOS, "vgabios")):
         if not os.path.isfile(f):
             return "%s is missing (run tools/setup: package %s)" % (f, pkg)
     return None
+
+
+def command(version):
+    """(argv, extra environment) that start this Bochs on ./bochsrc in the work directory.
+
+    2.7 (Debian's build) enters its internal debugger at start: debugger.rc holds `c` and
+    `quit`, so a magic breakpoint ends the run with status 0. 3.0 runs the debugger only with
+    -dbg and otherwise ignores magic breakpoints; it needs BXSHARE for its own files. Either
+    way the serial markers decide the verdict (a guest's power-off is a panic, status 1, on 3.0)."""
+    if version == "3.0":
+        return [bochs3.binary(), "-q", "-f", "bochsrc"], {"BXSHARE": bochs3.bxshare()}
+    return [shutil.which("bochs") or "bochs", "-q", "-f", "bochsrc", "-rc", "debugger.rc"], {}
 
 
 def bochsrc(boot, extras, cpus, mem, model=DEFAULT_MODEL, ips=DEFAULT_IPS):
@@ -67,8 +104,12 @@ def bochsrc(boot, extras, cpus, mem, model=DEFAULT_MODEL, ips=DEFAULT_IPS):
 DOC = """
 Bochs runs with the configuration of docs/platform.md (OVMF, cpu model corei7_skylake_x,
 ips=50000000, clock sync=none, rfb display with timeout=0, panic action=fatal, magic_break
-enabled), started as `bochs -q -f bochsrc -rc debugger.rc </dev/null` in its own session;
-debugger.rc holds `c` and `quit`, so a magic breakpoint (xchg %bx,%bx) ends Bochs with status 0.
+enabled), in its own session with stdin /dev/null. --bochs 2.7 (Debian 12's package, the
+default): `bochs -q -f bochsrc -rc debugger.rc`; debugger.rc holds `c` and `quit`, so a magic
+breakpoint (xchg %bx,%bx) ends Bochs with status 0. --bochs 3.0 (built by tools/setup into
+~/.cache/apexvisor, see tools/bochs3-build.conf): `bochs -q -f bochsrc` with BXSHARE set to its
+bios/; it ignores magic breakpoints and logs a guest's power-off as a panic (status 1). The
+verdict comes from the serial markers either way.
 
 Work directory (kept after the run): disk.img (this run's copy of --image) or esp/ (copy of
 --dir, used as a vvfat disk), extraN.img, bochsrc, debugger.rc, serial.log (the raw serial
@@ -90,23 +131,27 @@ def main(argv=None):
                    help="Bochs cpu model (default %s)" % DEFAULT_MODEL)
     p.add_argument("--ips", type=int, default=DEFAULT_IPS, help="instructions per second "
                    "(default %d; lower is much slower)" % DEFAULT_IPS)
+    p.add_argument("--bochs", choices=VERSIONS, default=DEFAULT_VERSION,
+                   help="which Bochs: 2.7 (Debian 12's package; default) or 3.0 (built by "
+                        "tools/setup)")
     args = p.parse_args(argv)
 
-    why = missing_prerequisites()
+    why = unavailable(args.bochs) or missing_prerequisites(args.bochs)
     if why:
         print("run-bochs: ERROR: %s" % why, flush=True)
         return runner.EXIT_ERROR
+    argv_run, env = command(args.bochs)
 
     def build(workdir, boot, extras):
         with open(os.path.join(workdir, "bochsrc"), "w") as f:
             f.write(bochsrc(boot, extras, args.cpus, args.mem, args.cpu_model, args.ips))
         with open(os.path.join(workdir, "debugger.rc"), "w") as f:
             f.write("c\nquit\n")
-        return [shutil.which("bochs"), "-q", "-f", "bochsrc", "-rc", "debugger.rc"]
+        return argv_run
 
-    describe = "Bochs %s x%d, %d MiB, %s" % (args.cpu_model, args.cpus, args.mem,
-                                             "image" if args.image else "vvfat directory")
-    return runner.run_main("run-bochs", args, build, describe, failure_report)
+    describe = "Bochs %s %s x%d, %d MiB, %s" % (args.bochs, args.cpu_model, args.cpus, args.mem,
+                                                "image" if args.image else "vvfat directory")
+    return runner.run_main("run-bochs", args, build, describe, failure_report, env=env)
 
 
 # A bochs.log line: "<ticks><level>[<module>] <text>", level i(nfo) d(ebug) e(rror) p(anic).

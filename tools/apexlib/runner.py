@@ -97,8 +97,9 @@ def kill_group(proc, grace=3.0):
 
 
 def watch(argv, cwd, serial_path, emulator_out, end_re, fail_res, timeout,
-          name="run", stream=None, fail_grace=1.0, poll=0.05, max_echo=400):
-    """Run argv and watch serial_path; returns an Outcome. Prints serial lines to stream."""
+          name="run", stream=None, fail_grace=1.0, poll=0.05, max_echo=400, env_extra=None):
+    """Run argv (with env_extra added to the environment) and watch serial_path; returns an
+    Outcome. Prints serial lines to stream."""
     stream = stream if stream is not None else sys.stdout
     start = time.monotonic()
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -107,6 +108,7 @@ def watch(argv, cwd, serial_path, emulator_out, end_re, fail_res, timeout,
     # meson test sets MALLOC_PERTURB_ for the test program; Bochs 2.7 aborts under it
     # ("buffer overflow detected" before any output), so the emulator runs without it.
     env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_PERTURB_", "MALLOC_CHECK_")}
+    env.update(env_extra or {})
     try:
         proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out_f,
                                 stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -318,10 +320,11 @@ def prepare_workdir(name, args):
     return workdir, boot, extras
 
 
-def run_main(name, args, build, describe, failure_report):
+def run_main(name, args, build, describe, failure_report, env=None):
     """Common body of run-bochs/run-qemu.
 
-    build(workdir, boot, extras) -> argv; describe: one line about the setup;
+    build(workdir, boot, extras) -> argv; env: variables added to the emulator's environment;
+    describe: one line about the setup;
     failure_report(workdir) -> [(title, lines)] printed when the run did not pass."""
     try:
         end_re, fail_res = compile_markers(args.end_marker, fail_markers(args))
@@ -334,11 +337,13 @@ def run_main(name, args, build, describe, failure_report):
         print("%s: ERROR: %s: %s" % (name, e.filename or "", e.strerror), file=sys.stderr, flush=True)
         return EXIT_ERROR
     print("%s: %s; timeout %g s; workdir %s" % (name, describe, args.timeout, workdir), flush=True)
-    print("%s: %s" % (name, " ".join(argv)), flush=True)
+    print("%s: %s%s" % (name, "".join("%s=%s " % kv for kv in sorted((env or {}).items())),
+                        " ".join(argv)), flush=True)
     serial_path = os.path.join(workdir, "serial.log")
     try:
         outcome = watch(argv, workdir, serial_path, os.path.join(workdir, "emulator.out"),
-                        end_re, fail_res, args.timeout, name=name, fail_grace=args.fail_grace)
+                        end_re, fail_res, args.timeout, name=name, fail_grace=args.fail_grace,
+                        env_extra=env)
     except (_Terminated, KeyboardInterrupt):
         print("%s: ERROR: interrupted; emulator stopped" % name, file=sys.stderr, flush=True)
         return EXIT_ERROR

@@ -23,7 +23,12 @@ ALLOWED = {
                          "QEMU/KVM cannot give a guest VMX",
     "no-apx-hardware": "this CPU does not execute APX instructions (no APX silicon, no "
                        "QEMU/KVM with APX)",
+    "no-bochs3-source": "Debian's archive, as this machine reaches it, does not give Bochs "
+                        "3.0's source (its suite's Sources index lacks the version, or apt "
+                        "cannot fetch the orig tarball), so tools/setup could not build it: the "
+                        "Bochs 3.0 scenarios cannot run",
 }
+NO_BOCHS3_SOURCE = "no-bochs3-source"
 
 # Facts that are not platform facts: tools use them so the line still says what is wrong,
 # and tools/test turns them into failures.
