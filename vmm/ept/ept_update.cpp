@@ -117,7 +117,7 @@ EptStatus EptIdentityMap::redirect_hidden(uint64_t gpa, uint64_t sink_hpa) {
   if (!built()) return EptStatus::not_built;
   if (!decoy_ || gpa >= end_) return EptStatus::not_mapped;
   uint64_t* table = pml4_;
-  for (unsigned level = kLevels; level >= 1; --level) {
+  for (unsigned level = levels_; level >= 1; --level) {
     const unsigned index = level_index(gpa, level);
     const EptEntry e = load_entry(table, index);
     if (e.raw == 0) return EptStatus::not_mapped;

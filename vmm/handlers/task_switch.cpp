@@ -4,10 +4,12 @@
 // exit (Vol 3A 8.7). apexvisor boots UEFI firmware and the 64-bit OS it loads, so it does not
 // emulate the 32-bit task switch (KVM does, in its instruction emulator): it refuses it as a
 // CPU does a task switch to an unusable TSS, with #TS and the new TSS's selector as the error
-// code (Vol 3A 8.3, Table 8-6), EXT set when an external event or exception led to it. The
-// guest's own #TS handler runs; a guest that switched tasks to deliver #DF (32-bit Linux
-// does) gets a triple fault, as with a broken #DF TSS. Deliberate and documented in the
-// README's exit table (P9).
+// code (Vol 3A 8.3, Table 8-6), EXT set when an external event or exception led to it. When
+// the switch was the delivery of an exception through a task gate, the #TS combines with it
+// as the double-fault rules say (Vol 3A 7.15, Table 7-5): after a contributory exception or
+// #PF it becomes #DF(0), after #DF the guest shuts down (as a triple fault does). So a guest
+// whose #TS and #DF handlers are task gates ends in shutdown, never in a loop of exits.
+// Deliberate and documented in the README's exit table (P9).
 #include "vmm/handlers/task_switch.hpp"
 
 #include "vmm/handlers/handlers.hpp"
@@ -22,26 +24,35 @@ enum class TaskSwitchSource : uint8_t { call = 0, iret = 1, jmp = 2, idt_task_ga
 
 // IDT-vectoring information (SDM 25.9.3): valid bit 31, type bits 10:8.
 constexpr uint32_t kVectoringValid = 1u << 31;
-constexpr uint32_t kTypeSoftwareInterrupt = 4;
+constexpr uint32_t kTypeHardwareException = 3, kTypeSoftwareInterrupt = 4;
 
 }  // namespace
 
-Event task_switch_refusal(uint64_t qualification, uint32_t idt_vectoring_info) {
+ExitAction task_switch_refusal(uint64_t qualification, uint32_t idt_vectoring_info) {
   const auto selector = static_cast<uint16_t>(qualification & 0xffff);
   const auto source = static_cast<TaskSwitchSource>((qualification >> 30) & 3);
+  const bool vectored = source == TaskSwitchSource::idt_task_gate && (idt_vectoring_info & kVectoringValid);
+  const uint32_t type = (idt_vectoring_info >> 8) & 7;
   // EXT (error-code bit 0): the switch came from an event the program did not ask for by an
   // INT n (Vol 3A 7.13 "Error Code").
-  const bool external = source == TaskSwitchSource::idt_task_gate && (idt_vectoring_info & kVectoringValid) &&
-                        ((idt_vectoring_info >> 8) & 7) != kTypeSoftwareInterrupt;
-  return {vector::TS, EventType::hardware_exception, true, static_cast<uint32_t>((selector & 0xfffc) | external)};
+  const bool external = vectored && type != kTypeSoftwareInterrupt;
+  if (vectored && type == kTypeHardwareException) {
+    const uint8_t first = static_cast<uint8_t>(idt_vectoring_info & 0xff);
+    if (first == vector::DF) return ExitAction::stop("triple fault: the #DF task switch was refused (#TS)");
+    const bool contributory = first == vector::DE || first == vector::TS || first == vector::NP ||
+                              first == vector::SS || first == vector::GP;
+    if (contributory || first == vector::PF)
+      return ExitAction::inject({vector::DF, EventType::hardware_exception, true, 0});
+  }
+  return ExitAction::inject(
+      {vector::TS, EventType::hardware_exception, true, static_cast<uint32_t>((selector & 0xfffc) | external)});
 }
 
 ExitAction handle_task_switch(ExitContext& ctx) {
-  const Event e = task_switch_refusal(ctx.vmcs.read(VmcsField::exit_qualification),
-                                      static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_info)));
-  APEX_LOG_GUEST(warn, "cpu%u: task switch to TSS selector %#x refused with #TS (not emulated)", ctx.vcpu.index,
-                 e.error_code & 0xfffc);
-  return ExitAction::inject(e);
+  const uint64_t q = ctx.vmcs.read(VmcsField::exit_qualification);
+  APEX_LOG_GUEST(warn, "cpu%u: task switch to TSS selector %#x refused (not emulated)", ctx.vcpu.index,
+                 static_cast<unsigned>(q & 0xfffc));
+  return task_switch_refusal(q, static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_info)));
 }
 
 }  // namespace vmm

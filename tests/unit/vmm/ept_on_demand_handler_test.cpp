@@ -72,10 +72,11 @@ TEST_CASE("EPT violation above RAM during event delivery: the event is injected 
   // An external interrupt, vector 0x30, whose delivery touched the unmapped block.
   rig.f.vmcs.set(VmcsField::idt_vectoring_info, (1u << 31) | 0x30);
   const vmm::ExitAction a = rig.exit({0x90}, kHigh, kWriteQual);
-  REQUIRE(a.kind == vmm::ExitAction::Kind::inject);
-  CHECK(a.event.vector == 0x30);
-  CHECK(a.event.type == vmm::EventType::external_interrupt);
-  CHECK_FALSE(a.event.has_error_code);
+  // The dispatcher injected it again before the handler (vmm/exit_dispatch.hpp); the handler
+  // maps the block and resumes, emulating nothing.
+  CHECK(a.kind == vmm::ExitAction::Kind::resume);
+  CHECK(rig.f.injected() == ((1u << 31) | 0x30));
+  CHECK(rig.f.vmcs.get(VmcsField::guest_rip) == kCode);
 }
 
 TEST_CASE("EPT violation above RAM with the table pool exhausted: answered as by no device") {

@@ -8,29 +8,41 @@
 using namespace vmm_test;
 using vmx::ExitReason;
 
-TEST_CASE("task switch: refused with #TS(new TSS selector), EXT from the event that led to it") {
+TEST_CASE("task switch: refused with #TS(new TSS selector), EXT from the event, combined by the #DF rules") {
+  enum class Answer { ts, df, shutdown };
   struct Row {
     const char* what;
     uint64_t qualification;  // selector 15:0, source 31:30
     uint32_t idt_vectoring;
+    Answer answer;
     uint32_t error_code;
   };
   const Row rows[] = {
-      {"CALL to a TSS, RPL cleared", 0x002b, 0, 0x0028},
-      {"IRET with NT=1", (1ull << 30) | 0x0030, 0, 0x0030},
-      {"JMP to a TSS", (2ull << 30) | 0x0048, 0, 0x0048},
-      {"IDT task gate for #DF (hardware exception): EXT", (3ull << 30) | 0x0050, 0x80000b08, 0x0051},
-      {"IDT task gate for an external interrupt: EXT", (3ull << 30) | 0x0058, 0x80000020, 0x0059},
-      {"IDT task gate for INT n (software interrupt): no EXT", (3ull << 30) | 0x0058, 0x80000480, 0x0058},
-      {"IDT task gate, vectoring info not valid: no EXT", (3ull << 30) | 0x0058, 0x00000b08, 0x0058},
+      {"CALL to a TSS, RPL cleared", 0x002b, 0, Answer::ts, 0x0028},
+      {"IRET with NT=1", (1ull << 30) | 0x0030, 0, Answer::ts, 0x0030},
+      {"JMP to a TSS", (2ull << 30) | 0x0048, 0, Answer::ts, 0x0048},
+      {"IDT task gate for an external interrupt: EXT", (3ull << 30) | 0x0058, 0x80000020, Answer::ts, 0x0059},
+      {"IDT task gate for NMI (benign): #TS with EXT", (3ull << 30) | 0x0058, 0x80000202, Answer::ts, 0x0059},
+      {"IDT task gate for #DB (benign exception): #TS with EXT", (3ull << 30) | 0x0058, 0x80000301, Answer::ts, 0x0059},
+      {"IDT task gate for INT n (software interrupt): no EXT", (3ull << 30) | 0x0058, 0x80000480, Answer::ts, 0x0058},
+      {"IDT task gate, vectoring info not valid: no EXT", (3ull << 30) | 0x0058, 0x00000b08, Answer::ts, 0x0058},
+      {"IDT task gate for #GP (contributory): #DF(0)", (3ull << 30) | 0x0050, 0x80000b0d, Answer::df, 0},
+      {"IDT task gate for #TS (contributory): #DF(0), no loop", (3ull << 30) | 0x0050, 0x80000b0a, Answer::df, 0},
+      {"IDT task gate for #PF: #DF(0)", (3ull << 30) | 0x0050, 0x80000b0e, Answer::df, 0},
+      {"IDT task gate for #DF: shutdown", (3ull << 30) | 0x0050, 0x80000b08, Answer::shutdown, 0},
   };
   for (const Row& r : rows) {
     CAPTURE(r.what);
-    const vmm::Event e = vmm::task_switch_refusal(r.qualification, r.idt_vectoring);
-    CHECK(e.vector == vmm::vector::TS);
-    CHECK(e.type == vmm::EventType::hardware_exception);
-    CHECK(e.has_error_code);
-    CHECK(e.error_code == r.error_code);
+    const vmm::ExitAction a = vmm::task_switch_refusal(r.qualification, r.idt_vectoring);
+    if (r.answer == Answer::shutdown) {
+      CHECK(a.kind == vmm::ExitAction::Kind::stop);
+      continue;
+    }
+    REQUIRE(a.kind == vmm::ExitAction::Kind::inject);
+    CHECK(a.event.vector == (r.answer == Answer::ts ? vmm::vector::TS : vmm::vector::DF));
+    CHECK(a.event.type == vmm::EventType::hardware_exception);
+    CHECK(a.event.has_error_code);
+    CHECK(a.event.error_code == r.error_code);
   }
   // Through the dispatcher: the injection of #TS with the error code, RIP unchanged.
   HandlerFixture f;
