@@ -347,6 +347,160 @@ void attack_emulated_writes(Tally& t, EFI_SYSTEM_TABLE* st, const HypervisorPage
   st->BootServices->FreePages(nb.page, 1);
 }
 
+// ---- event delivery onto a trapped stack (P8/P9) ------------------------------------------------
+// An exception or an interrupt delivered while RSP points into hypervisor memory, or into a
+// page the EPT write monitor watches: the delivery exits to apexvisor with IDT-vectoring
+// information valid; the event must be injected again and the delivery completed (in
+// hypervisor memory the pushes are discarded, as with ROM). The handler must run exactly once,
+// with the right vector, and the CPU goes on. delivery_probe.S runs each case under its own
+// IDT; its handlers never IRET through the frame (it reads zeros in hypervisor memory).
+
+extern "C" {
+int guest_delivery_probe(uint64_t stack, int how, uint32_t icr_low, uint64_t apic_mmio);
+int guest_delivery_wait();
+extern uint8_t guest_delivery_idt[256 * 16];
+extern arch::PseudoDescriptor guest_delivery_idtr;
+extern uint8_t guest_delivery_stubs[256 * 16];
+extern volatile uint32_t guest_delivery_count;
+extern volatile uint64_t guest_delivery_rsp, guest_delivery_frame_rip, guest_delivery_frame_cs;
+}
+
+constexpr int kBP = 3;
+constexpr uint8_t kIpiVector = 0xf1;  // priority class 15: above anything the firmware uses
+// ICR low word (SDM Vol 3A 11.6.1): fixed delivery, edge, assert, destination shorthand self.
+constexpr uint32_t kIcrSelf = (1u << 18) | (1u << 14) | kIpiVector;
+
+void delivery_prepare() {
+  uint16_t cs;
+  asm volatile("mov %%cs, %0" : "=r"(cs));
+  for (unsigned v = 0; v < 256; ++v) {
+    const uint64_t h = reinterpret_cast<uint64_t>(guest_delivery_stubs + 16 * v);
+    uint8_t* g = guest_delivery_idt + 16 * v;
+    g[0] = h & 0xff;
+    g[1] = (h >> 8) & 0xff;
+    g[2] = cs & 0xff;
+    g[3] = cs >> 8;
+    g[4] = 0;
+    g[5] = 0x8e;  // present, DPL 0, 64-bit interrupt gate
+    g[6] = (h >> 16) & 0xff;
+    g[7] = (h >> 24) & 0xff;
+    for (int i = 0; i < 4; ++i) g[8 + i] = (h >> (32 + 8 * i)) & 0xff;
+    for (int i = 12; i < 16; ++i) g[i] = 0;
+  }
+  guest_delivery_idtr.base = reinterpret_cast<uint64_t>(guest_delivery_idt);
+}
+
+// The local APIC as the guest uses it (xAPIC page, else the x2APIC MSRs).
+struct Apic {
+  uint64_t mmio;  // 0 in x2APIC mode
+  static Apic current() {
+    const uint64_t base = arch::rdmsr(arch::Msr::IA32_APIC_BASE);
+    return {(base & (1ull << 10)) ? 0 : base & ~0xfffull};
+  }
+  bool in_service(uint8_t v) const {  // ISR bit v (SDM Vol 3A 11.8.4)
+    const uint32_t word = mmio ? *reinterpret_cast<volatile uint32_t*>(mmio + 0x100 + 0x10 * (v / 32))
+                               : static_cast<uint32_t>(arch::rdmsr(0x810 + v / 32));
+    return (word >> (v % 32)) & 1;
+  }
+  void eoi() const {
+    if (mmio)
+      *reinterpret_cast<volatile uint32_t*>(mmio + 0xb0) = 0;
+    else
+      arch::wrmsr(0x80b, 0);
+  }
+};
+
+struct Delivered {
+  int vector;       // the vector the handler saw (-1: none)
+  uint32_t count;   // deliveries, duplicates included
+  bool isr_clear;   // after the handler's EOI (self-IPIs only)
+};
+
+// One probe: `how` 0 INT3, 1 UD2, 2 a self-IPI of kIpiVector; for the IPI, EOI after the
+// handler, the ISR read back, then interrupts on again to catch a duplicate delivery. The
+// firmware's interrupts must not land in the probe's IDT (they would never see their EOI):
+// the 8259's IRQs are masked and the task priority (CR8) holds back every APIC vector below
+// class 15 meanwhile; they are delivered to the firmware afterwards.
+Delivered deliver_on(uint64_t stack, int how) {
+  const Apic apic = Apic::current();
+  const uint8_t pic1 = arch::inb(0x21), pic2 = arch::inb(0xa1);
+  arch::outb(0x21, 0xff);
+  arch::outb(0xa1, 0xff);
+  uint64_t cr8;
+  asm volatile("mov %%cr8, %0" : "=r"(cr8));
+  asm volatile("mov %0, %%cr8" ::"r"(uint64_t{14}) : "memory");
+  guest_delivery_count = 0;
+  Delivered d{guest_delivery_probe(stack, how, kIcrSelf, apic.mmio), 0, false};
+  if (how == 2 && d.vector == kIpiVector) {
+    apic.eoi();
+    d.isr_clear = !apic.in_service(kIpiVector);
+    (void)guest_delivery_wait();
+  }
+  d.count = guest_delivery_count;
+  asm volatile("mov %0, %%cr8" ::"r"(cr8) : "memory");
+  arch::outb(0x21, pic1);
+  arch::outb(0xa1, pic2);
+  return d;
+}
+
+void attack_event_delivery(Tally& t, EFI_SYSTEM_TABLE* st, const HypervisorPages& hv) {
+  delivery_prepare();
+  // The stack in hypervisor memory: the middle of its first page, 16-byte aligned.
+  const uint64_t hv_page = hv.ranges[0].base;
+  const uint64_t hv_stack = hv_page + 2048;
+  struct Row {
+    int how;
+    int vector;
+    const char* name;
+  };
+  const Row rows[] = {
+      {0, kBP, "delivery: INT3 with the stack in hypervisor memory: its handler ran once (#BP), the CPU goes on"},
+      {1, kUD, "delivery: UD2 with the stack in hypervisor memory: its handler ran once (#UD), the CPU goes on"},
+      {2, kIpiVector, "delivery: a self-IPI with the stack in hypervisor memory: its handler ran once, EOI cleared the ISR"},
+  };
+  for (const Row& r : rows) {
+    const Delivered d = deliver_on(hv_stack, r.how);
+    const bool on_stack = guest_delivery_rsp >= hv_page && guest_delivery_rsp < hv_stack;
+    t.check(d.vector == r.vector && d.count == 1 && on_stack && (r.how != 2 || d.isr_clear), r.name,
+            "vector %lld, %llu deliveries", static_cast<long long>(d.vector), d.count);
+  }
+  t.check(page_is_zero(hv_page), "delivery: the hypervisor page the frames were pushed to still reads zeros",
+          "it does not");
+
+  // The stack on a page the EPT write monitor watches: the pushes land there (recorded as the
+  // monitor's events), and the interrupt is delivered exactly once.
+  EFI_PHYSICAL_ADDRESS page = 0;
+  if (EFI_ERROR(st->BootServices->AllocatePages(AllocateAnyPages, EfiLoaderData, 1, &page))) {
+    t.check(false, "delivery: a page to watch", "no page");
+    return;
+  }
+  HypercallResult before = hypercall(19);
+  HypercallResult add = hypercall(16, page, kPage);
+  if (add.fault != kNoFault || add.rax != 0) {
+    t.check(false, "delivery: the stack page can be watched", "status %llu", add.rax);
+    return;
+  }
+  uint16_t cs;
+  asm volatile("mov %%cs, %0" : "=r"(cs));
+  const Delivered d = deliver_on(page + 2048, 2);
+  const bool frame = guest_delivery_frame_cs == cs && guest_delivery_frame_rip != 0 &&
+                     guest_delivery_rsp >= page && guest_delivery_rsp < page + 2048;
+  t.check(d.vector == kIpiVector && d.count == 1 && d.isr_clear && frame,
+          "delivery: a self-IPI with the stack on a watched page: its handler ran once on the pushed frame, EOI cleared the ISR",
+          "vector %lld, %llu deliveries", static_cast<long long>(d.vector), d.count);
+  HypercallResult after = hypercall(19);
+  uint64_t in_page = 0;
+  for (uint64_t seq = before.rbx; seq < after.rbx; ++seq) {
+    HypercallResult e = hypercall(18, seq, 0);
+    if (e.rax == 0 && e.rbx >= page && e.rbx < page + kPage) ++in_page;
+  }
+  t.check(in_page >= 1, "delivery: the monitor recorded the frame pushed onto the watched page", "%llu events",
+          in_page);
+  HypercallResult rm = hypercall(17, page, kPage);
+  t.check(rm.rax == 0, "delivery: the watch on the stack page is removed", "status %llu", rm.rax);
+  st->BootServices->FreePages(page, 1);
+}
+
 // ---- hypercalls with arguments out of range -----------------------------------------------------
 
 struct HypercallAttack {
@@ -524,6 +678,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
     guest::attack_msrs(t, hv);
     guest::attack_mtrrs(t, hv);
     guest::attack_emulated_writes(t, st, hv);
+    guest::attack_event_delivery(t, st, hv);
     EFI_PHYSICAL_ADDRESS ram = 0;
     st->BootServices->AllocatePages(AllocateAnyPages, EfiLoaderData, 1, &ram);
     guest::attack_hypercalls(t, hv, ram);

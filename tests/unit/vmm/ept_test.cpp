@@ -497,6 +497,32 @@ TEST_CASE("hide() with a zero-page backing: hidden pages read the decoy, never t
   CHECK(next.w);
 }
 
+TEST_CASE("redirect_hidden(): a hidden page becomes a writable sink for a delivery, then the zero page again") {
+  MtrrLayout l = ovmf_like();
+  const MtrrSnapshot m = l.snapshot();
+  FakePageAllocator a;
+  EptIdentityMap ept(a);
+  REQUIRE(ept.build_identity(m, 8 * G1, features(true, true)) == EptStatus::ok);
+  constexpr uint64_t kDecoy = 0x7000, kSink = 0x9000;
+  CHECK(ept.redirect_hidden(0x0e09e000, kSink) == EptStatus::not_mapped);  // no decoy yet
+  ept.set_hidden_backing(kDecoy);
+  REQUIRE(ept.hide(0x0e09e000, 0x2000) == EptStatus::ok);
+  REQUIRE(ept.redirect_hidden(0x0e09f000, kSink) == EptStatus::ok);
+  EptTranslation t = ept.translate(0x0e09f008);
+  CHECK((t.hidden && t.r && t.w && t.x));
+  CHECK(t.hpa == kSink + 8);
+  CHECK(t.type == MemoryType::wb);
+  CHECK(ept.translate(0x0e09e000).hpa == kDecoy);  // only that page
+  REQUIRE(ept.redirect_hidden(0x0e09f000, 0) == EptStatus::ok);
+  t = ept.translate(0x0e09f008);
+  CHECK((t.hidden && t.r && !t.w && t.x));
+  CHECK(t.hpa == kDecoy + 8);
+  // Never a page the guest owns: its own memory stays its own.
+  CHECK(ept.redirect_hidden(0x0e0a0000, kSink) == EptStatus::not_mapped);
+  CHECK(ept.translate(0x0e0a0000).hpa == 0x0e0a0000);
+  CHECK(ept.redirect_hidden(16 * G1, kSink) == EptStatus::not_mapped);
+}
+
 TEST_CASE("retype(): a new MTRR layout re-types leaves, splits where needed, keeps rights and hidden pages") {
   MtrrLayout l = ovmf_like();
   const MtrrSnapshot m = l.snapshot();
