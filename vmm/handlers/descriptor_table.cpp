@@ -102,6 +102,13 @@ struct Dt {
   uint64_t offset;    //   and effective address
 };
 
+// A base loaded into GDTR/IDTR/LDTR/TR: canonical for the processor's linear-address width
+// (57 bits where it supports LA57), whatever the guest's paging mode — as hardware checks
+// these loads and as VM entry checks the guest's bases (Vol 3C 27.3.1.2-27.3.1.3; Intel's
+// 5-level paging white paper, "canonicality checking"; KVM's X86EMUL_F_DT_LOAD). The operand's
+// own address is checked against the guest's paging mode (CR4.LA57) by segmentation.
+bool base_canonical(const Dt& d, uint64_t base) { return emu::canonical(base, d.ctx.policy.linear_57); }
+
 // Stops the guest CPU with a formatted reason (kept in the vCPU, see Vcpu::stop_detail).
 __attribute__((format(printf, 2, 3))) ExitAction stop_with(Dt& d, const char* fmt, ...) {
   va_list ap;
@@ -209,7 +216,9 @@ ExitAction load_table_register(Dt& d) {
   uint64_t base = arch::load_le(buf + 2, base_bytes);
   if (!d.mode64 && d.osize == 16) base &= 0x00ffffff;  // Vol 2A LGDT: 16-bit operand, 24-bit base
   // A non-canonical base would make VM entry fail (Vol 3C 27.3.1.3); LGDT/LIDT #GP(0) on it.
-  if (d.mode64 && !emu::canonical(base, d.emu.la57)) return ExitAction::gp0();
+  // Canonical for the processor's linear-address width, not the guest's CR4.LA57: a
+  // 57-bit base is loaded under 4-level paging where the CPU has LA57 (GuestPolicy::linear_57).
+  if (d.mode64 && !base_canonical(d, base)) return ExitAction::gp0();
   const bool gdt = d.insn == DtInsn::lgdt;
   bool ok = d.ctx.vmcs.write(gdt ? VmcsField::guest_gdtr_base : VmcsField::guest_idtr_base, base);
   ok &= d.ctx.vmcs.write(gdt ? VmcsField::guest_gdtr_limit : VmcsField::guest_idtr_limit, limit);
@@ -275,7 +284,7 @@ ExitAction load_ldtr(Dt& d) {
   if (desc.code_or_data() || desc.type() != kTypeLdt) return gp_selector(sel);
   if (!desc.present()) return np_selector(sel);
   const uint64_t base = desc.base(d.ia32e);
-  if (d.ia32e && !emu::canonical(base, d.emu.la57)) return gp_selector(sel);
+  if (d.ia32e && !base_canonical(d, base)) return gp_selector(sel);
   bool ok = v.write(VmcsField::guest_ldtr_selector, sel);
   ok &= v.write(VmcsField::guest_ldtr_base, base);
   ok &= v.write(VmcsField::guest_ldtr_limit, desc.limit());
@@ -301,7 +310,7 @@ ExitAction load_tr(Dt& d) {
   if (!available) return gp_selector(sel);
   if (!desc.present()) return np_selector(sel);
   const uint64_t base = desc.base(d.ia32e);
-  if (d.ia32e && !emu::canonical(base, d.emu.la57)) return gp_selector(sel);
+  if (d.ia32e && !base_canonical(d, base)) return gp_selector(sel);
 
   // Mark the descriptor busy with a locked update of its type byte, as the processor does
   // (Vol 2A LTR "the TSS is marked busy"; Vol 3A 9.1.2.1 locks descriptor updates). Another

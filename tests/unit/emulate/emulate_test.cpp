@@ -4,6 +4,7 @@
 // are also checked against this CPU by tests/emulate/native_diff.cpp.
 #include <catch.hpp>
 
+#include "decode/emulate/segmentation.hpp"
 #include "emulate_test_support.hpp"
 
 using namespace emu_test;
@@ -516,6 +517,31 @@ TEST_CASE("emulate: outcomes other than ok and fault", "[emulate]") {
   CHECK(run({0x89, 0x07}, m.ctx).outcome == Outcome::bad_gpa);
   m.ctx.la57 = false;
   CHECK(run({0x89, 0x07}, m.ctx).outcome == Outcome::fault);
+  // A 57-bit kernel address (a 5-level Linux's GS base, issue P13): canonical with LA57 only.
+  m.gpr[RDI] = 0xff32fc1d4d800000ull;
+  m.ctx.la57 = true;
+  CHECK(run({0x89, 0x07}, m.ctx).outcome == Outcome::bad_gpa);
+  m.ctx.la57 = false;
+  CHECK(run({0x89, 0x07}, m.ctx).outcome == Outcome::fault);
+}
+
+TEST_CASE("emulate: canonical() at 48 and 57 bits (SDM Vol 1 3.3.7.1)", "[emulate]") {
+  struct Row {
+    uint64_t linear;
+    bool c48, c57;
+  };
+  const Row rows[] = {
+      {0x00007fffffffffffull, true, true},   {0xffff800000000000ull, true, true},
+      {0x0000800000000000ull, false, true},  {0xff32fc1d4d800000ull, false, true},
+      {0x00ffffffffffffffull, false, true},  {0xff00000000000000ull, false, true},
+      {0x0100000000000000ull, false, false}, {0xfeffffffffffffffull, false, false},
+      {0x8000000000000000ull, false, false}, {0, true, true},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.linear);
+    CHECK(decode::emulate::canonical(r.linear, false) == r.c48);
+    CHECK(decode::emulate::canonical(r.linear, true) == r.c57);
+  }
 }
 
 TEST_CASE("emulate: REP budget, RF and TF", "[emulate][string]") {

@@ -684,3 +684,60 @@ TEST_CASE("dt_guard: counts per CPU and logs the first of each instruction at in
   vmm::reset_dt_guard_counts();
   CHECK(vmm::dt_guard_count(5, vmm::DtInsn::str) == 0);
 }
+
+// Issue P13: bases loaded into GDTR/IDTR/LDTR/TR are canonical for the processor's linear-address
+// width (57 bits where the CPU has LA57), whatever the guest's CR4.LA57 (here 0, 4-level paging);
+// the operand's own address follows the guest's paging mode. 0xff32fc1d4d800000 (the GS base a
+// 5-level Linux used) is canonical with 57 bits, not with 48.
+TEST_CASE("dt_guard: 57-bit bases follow the processor's linear-address width, operands the guest's paging") {
+  constexpr uint64_t k57 = 0xff32fc1d4d800000ull;
+  auto la57_cpu = [](DtFixture& f) { f.policy.linear_57 = true; };
+  run_rows({
+      {"LGDT of a 57-bit base, CPU with LA57, guest CR4.LA57=0: loaded", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x10},
+       mem(2, RAX), 0, {{RAX, kData}}, kAdvance,
+       [=](DtFixture& f) {
+         la57_cpu(f);
+         poke_pseudo(f, kData, 0x1234, k57, 8);
+       },
+       expect_gdtr(k57, 0x1234)},
+      {"LIDT of a 57-bit base, CPU with LA57: loaded", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x18}, mem(3, RAX), 0,
+       {{RAX, kData}}, kAdvance,
+       [=](DtFixture& f) {
+         la57_cpu(f);
+         poke_pseudo(f, kData, 0xfff, k57, 8);
+       },
+       expect_idtr(k57, 0xfff)},
+      {"LGDT of a 57-bit base, CPU without LA57: #GP(0)", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x10}, mem(2, RAX), 0,
+       {{RAX, kData}}, gp(), [=](DtFixture& f) { poke_pseudo(f, kData, 0x1234, k57, 8); }, gdtr_unchanged()},
+      {"LGDT of a base beyond 57 bits, CPU with LA57: #GP(0)", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x10},
+       mem(2, RAX), 0, {{RAX, kData}}, gp(),
+       [=](DtFixture& f) {
+         la57_cpu(f);
+         poke_pseudo(f, kData, 0x1234, 0x0100000000000000ull, 8);
+       },
+       gdtr_unchanged()},
+      {"LGDT from an operand at a 57-bit address under 4-level paging: #GP(0), CPU with LA57 or not", Mode::long64,
+       kGdtrIdtr, {0x0f, 0x01, 0x10}, mem(2, RAX), 0, {{RAX, k57}}, gp(), la57_cpu, gdtr_unchanged()},
+      {"LLDT of a 57-bit base, CPU with LA57: loaded", Mode::long64, kLdtrTr, {0x0f, 0x00, 0xd0}, reg(2, RAX), 0,
+       {{RAX, kSelLdt}}, kAdvance,
+       [=](DtFixture& f) {
+         la57_cpu(f);
+         put_descriptor(f.phys, kGdt + kSelLdt, k57, 0xfff, 2, false, true, true);
+       },
+       expect_ldtr(kSelLdt, k57, 0xfff, 0x82)},
+      {"LLDT of a 57-bit base, CPU without LA57: #GP(selector)", Mode::long64, kLdtrTr, {0x0f, 0x00, 0xd0},
+       reg(2, RAX), 0, {{RAX, kSelLdt}}, gp(kSelLdt),
+       [](DtFixture& f) { put_descriptor(f.phys, kGdt + kSelLdt, k57, 0xfff, 2, false, true, true); },
+       ldtr_unchanged()},
+      {"LTR of a 57-bit base, CPU with LA57: loaded", Mode::long64, kLdtrTr, {0x0f, 0x00, 0xd8}, reg(3, RAX), 0,
+       {{RAX, kSelTss}}, kAdvance,
+       [=](DtFixture& f) {
+         la57_cpu(f);
+         put_descriptor(f.phys, kGdt + kSelTss, k57, 0x67, 9, false, true, true);
+       },
+       expect_tr(kSelTss, k57, 0x67, 0x8b)},
+      {"LTR of a 57-bit base, CPU without LA57: #GP(selector)", Mode::long64, kLdtrTr, {0x0f, 0x00, 0xd8},
+       reg(3, RAX), 0, {{RAX, kSelTss}}, gp(kSelTss),
+       [](DtFixture& f) { put_descriptor(f.phys, kGdt + kSelTss, k57, 0x67, 9, false, true, true); }, tr_unchanged()},
+  });
+}
