@@ -12,9 +12,9 @@
 // int guest_delivery_wait(void): interrupts on for a while under the same IDT (a duplicate
 //   delivery would land there); returns the vector delivered or -1.
 
-  .text
-  .globl guest_delivery_probe
-guest_delivery_probe:
+// The entry both probes share: interrupts off, the firmware's IDTR kept on the probe's stack,
+// the private IDT loaded, the RSP and the resume point the stubs return to recorded.
+.macro delivery_enter
   pushfq
   cli
   sub $16, %rsp
@@ -23,6 +23,22 @@ guest_delivery_probe:
   mov %rsp, guest_delivery_saved_rsp(%rip)
   lea delivery_fixup(%rip), %rax
   mov %rax, guest_delivery_resume(%rip)
+.endm
+
+// Interrupts on for a while (a pending or duplicate delivery lands now), then off again.
+.macro interrupts_on_for_a_while
+  mov $200000, %ecx
+9:
+  pause
+  dec %ecx
+  jnz 9b
+  cli
+.endm
+
+  .text
+  .globl guest_delivery_probe
+guest_delivery_probe:
+  delivery_enter
   mov %edx, %eax                    // ICR low word
   mov %rdi, %rsp                    // from here on: the trapped stack, nothing pushed by us
   cmp $1, %esi
@@ -39,12 +55,7 @@ guest_delivery_probe:
 2:
   sti
   nop                               // the STI shadow ends: the interrupt is delivered here
-  mov $200000, %ecx
-3:
-  pause
-  dec %ecx
-  jnz 3b
-  cli
+  interrupts_on_for_a_while
   jmp delivery_none
 delivery_int3:
   int3
@@ -63,21 +74,9 @@ delivery_fixup:
 
   .globl guest_delivery_wait
 guest_delivery_wait:
-  pushfq
-  cli
-  sub $16, %rsp
-  sidt (%rsp)
-  lidt guest_delivery_idtr(%rip)
-  mov %rsp, guest_delivery_saved_rsp(%rip)
-  lea delivery_fixup(%rip), %rax
-  mov %rax, guest_delivery_resume(%rip)
+  delivery_enter
   sti
-  mov $200000, %ecx
-1:
-  pause
-  dec %ecx
-  jnz 1b
-  cli
+  interrupts_on_for_a_while
   jmp delivery_none
 
 // One stub per vector, 16 bytes apart (guest_delivery_stubs + 16 * vector): the vector in

@@ -119,6 +119,19 @@ void WriteMonitor::unlock() { lock_.unlock(); }
 
 bool WriteMonitor::page_watched_locked(uint64_t page) const { return byte_watched_locked(page, kPage); }
 
+// A write exit on a page no longer watched: the EPT allows the write (covers() said so), so
+// this CPU used a stale read-only translation. Invalidates it (SDM Vol 3C 29.4.3.1) and
+// counts it; true when the guest should simply run the access again.
+bool WriteMonitor::flushed_stale_translation(uint64_t page) {
+  lock();
+  const bool watched = page_watched_locked(page);
+  unlock();
+  if (watched) return false;
+  __atomic_add_fetch(&stale_, 1, __ATOMIC_RELAXED);
+  platform_->flush_this_cpu();
+  return true;
+}
+
 bool WriteMonitor::byte_watched_locked(uint64_t gpa, uint64_t size) const {
   for (const Range& r : ranges_)
     if (r.size && overlaps(r.gpa, r.size, gpa, size)) return true;
@@ -350,16 +363,7 @@ ExitAction WriteMonitor::on_write(ExitContext& ctx, uint64_t gpa) {
   const uint64_t page = page_of(gpa);
   const uint64_t linear_page = exit_linear_page(ctx.vmcs);
   if (ctx.vcpu.monitor.stepping) return extend_step(ctx, page, linear_page);
-  lock();
-  const bool watched = page_watched_locked(page);
-  unlock();
-  if (!watched) {
-    // The EPT allows the write (covers() said so): this CPU used a stale read-only
-    // translation. Invalidate and let the guest retry (SDM Vol 3C 29.4.3.1).
-    __atomic_add_fetch(&stale_, 1, __ATOMIC_RELAXED);
-    platform_->flush_this_cpu();
-    return ExitAction::resume();
-  }
+  if (flushed_stale_translation(page)) return ExitAction::resume();
   Event tmpl{};
   tmpl.cpu = ctx.vcpu.index;
   tmpl.kind = EventKind::emulated;
@@ -513,16 +517,7 @@ ExitAction WriteMonitor::step_delivery(ExitContext& ctx, uint64_t page, bool sin
     }
     return ExitAction::stop("event delivery into hypervisor memory: no sink page left for this step");
   }
-  if (!sink) {
-    lock();
-    const bool watched = page_watched_locked(page);
-    unlock();
-    if (!watched) {  // a stale read-only translation: INVEPT, and the delivery runs again
-      __atomic_add_fetch(&stale_, 1, __ATOMIC_RELAXED);
-      platform_->flush_this_cpu();
-      return ExitAction::resume();
-    }
-  }
+  if (!sink && flushed_stale_translation(page)) return ExitAction::resume();  // the delivery runs again
   // The events of the delivery's pushes name the interrupted RIP and no instruction bytes.
   Event tmpl{};
   tmpl.cpu = ctx.vcpu.index;

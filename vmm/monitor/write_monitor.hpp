@@ -204,6 +204,7 @@ class WriteMonitor final : public EptWriteIntercept, public guest_memory::Watche
   void lock();
   void unlock();
   bool page_watched_locked(uint64_t page) const;
+  bool flushed_stale_translation(uint64_t page);  // takes the lock
   bool byte_watched_locked(uint64_t gpa, uint64_t size) const;
   Held* held_locked(uint64_t page);
   void record_locked(Event& e);
