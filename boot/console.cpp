@@ -1,10 +1,11 @@
 #include "boot/console.hpp"
 
-#include "arch/cpu.hpp"
+#include "arch/apic_id.hpp"
 #include "boot/firmware.hpp"
 #include "boot/serial16550.hpp"
 #include "boot/serial_mirror.hpp"
 #include "vmm/host/root_state.hpp"
+#include "vmm/cpu_limit.hpp"
 #include "vmm/hypercall.hpp"
 #include "vmm/log/log.hpp"
 
@@ -16,15 +17,16 @@ bool g_conout_enabled = true;
 bool g_conout_reaches_serial = false;  // the firmware's ConOut also writes to our UART
 uint16_t g_serial_port = 0;
 uint32_t g_bsp_apic_id = 0;
-constexpr unsigned kMaxCpus = 256;
-uint32_t g_apic_ids[kMaxCpus];
+bool g_x2apic_id_leaf = false;  // CPUID leaf 0xB gives the full APIC id (arch/apic_id.hpp)
+uint32_t g_apic_ids[vmm::kMaxCpus];
 unsigned g_cpu_count = 0;
 
-uint32_t current_apic_id() { return arch::cpuid(1).ebx >> 24; }
+uint32_t current_apic_id() { return arch::this_cpu_apic_id(g_x2apic_id_leaf); }
 
+// A linear search on every line: a log line costs far more than 1024 compares.
 unsigned cpu_index_of(uint32_t apic_id) {
   for (unsigned i = 0; i < g_cpu_count; ++i)
-    if ((g_apic_ids[i] & 0xff) == apic_id) return i;
+    if (g_apic_ids[i] == apic_id) return i;
   return 0;
 }
 
@@ -65,6 +67,7 @@ void conout_sink(void*, const char* text, size_t len) {
 }  // namespace
 
 void console_init(uint16_t serial_port, bool program_uart) {
+  g_x2apic_id_leaf = arch::this_machine_has_x2apic_id_leaf();
   g_bsp_apic_id = current_apic_id();
   if (program_uart) g_serial.init(serial_port);
   auto& log = vmm::global_log();
@@ -110,7 +113,7 @@ void console_detach_firmware() { g_conout_enabled = false; }
 bool console_serial_shared(uint16_t port) { return g_conout_reaches_serial && port == g_serial_port; }
 
 void console_set_cpus(const uint32_t* apic_ids, unsigned count) {
-  g_cpu_count = count > kMaxCpus ? kMaxCpus : count;
+  g_cpu_count = count > vmm::kMaxCpus ? vmm::kMaxCpus : count;
   for (unsigned i = 0; i < g_cpu_count; ++i) g_apic_ids[i] = apic_ids[i];
 }
 

@@ -7,6 +7,7 @@
 #include "decode/format.hpp"
 #include "boot/config.hpp"
 #include "boot/console.hpp"
+#include "boot/cpu_limit_check.hpp"
 #include "boot/efi/efi.hpp"
 #include "boot/esp_files.hpp"
 #include "boot/firmware.hpp"
@@ -82,9 +83,11 @@ void log_decoder_check() {
   if (ok == sizeof probes / sizeof probes[0]) APEX_LOG(info, "decoder check: legacy and REX2 probes ok");
 }
 
+// One entry per CPU present, in boot-services pool memory: only the loader reads them, and
+// only before the launch.
 struct VmxProbeRun {
-  VmxReadiness results[kMaxCpus];
-  void* vmxon_pages[kMaxCpus];
+  VmxReadiness* results;
+  void** vmxon_pages;
 };
 
 void log_readiness(unsigned i, const VmxReadiness& r) {
@@ -195,9 +198,21 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     APEX_LOG(info, "cpu%u: APIC id %u%s%s", i, cpu_info(i).apic_id, cpu_info(i).bsp ? " (BSP)" : "",
              cpu_info(i).enabled ? "" : " (disabled)");
 
-  static VmxProbeRun run;  // large: keep it off the firmware's small stack
-  bool memory_ok = true;
-  for (unsigned i = 0; i < cpus; ++i) {
+  handoff.cpus = cpus;
+  handoff.hypervisor_image = no_copy == nullptr;
+  if (!cpu_count_supported(cpus_reported_by_firmware())) {
+    APEX_LOG(error, "processors: %llu reported, %s", static_cast<unsigned long long>(cpus_reported_by_firmware()),
+             kTooManyCpusReason);
+    return 0;
+  }
+
+  VmxProbeRun run{static_cast<VmxReadiness*>(alloc_pool(cpus * sizeof(VmxReadiness))),
+                  static_cast<void**>(alloc_pool(cpus * sizeof(void*)))};
+  auto* ready = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));
+  bool memory_ok = run.results && run.vmxon_pages && ready;
+  for (unsigned i = 0; memory_ok && i < cpus; ++i) {
+    run.results[i] = {};
+    ready[i] = false;
     run.vmxon_pages[i] = alloc_runtime_pages(1);
     if (!run.vmxon_pages[i]) memory_ok = false;
   }
@@ -208,11 +223,8 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     run_on_each_cpu(probe_one_cpu, &run);
     for (unsigned i = 0; i < cpus; ++i) vmx_ok += run.results[i].vmxon_ok ? 1 : 0;
   }
-  static bool ready[kMaxCpus];
-  for (unsigned i = 0; i < cpus; ++i) ready[i] = run.results[i].vmxon_ok;
-  handoff.cpus = cpus;
+  for (unsigned i = 0; memory_ok && i < cpus; ++i) ready[i] = run.results[i].vmxon_ok;
   handoff.vmx_ok = vmx_ok;
-  handoff.hypervisor_image = no_copy == nullptr;
   if (vmx_ok && handoff.hypervisor_image)
     handoff.virtualized = virtualize_all_cpus(cfg, ready, *bsp_resume, &handoff).virtualized;
   return 0;

@@ -11,6 +11,7 @@ namespace {
 efi::MpServicesProtocol* g_mp = nullptr;
 CpuInfo g_cpus[kMaxCpus];
 unsigned g_count = 0;
+uint64_t g_reported = 0;
 unsigned g_bsp_index = 0;
 
 struct ApCall {
@@ -39,16 +40,18 @@ unsigned mp_init() {
   EFI_GUID guid = efi::kMpServicesGuid;
   void* iface = nullptr;
   EFI_STATUS s = firmware().bs->LocateProtocol(&guid, nullptr, &iface);
-  uint32_t apic_ids[kMaxCpus];
+  static uint32_t apic_ids[kMaxCpus];  // 4 KiB: off the firmware's small stack
   if (EFI_ERROR(s)) {
     APEX_LOG(warn, "EFI_MP_SERVICES_PROTOCOL not found (%s): treating the machine as one CPU", efi::status_name(s));
     g_count = 1;
+    g_reported = 1;
     g_cpus[0] = {0, true, true};
     g_bsp_index = 0;
   } else {
     g_mp = static_cast<efi::MpServicesProtocol*>(iface);
     UINTN total = 0, enabled = 0;
     g_mp->get_number_of_processors(g_mp, &total, &enabled);
+    g_reported = total;
     g_count = total > kMaxCpus ? kMaxCpus : static_cast<unsigned>(total);
     for (unsigned i = 0; i < g_count; ++i) {
       efi::ProcessorInformation info = {};
@@ -64,6 +67,7 @@ unsigned mp_init() {
 }
 
 unsigned cpu_count() { return g_count; }
+uint64_t cpus_reported_by_firmware() { return g_reported; }
 const CpuInfo& cpu_info(unsigned index) { return g_cpus[index]; }
 bool mp_available() { return g_mp != nullptr; }
 

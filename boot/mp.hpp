@@ -3,6 +3,7 @@
 #pragma once
 #include <stdint.h>
 
+#include "vmm/cpu_limit.hpp"
 #include "vmm/launch/guest_continuation.hpp"
 
 namespace boot {
@@ -13,10 +14,13 @@ struct CpuInfo {
   bool enabled;
 };
 
-constexpr unsigned kMaxCpus = 256;
+using vmm::kMaxCpus;
 
-// Locates the protocol and records every processor. Returns the number of CPUs.
+// Locates the protocol and records every processor, up to kMaxCpus. Returns the number of
+// CPUs recorded.
 unsigned mp_init();
+// How many processors the firmware reported (may exceed kMaxCpus: boot/cpu_limit_check.hpp).
+uint64_t cpus_reported_by_firmware();
 unsigned cpu_count();
 const CpuInfo& cpu_info(unsigned index);
 bool mp_available();

@@ -64,12 +64,25 @@ class RuntimePageAllocator final : public vmm::ept::PageAllocator {
 
 void* alloc_page_for_host(void*) { return alloc_runtime_pages(1); }
 
+// One entry per CPU present, in runtime pages (hypervisor memory: hidden from the guest
+// once launched), allocated when the count is known: the tables grow with the machine, not
+// with kMaxCpus.
 struct LaunchRun {
-  vmm::CpuVm cpus[kMaxCpus];
-  vmm::LaunchResult results[kMaxCpus];
-  bool attempted[kMaxCpus];
+  vmm::CpuVm* cpus;
+  vmm::LaunchResult* results;
+  bool* attempted;
   LoaderHandoff* handoff;
 };
+
+bool allocate_launch_run(LaunchRun& run, unsigned cpus) {
+  const size_t bytes = cpus * (sizeof(vmm::CpuVm) + sizeof(vmm::LaunchResult) + sizeof(bool));
+  auto* p = static_cast<uint8_t*>(alloc_runtime_pages((bytes + 4095) / 4096));  // zeroed
+  if (!p) return false;
+  run.cpus = reinterpret_cast<vmm::CpuVm*>(p);
+  run.results = reinterpret_cast<vmm::LaunchResult*>(p + cpus * sizeof(vmm::CpuVm));
+  run.attempted = reinterpret_cast<bool*>(p + cpus * (sizeof(vmm::CpuVm) + sizeof(vmm::LaunchResult)));
+  return true;
+}
 
 unsigned launched(const LaunchRun& run) {
   unsigned n = 0;
@@ -206,14 +219,16 @@ LaunchRun g_run;  // hypervisor memory: filled before each launch, hidden from t
 // apic_virt: one virtual-APIC page per CPU to be launched (runtime memory, hidden from the
 // guest with the rest). False, with none handed out, when memory runs short.
 bool give_virtual_apic_pages(unsigned cpus) {
-  vmm::apic::VirtualApicPage* pages[kMaxCpus] = {};
   for (unsigned i = 0; i < cpus; ++i) {
     if (!g_run.attempted[i]) continue;
-    pages[i] = static_cast<vmm::apic::VirtualApicPage*>(alloc_runtime_pages(1));
-    if (!pages[i]) return false;
+    auto* page = static_cast<vmm::apic::VirtualApicPage*>(alloc_runtime_pages(1));
+    if (!page) {
+      for (unsigned j = 0; j < i; ++j)
+        if (g_run.attempted[j]) g_run.cpus[j].vcpu->vapic = nullptr;
+      return false;
+    }
+    g_run.cpus[i].vcpu->vapic = page;
   }
-  for (unsigned i = 0; i < cpus; ++i)
-    if (g_run.attempted[i]) g_run.cpus[i].vcpu->vapic = pages[i];
   return true;
 }
 
@@ -264,8 +279,8 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
 
   g_machine.host_cr3 = vmm::build_host_page_tables(top, alloc_page_for_host, nullptr);
   g_msr_bitmap = static_cast<uint8_t*>(alloc_runtime_pages(1));
-  if (!g_machine.host_cr3 || !g_msr_bitmap) {
-    APEX_LOG(error, "out of runtime memory for host page tables: not virtualizing");
+  if (!g_machine.host_cr3 || !g_msr_bitmap || !allocate_launch_run(g_run, cpus)) {
+    APEX_LOG(error, "out of runtime memory for host page tables and launch records: not virtualizing");
     return summary;
   }
   vmm::build_msr_bitmap(g_msr_bitmap);

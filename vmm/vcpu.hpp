@@ -71,6 +71,10 @@ struct Vcpu {
   // EPT write monitor (vmm/monitor): the EPT generation this CPU last flushed for, and its
   // single-step (MTF, else the preemption timer) of an instruction the emulator cannot do.
   monitor::VcpuMonitor monitor;
+
+  // dt_guard (vmm/handlers/descriptor_table.cpp): how many of each descriptor-table
+  // instruction (in DtInsn order) this CPU emulated; the first of each is logged.
+  uint64_t dt_guard_emulated[8];
 };
 
 inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;

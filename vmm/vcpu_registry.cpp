@@ -5,13 +5,13 @@ namespace {
 
 // Written with release and read with acquire, so a reader on another CPU that sees the
 // pointer also sees the vCPU as it was when it was registered.
-Vcpu* g_vcpus[kMaxVcpus];
+Vcpu* g_vcpus[kMaxCpus];
 unsigned g_count;
 
 }  // namespace
 
 bool register_vcpu(Vcpu* vcpu) {
-  if (!vcpu || vcpu->index >= kMaxVcpus) return false;
+  if (!vcpu || vcpu->index >= kMaxCpus) return false;
   Vcpu* expected = nullptr;
   if (__atomic_compare_exchange_n(&g_vcpus[vcpu->index], &expected, vcpu, false, __ATOMIC_RELEASE,
                                   __ATOMIC_ACQUIRE)) {
@@ -22,7 +22,7 @@ bool register_vcpu(Vcpu* vcpu) {
 }
 
 Vcpu* vcpu_by_index(uint64_t index) {
-  return index < kMaxVcpus ? __atomic_load_n(&g_vcpus[index], __ATOMIC_ACQUIRE) : nullptr;
+  return index < kMaxCpus ? __atomic_load_n(&g_vcpus[index], __ATOMIC_ACQUIRE) : nullptr;
 }
 
 unsigned vcpu_count() { return __atomic_load_n(&g_count, __ATOMIC_ACQUIRE); }

@@ -4,15 +4,15 @@
 #pragma once
 #include <stdint.h>
 
+#include "vmm/cpu_limit.hpp"
 #include "vmm/vcpu.hpp"
 
 namespace vmm {
 
-// Indexes are CPU numbers as in Vcpu::index (the loader's inventory order).
-inline constexpr unsigned kMaxVcpus = 256;
+// Indexes are CPU numbers as in Vcpu::index (the loader's inventory order), below kMaxCpus.
 
 // Registers `vcpu` under vcpu->index (set it first). False for a null vCPU, an index
-// >= kMaxVcpus, or an index already taken by another vCPU; registering the same vCPU
+// >= kMaxCpus, or an index already taken by another vCPU; registering the same vCPU
 // twice is harmless.
 bool register_vcpu(Vcpu* vcpu);
 

@@ -14,10 +14,11 @@
 #include <stdint.h>
 
 #include "vmm/apic/icr.hpp"
+#include "vmm/cpu_limit.hpp"
 
 namespace vmm::apic {
 
-inline constexpr unsigned kMaxCpus = 256;
+using vmm::kMaxCpus;
 
 // What apexvisor knows of each CPU's local APIC for destination matching (SDM 11.6.2).
 struct ApicTopology {

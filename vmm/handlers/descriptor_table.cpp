@@ -31,8 +31,7 @@ namespace gm = guest_memory;
 
 constexpr const char* kNames[kDtInsnCount] = {"SGDT", "SIDT", "LGDT", "LIDT", "SLDT", "STR", "LLDT", "LTR"};
 
-// Per CPU and instruction; each CPU writes only its own row.
-uint64_t g_counts[kMaxVcpus][kDtInsnCount];
+static_assert(sizeof(Vcpu::dt_guard_emulated) / sizeof(uint64_t) == kDtInsnCount, "one count per DtInsn");
 
 constexpr bool is_load(DtInsn i) {
   return i == DtInsn::lgdt || i == DtInsn::lidt || i == DtInsn::lldt || i == DtInsn::ltr;
@@ -180,7 +179,7 @@ void count_and_log(Dt& d, const char* fmt, unsigned long long a = 0, unsigned lo
                    unsigned long long c = 0) {
   const unsigned cpu = d.ctx.vcpu.index;
   const unsigned i = static_cast<unsigned>(d.insn);
-  if (cpu < kMaxVcpus && g_counts[cpu][i]++ == 0)
+  if (d.ctx.vcpu.dt_guard_emulated[i]++ == 0)
     APEX_LOG(info, "dt_guard: cpu%u first %s emulated", cpu, kNames[i]);
   if (global_log().level() >= LogLevel::debug) {
     char detail[96];
@@ -469,14 +468,9 @@ const char* dt_insn_name(DtInsn insn) {
   return i < kDtInsnCount ? kNames[i] : "?";
 }
 
-uint64_t dt_guard_count(unsigned cpu, DtInsn insn) {
+uint64_t dt_guard_count(const Vcpu& vcpu, DtInsn insn) {
   const unsigned i = static_cast<unsigned>(insn);
-  return cpu < kMaxVcpus && i < kDtInsnCount ? g_counts[cpu][i] : 0;
-}
-
-void reset_dt_guard_counts() {
-  for (auto& row : g_counts)
-    for (auto& n : row) n = 0;
+  return i < kDtInsnCount ? vcpu.dt_guard_emulated[i] : 0;
 }
 
 ExitAction handle_gdtr_idtr_access(ExitContext& ctx) {

@@ -31,9 +31,7 @@ inline constexpr unsigned kDtInsnCount = static_cast<unsigned>(DtInsn::count);
 
 const char* dt_insn_name(DtInsn insn);  // "SGDT", ...
 
-// How many times `insn` was emulated on CPU `cpu` (Vcpu::index); 0 for an unknown CPU.
-uint64_t dt_guard_count(unsigned cpu, DtInsn insn);
-// Forgets every count (tests).
-void reset_dt_guard_counts();
+// How many times `insn` was emulated on `vcpu`.
+uint64_t dt_guard_count(const Vcpu& vcpu, DtInsn insn);
 
 }  // namespace vmm

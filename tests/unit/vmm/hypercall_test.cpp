@@ -245,7 +245,7 @@ TEST_CASE("vCPU registry") {
   a.index = 0;
   b.index = 0;  // same index as a
   c.index = 255;
-  far.index = vmm::kMaxVcpus;
+  far.index = vmm::kMaxCpus;
   struct Row {
     const char* what;
     vmm::Vcpu* vcpu;
@@ -258,7 +258,7 @@ TEST_CASE("vCPU registry") {
       {"CPU 0 again, same vCPU: harmless", &a, true, 1},
       {"another vCPU claiming index 0", &b, false, 1},
       {"CPU 255, the last slot", &c, true, 2},
-      {"index kMaxVcpus", &far, false, 2},
+      {"index kMaxCpus", &far, false, 2},
   };
   for (const Row& r : rows) {
     CAPTURE(r.what);
