@@ -10,6 +10,14 @@ bool drain_ap_mailbox(ExitContext& ctx) {
   ApEvent e{};
   while (v.mailbox.take(&e)) {
     if (e.kind == ApEvent::Kind::init) {
+      // The BSP restarts at the reset vector instead of waiting (reset_state.hpp).
+      if (is_bootstrap_processor(ctx)) {
+        if (restart_bootstrap_processor(ctx).kind == ExitAction::Kind::stop) {
+          v.state = VcpuState::stopped;
+          return false;
+        }
+        continue;
+      }
       if (v.ap.on_init() == ApAction::enter_wait) {
         v.state = VcpuState::wait_for_sipi;
         v.nmi_pending = false;  // INIT discards a pending NMI, as on hardware

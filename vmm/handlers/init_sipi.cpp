@@ -2,7 +2,8 @@
 // Exits": in VMX non-root operation INIT always exits instead of resetting the CPU, and a
 // SIPI exits when the guest's activity state is wait-for-SIPI. apexvisor emulates what the
 // hardware would do outside VMX (SDM Vol 3A 10.4, INIT-SIPI-SIPI): INIT parks the vCPU in
-// wait-for-SIPI, the SIPI starts it in real mode at the vector's page (reset_state.cpp).
+// wait-for-SIPI, the SIPI starts it in real mode at the vector's page (reset_state.cpp); INIT
+// to the bootstrap processor restarts it at the reset vector, as hardware does.
 // Without this an OS that (re)starts its APs hangs (design.md pitfalls: "UEFI MP is
 // one-shot", SimpleVisor #23, MiniVisorPkg #12/#15/#21).
 #include "vmm/handlers/handlers.hpp"
@@ -26,10 +27,24 @@ bool at_sipi_start(vmx::VmcsAccess& v) {
 }
 }  // namespace
 
+ExitAction restart_bootstrap_processor(ExitContext& ctx) {
+  if (!load_reset_vector_state(ctx)) return ExitAction::stop("INIT to the BSP: loading the reset state failed");
+  ctx.vcpu.nmi_pending = false;  // INIT drops a pending NMI
+  const uint64_t proc = ctx.vmcs.read(VmcsField::primary_processor_based_controls);
+  if ((proc & vmx::proc::nmi_window_exiting) &&
+      !ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting}))
+    return ExitAction::stop("INIT to the BSP: could not close the NMI window (VMWRITE failed)");
+  APEX_LOG_GUEST(warn, "cpu%u: INIT to the bootstrap processor: restarted at the reset vector (FFFFFFF0H), "
+                 "as hardware does", ctx.vcpu.index);
+  return ExitAction::resume();  // RIP was loaded, not advanced
+}
+
 ExitAction handle_init_signal(ExitContext& ctx) {
   // INIT is blocked in wait-for-SIPI on hardware; an emulator that reports it again (Bochs
   // 2.7 repeats INIT exits) changes nothing: a CPU already waiting stays waiting.
   if (ctx.vcpu.state == VcpuState::wait_for_sipi) return ExitAction::resume();
+  // The BSP does not wait for a SIPI: it runs the firmware's boot-strap code again.
+  if (is_bootstrap_processor(ctx)) return restart_bootstrap_processor(ctx);
   // Bochs 2.7 also keeps an INIT that exited latched, and takes it again as soon as a SIPI
   // has made the CPU active: the CPU then waits for a SIPI the OS already sent. Real CPUs
   // consume the INIT; there this is an INIT sent right after the SIPI, and waiting is right.

@@ -2,6 +2,7 @@
 
 #include "arch/cr_bits.hpp"
 #include "arch/gpr.hpp"
+#include "arch/msr.hpp"
 #include "vmm/handlers/guest_view.hpp"
 #include "vmx/controls.hpp"
 
@@ -23,17 +24,14 @@ struct SegmentFields {
   uint32_t access_rights;
 };
 
-}  // namespace
-
-bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
+// The post-INIT state of Table 10-1 with the code segment and IP given: where the SIPI's
+// vector points for an AP, the reset vector for the BSP.
+bool load_post_init_state(ExitContext& ctx, uint16_t cs_selector, uint64_t cs_base, uint64_t rip) {
   if (!ctx.policy.unrestricted_guest) return false;
   vmx::VmcsAccess& v = ctx.vmcs;
   bool ok = true;
 
-  // Table 10-1 (INIT column): CS selector F000 base FFFF0000 after RESET/INIT; the SIPI then
-  // starts the CPU at 000VV000H in real mode, i.e. CS.selector = vector << 8,
-  // CS.base = vector << 12, IP = 0 (SDM Vol 3A 11.6.1). Other segments: selector 0, base 0,
-  // limit FFFF, present read/write data.
+  // Other segments: selector 0, base 0, limit FFFF, present read/write data (Table 10-1).
   const SegmentFields segs[] = {
       {VmcsField::guest_cs_selector, VmcsField::guest_cs_base, VmcsField::guest_cs_limit,
        VmcsField::guest_cs_access_rights, kArCode},
@@ -54,8 +52,8 @@ bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
   };
   for (const SegmentFields& s : segs) {
     const bool cs = s.selector == VmcsField::guest_cs_selector;
-    ok &= v.write(s.selector, cs ? uint64_t{vector} << 8 : 0);
-    ok &= v.write(s.base, cs ? uint64_t{vector} << 12 : 0);
+    ok &= v.write(s.selector, cs ? cs_selector : 0);
+    ok &= v.write(s.base, cs ? cs_base : 0);
     ok &= v.write(s.limit, kRealModeLimit);
     ok &= v.write(s.ar, s.access_rights);
   }
@@ -65,7 +63,7 @@ bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
   ok &= v.write(VmcsField::guest_idtr_base, 0);
   ok &= v.write(VmcsField::guest_idtr_limit, 0xffff);
 
-  ok &= v.write(VmcsField::guest_rip, 0);
+  ok &= v.write(VmcsField::guest_rip, rip);
   ok &= v.write(VmcsField::guest_rsp, 0);
   ok &= v.write(VmcsField::guest_rflags, arch::rflags::FIXED1);  // 00000002H
   ok &= v.write(VmcsField::guest_dr7, kDr7AfterInit);
@@ -89,6 +87,9 @@ bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
   ok &= v.write(VmcsField::guest_activity_state, 0);
   ok &= v.write(VmcsField::guest_interruptibility_state, 0);
   ok &= v.write(VmcsField::guest_pending_debug_exceptions, 0);
+  // INIT discards whatever event was about to be delivered (an injection planned by this
+  // exit's handler, or the re-injection of an interrupted delivery).
+  ok &= v.write(VmcsField::vm_entry_interruption_info, 0);
   if (!ok) return false;
 
   // GPRs: all 32 zero except EDX, which holds the processor signature, CPUID.1:EAX
@@ -106,6 +107,24 @@ bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
     ctx.host.flush_guest_tlb(static_cast<uint16_t>(vpid));
   ctx.vcpu.state = VcpuState::active;
   return true;
+}
+
+}  // namespace
+
+bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
+  // The SIPI starts the CPU at 000VV000H in real mode: CS.selector = vector << 8,
+  // CS.base = vector << 12, IP = 0 (SDM Vol 3A 11.6.1).
+  return load_post_init_state(ctx, static_cast<uint16_t>(vector << 8), uint64_t{vector} << 12, 0);
+}
+
+bool load_reset_vector_state(ExitContext& ctx) {
+  // Table 10-1: CS selector F000, base FFFF0000, EIP FFF0: the first fetch is at FFFFFFF0H.
+  return load_post_init_state(ctx, kResetCsSelector, kResetCsBase, kResetRip);
+}
+
+bool is_bootstrap_processor(ExitContext& ctx) {
+  uint64_t apic_base = 0;
+  return ctx.host.rdmsr_safe(static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE), &apic_base) && (apic_base & kApicBaseBsp);
 }
 
 }  // namespace vmm

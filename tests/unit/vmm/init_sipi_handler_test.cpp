@@ -3,6 +3,7 @@
 #include <string>
 
 #include "handler_fixture.hpp"
+#include "vmm/apic/ap_runtime.hpp"
 #include "vmm/handlers/reset_state.hpp"
 #include "vmm/log/log.hpp"
 
@@ -263,4 +264,76 @@ TEST_CASE("SIPI flushes the vCPU's VPID-tagged translations, as INIT empties the
     CHECK(f.host.tlb_flushes == (vpid ? 1u : 0u));
     if (vpid) CHECK(f.host.last_flushed_vpid == vpid);
   }
+}
+
+// INIT to the bootstrap processor (SDM Vol 3A 8.4.2): it examines IA32_APIC_BASE.BSP and runs
+// the BIOS boot-strap code at the reset vector instead of waiting for a SIPI; an AP waits.
+namespace {
+constexpr uint32_t kApicBase = 0x1b;
+constexpr uint64_t kApicBaseEnabled = 0xfee00000ull | (1u << 11);
+
+void expect_reset_vector_state(HandlerFixture& f) {
+  CHECK(f.vcpu.state == vmm::VcpuState::active);
+  CHECK(f.vmcs.get(VmcsField::guest_activity_state) == 0);
+  CHECK(f.vmcs.get(VmcsField::guest_cs_selector) == 0xf000);
+  CHECK(f.vmcs.get(VmcsField::guest_cs_base) == 0xffff0000);
+  CHECK(f.vmcs.get(VmcsField::guest_rip) == 0xfff0);
+  CHECK(f.vmcs.get(VmcsField::cr0_read_shadow) == vmm::kCr0AfterInit);
+  CHECK(f.vmcs.get(VmcsField::guest_ia32_efer) == 0);
+  CHECK(f.vmcs.get(VmcsField::vm_entry_interruption_info) == 0);  // nothing delivered into the reset
+  CHECK(f.gpr(arch::Gpr::rdx) == kSignature);
+  CHECK(f.gpr(arch::Gpr::rax) == 0);
+  CHECK_FALSE(f.vcpu.nmi_pending);
+}
+}  // namespace
+
+TEST_CASE("INIT to the BSP restarts it at the reset vector; an AP waits for a SIPI") {
+  struct Row {
+    const char* what;
+    bool msr_present;
+    uint64_t apic_base;
+    bool bsp;
+  };
+  const Row rows[] = {
+      {"BSP flag set", true, kApicBaseEnabled | vmm::kApicBaseBsp, true},
+      {"BSP flag clear", true, kApicBaseEnabled, false},
+      {"IA32_APIC_BASE unreadable: treated as an AP", false, 0, false},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    if (r.msr_present) f.host.set_msr(kApicBase, r.apic_base);
+    f.gpr(arch::Gpr::rax) = 0x1234;
+    f.vcpu.nmi_pending = true;
+    f.vmcs.set(VmcsField::vm_entry_interruption_info, kInjectGp);  // planned before the INIT
+    const uint64_t log_before = vmm::global_log().total_written();
+    CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+    if (r.bsp) {
+      expect_reset_vector_state(f);
+      CHECK(vmm::global_log().total_written() > log_before);  // the warning
+    } else {
+      CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
+      CHECK(f.vmcs.get(VmcsField::guest_activity_state) == kActivityWaitForSipi);
+    }
+  }
+}
+
+TEST_CASE("intercepted INIT (init_sipi=intercept) to the BSP restarts it too; INIT-SIPI to an AP still starts it") {
+  HandlerFixture bsp;
+  bsp.host.set_msr(kApicBase, kApicBaseEnabled | vmm::kApicBaseBsp);
+  bsp.vcpu.nmi_pending = true;
+  REQUIRE(bsp.vcpu.mailbox.post({vmm::apic::ApEvent::Kind::init, 0}));
+  CHECK(vmm::apic::drain_ap_mailbox(bsp.ctx));  // the guest runs on, from the reset vector
+  expect_reset_vector_state(bsp);
+  CHECK(bsp.vcpu.ap.state == vmm::apic::ApState::running);
+
+  HandlerFixture ap;
+  ap.host.set_msr(kApicBase, kApicBaseEnabled);
+  REQUIRE(ap.vcpu.mailbox.post({vmm::apic::ApEvent::Kind::init, 0}));
+  CHECK_FALSE(vmm::apic::drain_ap_mailbox(ap.ctx));  // parked until a STARTUP
+  CHECK(ap.vcpu.state == vmm::VcpuState::wait_for_sipi);
+  REQUIRE(ap.vcpu.mailbox.post({vmm::apic::ApEvent::Kind::startup, 0x9a}));
+  CHECK(vmm::apic::drain_ap_mailbox(ap.ctx));
+  CHECK(ap.vmcs.get(VmcsField::guest_cs_base) == 0x9a000);
+  CHECK(ap.vmcs.get(VmcsField::guest_rip) == 0);
 }
