@@ -276,6 +276,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   const vmm::ept::EptExtent extent = vmm::ept::plan_ept_extent(max_phys_bits, top, vmm::ept::ept_features(caps));
   if (top > extent.reach) top = extent.reach;  // never: RAM lies below 2^MAXPHYADDR
   g_host_top = top;
+  policy.max_phys_bits = max_phys_bits;
 
   g_machine.host_cr3 = vmm::build_host_page_tables(top, alloc_page_for_host, nullptr);
   g_msr_bitmap = static_cast<uint8_t*>(alloc_runtime_pages(1));

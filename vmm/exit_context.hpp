@@ -36,6 +36,9 @@ struct GuestPolicy {
   // 27.3.1.2-27.3.1.3, use the same width); addresses the guest accesses are checked against
   // its paging mode instead (EmuContext::la57, from CR4.LA57).
   bool linear_57;
+  // CPUID.80000008H:EAX[7:0], the processor's physical-address width: the reserved bits of
+  // PAE PDPTEs (vmm/handlers/pae_pdptes.hpp). 0: not known (52 is assumed).
+  uint8_t max_phys_bits;
   // Guest memory by guest-physical address for every path that emulates an instruction
   // against it (write monitor, APIC intercept, hypervisor-memory discard, descriptor-table
   // guard, MOV fast paths): the one routed view (vmm/guest_memory/guest_phys_view.hpp), which

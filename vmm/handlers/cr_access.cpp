@@ -15,6 +15,7 @@
 #include "vmm/apic/virtual_apic.hpp"
 #include "vmm/handlers/guest_view.hpp"
 #include "vmm/handlers/handlers.hpp"
+#include "vmm/handlers/pae_pdptes.hpp"
 #include "vmx/controls.hpp"
 #include "vmx/exit_qualification.hpp"
 
@@ -32,15 +33,33 @@ constexpr uint64_t kCr0Defined = cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::ET
 
 // "PAE paging would be in use after MOV to CR0/CR4 and the instruction modifies CR0.CD,
 // CR0.NW, CR0.PG, CR4.PAE, CR4.PGE, CR4.PSE or CR4.SMEP": the CPU then loads the four PDPTEs
-// from CR3 (SDM Vol 3A 4.4.1). With EPT, VM entry takes them from the VMCS (Vol 3C 27.3.2.4),
-// so the emulation would have to read guest memory, which handlers cannot yet. Refuse loudly
-// rather than run the guest with stale PDPTEs. (64-bit guests and the firmware never get here.)
+// from CR3, and a present one with a reserved bit set makes the instruction #GP(0) with
+// nothing changed (SDM Vol 3A 4.4.1). With EPT, VM entry takes them from the VMCS (Vol 3C
+// 27.3.2.4): vmm/handlers/pae_pdptes.hpp loads them there.
 constexpr uint64_t kCr0PdpteBits = cr0::CD | cr0::NW | cr0::PG;
 constexpr uint64_t kCr4PdpteBits = cr4::PAE | cr4::PGE | cr4::PSE | cr4::SMEP;
-constexpr const char* kPaePdpteStop =
-    "MOV CR: enters or changes PAE paging; loading the PDPTEs from guest memory is not implemented";
 bool pae_paging(uint64_t cr0v, uint64_t cr4v, uint64_t efer) {
   return (cr0v & cr0::PG) && (cr4v & cr4::PAE) && !(efer & arch::efer::LMA);
+}
+
+// The PDPTE load of a MOV to CR0/CR4, as an action: `advance` means the write goes on.
+ExitAction pdpte_action(ExitContext& ctx) {
+  switch (load_pae_pdptes(ctx)) {
+    case PdpteLoad::loaded: return ExitAction::advance();
+    case PdpteLoad::gp: return ExitAction::gp0();
+    case PdpteLoad::no_memory: return ExitAction::stop("MOV CR: PAE paging needs the PDPTEs, and no guest-memory view is set");
+    case PdpteLoad::vmwrite_failed: break;
+  }
+  return ExitAction::stop("MOV CR: VMWRITE of the PDPTEs failed");
+}
+
+// Activating IA-32e mode #GPs "if ... either the current CS has the L-bit set or the TR
+// references a 16-bit TSS" (SDM Vol 2B MOV CR, Protected Mode Exceptions). Access rights as
+// the VMCS holds them (Vol 3C 25.4.1): bit 13 is L; bits 3:0 the type, 16-bit TSS 1 or 3.
+constexpr uint64_t kArLong = 1ull << 13;
+bool blocks_ia32e_activation(vmx::VmcsAccess& v) {
+  const uint64_t tr_type = v.read(VmcsField::guest_tr_access_rights) & 0xf;
+  return (v.read(VmcsField::guest_cs_access_rights) & kArLong) || tr_type == 1 || tr_type == 3;
 }
 
 // MOV to CR0, CLTS and LMSW all end here with the CR0 the guest asked for.
@@ -60,6 +79,7 @@ ExitAction write_cr0(ExitContext& ctx, uint64_t value) {
   if (pg_off && guest_in_64bit_mode(v)) return ExitAction::gp0();                 // clear PG in 64-bit mode
   if (pg_off && (cr4v & cr4::PCIDE)) return ExitAction::gp0();                     // clear PG with PCIDE=1
   if (pg_on && (efer & arch::efer::LME) && !(cr4v & cr4::PAE)) return ExitAction::gp0();  // IA-32e without PAE
+  if (pg_on && (efer & arch::efer::LME) && blocks_ia32e_activation(v)) return ExitAction::gp0();  // CS.L=1, 16-bit TSS
   if (!(value & cr0::WP) && (cr4v & cr4::CET)) return ExitAction::gp0();           // clear WP with CET=1
   // Without unrestricted guest, PE and PG are owned and must stay 1 (Vol 3D A.7): real mode
   // or unpaged protected mode cannot be run, only refused.
@@ -77,7 +97,10 @@ ExitAction write_cr0(ExitContext& ctx, uint64_t value) {
     efer &= ~arch::efer::LMA;
     entry &= ~uint64_t{vmx::entry_ctl::ia32e_mode_guest};
   }
-  if (pae_paging(value, cr4v, efer) && ((old ^ value) & kCr0PdpteBits)) return ExitAction::stop(kPaePdpteStop);
+  if (pae_paging(value, cr4v, efer) && ((old ^ value) & kCr0PdpteBits)) {
+    const ExitAction pdptes = pdpte_action(ctx);
+    if (pdptes.kind != ExitAction::Kind::advance_rip) return pdptes;
+  }
 
   bool ok = v.write(VmcsField::cr0_read_shadow, value);
   ok &= v.write(VmcsField::guest_cr0, real_cr0_for(ctx.policy, value));
@@ -105,7 +128,10 @@ ExitAction write_cr4(ExitContext& ctx, uint64_t value) {
     if (v.read(VmcsField::guest_cr3) & 0xfff) return ExitAction::gp0();             // PCIDE with CR3[11:0]!=0
   }
   if ((value & cr4::CET) && !(cr0v & cr0::WP)) return ExitAction::gp0();            // CET with WP=0
-  if (pae_paging(cr0v, value, efer) && ((old ^ value) & kCr4PdpteBits)) return ExitAction::stop(kPaePdpteStop);
+  if (pae_paging(cr0v, value, efer) && ((old ^ value) & kCr4PdpteBits)) {
+    const ExitAction pdptes = pdpte_action(ctx);
+    if (pdptes.kind != ExitAction::Kind::advance_rip) return pdptes;
+  }
 
   bool ok = v.write(VmcsField::cr4_read_shadow, value);
   ok &= v.write(VmcsField::guest_cr4, real_cr4_for(ctx.policy, value));

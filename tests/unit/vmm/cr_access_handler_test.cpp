@@ -1,7 +1,10 @@
 // Exit reason 28, control-register access: MOV to/from CR0/CR4, CLTS, LMSW (SDM Vol 3C Table
 // 28-3; MOV CR rules: Vol 2B "MOV—Move to/from Control Registers", Vol 3A 2.5, 4.1, 10.8.5).
 // Each row is one instruction in one guest state; "K" means "as before the exit".
+#include "emulate/emulate_test_support.hpp"
 #include "handler_fixture.hpp"
+#include "vmm/guest_memory/guest_phys_view.hpp"
+#include "vmm/handlers/pae_pdptes.hpp"
 
 using namespace vmm_test;
 using vmx::ExitReason;
@@ -27,6 +30,8 @@ struct Row {
   uint64_t value;  // put in the register the qualification names
   unsigned reg = RBX;
   uint64_t cr0 = K, cr4 = K, efer = K, cr3 = 0;
+  uint32_t cs_ar_or = 0;   // bits set in CS's access rights (L, bit 13)
+  uint32_t tr_type = 11;   // TR's type: 11, a busy 32/64-bit TSS
   bool unrestricted = true;
   vmx::ExitInfoForm form = vmx::ExitInfoForm::legacy;
   Outcome outcome = Outcome::advance;
@@ -45,6 +50,8 @@ void run(const Row& r) {
   if (r.cr4 != K) f.set_cr4(r.cr4);
   if (r.efer != K) f.set_efer(r.efer);
   f.vmcs.set(VmcsField::guest_cr3, r.cr3);
+  f.vmcs.set(VmcsField::guest_cs_access_rights, f.vmcs.get(VmcsField::guest_cs_access_rights) | r.cs_ar_or);
+  f.vmcs.set(VmcsField::guest_tr_access_rights, 0x80 | r.tr_type);
   f.vmcs.set(VmcsField::exit_qualification, r.qual);
   for (unsigned i = 0; i < 32; ++i) f.vcpu.regs.gpr[i] = 0xbad0000000000000ull | i;  // decoys
   // RSP lives in the VMCS; gpr[4] is only the emulator's mirror, which the exit path does
@@ -106,13 +113,20 @@ TEST_CASE("MOV to CR0") {
       {.what = "unpaged, EFER.LME=1, PAE=1: setting PG activates IA-32e mode", .mode = Mode::prot32_unpaged,
        .qual = mov_to_cr(0, RBX), .value = 0x80000013, .cr4 = cr4::PAE, .efer = efer::LME,
        .cr0_shadow = 0x80000013, .cr0_real = 0x80000033, .efer_after = efer::LME | efer::LMA},
+      {.what = "unpaged, EFER.LME=1, PAE=1, CS.L=1: activating IA-32e mode #GPs", .mode = Mode::prot32_unpaged,
+       .qual = mov_to_cr(0, RBX), .value = 0x80000013, .cr4 = cr4::PAE, .efer = efer::LME, .cs_ar_or = 1u << 13,
+       .outcome = Outcome::gp},
+      {.what = "unpaged, EFER.LME=1, PAE=1, TR a 16-bit busy TSS: activating IA-32e mode #GPs",
+       .mode = Mode::prot32_unpaged, .qual = mov_to_cr(0, RBX), .value = 0x80000013, .cr4 = cr4::PAE,
+       .efer = efer::LME, .tr_type = 3, .outcome = Outcome::gp},
       {.what = "unpaged, EFER.LME=1, PAE=0: setting PG", .mode = Mode::prot32_unpaged, .qual = mov_to_cr(0, RBX),
        .value = 0x80000033, .efer = efer::LME, .outcome = Outcome::gp},
-      {.what = "unpaged, PAE=1, LME=0: PAE paging needs the PDPTEs loaded", .mode = Mode::prot32_unpaged,
-       .qual = mov_to_cr(0, RBX), .value = 0x80000033, .cr4 = cr4::PAE, .outcome = Outcome::stop},
+      {.what = "unpaged, PAE=1, LME=0: PAE paging needs the PDPTEs, and this fixture has no guest memory",
+       .mode = Mode::prot32_unpaged, .qual = mov_to_cr(0, RBX), .value = 0x80000033, .cr4 = cr4::PAE,
+       .outcome = Outcome::stop},
       {.what = "unpaged, PAE=0, LME=0: 32-bit paging", .mode = Mode::prot32_unpaged, .qual = mov_to_cr(0, RBX),
        .value = 0x80000013, .cr0_shadow = 0x80000013, .cr0_real = 0x80000033, .efer_after = 0},
-      {.what = "legacy PAE paging: CD changes, PDPTEs would reload", .mode = Mode::prot32_paged,
+      {.what = "legacy PAE paging: CD changes, PDPTEs reload (no guest memory here)", .mode = Mode::prot32_paged,
        .qual = mov_to_cr(0, RBX), .value = 0xc0000033, .cr4 = cr4::PAE, .outcome = Outcome::stop},
       {.what = "legacy PAE paging: NE changes, PDPTEs stay", .mode = Mode::prot32_paged, .qual = mov_to_cr(0, RBX),
        .value = 0x80000013, .cr4 = cr4::PAE, .cr0_shadow = 0x80000013, .cr0_real = 0x80000033},
@@ -214,4 +228,75 @@ TEST_CASE("MOV from CR0/CR4 returns the guest's view; CR3/CR8 exits stop") {
        .outcome = Outcome::stop},
   };
   for (const Row& r : rows) run(r);
+}
+
+// PAE paging (SDM Vol 3A 4.4.1): a MOV to CR0/CR4 that enters it, or changes CD/NW/PG or
+// PAE/PGE/PSE/SMEP under it, loads the four PDPTEs from CR3[31:5] into the VMCS; a present
+// PDPTE with a reserved bit makes it #GP(0) with nothing changed.
+TEST_CASE("PAE paging: MOV CR0/CR4 loads the PDPTEs from the guest's CR3, or #GPs on a reserved bit") {
+  constexpr uint64_t kPdpt = 0x7fe0;  // 32-byte aligned, not page aligned: CR3 bits 11:5 count
+  constexpr uint64_t kGood[4] = {0x00101001, 0x00102001, 0, 0x0000000fffff3001ull};  // the last: bit 35 (MAXPHYADDR 36)
+  struct Case {
+    const char* what;
+    uint64_t pdpte2;        // the third entry (the others are kGood's)
+    uint8_t max_phys_bits;  // the processor's, as the policy says
+    bool map_table;         // the PDPT lies in guest RAM (else: reads as all ones)
+    Outcome outcome;
+  };
+  const Case cases[] = {
+      {"valid entries, one not present", 0, 36, true, Outcome::advance},
+      {"not present: reserved bits do not matter", 0xfff0000000000006ull, 36, true, Outcome::advance},
+      {"present with bit 1 (reserved)", 0x00103003, 36, true, Outcome::gp},
+      {"present with bit 5 (reserved: no A bit in a PDPTE)", 0x00103021, 36, true, Outcome::gp},
+      {"present with bit 63 (XD is reserved in a PDPTE)", 0x8000000000103001ull, 36, true, Outcome::gp},
+      {"present, address bit 36 with MAXPHYADDR 36", 0x0000001000103001ull, 36, true, Outcome::gp},
+      {"present, address bit 36 with MAXPHYADDR 40", 0x0000001000103001ull, 40, true, Outcome::advance},
+      {"the PDPT is not memory: all ones, present with reserved bits", 0, 36, false, Outcome::gp},
+  };
+  enum class Insn { cr0_pg_on, cr4_pge_toggle };
+  for (Insn insn : {Insn::cr0_pg_on, Insn::cr4_pge_toggle})
+    for (const Case& c : cases) {
+      CAPTURE(c.what, insn == Insn::cr0_pg_on ? "MOV CR0 sets PG" : "MOV CR4 sets PGE under PAE paging");
+      HandlerFixture f;
+      emu_test::FakePhys phys;
+      vmm::guest_memory::GuestPhysView view{&phys, nullptr, exit_now};
+      if (c.map_table) {
+        for (unsigned i = 0; i < 4; ++i) phys.poke64(kPdpt + 8 * i, i == 2 ? c.pdpte2 : kGood[i]);
+        f.policy.guest_ram = &view;
+      } else {
+        f.policy.guest_ram = &view;  // nothing mapped at kPdpt
+      }
+      f.policy.max_phys_bits = c.max_phys_bits;
+      f.set_masks();
+      const VmcsField pdpte[] = {VmcsField::guest_pdpte0, VmcsField::guest_pdpte1, VmcsField::guest_pdpte2,
+                                 VmcsField::guest_pdpte3};
+      for (VmcsField p : pdpte) f.vmcs.set(p, 0x5a5a);  // stale
+      if (insn == Insn::cr0_pg_on) {
+        f.set_mode(Mode::prot32_unpaged);
+        f.set_cr4(cr4::PAE);
+        f.vmcs.set(VmcsField::exit_qualification, mov_to_cr(0, RBX));
+        f.vcpu.regs.gpr[RBX] = 0x80000033;
+      } else {
+        f.set_mode(Mode::prot32_paged);
+        f.set_cr4(cr4::PAE);
+        f.vmcs.set(VmcsField::exit_qualification, mov_to_cr(4, RBX));
+        f.vcpu.regs.gpr[RBX] = cr4::PAE | cr4::PGE;
+      }
+      f.vmcs.set(VmcsField::guest_cr3, kPdpt | 0x1f);  // bits 4:0 are not part of the address
+      const uint64_t cr0_before = f.vmcs.get(VmcsField::cr0_read_shadow);
+      const uint64_t cr4_before = f.vmcs.get(VmcsField::cr4_read_shadow);
+      CHECK(outcome_of(f.exit(ExitReason::control_register_access)) == c.outcome);
+      for (unsigned i = 0; i < 4; ++i) {
+        CAPTURE(i);
+        const uint64_t want = c.outcome == Outcome::advance ? (i == 2 ? c.pdpte2 : kGood[i]) : 0x5a5a;
+        CHECK(f.vmcs.get(pdpte[i]) == want);
+      }
+      if (c.outcome == Outcome::gp) {
+        CHECK(f.vmcs.get(VmcsField::cr0_read_shadow) == cr0_before);
+        CHECK(f.vmcs.get(VmcsField::cr4_read_shadow) == cr4_before);
+      }
+    }
+  CHECK(vmm::pdpte_reserved_mask(0) == 0xfff00000000001e6ull);
+  CHECK(vmm::pdpte_reserved_mask(52) == 0xfff00000000001e6ull);
+  CHECK(vmm::pdpte_reserved_mask(36) == 0xfffffff0000001e6ull);
 }
