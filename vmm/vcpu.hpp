@@ -75,6 +75,8 @@ struct Vcpu {
   // dt_guard (vmm/handlers/descriptor_table.cpp): how many of each descriptor-table
   // instruction (in DtInsn order) this CPU emulated; the first of each is logged.
   uint64_t dt_guard_emulated[8];
+  // Exits in a row whose instruction changed before it was fetched again (re-executed).
+  uint32_t dt_guard_refetch_streak;
 };
 
 inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;

@@ -117,6 +117,24 @@ __attribute__((format(printf, 2, 3))) ExitAction stop_with(Dt& d, const char* fm
   return ExitAction::stop(d.ctx.vcpu.stop_detail);
 }
 
+// The instruction at RIP no longer matches the exit: fetched again after the exit, its bytes
+// were changed by another CPU (or DMA) in between. The processor would execute whatever is
+// there now, so the guest re-executes it (KVM retries too). Only a defect could make the same
+// exit disagree with the same bytes every time: after kMaxRefetchStreak disagreements in a
+// row on this vCPU (2^-64 for a race lost each time) the CPU stops with the reason instead of
+// looping.
+inline constexpr uint32_t kMaxRefetchStreak = 64;
+__attribute__((format(printf, 2, 3))) ExitAction changed_since_exit(Dt& d, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vformat(d.ctx.vcpu.stop_detail, sizeof d.ctx.vcpu.stop_detail, fmt, ap);
+  va_end(ap);
+  if (++d.ctx.vcpu.dt_guard_refetch_streak >= kMaxRefetchStreak) return ExitAction::stop(d.ctx.vcpu.stop_detail);
+  APEX_LOG_GUEST(warn, "cpu%u: %s: the instruction changed since the exit; re-executed", d.ctx.vcpu.index,
+                 d.ctx.vcpu.stop_detail);
+  return ExitAction::resume();
+}
+
 // A guest-memory access either worked or ends the exit with `action` (a fault to inject, a
 // retry, a stop).
 struct Step {
@@ -351,23 +369,23 @@ ExitAction locate_memory_operand(Dt& d, const vmx::InstructionInfo& info, const 
   const uint64_t decoded_ea = emu::effective_address(m, d.emu.gpr, next_rip);
   const char* name = kNames[static_cast<unsigned>(d.insn)];
   if (info.segment == vmx::SegmentReg::invalid || static_cast<unsigned>(info.segment) != m.segment.num)
-    return stop_with(d, "dt_guard: %s: info segment %u, instruction at RIP uses %u", name,
-                     static_cast<unsigned>(info.segment), static_cast<unsigned>(m.segment.num));
+    return changed_since_exit(d, "dt_guard: %s: info segment %u, instruction at RIP uses %u", name,
+                              static_cast<unsigned>(info.segment), static_cast<unsigned>(m.segment.num));
   if (m.rip_relative()) {
     // The base field can only name a GPR: the information says "no base, no index", and the
     // qualification holds the displacement (SDM 28.2.1; Bochs 2.7 adds the next RIP to it).
     const uint64_t amask = m.addr_bits == 64 ? ~0ull : 0xffffffffull;
     const uint64_t q = d.ctx.vmcs.read(VmcsField::exit_qualification) & amask;
     if (info.base_valid || info.index_valid || (q != (static_cast<uint64_t>(m.disp) & amask) && q != decoded_ea))
-      return stop_with(d, "dt_guard: %s: RIP-relative operand, but info 0x%llx qualification 0x%llx", name,
-                       static_cast<unsigned long long>(info.raw), static_cast<unsigned long long>(q));
+      return changed_since_exit(d, "dt_guard: %s: RIP-relative operand, but info 0x%llx qualification 0x%llx", name,
+                                static_cast<unsigned long long>(info.raw), static_cast<unsigned long long>(q));
     d.offset = decoded_ea;
   } else {
     const vmx::MemoryOperand mo = vmx::read_memory_operand(d.ctx.vmcs, info, d.ctx.vcpu.regs);
     if (!mo.ok() || mo.offset != decoded_ea)
-      return stop_with(d, "dt_guard: %s: address from info 0x%llx (status %u), from the instruction 0x%llx", name,
-                       static_cast<unsigned long long>(mo.offset), static_cast<unsigned>(mo.status),
-                       static_cast<unsigned long long>(decoded_ea));
+      return changed_since_exit(d, "dt_guard: %s: address from info 0x%llx (status %u), from the instruction 0x%llx", name,
+                                static_cast<unsigned long long>(mo.offset), static_cast<unsigned>(mo.status),
+                                static_cast<unsigned long long>(decoded_ea));
     d.offset = mo.offset;
   }
   d.seg = static_cast<emu::Sreg>(m.segment.num);
@@ -407,24 +425,24 @@ ExitAction emulate_descriptor_table(ExitContext& ctx, vmx::InsnInfoKind kind) {
   if (insn.fault == decode::Fault::gp) return ExitAction::gp0();
   const bool ldtr_tr_exit = kind == vmx::InsnInfoKind::ldtr_tr;
   if (!insn.ok() || !dt_insn_of(insn.mnemonic, &d.insn) || is_ldtr_tr(d.insn) != ldtr_tr_exit)
-    return stop_with(d, "dt_guard: exit %u, but RIP 0x%llx holds %s", ldtr_tr_exit ? 47u : 46u, rip,
-                     insn.ok() ? decode::mnemonic_name(insn.mnemonic) : decode::reason_text(insn.reason));
+    return changed_since_exit(d, "dt_guard: exit %u, but RIP 0x%llx holds %s", ldtr_tr_exit ? 47u : 46u, rip,
+                              insn.ok() ? decode::mnemonic_name(insn.mnemonic) : decode::reason_text(insn.reason));
   const char* name = kNames[static_cast<unsigned>(d.insn)];
   const unsigned identity = static_cast<unsigned>(d.insn) & 3;
   if (info.has(vmx::insn_field::identity) && info.identity != identity)
-    return stop_with(d, "dt_guard: info identity %u, RIP 0x%llx holds %s", static_cast<unsigned>(info.identity), rip,
-                     name);
+    return changed_since_exit(d, "dt_guard: info identity %u, RIP 0x%llx holds %s", static_cast<unsigned>(info.identity), rip,
+                              name);
   const uint64_t exit_length = ctx.vmcs.read(VmcsField::vm_exit_instruction_length);
   if (insn.length != exit_length)
-    return stop_with(d, "dt_guard: %s: exit length %llu, decoded %u", name,
-                     static_cast<unsigned long long>(exit_length), static_cast<unsigned>(insn.length));
+    return changed_since_exit(d, "dt_guard: %s: exit length %llu, decoded %u", name,
+                              static_cast<unsigned long long>(exit_length), static_cast<unsigned>(insn.length));
   const decode::Operand* op = explicit_operand(insn);
   if (!op || (op->kind != decode::OperandKind::reg && op->kind != decode::OperandKind::mem))
-    return stop_with(d, "dt_guard: %s without a register or memory operand", name);
+    return changed_since_exit(d, "dt_guard: %s without a register or memory operand", name);
   d.is_register = op->kind == decode::OperandKind::reg;
   if (d.is_register != info.is_register)
-    return stop_with(d, "dt_guard: %s: info says %s operand, the instruction has %s", name,
-                     info.is_register ? "register" : "memory", d.is_register ? "register" : "memory");
+    return changed_since_exit(d, "dt_guard: %s: info says %s operand, the instruction has %s", name,
+                              info.is_register ? "register" : "memory", d.is_register ? "register" : "memory");
   d.osize = insn.operand_bits;
 
   // Faults that come before the access (in hardware they even come before the VM exit,
@@ -438,14 +456,15 @@ ExitAction emulate_descriptor_table(ExitContext& ctx, vmx::InsnInfoKind kind) {
 
   if (d.is_register) {
     if (info.has(vmx::insn_field::reg1) && info.reg1 != op->reg.num)
-      return stop_with(d, "dt_guard: %s: info register %u, the instruction names %u", name,
-                       static_cast<unsigned>(info.reg1), static_cast<unsigned>(op->reg.num));
+      return changed_since_exit(d, "dt_guard: %s: info register %u, the instruction names %u", name,
+                                static_cast<unsigned>(info.reg1), static_cast<unsigned>(op->reg.num));
     d.reg = op->reg.num;
   } else {
     bool located = false;
     const ExitAction a = locate_memory_operand(d, info, insn, op->mem, &located);
     if (!located) return a;
   }
+  ctx.vcpu.dt_guard_refetch_streak = 0;  // the exit and the bytes at RIP agree
 
   switch (d.insn) {
     case DtInsn::sgdt:

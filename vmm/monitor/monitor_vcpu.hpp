@@ -10,7 +10,10 @@ namespace vmm::monitor {
 // watched pages). Further pages, up to kMaxStepPages, are still made writable so the guest
 // progresses, but their writes are not recorded (counted as dropped).
 inline constexpr unsigned kFallbackPages = 2;
-inline constexpr unsigned kMaxStepPages = 8;
+// The most pages one instruction can write: an AVX-512 scatter of 16 elements, each of which
+// may straddle two pages (an event delivery's pushes, an XSAVE area and a string iteration
+// take fewer). A guest can therefore never reach the stop past this bound: only a defect can.
+inline constexpr unsigned kMaxStepPages = 32;
 inline constexpr unsigned kInsnBytes = 16;  // instruction bytes kept per event (max length 15)
 
 struct VcpuMonitor {

@@ -61,7 +61,10 @@ namespace vmm::monitor {
 inline constexpr unsigned kMaxRanges = 16;     // watched ranges at once
 inline constexpr unsigned kRingSize = 256;     // events kept (newest)
 inline constexpr unsigned kMaxEventBytes = 8;  // bytes of old/new value per event
-inline constexpr unsigned kMaxHeldPages = 16;  // pages writable for fallback steps, all CPUs
+// Pages writable for fallback steps, all CPUs: at least one whole step (kMaxStepPages), so a
+// step alone always completes; CPUs that find every slot taken retry their instruction.
+inline constexpr unsigned kMaxHeldPages = 64;
+static_assert(kMaxHeldPages >= kMaxStepPages, "one step must fit in the held-page table");
 
 enum class Status : uint8_t {
   ok,

@@ -614,33 +614,51 @@ TEST_CASE("dt_guard: another CPU marks the TSS busy first: LTR is re-executed") 
   CHECK(!f.vmcs.written(VmcsField::guest_tr_selector));
 }
 
-TEST_CASE("dt_guard: the exit information and the instruction at RIP must agree, else stop") {
+TEST_CASE("dt_guard: the exit information and the instruction at RIP must agree, else the instruction changed since the exit: re-executed") {
   Info wrong_base = mem(0, RBX);
   run_rows({
       {"legacy identity SGDT, RIP holds LGDT", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x10}, mem(0, RAX), 0,
-       {{RAX, kData}}, kStop, nullptr, gdtr_unchanged(), false, true},
-      {"exit 46, RIP holds SLDT", Mode::long64, kGdtrIdtr, {0x0f, 0x00, 0x00}, mem(0, RAX), 0, {{RAX, kData}}, kStop},
-      {"exit 47, RIP holds SGDT", Mode::long64, kLdtrTr, {0x0f, 0x01, 0x00}, mem(0, RAX), 0, {{RAX, kData}}, kStop},
-      {"RIP holds a NOP", Mode::long64, kGdtrIdtr, {0x90, 0x90, 0x90}, mem(0, RAX), 0, {{RAX, kData}}, kStop},
+       {{RAX, kData}}, kResume, nullptr, gdtr_unchanged(), false, true},
+      {"exit 46, RIP holds SLDT", Mode::long64, kGdtrIdtr, {0x0f, 0x00, 0x00}, mem(0, RAX), 0, {{RAX, kData}}, kResume},
+      {"exit 47, RIP holds SGDT", Mode::long64, kLdtrTr, {0x0f, 0x01, 0x00}, mem(0, RAX), 0, {{RAX, kData}}, kResume},
+      {"RIP holds a NOP", Mode::long64, kGdtrIdtr, {0x90, 0x90, 0x90}, mem(0, RAX), 0, {{RAX, kData}}, kResume},
       {"info says memory, the instruction has a register", Mode::long64, kLdtrTr, {0x0f, 0x00, 0xc0}, mem(0, RAX), 0,
-       {{RAX, kData}}, kStop},
+       {{RAX, kData}}, kResume},
       {"info says register, the instruction has memory", Mode::long64, kLdtrTr, {0x0f, 0x00, 0x00}, reg(0, RAX), 0,
-       {{RAX, kData}}, kStop, nullptr, expect_untouched(kData)},
+       {{RAX, kData}}, kResume, nullptr, expect_untouched(kData)},
       {"info register 3, the instruction names 0", Mode::long64, kLdtrTr, {0x0f, 0x00, 0xc0}, reg(0, RBX), 0,
-       {{RAX, kData}}, kStop},
+       {{RAX, kData}}, kResume},
       {"info base rbx, the instruction uses rax", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x00}, wrong_base, 0,
-       {{RAX, kData}, {RBX, kData + 0x100}}, kStop, nullptr, expect_untouched(kData)},
+       {{RAX, kData}, {RBX, kData + 0x100}}, kResume, nullptr, expect_untouched(kData)},
       {"info segment ES, the instruction uses DS", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x00}, mem(0, RAX, 2, 0), 0,
-       {{RAX, kData}}, kStop},
+       {{RAX, kData}}, kResume},
       {"qualification is not the displacement of [rax+0x10]", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x40, 0x10},
-       mem(0, RAX), 0x20, {{RAX, kData}}, kStop},
+       mem(0, RAX), 0x20, {{RAX, kData}}, kResume},
       {"exit instruction length differs from the decoded one", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x00},
-       mem(0, RAX), 0, {{RAX, kData}}, kStop, nullptr, nullptr, false, false, 4},
+       mem(0, RAX), 0, {{RAX, kData}}, kResume, nullptr, nullptr, false, false, 4},
       {"no guest memory access configured", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x00}, mem(0, RAX), 0,
        {{RAX, kData}}, kStop, [](DtFixture& f) { f.policy.guest_ram = nullptr; }},
       {"REX2 with guest XCR0.APX=0 does not decode: #UD, as the CPU would raise", Mode::long64, kGdtrIdtr,
        {0xd5, 0x90, 0x01, 0x18}, mem(3, 16), 0, {{16, kData}}, fault(vmm::vector::UD), nullptr, nullptr, true},
   });
+}
+
+TEST_CASE("dt_guard: a mismatch re-executes; 64 in a row on one vCPU is a defect and stops; a match resets the count") {
+  DtFixture f(Mode::long64);
+  f.vcpu.regs.gpr[RAX] = kData;
+  auto exit_with = [&](const Bytes& code) {
+    f.vmcs.set(VmcsField::guest_rip, kRip);
+    f.phys.poke(kRip, code.data(), code.size());
+    f.vmcs.set(VmcsField::vm_exit_instruction_length, 3);
+    f.vmcs.set(VmcsField::vm_exit_instruction_info, encode(mem(0, RAX), ExitInfoForm::legacy));
+    return f.exit(kGdtrIdtr).kind;
+  };
+  const Bytes nop = {0x90, 0x90, 0x90}, sgdt = {0x0f, 0x01, 0x00};
+  for (int i = 0; i < 63; ++i) REQUIRE(exit_with(nop) == vmm::ExitAction::Kind::resume);
+  CHECK(exit_with(sgdt) == vmm::ExitAction::Kind::advance_rip);  // agrees: the count starts again
+  for (int i = 0; i < 63; ++i) REQUIRE(exit_with(nop) == vmm::ExitAction::Kind::resume);
+  const vmm::ExitAction::Kind last = exit_with(nop);
+  CHECK(last == vmm::ExitAction::Kind::stop);
 }
 
 TEST_CASE("dt_guard: the instruction at RIP cannot be fetched") {

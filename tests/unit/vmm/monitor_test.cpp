@@ -497,8 +497,9 @@ TEST_CASE("monitor fallback: an instruction the emulator lacks is single-stepped
 
 TEST_CASE("monitor fallback: pages past the snapshots open unrecorded; past kMaxStepPages the guest stops") {
   MonitorRig rig;
-  REQUIRE(rig.monitor->add(0x600000, 0x10000) == Status::ok);
-  for (uint64_t p = 0x600000; p < 0x610000; p += kPage) {
+  constexpr uint64_t kBytes = (vmm::monitor::kMaxStepPages + 1) * kPage;  // one page past the bound
+  REQUIRE(rig.monitor->add(0x600000, kBytes) == Status::ok);
+  for (uint64_t p = 0x600000; p < 0x600000 + kBytes; p += kPage) {
     rig.pt.map(p, p, emu_test::pte::P | emu_test::pte::RW);
     rig.platform.mem.map_ram(p, kPage);
   }
