@@ -19,6 +19,8 @@
 #include "apexvisor_mutation.h"  // tests/mutation/run only
 #include "arch/cr_bits.hpp"
 #include "vmm/exit_action.hpp"
+#include "vmx/exit_qualification.hpp"
+#include "vmx/exit_reason.hpp"
 #include "vmx/guest_non_register_state.hpp"
 
 namespace vmm {
@@ -121,6 +123,100 @@ constexpr Reinjection plan_reinjection(uint32_t idt_info, uint32_t idt_error_cod
     clear |= intr::blocking_by_sti | intr::blocking_by_mov_ss;
   return {true, idt_info & (0xffu | 0x700u | (1u << 11) | (1u << 31)), error_code, error_code ? idt_error_code : 0u,
           needs_instruction_length(type), clear};
+}
+
+// ---------------------------------------------------------------------------------------
+// An exception raised while an event was being delivered (SDM Vol 3A 6.15 "Exception and
+// Interrupt Handling", Interrupt 8, Tables 6-4 and 6-5). A handler that answers an exit during
+// event delivery with an exception (a task switch through an IDT task gate refused with #TS;
+// any future one) must not simply replace the interrupted event, which the dispatcher has
+// programmed to be injected again: the processor would have combined the two.
+// - Classes (Table 6-4): contributory #DE, #TS, #NP, #SS, #GP, #CP; #PF its own class; #DF;
+//   everything else benign: the other exceptions, NMI, INTR, INT n, INT3, INTO, INT1.
+// - Table 6-5, first event (rows) against the second exception (columns):
+//     benign first: the second is handled (serially);
+//     contributory first: contributory second -> #DF(0); #PF or benign second -> serially;
+//     #PF first: #PF or contributory second -> #DF(0); benign second -> serially;
+//     #DF first: contributory or #PF second -> shutdown; benign second -> serially.
+// "Serially" means the second exception is delivered and the first delivery is abandoned, as
+// on hardware (RIP still points at the interrupted instruction: a fault recurs when it runs
+// again; an INT n runs again; an INTR already acknowledged stays in the APIC's ISR, as it
+// would). Shutdown is apexvisor's triple-fault answer: the guest CPU stops (no platform reset).
+// One function for every handler and the task switch (vmm/handlers/task_switch.cpp), applied
+// by the dispatcher (settle_delivery_exit, vmm/exit_dispatch.hpp).
+enum class ExceptionClass : uint8_t { benign, contributory, page_fault, double_fault };
+
+constexpr ExceptionClass exception_class(EventType type, uint8_t v) {
+  if (type != EventType::hardware_exception) return ExceptionClass::benign;
+  if (v == vector::DE || v == vector::TS || v == vector::NP || v == vector::SS || v == vector::GP || v == 21)
+    return ExceptionClass::contributory;
+  if (v == vector::PF) return ExceptionClass::page_fault;
+  if (v == vector::DF) return ExceptionClass::double_fault;
+  return ExceptionClass::benign;
+}
+
+enum class DeliveryFault : uint8_t { second, double_fault, shutdown };
+
+// Table 6-5 for `second`, raised while delivering `first`.
+constexpr DeliveryFault combine_delivery_fault(ExceptionClass first, ExceptionClass second) {
+  const bool harmful = second == ExceptionClass::contributory || second == ExceptionClass::page_fault;
+  switch (first) {
+    case ExceptionClass::benign: return DeliveryFault::second;
+    case ExceptionClass::contributory:
+      return second == ExceptionClass::contributory ? DeliveryFault::double_fault : DeliveryFault::second;
+    case ExceptionClass::page_fault: return harmful ? DeliveryFault::double_fault : DeliveryFault::second;
+    case ExceptionClass::double_fault: return harmful ? DeliveryFault::shutdown : DeliveryFault::second;
+  }
+  return DeliveryFault::second;
+}
+
+// The handler's answer `raised` to an exit that interrupted the delivery of the event in
+// IDT-vectoring information `idt_info`: an injection combined with that event by Table 6-5
+// (#DF(0), or a stop for the shutdown); anything else unchanged.
+constexpr ExitAction combine_with_interrupted_event(uint32_t idt_info, ExitAction raised) {
+  if (raised.kind != ExitAction::Kind::inject || !idt_vectoring_valid(idt_info)) return raised;
+  const ExceptionClass first =
+      exception_class(static_cast<EventType>((idt_info >> 8) & 7), static_cast<uint8_t>(idt_info & 0xff));
+  switch (combine_delivery_fault(first, exception_class(raised.event.type, raised.event.vector))) {
+    case DeliveryFault::second: return raised;
+    case DeliveryFault::double_fault: return ExitAction::inject({vector::DF, EventType::hardware_exception, true, 0});
+    case DeliveryFault::shutdown:
+      return ExitAction::stop("triple fault: an exception while delivering #DF (shutdown)");
+  }
+  return raised;
+}
+
+// ---------------------------------------------------------------------------------------
+// NMI unblocking due to IRET (SDM Vol 3C 28.2.1 and 28.2.2: bit 12 of the exit qualification
+// of EPT-violation, PML-full and SPP-related exits, of the VM-exit interruption information of
+// exception exits; 28.2.3 / 27.2.3 in older editions for the VMM's side). An IRET unblocks
+// NMIs as it begins, even when it faults or exits part-way (28.1, 27.1 in older editions:
+// blocking by NMI, or virtual-NMI blocking, is cleared before the exit commences). The bit says
+// the IRET that exited had found NMIs blocked. If the guest is resumed at that IRET to execute
+// it again (the EPT made the access possible: ExitAction resume), blocking must be set again
+// before entry, else an NMI can arrive before the IRET completes and nest inside the NMI
+// handler, on its own stack frame (KVM does the same: handle_ept_violation, errata AAK134,
+// BY25). When the IRET is emulated (advance) it did unblock NMIs; when its fault is reflected
+// (inject) the IRET faulted, which unblocks them on hardware too: both leave it clear.
+// The bit is undefined when the exit interrupted an event delivery (IDT-vectoring valid), for
+// a #DF exit, and with "NMI exiting" but not "virtual NMIs" (apexvisor sets both where the
+// CPU allows it: launch.cpp); it is read only where it is defined.
+constexpr bool iret_reblocks_nmi(uint16_t basic_reason, uint64_t qualification, uint32_t exit_interruption_info,
+                                 bool virtual_nmis, bool event_delivery) {
+  if (!virtual_nmis || event_delivery) return false;
+  using R = vmx::ExitReason;
+  constexpr uint64_t bit = vmx::ept_violation_qual::nmi_unblocking_iret;
+  switch (static_cast<R>(basic_reason)) {
+    case R::ept_violation:
+    case R::page_modification_log_full:
+    case R::spp_related_event: return qualification & bit;
+    case R::exception_or_nmi: {
+      const bool valid = exit_interruption_info & (1u << 31);
+      const bool df = (exit_interruption_info & 0x7ff) == ((3u << 8) | vector::DF);
+      return valid && !df && (exit_interruption_info & bit);
+    }
+    default: return false;
+  }
 }
 
 }  // namespace vmm

@@ -11,6 +11,7 @@
 #include "vmm/exit_context.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/instruction_retire.hpp"
+#include "vmx/controls.hpp"
 
 namespace vmm {
 
@@ -82,18 +83,44 @@ bool reinject_interrupted_event(Vmcs& vmcs, bool* ok) {
   return true;
 }
 
+// After the handler of an exit that can interrupt an event delivery (rare exits only; the
+// common ones never come here), the two SDM rules that depend on the handler's answer:
+// - during a delivery, an exception the handler raises is combined with the interrupted event
+//   by the double-fault rules (combine_with_interrupted_event, vmm/event_injection.hpp);
+// - otherwise, a guest resumed at an IRET that found NMIs blocked gets "blocking by NMI" back
+//   (iret_reblocks_nmi, same file).
+inline ExitAction settle_delivery_exit(ExitContext& ctx, uint16_t basic_reason, ExitAction a) {
+  using vmx::VmcsField;
+  if (ctx.event_delivery) {
+    if (a.kind != ExitAction::Kind::inject) return a;
+    return combine_with_interrupted_event(static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_info)), a);
+  }
+  if (a.kind != ExitAction::Kind::resume) return a;
+  const bool exception = basic_reason == static_cast<uint16_t>(vmx::ExitReason::exception_or_nmi);
+  const uint64_t q = exception ? 0 : ctx.vmcs.read(VmcsField::exit_qualification);
+  const uint32_t info = exception ? static_cast<uint32_t>(ctx.vmcs.read(VmcsField::vm_exit_interruption_info)) : 0;
+  if (!(q & vmx::ept_violation_qual::nmi_unblocking_iret) && !(info & vmx::ept_violation_qual::nmi_unblocking_iret))
+    return a;  // the usual case: no IRET (one VMREAD)
+  const bool virtual_nmis = ctx.vmcs.read(VmcsField::pin_based_controls) & vmx::pin::virtual_nmis;
+  if (iret_reblocks_nmi(basic_reason, q, info, virtual_nmis, false)) {
+    const uint64_t s = ctx.vmcs.read(VmcsField::guest_interruptibility_state);
+    if (!ctx.vmcs.write(VmcsField::guest_interruptibility_state, s | vmx::interruptibility::blocking_by_nmi))
+      return ExitAction::stop("VMWRITE failed while blocking NMIs again for a re-executed IRET");
+  }
+  return a;
+}
+
 // Runs the handler for `basic_reason`; stop for a reason without one. An event whose
 // delivery the exit interrupted is injected again first (ExitContext::event_delivery).
 inline ExitAction run_exit_handler(ExitContext& ctx, uint16_t basic_reason) {
   ExitHandler handler = exit_handler_for(basic_reason);
   if (!handler) return ExitAction::stop("no handler for this exit reason");
   ctx.event_delivery = false;
-  if (exit_may_interrupt_delivery(basic_reason)) {
-    bool ok = true;
-    ctx.event_delivery = reinject_interrupted_event(ctx.vmcs, &ok);
-    if (!ok) return ExitAction::stop("VMWRITE failed while injecting the interrupted event again");
-  }
-  return handler(ctx);
+  if (!exit_may_interrupt_delivery(basic_reason)) return handler(ctx);
+  bool ok = true;
+  ctx.event_delivery = reinject_interrupted_event(ctx.vmcs, &ok);
+  if (!ok) return ExitAction::stop("VMWRITE failed while injecting the interrupted event again");
+  return settle_delivery_exit(ctx, basic_reason, handler(ctx));
 }
 
 // Counts the exit, runs the handler for `basic_reason`. (The exit path calls the two

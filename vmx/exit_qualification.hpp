@@ -88,6 +88,12 @@ inline constexpr uint64_t allowed_read = 1u << 3, allowed_write = 1u << 4, allow
 inline constexpr uint64_t linear_valid = 1u << 7;  // the guest-linear-address field is valid
 inline constexpr uint64_t translated = 1u << 8;    // with linear_valid: the access was to the translated
                                                    // address, not to a paging-structure entry
+// NMI unblocking due to IRET (28.2.1): the access was part of an IRET that unblocked NMIs
+// (virtual-NMI blocking with "virtual NMIs"); undefined with IDT-vectoring information valid,
+// and with "NMI exiting" but not "virtual NMIs". The same bit in the qualification of
+// page-modification-log-full and SPP-related exits, and in the VM-exit interruption
+// information of an exception exit (28.2.2).
+inline constexpr uint64_t nmi_unblocking_iret = 1u << 12;
 }  // namespace ept_violation_qual
 
 }  // namespace vmx

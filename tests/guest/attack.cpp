@@ -499,6 +499,29 @@ void attack_event_delivery(Tally& t, EFI_SYSTEM_TABLE* st, const HypervisorPages
   HypercallResult rm = hypercall(17, page, kPage);
   t.check(rm.rax == 0, "delivery: the watch on the stack page is removed", "status %llu", rm.rax);
   st->BootServices->FreePages(page, 1);
+
+  // The stack on the local-APIC page: the pushes are discarded (never an APIC register
+  // written: the frame of an INT3 at RSP = base + 0x3a0 covers 0x378-0x39f, the timer's
+  // initial count at 0x380 included), the handler runs once and the CPU goes on. It used to
+  // stop the CPU.
+  const Apic apic = Apic::current();
+  if (!apic.mmio) {
+    t.check(false, "delivery: INT3 with the stack on the local-APIC page", "the APIC is in x2APIC mode");
+    t.check(false, "delivery: the pushes wrote no local-APIC register", "the APIC is in x2APIC mode");
+    return;
+  }
+  volatile uint32_t* initial_count = reinterpret_cast<volatile uint32_t*>(apic.mmio + 0x380);
+  volatile uint32_t* lvt_timer = reinterpret_cast<volatile uint32_t*>(apic.mmio + 0x320);
+  const uint32_t count_before = *initial_count, lvt_before = *lvt_timer;
+  const Delivered a = deliver_on(apic.mmio + 0x3a0, 0);
+  const bool on_apic = guest_delivery_rsp >= apic.mmio && guest_delivery_rsp < apic.mmio + 0x3a0;
+  t.check(a.vector == kBP && a.count == 1 && on_apic,
+          "delivery: INT3 with the stack on the local-APIC page: its handler ran once (#BP), the CPU goes on",
+          "vector %lld, %llu deliveries", static_cast<long long>(a.vector), a.count);
+  const uint32_t count_after = *initial_count, lvt_after = *lvt_timer;
+  t.check(count_after == count_before && lvt_after == lvt_before,
+          "delivery: the pushes wrote no local-APIC register (timer initial count and LVT timer as before)",
+          "initial count %llx -> %llx (or the LVT timer changed)", count_before, count_after);
 }
 
 // ---- hypercalls with arguments out of range -----------------------------------------------------

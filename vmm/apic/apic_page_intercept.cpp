@@ -43,8 +43,15 @@ PhysStatus ApicPageIntercept::write(ExitContext& ctx, uint64_t gpa, const void* 
     APEX_LOG_GUEST(warn, "cpu%u: %zu-byte write at local APIC offset 0x%x ignored", ctx.vcpu.index, bytes, offset);
     return PhysStatus::ok;
   }
+  const uint32_t value = static_cast<uint32_t>(arch::load_le(static_cast<const uint8_t*>(src), 4));
+  // Under APIC virtualization the guest's direct writes go to its virtual-APIC page first
+  // (an ICR high is only there): the emulated one takes the same path (VirtualApic::write_register).
+  if (VirtualApic* v = virtual_apic(); v && v->ready() && ctx.vcpu.vapic) {
+    (void)v->write_register(ctx, offset, value);
+    return PhysStatus::ok;
+  }
   XapicPort port(*real_, ctx.vcpu.index, *topo_, *targets_);
-  (void)port.write_register(offset, static_cast<uint32_t>(arch::load_le(static_cast<const uint8_t*>(src), 4)));
+  (void)port.write_register(offset, value);
   return PhysStatus::ok;
 }
 

@@ -33,14 +33,12 @@ class ApicPageIntercept final : public EptWriteIntercept, public ApicAccessEmula
   // EptWriteIntercept
   bool covers(uint64_t gpa) override { return (gpa & ~0xfffull) == base_; }
   ExitAction on_write(ExitContext& ctx, uint64_t gpa) override { return emulate(ctx, gpa, Access::ept_write); }
-  // An event delivery that pushes its frame onto the local-APIC page: no OS does this, and
-  // there is no safe way to let it complete — the page cannot be made writable (the frame's
-  // guest-chosen words would reach the real ICR, around the INIT/SIPI intercept) nor be
-  // pointed elsewhere (every CPU shares the EPT and uses its own APIC through it). The guest
-  // CPU stops with the reason (README: what a guest can and cannot do).
-  ExitAction on_event_delivery(ExitContext&, uint64_t) override {
-    return ExitAction::stop("event delivery pushes onto the local-APIC page (stack on the APIC page)");
-  }
+  // An event delivery that pushes its frame onto the local-APIC page: no OS does this. The
+  // page cannot be made writable (the frame's guest-chosen words would reach the real ICR,
+  // around the INIT/SIPI intercept); the pushes are discarded through this CPU's sink page for
+  // exactly the delivery, which completes (WriteMonitor::sink_apic_delivery says what other
+  // CPUs see meanwhile). Out of line: apic_delivery_sink.cpp.
+  ExitAction on_event_delivery(ExitContext& ctx, uint64_t gpa) override;
 
   // ApicAccessEmulator: the instruction at the guest's RIP that reads or writes `gpa` in the
   // APIC page, carried out against the real APIC.

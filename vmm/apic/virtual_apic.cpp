@@ -100,7 +100,28 @@ bool VirtualApic::finish(ExitContext& ctx, VirtualApicPage& page) {
 ExitAction VirtualApic::apic_write(ExitContext& ctx, unsigned offset) {
   VirtualApicPage* page = ctx.vcpu.vapic;
   if (!page || !real_) return ExitAction::stop("APIC-write exit, but this CPU has no virtual-APIC page");
+  return carry_out_write(ctx, *page, offset & 0xff0);  // the CPU has put the value on the page
+}
+
+ExitAction VirtualApic::write_register(ExitContext& ctx, unsigned offset, uint32_t value) {
+  VirtualApicPage* page = ctx.vcpu.vapic;
+  if (!page || !real_) return ExitAction::stop("APIC write through the emulator, but this CPU has no virtual-APIC page");
   const unsigned reg = offset & 0xff0;
+  // Onto the page as the CPU would put it (registers it mirrors; ISR/TMR/IRR and the ones
+  // whose reads exit are never taken from the page: their writes go to the APIC only).
+  const xapic::Register* r = xapic::register_at(reg);
+  if (r && r->mirror != Mirror::hardware && r->mirror != Mirror::exits) page->set(reg, value);
+  if (!r || r->mirror == Mirror::hardware || r->mirror == Mirror::exits) {
+    XapicPort port(*real_, ctx.vcpu.index, *topo_, *targets_);
+    (void)port.write_register(reg, value);
+    if (!finish(ctx, *page)) return ExitAction::stop("APIC write: VMWRITE of the TPR threshold failed");
+    return ExitAction::resume();
+  }
+  return carry_out_write(ctx, *page, reg);
+}
+
+ExitAction VirtualApic::carry_out_write(ExitContext& ctx, VirtualApicPage& page_ref, unsigned reg) {
+  VirtualApicPage* page = &page_ref;
   // TPR writes are TPR virtualization, not APIC-write exits (SDM Vol 3C 30.4.3.2); should a
   // CPU send one anyway, finish() synchronises the TPR as after any APIC exit.
   if (reg != xapic::tpr) {

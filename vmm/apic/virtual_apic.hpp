@@ -73,8 +73,18 @@ class VirtualApic {
   void init(uint64_t apic_base, XapicRegisters* real, ApicTopology* topo, ApTargets* targets,
             ApicAccessEmulator* emulator);
   bool ready() const { return real_ != nullptr; }
+  uint64_t page() const { return base_; }  // guest-physical address of the xAPIC page
 
   ExitAction apic_write(ExitContext& ctx, unsigned offset);  // exit 56, trap-like
+  // A whole-register write that reaches the APIC page through the routed guest-memory view
+  // (an instruction emulated for another exit: a REP STOS/MOVS from a watched page or from
+  // hypervisor memory into the APIC page; vmm/apic/apic_page_intercept.cpp hands it here when
+  // APIC virtualization is in use). It takes the path of a direct write: the value lands on
+  // this vCPU's virtual-APIC page, as the CPU puts a guest's write there, and then the
+  // APIC-write exit's handling runs (ICR high from the page before an ICR low, XapicPort,
+  // the mirror, the TPR threshold). One path, so a destination written by a MOV and a command
+  // written by a string operation (or the reverse) make the same IPI.
+  ExitAction write_register(ExitContext& ctx, unsigned offset, uint32_t value);
   ExitAction apic_access(ExitContext& ctx, unsigned offset, bool write);  // exit 44, fault-like
   ExitAction tpr_below_threshold(ExitContext& ctx);  // exit 43, trap-like
   // MOV to/from CR8 (CR8-load/-store exiting): the real TPR, through MSR 0x808 when the
@@ -86,6 +96,8 @@ class VirtualApic {
   // After every APIC exit: ISR/TMR/IRR copied, the real TPR and the threshold brought up to
   // date. False when the threshold VMWRITE failed.
   bool finish(ExitContext& ctx, VirtualApicPage& page);
+  // The write of register `reg`, whose value is on `page` already, carried out.
+  ExitAction carry_out_write(ExitContext& ctx, VirtualApicPage& page, unsigned reg);
 
   uint64_t base_ = 0;
   XapicRegisters* real_ = nullptr;

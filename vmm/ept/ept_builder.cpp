@@ -6,8 +6,10 @@
 namespace vmm::ept {
 
 uint64_t* EptIdentityMap::new_table(uint64_t* phys) {
+  if (!shares_.may_take(user_)) return nullptr;  // this user's share is spent: as an empty pool
   void* page = alloc_->alloc_zeroed_page();
   if (page == nullptr) return nullptr;
+  shares_.took(user_);
   *phys = alloc_->phys_of(page);
   ++stats_.table_pages;
   return static_cast<uint64_t*>(page);

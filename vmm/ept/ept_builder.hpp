@@ -30,6 +30,7 @@
 #include "vmm/ept/memory_type.hpp"
 #include "vmm/ept/mtrr.hpp"
 #include "vmm/ept/page_allocator.hpp"
+#include "vmm/ept/pool_shares.hpp"
 
 namespace vmm::ept {
 
@@ -110,6 +111,13 @@ class EptIdentityMap {
   // (hidden_page is the wrong answer there: not_mapped) and does nothing without a decoy.
   // One 64-bit store; no flush (the caller runs INVEPT), not concurrently with the others.
   [[nodiscard]] EptStatus redirect_hidden(uint64_t gpa, uint64_t sink_hpa);
+  // The same for a page that is not hidden (the local-APIC page, whose registers an event
+  // delivery's pushes must never write: vmm/monitor/write_monitor.hpp, device sinks): the
+  // page, split down to a 4 KiB leaf where it is part of a large page (a table from the pool:
+  // out_of_memory when there is none), points at `sink_hpa` R+W+X WB; the entry it replaces
+  // goes to `*saved` for restore_leaf(), which puts it back. Refuses hidden pages. No flush.
+  [[nodiscard]] EptStatus redirect_leaf(uint64_t gpa, uint64_t sink_hpa, uint64_t* saved);
+  [[nodiscard]] EptStatus restore_leaf(uint64_t gpa, uint64_t saved);
   // Gives every leaf the memory type `mtrrs` (the guest's virtual MTRRs, after it rewrote
   // them: virtual_mtrrs.hpp) assign to it, as build_identity() would: a large page whose range
   // is no longer one type is split (never merged back: ept_update.cpp says why). When the
@@ -143,6 +151,12 @@ class EptIdentityMap {
   uint64_t reach() const { return reach_; }     // mapped at build time or on demand: [0, reach())
   const EptStats& stats() const { return stats_; }
 
+  // Whose table pages the next allocations are (pool_shares.hpp): the live map's callers say
+  // so for the length of one update (PoolUserScope), under the live map's lock.
+  PoolUser pool_user() const { return user_; }
+  void set_pool_user(PoolUser u) { user_ = u; }
+  const PoolShares& pool_shares() const { return shares_; }
+
  private:
   enum class Update : uint8_t { check_visible, hide, set_access };
 
@@ -168,6 +182,22 @@ class EptIdentityMap {
   uint64_t reach_ = 0;
   unsigned levels_ = kLevels4;
   EptStats stats_{};
+  PoolShares shares_{};
+  PoolUser user_ = PoolUser::boot;
+};
+
+// Tags the allocations of one update of the live map with their user, and restores the
+// previous one.
+class PoolUserScope {
+ public:
+  PoolUserScope(EptIdentityMap& ept, PoolUser u) : ept_(ept), saved_(ept.pool_user()) { ept.set_pool_user(u); }
+  ~PoolUserScope() { ept_.set_pool_user(saved_); }
+  PoolUserScope(const PoolUserScope&) = delete;
+  PoolUserScope& operator=(const PoolUserScope&) = delete;
+
+ private:
+  EptIdentityMap& ept_;
+  PoolUser saved_;
 };
 
 }  // namespace vmm::ept

@@ -137,6 +137,51 @@ EptStatus EptIdentityMap::redirect_hidden(uint64_t gpa, uint64_t sink_hpa) {
   return EptStatus::not_mapped;
 }
 
+EptStatus EptIdentityMap::redirect_leaf(uint64_t gpa, uint64_t sink_hpa, uint64_t* saved) {
+  if (!built()) return EptStatus::not_built;
+  if (gpa >= end_ || !sink_hpa) return EptStatus::not_mapped;
+  uint64_t* table = pml4_;
+  for (unsigned level = levels_; level >= 1; --level) {
+    const unsigned index = level_index(gpa, level);
+    EptEntry e = load_entry(table, index);
+    if (e.raw == 0) return EptStatus::not_mapped;
+    if (e.is_leaf(level) && level > 1) {  // a large page: split it, keeping its type and rights
+      const EptStatus st = split(table, index, level);
+      if (st != EptStatus::ok) return st;
+      e = load_entry(table, index);
+    }
+    if (level > 1) {
+      table = table_at(e.table_address());
+      continue;
+    }
+    if (e.hidden()) return EptStatus::hidden_page;  // redirect_hidden's, never this
+    const uint64_t wb = static_cast<uint64_t>(MemoryType::wb) << ept_bits::kMemoryTypeShift;
+    *saved = e.raw;
+    store_entry(table, index,
+                EptEntry{(sink_hpa & ept_bits::kAddressMask) | ept_bits::kRead | ept_bits::kWrite | ept_bits::kExecute | wb});
+    return EptStatus::ok;
+  }
+  return EptStatus::not_mapped;
+}
+
+EptStatus EptIdentityMap::restore_leaf(uint64_t gpa, uint64_t saved) {
+  if (!built()) return EptStatus::not_built;
+  if (gpa >= end_) return EptStatus::not_mapped;
+  uint64_t* table = pml4_;
+  for (unsigned level = levels_; level >= 1; --level) {
+    const unsigned index = level_index(gpa, level);
+    const EptEntry e = load_entry(table, index);
+    if (e.raw == 0 || (e.is_leaf(level) && level > 1)) return EptStatus::not_mapped;
+    if (level > 1) {
+      table = table_at(e.table_address());
+      continue;
+    }
+    store_entry(table, index, EptEntry{saved});
+    return EptStatus::ok;
+  }
+  return EptStatus::not_mapped;
+}
+
 // The type rule is build_identity's (map_range): one type over a leaf's whole span, else a
 // smaller page. Only leaves whose span lies in [start, end) exist above level 1, as built.
 // A large page that needs a split when the allocator has no page left keeps its size and

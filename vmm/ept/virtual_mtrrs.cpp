@@ -81,7 +81,10 @@ void VirtualMtrrs::init(const MtrrSnapshot& boot) {
   state_ = boot;
   if (state_.supported) state_.cap = (state_.cap & ~mtrrcap::kVcntMask) | state_.variable_count;
   state_.variable_truncated = false;
-  generation_ = retyped_generation_ = 0;  // the EPT was built from this state
+  // The EPT was built from this state: typed already, unless the MTRRs were off at boot (then
+  // everything was UC and the first re-type with E set must walk).
+  generation_ = 0;
+  retyped_generation_ = state_.enabled() ? 0 : ~0ull;
 }
 
 bool VirtualMtrrs::read(uint32_t msr, uint64_t* value) const {
@@ -134,8 +137,16 @@ MtrrRetype retype_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs) {
   MtrrSnapshot m = mtrrs.snapshot(&generation);
   m.def_type |= def_type::kEnable;
   MtrrRetype out;
-  out.status = ept.retype(m, &out.result);
   out.fresh = generation != mtrrs.retyped_generation_;
+  // Nothing changed since the tables were last typed (generation 0: the boot state they were
+  // built from): every leaf has its type already, the walk would find nothing. An OS rewrites
+  // the same MTRRs on every CPU (Vol 3A 12.11.8): only the first CPU walks.
+  if (!out.fresh) {
+    out.skipped = true;
+    return out;
+  }
+  PoolUserScope user(ept, PoolUser::mtrr);
+  out.status = ept.retype(m, &out.result);
   mtrrs.retyped_generation_ = generation;
   return out;
 }
@@ -144,6 +155,7 @@ EptStatus map_on_demand_from_virtual(EptIdentityMap& ept, VirtualMtrrs& mtrrs, u
   arch::SpinGuard guard(live_ept_lock());
   MtrrSnapshot m = mtrrs.snapshot();
   m.def_type |= def_type::kEnable;
+  PoolUserScope user(ept, PoolUser::on_demand);
   return ept.map_on_demand(m, gpa, new_leaves);
 }
 

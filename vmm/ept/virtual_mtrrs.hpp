@@ -84,6 +84,9 @@ struct MtrrRetype {
   // re-type after a change says so; the others, which an OS makes rewrite the same values
   // (Vol 3A 12.11.8), find nothing new. Lets the caller warn once per change.
   bool fresh = false;
+  // Not fresh, so the walk was skipped: the tables hold these types already (the generation
+  // of the state equals the one they were last typed from; the boot state at first).
+  bool skipped = false;
 };
 
 // Re-types `ept` from `mtrrs` after a write that left IA32_MTRR_DEF_TYPE.E set (the caller

@@ -2,6 +2,7 @@
 // what is virtualized and why): APIC-write (56), APIC-access (44), TPR below threshold
 // (43). Each decodes its exit qualification and hands the register to the machine's
 // VirtualApic, which carries the access out on the real local APIC.
+#include "vmm/apic/apic_delivery_sink.hpp"
 #include "vmm/apic/virtual_apic.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/log/format.hpp"
@@ -27,9 +28,14 @@ ExitAction handle_apic_access(ExitContext& ctx) {
   // injected again already, ctx.event_delivery) never has one to emulate.
   if (!ctx.event_delivery && (q.type == Type::linear_read || q.type == Type::linear_write))
     return v->apic_access(ctx, q.offset, q.type == Type::linear_write);
-  // Code fetched from the APIC page, the APIC page used for event delivery (IDT, stack)
-  // or as a paging structure: no guest does this on purpose, and there is no instruction to
-  // emulate. The guest CPU stops with the access named.
+  // An event delivery that accesses the APIC page (its stack there; the IDT there reads the
+  // sink's zeros, as an IDT of zeros): the event is injected again already, the delivery's
+  // accesses go to this CPU's sink for exactly the delivery (apic_delivery_sink.hpp).
+  if (ctx.event_delivery && (q.type == Type::linear_event_delivery || q.type == Type::physical_event_delivery))
+    return apic::sink_apic_delivery(ctx, v->page() + q.offset);
+  // Code fetched from the APIC page, or the APIC page used as a paging structure: no guest
+  // does this on purpose, and there is no instruction to emulate. The guest CPU stops with
+  // the access named.
   format(ctx.vcpu.stop_detail, sizeof ctx.vcpu.stop_detail, "APIC-access exit: %s at offset 0x%x of the APIC page",
          vmx::apic_access_type_name(q.type), q.offset);
   return ExitAction::stop(ctx.vcpu.stop_detail);

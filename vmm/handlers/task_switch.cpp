@@ -5,10 +5,12 @@
 // emulate the 32-bit task switch (KVM does, in its instruction emulator): it refuses it as a
 // CPU does a task switch to an unusable TSS, with #TS and the new TSS's selector as the error
 // code (Vol 3A 8.3, Table 8-6), EXT set when an external event or exception led to it. When
-// the switch was the delivery of an exception through a task gate, the #TS combines with it
-// as the double-fault rules say (Vol 3A 7.15, Table 7-5): after a contributory exception or
-// #PF it becomes #DF(0), after #DF the guest shuts down (as a triple fault does). So a guest
-// whose #TS and #DF handlers are task gates ends in shutdown, never in a loop of exits.
+// the switch was the delivery of an event through a task gate, the dispatcher combines the #TS
+// with it by the double-fault rules, as for every exception raised during a delivery
+// (combine_with_interrupted_event, vmm/event_injection.hpp; Vol 3A 6.15, Table 6-5): after a
+// contributory exception or #PF it becomes #DF(0), after #DF the guest shuts down (as a triple
+// fault does). So a guest whose #TS and #DF handlers are task gates ends in shutdown, never
+// in a loop of exits.
 // Deliberate and documented in the README's exit table (P9).
 #include "vmm/handlers/task_switch.hpp"
 
@@ -24,7 +26,7 @@ enum class TaskSwitchSource : uint8_t { call = 0, iret = 1, jmp = 2, idt_task_ga
 
 // IDT-vectoring information (SDM 25.9.3): valid bit 31, type bits 10:8.
 constexpr uint32_t kVectoringValid = 1u << 31;
-constexpr uint32_t kTypeHardwareException = 3, kTypeSoftwareInterrupt = 4;
+constexpr uint32_t kTypeSoftwareInterrupt = 4;
 
 }  // namespace
 
@@ -36,14 +38,6 @@ ExitAction task_switch_refusal(uint64_t qualification, uint32_t idt_vectoring_in
   // EXT (error-code bit 0): the switch came from an event the program did not ask for by an
   // INT n (Vol 3A 7.13 "Error Code").
   const bool external = vectored && type != kTypeSoftwareInterrupt;
-  if (vectored && type == kTypeHardwareException) {
-    const uint8_t first = static_cast<uint8_t>(idt_vectoring_info & 0xff);
-    if (first == vector::DF) return ExitAction::stop("triple fault: the #DF task switch was refused (#TS)");
-    const bool contributory = first == vector::DE || first == vector::TS || first == vector::NP ||
-                              first == vector::SS || first == vector::GP;
-    if (contributory || first == vector::PF)
-      return ExitAction::inject({vector::DF, EventType::hardware_exception, true, 0});
-  }
   return ExitAction::inject(
       {vector::TS, EventType::hardware_exception, true, static_cast<uint32_t>((selector & 0xfffc) | external)});
 }

@@ -18,12 +18,24 @@ ept::EptStatus EptPlatform::set_write_protect(uint64_t gpa, uint64_t size, bool 
   // Watched pages: R+X (reads and fetches never exit); otherwise the identity map's R+W+X.
   // Under the live map's lock: MTRR re-typing (mtrr_resync.hpp) changes the same tables.
   arch::SpinGuard guard(ept::live_ept_lock());
+  ept::PoolUserScope user(ept_, ept::PoolUser::monitor);  // its share of the table pool
   return ept_.set_permissions(gpa, size, true, !protect, true);
 }
 
 ept::EptStatus EptPlatform::redirect_hidden(uint64_t page, uint64_t sink_hpa) {
   arch::SpinGuard guard(ept::live_ept_lock());
   return ept_.redirect_hidden(page, sink_hpa);
+}
+
+ept::EptStatus EptPlatform::redirect_device(uint64_t page, uint64_t sink_hpa, uint64_t* saved) {
+  arch::SpinGuard guard(ept::live_ept_lock());
+  ept::PoolUserScope user(ept_, ept::PoolUser::apic);  // a split of the APIC page: its own share
+  return ept_.redirect_leaf(page, sink_hpa, saved);
+}
+
+ept::EptStatus EptPlatform::restore_device(uint64_t page, uint64_t saved) {
+  arch::SpinGuard guard(ept::live_ept_lock());
+  return ept_.restore_leaf(page, saved);
 }
 
 bool EptPlatform::ept_allows_write(uint64_t gpa) {

@@ -23,6 +23,8 @@ class EptPlatform final : public Platform {
   bool is_ram(uint64_t gpa, uint64_t size) override { return ram_.contains(gpa, size); }
   ept::EptStatus set_write_protect(uint64_t gpa, uint64_t size, bool protect) override;
   ept::EptStatus redirect_hidden(uint64_t page, uint64_t sink_hpa) override;
+  ept::EptStatus redirect_device(uint64_t page, uint64_t sink_hpa, uint64_t* saved) override;
+  ept::EptStatus restore_device(uint64_t page, uint64_t saved) override;
   bool ept_allows_write(uint64_t gpa) override;
   void flush_this_cpu() override;
   guest_memory::GuestPhysMemory& phys() override { return phys_; }

@@ -32,6 +32,9 @@ struct VcpuMonitor {
   // pushes of one event delivery (WriteMonitor::sink_delivery_write): no snapshot, no events;
   // the step's exit points it back at the zero page and counts the discarded write.
   bool sunk[kMaxStepPages];
+  // With sunk: the page is the local-APIC page, not hypervisor memory
+  // (WriteMonitor::sink_apic_delivery); its EPT entry to put back at the step's exit.
+  uint64_t saved_leaf[kMaxStepPages];
   uint64_t page[kMaxStepPages];       // guest-physical page addresses
   uint64_t linear_page[kMaxStepPages];  // guest-linear page (from the exit), ~0 unknown
   uint64_t rip;

@@ -6,6 +6,7 @@
 #include "vmm/guest_memory/emu_state.hpp"
 #include "vmm/guest_memory/guest_linear_memory.hpp"
 #include "vmm/handlers/emulate_at_rip.hpp"
+#include "vmm/log/log.hpp"
 #include "vmx/controls.hpp"
 #include "vmx/exit_qualification.hpp"
 
@@ -391,11 +392,11 @@ uint8_t* WriteMonitor::snapshot_of(const Vcpu& vcpu, unsigned index) const {
 // only a CPU already stepping on the same page can change it meanwhile), then R+W+X and a
 // local INVEPT. Other CPUs need no flush: their read-only translations only cost an exit,
 // whose write is emulated and recorded.
-WriteMonitor::Hold WriteMonitor::hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page, bool sink) {
+WriteMonitor::Hold WriteMonitor::hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page, Sink sink) {
   VcpuMonitor& s = vcpu.monitor;
   const unsigned index = s.page_count;
   uint8_t* snap = snapshot_of(vcpu, index);
-  if (sink) return hold_sink(vcpu, page, linear_page, snap);
+  if (sink != Sink::none) return hold_sink(vcpu, page, linear_page, snap, sink);
   lock();
   Held* h = held_locked(page);
   if (!h) {
@@ -429,7 +430,8 @@ WriteMonitor::Hold WriteMonitor::hold_page(Vcpu& vcpu, uint64_t page, uint64_t l
 // A hidden page as a delivery's sink: held by this CPU alone (another CPU's sink there makes
 // this one wait), pointed at this CPU's snapshot page `sink`, zeroed first so that nothing of
 // an earlier step shows through.
-WriteMonitor::Hold WriteMonitor::hold_sink(Vcpu& vcpu, uint64_t page, uint64_t linear_page, uint8_t* sink) {
+WriteMonitor::Hold WriteMonitor::hold_sink(Vcpu& vcpu, uint64_t page, uint64_t linear_page, uint8_t* sink,
+                                           Sink kind) {
   VcpuMonitor& s = vcpu.monitor;
   const unsigned index = s.page_count;
   if (!sink) return Hold::failed;
@@ -446,7 +448,11 @@ WriteMonitor::Hold WriteMonitor::hold_sink(Vcpu& vcpu, uint64_t page, uint64_t l
     return Hold::busy;  // another CPU's delivery holds the page, or every slot is taken
   }
   for (uint64_t i = 0; i < kPage; ++i) sink[i] = 0;
-  if (platform_->redirect_hidden(page, reinterpret_cast<uintptr_t>(sink)) != ept::EptStatus::ok) {
+  uint64_t saved = 0;
+  const ept::EptStatus st = kind == Sink::device
+                                ? platform_->redirect_device(page, reinterpret_cast<uintptr_t>(sink), &saved)
+                                : platform_->redirect_hidden(page, reinterpret_cast<uintptr_t>(sink));
+  if (st != ept::EptStatus::ok) {
     unlock();
     return Hold::failed;
   }
@@ -458,12 +464,13 @@ WriteMonitor::Hold WriteMonitor::hold_sink(Vcpu& vcpu, uint64_t page, uint64_t l
   s.linear_page[index] = linear_page;
   s.snapped[index] = false;
   s.sunk[index] = true;
+  s.saved_leaf[index] = kind == Sink::device ? saved : 0;
   s.page_count = static_cast<uint8_t>(index + 1);
   return Hold::ok;
 }
 
 ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl,
-                                    bool sink) {
+                                    Sink sink) {
   VcpuMonitor& s = ctx.vcpu.monitor;
   const uint64_t generation = s.ept_generation;
   s = VcpuMonitor{};
@@ -480,7 +487,7 @@ ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t li
   if (!arm_step(ctx.vmcs, method_, s.timer_value))
     return ExitAction::stop("EPT write monitor: could not arm the single-step exit (VMWRITE failed)");
   s.stepping = true;
-  if (!sink) __atomic_add_fetch(&fallbacks_, 1, __ATOMIC_RELAXED);
+  if (sink == Sink::none) __atomic_add_fetch(&fallbacks_, 1, __ATOMIC_RELAXED);
   return ExitAction::resume();
 }
 
@@ -489,16 +496,22 @@ ExitAction WriteMonitor::start_step(ExitContext& ctx, uint64_t page, uint64_t li
 // single-stepped here (its pushes are the only writes), never the instruction at RIP.
 
 ExitAction WriteMonitor::on_event_delivery(ExitContext& ctx, uint64_t gpa) {
-  return step_delivery(ctx, page_of(gpa), false);
+  return step_delivery(ctx, page_of(gpa), Sink::none);
 }
 
 ExitAction WriteMonitor::sink_delivery_write(ExitContext& ctx, uint64_t gpa) {
   if (!platform_ || !snapshots_)
     return ExitAction::stop("event delivery into hypervisor memory, and no step mechanism to complete it");
-  return step_delivery(ctx, page_of(gpa), true);
+  return step_delivery(ctx, page_of(gpa), Sink::hidden);
 }
 
-ExitAction WriteMonitor::step_delivery(ExitContext& ctx, uint64_t page, bool sink) {
+ExitAction WriteMonitor::sink_apic_delivery(ExitContext& ctx, uint64_t gpa) {
+  if (!platform_ || !snapshots_)
+    return ExitAction::stop("event delivery onto the local-APIC page, and no step mechanism to complete it");
+  return step_delivery(ctx, page_of(gpa), Sink::device);
+}
+
+ExitAction WriteMonitor::step_delivery(ExitContext& ctx, uint64_t page, Sink sink) {
   const uint64_t linear_page = exit_linear_page(ctx.vmcs);
   VcpuMonitor& s = ctx.vcpu.monitor;
   if (s.stepping) {  // the delivery's next page (a frame across a page boundary)
@@ -507,17 +520,17 @@ ExitAction WriteMonitor::step_delivery(ExitContext& ctx, uint64_t page, bool sin
         platform_->flush_this_cpu();  // held for this step already: a stale translation
         return ExitAction::resume();
       }
-    if (!sink) return extend_step(ctx, page, linear_page);
+    if (sink == Sink::none) return extend_step(ctx, page, linear_page);
     if (s.page_count == kMaxStepPages)
       return ExitAction::stop("EPT write monitor: one event delivery writes more pages than kMaxStepPages");
-    switch (hold_page(ctx.vcpu, page, linear_page, true)) {
+    switch (hold_page(ctx.vcpu, page, linear_page, sink)) {
       case Hold::ok:
       case Hold::busy: return ExitAction::resume();
       case Hold::failed: break;
     }
     return ExitAction::stop("event delivery into hypervisor memory: no sink page left for this step");
   }
-  if (!sink && flushed_stale_translation(page)) return ExitAction::resume();  // the delivery runs again
+  if (sink == Sink::none && flushed_stale_translation(page)) return ExitAction::resume();  // the delivery runs again
   // The events of the delivery's pushes name the interrupted RIP and no instruction bytes.
   Event tmpl{};
   tmpl.cpu = ctx.vcpu.index;
@@ -648,15 +661,21 @@ ExitAction WriteMonitor::on_step_exit(ExitContext& ctx) {
     return ExitAction::resume();
   }
   bool protected_again = false;
-  unsigned sunk = 0;
+  unsigned sunk = 0, apic_sunk = 0;
   for (unsigned i = 0; i < s.page_count; ++i) {
-    if (s.sunk[i]) {  // a delivery's sink: the zero page again, the sink zeroed, slot freed
-      (void)platform_->redirect_hidden(s.page[i], 0);  // a 4 KiB leaf already: cannot fail
+    if (s.sunk[i]) {  // a delivery's sink: the zero page (or the APIC) again, the sink zeroed, slot freed
+      if (s.saved_leaf[i])
+        (void)platform_->restore_device(s.page[i], s.saved_leaf[i]);  // the 4 KiB leaf it replaced
+      else
+        (void)platform_->redirect_hidden(s.page[i], 0);  // a 4 KiB leaf already: cannot fail
       if (uint8_t* sink = snapshot_of(ctx.vcpu, i))
         for (uint64_t b = 0; b < kPage; ++b) sink[b] = 0;
       if (Held* h = held_locked(s.page[i])) h->holders = 0;
       protected_again = true;  // other CPUs may hold translations to the sink
-      ++sunk;
+      if (s.saved_leaf[i])
+        ++apic_sunk;
+      else
+        ++sunk;
       continue;
     }
     if (s.snapped[i])
@@ -680,6 +699,9 @@ ExitAction WriteMonitor::on_step_exit(ExitContext& ctx) {
   // Each sunk page took at least one discarded push: counted and logged (rate-limited, a
   // guest-caused line) as every discarded write into hypervisor memory is.
   for (unsigned i = 0; i < sunk; ++i) guest_memory::count_discarded_write(ctx.vcpu);
+  if (apic_sunk)
+    APEX_LOG_GUEST(warn, "cpu%u: an event delivery pushed its frame onto the local-APIC page: the pushes were discarded",
+                   ctx.vcpu.index);
   return ExitAction::resume();
 }
 

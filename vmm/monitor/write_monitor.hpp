@@ -133,6 +133,11 @@ class Platform {
   // Points hidden (hypervisor) page `page` at host-physical `sink_hpa` R+W+X, or back at the
   // zero page when it is 0 (EptIdentityMap::redirect_hidden). No INVEPT.
   virtual ept::EptStatus redirect_hidden(uint64_t page, uint64_t sink_hpa) = 0;
+  // The same for the local-APIC page (EptIdentityMap::redirect_leaf / restore_leaf): the entry
+  // replaced goes to `*saved` and comes back with restore_device. No INVEPT. A platform
+  // without (tests that need none) refuses.
+  virtual ept::EptStatus redirect_device(uint64_t, uint64_t, uint64_t*) { return ept::EptStatus::not_mapped; }
+  virtual ept::EptStatus restore_device(uint64_t, uint64_t) { return ept::EptStatus::not_mapped; }
   // The EPT lets the guest write this page now (a write exit there came from a stale TLB).
   virtual bool ept_allows_write(uint64_t gpa) = 0;
   // INVEPT for the guest's EPT on the calling CPU.
@@ -181,6 +186,17 @@ class WriteMonitor final : public EptWriteIntercept, public guest_memory::Watche
   // through one land in the sink and are neither discarded nor counted. Another CPU that
   // delivers onto a page sunk already waits (the event is injected again, it exits again).
   ExitAction sink_delivery_write(ExitContext& ctx, uint64_t gpa);
+  // An event delivery pushes its frame onto the local-APIC page (the guest's RSP there: no OS
+  // does it; issue P8). The page cannot be made writable (the pushes would write APIC
+  // registers, the ICR among them, around the INIT/SIPI intercept) and must not stop the CPU:
+  // the pushes are discarded as in hypervisor memory. The page points at this CPU's sink for
+  // exactly the delivery (Platform::redirect_device), the delivery is single-stepped, the
+  // step's exit puts the APIC mapping back and logs it. No APIC register is written by a
+  // push; the handler runs with a frame that reads what the APIC page reads afterwards. The
+  // window is the one described above, with one more cost: a sibling CPU that accesses its
+  // own APIC page during it reaches the sink instead (its reads see the pushed bytes, its
+  // writes are lost) — the guest's own doing, never the hypervisor's memory.
+  ExitAction sink_apic_delivery(ExitContext& ctx, uint64_t gpa);
 
   // Exit reasons 37 (MTF) and 52 (preemption timer): the stepped instruction is done (or an
   // event was delivered first: then nothing changed and the guest will execute it again).
@@ -215,12 +231,15 @@ class WriteMonitor final : public EptWriteIntercept, public guest_memory::Watche
   void fetch_instruction(ExitContext& ctx, Event& e);
   void fetch_uncached(ExitContext& ctx, Event& e);
   void origin_of(ExitContext& ctx, Event& e);
-  ExitAction start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl, bool sink = false);
+  // Where a delivery's step sends its pushes: the page itself (watched), or this CPU's sink in
+  // place of a hidden page or of the APIC page.
+  enum class Sink : uint8_t { none, hidden, device };
+  ExitAction start_step(ExitContext& ctx, uint64_t page, uint64_t linear_page, const Event& tmpl, Sink sink = Sink::none);
   ExitAction extend_step(ExitContext& ctx, uint64_t page, uint64_t linear_page);
   enum class Hold : uint8_t { ok, busy, failed };
-  Hold hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page, bool sink = false);
-  ExitAction step_delivery(ExitContext& ctx, uint64_t page, bool sink);
-  Hold hold_sink(Vcpu& vcpu, uint64_t page, uint64_t linear_page, uint8_t* sink);
+  Hold hold_page(Vcpu& vcpu, uint64_t page, uint64_t linear_page, Sink sink = Sink::none);
+  ExitAction step_delivery(ExitContext& ctx, uint64_t page, Sink sink);
+  Hold hold_sink(Vcpu& vcpu, uint64_t page, uint64_t linear_page, uint8_t* sink, Sink kind);
   void diff_page_locked(Vcpu& vcpu, unsigned index);
   bool step_ran_locked(ExitContext& ctx);
   uint8_t* snapshot_of(const Vcpu& vcpu, unsigned index) const;

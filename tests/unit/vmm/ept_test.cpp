@@ -523,6 +523,47 @@ TEST_CASE("redirect_hidden(): a hidden page becomes a writable sink for a delive
   CHECK(ept.redirect_hidden(16 * G1, kSink) == EptStatus::not_mapped);
 }
 
+// The local-APIC page as an event delivery's sink (vmm/monitor/write_monitor.hpp,
+// sink_apic_delivery): pointed at the sink, then the very entry it had back. Under APIC
+// virtualization the page may lie in a large page: split once, its type and rights kept.
+TEST_CASE("redirect_leaf(): the APIC page becomes a sink for a delivery, then exactly what it was") {
+  MtrrLayout l = ovmf_like();
+  const MtrrSnapshot m = l.snapshot();
+  FakePageAllocator a;
+  EptIdentityMap ept(a);
+  REQUIRE(ept.build_identity(m, 8 * G1, features(true, true)) == EptStatus::ok);
+  constexpr uint64_t kApic = 0xfee00000, kSink = 0x9000;
+  const EptTranslation before = ept.translate(kApic);
+  REQUIRE(before.page_size > K4);  // a large page: the intercept-less (APIC virtualization) case
+  uint64_t saved = 0;
+  REQUIRE(ept.redirect_leaf(kApic + 0xff8, kSink, &saved) == EptStatus::ok);
+  EptTranslation t = ept.translate(kApic + 0xff8);
+  CHECK((t.r && t.w && t.x));
+  CHECK(t.hpa == kSink + 0xff8);
+  CHECK(t.type == MemoryType::wb);
+  CHECK(t.page_size == K4);
+  CHECK(ept.translate(kApic + K4).hpa == kApic + K4);  // only that page
+  CHECK(ept.translate(kApic + K4).type == before.type);
+  REQUIRE(ept.restore_leaf(kApic, saved) == EptStatus::ok);
+  t = ept.translate(kApic + 0x300);
+  CHECK(t.hpa == kApic + 0x300);
+  CHECK(t.type == before.type);
+  CHECK((t.r == before.r && t.w == before.w && t.x == before.x));
+  // Write-protected as the intercept has it (a 4 KiB leaf already): R+X comes back, not R+W+X.
+  REQUIRE(ept.set_permissions(kApic, K4, true, false, true) == EptStatus::ok);
+  const uint64_t tables = ept.stats().table_pages;
+  REQUIRE(ept.redirect_leaf(kApic, kSink, &saved) == EptStatus::ok);
+  CHECK(ept.stats().table_pages == tables);  // no split needed
+  CHECK(ept.translate(kApic).w);
+  REQUIRE(ept.restore_leaf(kApic, saved) == EptStatus::ok);
+  CHECK_FALSE(ept.translate(kApic).w);
+  CHECK(ept.translate(kApic).hpa == kApic);
+  // Never hypervisor memory (redirect_hidden's), never outside the map.
+  REQUIRE(ept.hide(0x0e09e000, K4) == EptStatus::ok);
+  CHECK(ept.redirect_leaf(0x0e09e000, kSink, &saved) == EptStatus::hidden_page);
+  CHECK(ept.redirect_leaf(16 * G1, kSink, &saved) == EptStatus::not_mapped);
+}
+
 TEST_CASE("retype(): a new MTRR layout re-types leaves, splits where needed, keeps rights and hidden pages") {
   MtrrLayout l = ovmf_like();
   const MtrrSnapshot m = l.snapshot();

@@ -222,3 +222,148 @@ TEST_CASE("re-injection: a reason that cannot interrupt a delivery never reads t
   CHECK_FALSE(f.ctx.event_delivery);
   CHECK(f.injected() == 0);
 }
+
+// ---- an exception raised during a delivery: the double-fault rules (SDM Vol 3A 6.15) ------
+
+namespace {
+// SDM Vol 3A Table 6-5, written out per pair of events, not per class: the first event (as
+// the IDT-vectoring information gives it) and the exception a handler raises.
+enum class Answer { second, df, shutdown };
+struct FaultRow {
+  const char* what;
+  uint32_t first;  // IDT-vectoring information
+  uint8_t second;  // hardware exception raised by the handler
+  Answer answer;
+};
+constexpr FaultRow kTable65[] = {
+    {"INTR then #GP: serially", 0x80000030, 13, Answer::second},
+    {"NMI then #PF: serially", 0x80000202, 14, Answer::second},
+    {"INT 0x80 then #NP: serially", 0x80000480, 11, Answer::second},
+    {"INT3 then #GP: serially", 0x80000603, 13, Answer::second},
+    {"INTO then #SS: serially", 0x80000604, 12, Answer::second},
+    {"#DB then #TS: serially", 0x80000301, 10, Answer::second},
+    {"#UD then #GP: serially", 0x80000306, 13, Answer::second},
+    {"#MC then #PF: serially", 0x80000312, 14, Answer::second},
+    {"#AC then #GP: serially", 0x80000b11, 13, Answer::second},
+    {"#DE then #GP: #DF", 0x80000300, 13, Answer::df},
+    {"#TS then #TS: #DF", 0x80000b0a, 10, Answer::df},
+    {"#NP then #SS: #DF", 0x80000b0b, 12, Answer::df},
+    {"#SS then #NP: #DF", 0x80000b0c, 11, Answer::df},
+    {"#GP then #GP: #DF", 0x80000b0d, 13, Answer::df},
+    {"#GP then #DE: #DF", 0x80000b0d, 0, Answer::df},
+    {"#CP then #GP: #DF (#CP is contributory)", 0x80000b15, 13, Answer::df},
+    {"#GP then #CP: #DF", 0x80000b0d, 21, Answer::df},
+    {"#GP then #PF: serially", 0x80000b0d, 14, Answer::second},
+    {"#GP then #UD (benign): serially", 0x80000b0d, 6, Answer::second},
+    {"#PF then #PF: #DF", 0x80000b0e, 14, Answer::df},
+    {"#PF then #GP: #DF", 0x80000b0e, 13, Answer::df},
+    {"#PF then #TS: #DF", 0x80000b0e, 10, Answer::df},
+    {"#PF then #DB (benign): serially", 0x80000b0e, 1, Answer::second},
+    {"#DF then #GP: shutdown", 0x80000b08, 13, Answer::shutdown},
+    {"#DF then #PF: shutdown", 0x80000b08, 14, Answer::shutdown},
+    {"#DF then #TS: shutdown", 0x80000b08, 10, Answer::shutdown},
+    {"#DF then #UD (benign): serially", 0x80000b08, 6, Answer::second},
+    {"nothing was being delivered: the exception as raised", 0x00000b0d, 13, Answer::second},
+};
+}  // namespace
+
+TEST_CASE("exception during a delivery: combined with the interrupted event by Table 6-5") {
+  for (const FaultRow& r : kTable65) {
+    CAPTURE(r.what);
+    const bool ec = vmm::vector_pushes_error_code(r.second);
+    const vmm::ExitAction raised = vmm::ExitAction::inject({r.second, EventType::hardware_exception, ec, ec ? 0x18u : 0u});
+    const vmm::ExitAction a = vmm::combine_with_interrupted_event(r.first, raised);
+    switch (r.answer) {
+      case Answer::shutdown: CHECK(a.kind == vmm::ExitAction::Kind::stop); break;
+      case Answer::second:
+        REQUIRE(a.kind == vmm::ExitAction::Kind::inject);
+        CHECK(a.event.vector == r.second);
+        CHECK(a.event.error_code == raised.event.error_code);
+        break;
+      case Answer::df:
+        REQUIRE(a.kind == vmm::ExitAction::Kind::inject);
+        CHECK(a.event.vector == vmm::vector::DF);
+        CHECK(a.event.type == EventType::hardware_exception);
+        CHECK(a.event.has_error_code);
+        CHECK(a.event.error_code == 0);
+        break;
+    }
+  }
+  // Answers that are not an injection pass unchanged.
+  CHECK(vmm::combine_with_interrupted_event(0x80000b08, vmm::ExitAction::resume()).kind == vmm::ExitAction::Kind::resume);
+  CHECK(vmm::combine_with_interrupted_event(0x80000b0d, vmm::ExitAction::advance()).kind ==
+        vmm::ExitAction::Kind::advance_rip);
+}
+
+// ---- NMI unblocking due to IRET (SDM Vol 3C 28.2.1-28.2.3) ---------------------------------
+
+namespace {
+vmm::OnDemandMap g_on_demand_answer = vmm::OnDemandMap::mapped;
+vmm::OnDemandMap on_demand(uint64_t) { return g_on_demand_answer; }
+constexpr uint64_t kIretBit = 1u << 12;
+}  // namespace
+
+TEST_CASE("NMI unblocking due to IRET: which exits define the bit") {
+  using R = vmx::ExitReason;
+  struct Row {
+    const char* what;
+    R reason;
+    uint64_t qualification;
+    uint32_t info;
+    bool virtual_nmis, event_delivery, reblock;
+  };
+  const Row rows[] = {
+      {"EPT violation, bit 12", R::ept_violation, kIretBit | 1, 0, true, false, true},
+      {"EPT violation, no bit 12", R::ept_violation, 1, 0, true, false, false},
+      {"EPT violation during a delivery: undefined", R::ept_violation, kIretBit | 1, 0, true, true, false},
+      {"EPT violation, NMI exiting without virtual NMIs: undefined", R::ept_violation, kIretBit | 1, 0, false, false,
+       false},
+      {"PML full, bit 12", R::page_modification_log_full, kIretBit, 0, true, false, true},
+      {"SPP-related event, bit 12", R::spp_related_event, kIretBit, 0, true, false, true},
+      {"#GP exit on IRET, bit 12", R::exception_or_nmi, 0, 0x80000b0d | kIretBit, true, false, true},
+      {"#PF exit on IRET, bit 12", R::exception_or_nmi, 0, 0x80000b0e | kIretBit, true, false, true},
+      {"#DF exit: undefined", R::exception_or_nmi, 0, 0x80000b08 | kIretBit, true, false, false},
+      {"exception exit, info not valid", R::exception_or_nmi, 0, 0x00000b0d | kIretBit, true, false, false},
+      {"exception exit, bit 12 in the qualification only", R::exception_or_nmi, kIretBit, 0x80000b0d, true, false,
+       false},
+      {"APIC access: no such bit", R::apic_access, kIretBit, 0, true, false, false},
+      {"EPT misconfiguration: no qualification", R::ept_misconfiguration, kIretBit, 0, true, false, false},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    CHECK(vmm::iret_reblocks_nmi(static_cast<uint16_t>(r.reason), r.qualification, r.info, r.virtual_nmis,
+                                 r.event_delivery) == r.reblock);
+  }
+}
+
+TEST_CASE("NMI unblocking due to IRET: blocking by NMI set again only when the IRET is re-executed") {
+  struct Row {
+    const char* what;
+    uint64_t qualification;
+    uint32_t pin;
+    uint32_t idt_info;
+    vmm::OnDemandMap answer;
+    bool blocked_after;
+  };
+  const uint32_t vnmi = vmx::pin::nmi_exiting | vmx::pin::virtual_nmis;
+  const Row rows[] = {
+      {"IRET's read mapped on demand, resumed at the IRET", kIretBit | 1, vnmi, 0, vmm::OnDemandMap::mapped, true},
+      {"no IRET", 1, vnmi, 0, vmm::OnDemandMap::mapped, false},
+      {"virtual NMIs off: bit undefined", kIretBit | 1, vmx::pin::nmi_exiting, 0, vmm::OnDemandMap::mapped, false},
+      {"during a delivery: bit undefined", kIretBit | 1, vnmi, 0x80000030, vmm::OnDemandMap::mapped, false},
+      {"the CPU stops: nothing resumes", kIretBit | 1, vnmi, 0, vmm::OnDemandMap::not_here, false},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    g_on_demand_answer = r.answer;
+    f.policy.ept_on_demand = on_demand;
+    f.vmcs.set(VmcsField::pin_based_controls, r.pin);
+    f.vmcs.set(VmcsField::exit_qualification, r.qualification);
+    f.vmcs.set(VmcsField::guest_physical_address, uint64_t{1} << 39);
+    f.vmcs.set(VmcsField::idt_vectoring_info, r.idt_info);
+    f.vmcs.set(VmcsField::guest_interruptibility_state, 0);
+    (void)f.exit(vmx::ExitReason::ept_violation);
+    CHECK(bool(f.vmcs.get(VmcsField::guest_interruptibility_state) & intr::blocking_by_nmi) == r.blocked_after);
+  }
+}

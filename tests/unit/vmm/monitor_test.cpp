@@ -68,6 +68,18 @@ class FakePlatform final : public vmm::monitor::Platform {
       sunk.erase(page);
     return vmm::ept::EptStatus::ok;
   }
+  // The local-APIC page (kApicPage only) pointed at a sink; restored with the saved entry.
+  vmm::ept::EptStatus redirect_device(uint64_t page, uint64_t sink_hpa, uint64_t* saved) override {
+    if (page != kApicPage) return vmm::ept::EptStatus::not_mapped;
+    device_sunk[page] = sink_hpa;
+    *saved = kApicLeaf;
+    return vmm::ept::EptStatus::ok;
+  }
+  vmm::ept::EptStatus restore_device(uint64_t page, uint64_t saved) override {
+    restored[page] = saved;
+    device_sunk.erase(page);
+    return vmm::ept::EptStatus::ok;
+  }
   bool ept_allows_write(uint64_t gpa) override {
     const uint64_t p = gpa & ~(kPage - 1);
     return gpa < kTop && !hidden.count(p) && !write_protected.count(p);
@@ -81,6 +93,8 @@ class FakePlatform final : public vmm::monitor::Platform {
   vmm::monitor::RamMap ram;
   std::set<uint64_t> hidden, write_protected, split;
   std::map<uint64_t, uint64_t> sunk;  // hidden page -> the sink it points at now
+  static constexpr uint64_t kApicPage = 0xfee00000, kApicLeaf = 0xfee00000 | 5;  // R+X, UC
+  std::map<uint64_t, uint64_t> device_sunk, restored;
   unsigned split_budget = 1000;
   unsigned flushes = 0, protect_calls = 0;
   emu_test::FakePhys mem;
@@ -913,4 +927,27 @@ TEST_CASE("a write into hypervisor memory outside a delivery is still emulated a
   CHECK(cpu.rip() == 0x400003);  // emulated (the emulator moved RIP past it)
   CHECK(rig.platform.sunk.empty());
   CHECK(cpu.f.injected() == 0);
+}
+
+// A frame pushed onto the local-APIC page (P8): it used to stop the CPU. Now the event is
+// injected again, the APIC page points at this CPU's sink for exactly the delivery, and the
+// step's exit puts the APIC mapping back: no register written, the CPU goes on.
+TEST_CASE("event delivery onto the local-APIC page: pushes go to a sink, the APIC mapping comes back") {
+  MonitorRig rig;
+  MonitorRig::Cpu cpu(rig, 2);
+  uint8_t* sink0 = rig.snapshots.data() + (2 * vmm::monitor::kFallbackPages + 0) * kPage;
+  CHECK(outcome_of(rig.monitor->sink_apic_delivery(cpu.f.ctx, 0xfee00ff8)) == Outcome::resume);
+  REQUIRE(rig.platform.device_sunk.count(FakePlatform::kApicPage));
+  CHECK(rig.platform.device_sunk[FakePlatform::kApicPage] == reinterpret_cast<uintptr_t>(sink0));
+  CHECK(cpu.mtf());
+  sink0[kPage - 8] = 0x41;  // the delivery's push
+  cpu.f.vmcs.set(VmcsField::guest_rip, 0x500000);
+  CHECK(outcome_of(cpu.f.exit(ExitReason::monitor_trap_flag)) == Outcome::resume);
+  CHECK(rig.platform.device_sunk.empty());
+  CHECK(rig.platform.restored[FakePlatform::kApicPage] == FakePlatform::kApicLeaf);  // not the zero page
+  CHECK(rig.platform.sunk.empty());
+  CHECK(std::all_of(sink0, sink0 + kPage, [](uint8_t b) { return b == 0; }));
+  CHECK_FALSE(cpu.mtf());
+  CHECK(cpu.f.vcpu.hypervisor_writes_discarded == 0);  // not hypervisor memory
+  CHECK(rig.recorded() == 0);
 }

@@ -563,3 +563,99 @@ TEST_CASE("re-type out of table pages: the large page becomes UC, the re-type go
     check_probes(ept, {{0x80000000, MemoryType::uc, G1}, {0x40000000, MemoryType::uc, M2}});
   }
 }
+
+// The walk is skipped when the virtual MTRRs are what the tables were last typed from: the
+// proof is a map changed behind the state's back, which a walk would type back and a skip
+// leaves as it is.
+TEST_CASE("MTRR re-type: no walk while the virtual MTRRs are unchanged since the last one") {
+  VirtualMtrrFixture f;
+  ept_test::FakePageAllocator pages;
+  EptIdentityMap ept(pages);
+  REQUIRE(ept.build_identity(snapshot(Cpu::full), 4 * G1, large_pages()) == EptStatus::ok);
+  // The boot state, from which the tables were built: nothing to walk.
+  vmm::ept::MtrrRetype r = vmm::ept::retype_from_virtual(ept, f.mtrrs);
+  CHECK(r.skipped);
+  CHECK_FALSE(r.fresh);
+  // Tables typed otherwise behind the state's back (a stand-in for "already typed").
+  vmm::ept::MtrrSnapshot other = snapshot(Cpu::full);
+  other.def_type = (other.def_type & ~0xffull) | UC;
+  for (auto& v : other.variable) v.mask = 0;
+  REQUIRE(ept.retype(other) == EptStatus::ok);
+  check_probes(ept, {{0x40000000, MemoryType::uc, G1}});
+  // Only E toggled (an OS's disable-write-enable with the same values): still no walk.
+  uint64_t def = 0;
+  REQUIRE(f.rdmsr(0x2ff, &def) == Outcome::advance);
+  REQUIRE(f.mtrrs.write(0x2ff, def & ~kE).accepted);
+  REQUIRE(f.mtrrs.write(0x2ff, def).accepted);
+  r = vmm::ept::retype_from_virtual(ept, f.mtrrs);
+  CHECK(r.skipped);
+  check_probes(ept, {{0x40000000, MemoryType::uc, G1}});
+  // A value changed: the walk runs and types every leaf from the virtual state again.
+  set_pair(f, 1, 0x40000000 | UC, mask_of(M2));
+  r = vmm::ept::retype_from_virtual(ept, f.mtrrs);
+  CHECK_FALSE(r.skipped);
+  CHECK(r.fresh);
+  check_probes(ept, {{0x40000000, MemoryType::uc, M2}, {0x40200000, MemoryType::wb, M2}, {0x80000000, MemoryType::wb, G1}});
+  // And once more with nothing new: skipped.
+  CHECK(vmm::ept::retype_from_virtual(ept, f.mtrrs).skipped);
+}
+
+TEST_CASE("MTRR re-type: MTRRs off at boot, the first re-type with E set walks") {
+  vmm::ept::MtrrSnapshot off = snapshot(Cpu::full);
+  off.def_type &= ~kE;
+  VirtualMtrrs mtrrs;
+  mtrrs.init(off);
+  ept_test::FakePageAllocator pages;
+  EptIdentityMap ept(pages);
+  REQUIRE(ept.build_identity(off, 4 * G1, large_pages()) == EptStatus::ok);
+  const vmm::ept::MtrrRetype r = vmm::ept::retype_from_virtual(ept, mtrrs);
+  CHECK_FALSE(r.skipped);
+  CHECK(r.fresh);
+}
+
+// The live map's table pages are shared by the write monitor, MTRR re-typing and the
+// on-demand map, each with a reserved share (vmm/ept/pool_shares.hpp): one user exhausting
+// its share leaves the others theirs.
+TEST_CASE("EPT table pool: a user that spent its share cannot starve the others") {
+  using vmm::ept::PoolUser;
+  using vmm::ept::PoolUserScope;
+  using vmm::ept::kPoolShare;
+  ept_test::FakePageAllocator pages;  // unbounded: only the shares limit
+  EptIdentityMap ept(pages);
+  REQUIRE(ept.build_identity(snapshot(Cpu::full), 4 * G1, large_pages()) == EptStatus::ok);
+  // The monitor protects one 4 KiB page in each 2 MiB region from 1 GiB up: a split each.
+  unsigned refused_at = 0;
+  {
+    PoolUserScope user(ept, PoolUser::monitor);
+    for (unsigned i = 0; i < 1000 && !refused_at; ++i)
+      if (ept.set_permissions(G1 + i * M2, K4, true, false, true) == EptStatus::out_of_memory) refused_at = i;
+  }
+  REQUIRE(refused_at != 0);
+  CHECK(ept.pool_shares().taken(PoolUser::monitor) == kPoolShare[static_cast<unsigned>(PoolUser::monitor)]);
+  CHECK(ept.pool_user() == PoolUser::boot);  // the scope restored it
+  // The others still get pages: a re-type splits (no UC fallback) ...
+  {
+    PoolUserScope user(ept, PoolUser::mtrr);
+    vmm::ept::MtrrSnapshot m = snapshot(Cpu::full);
+    m.variable[1] = {0x80000000ull | UC, mask_of(M2)};  // 2 MiB UC in the WB 1 GiB page at 2 GiB
+    vmm::ept::EptIdentityMap::RetypeResult r;
+    REQUIRE(ept.retype(m, &r) == EptStatus::ok);
+    CHECK(r.splits >= 1);
+    CHECK(r.uc_fallback_bytes == 0);
+  }
+  CHECK(ept.pool_shares().taken(PoolUser::mtrr) >= 1);
+  // ... and the on-demand user's tables too.
+  {
+    PoolUserScope user(ept, PoolUser::on_demand);
+    CHECK(ept.set_permissions(2 * G1 + 500 * M2, K4, true, false, true) == EptStatus::ok);
+  }
+  // The monitor stays refused; its refusal changed nothing.
+  {
+    PoolUserScope user(ept, PoolUser::monitor);
+    CHECK(ept.set_permissions(3 * G1 + 300 * M2, K4, true, false, true) == EptStatus::out_of_memory);
+  }
+  CHECK(ept.translate(3 * G1 + 300 * M2).w);
+  // The shares add up to the pool boot/virtualize.cpp reserves (64, and 64 more on demand).
+  CHECK(kPoolShare[1] + kPoolShare[2] + kPoolShare[4] == 64);
+  CHECK(kPoolShare[3] == 64);
+}
