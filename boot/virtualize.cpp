@@ -12,6 +12,7 @@
 #include "vmm/apic/mmio_xapic.hpp"
 #include "vmm/apic/registry_targets.hpp"
 #include "vmm/apic/virtual_apic.hpp"
+#include "vmm/ept/pool_shares.hpp"
 #include "vmm/ept/mtrr_resync.hpp"
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/code_checksum.hpp"
@@ -192,8 +193,9 @@ vmm::OnDemandMap ept_on_demand(uint64_t gpa) {
 // another 64 for its tables: at most one per level above a 1 GiB leaf per new block, so 32
 // distinct 512 GiB regions at the least before its exhaustion is answered.
 // The monitor also needs the RAM from the firmware's memory map.
-constexpr size_t kEptPoolPages = 64;
-constexpr size_t kEptOnDemandPoolPages = 64;
+// The sizes are the users' shares (vmm/ept/pool_shares.hpp), so no user can take another's.
+constexpr size_t kEptPoolPages = vmm::ept::kBasePoolPages;
+constexpr size_t kEptOnDemandPoolPages = vmm::ept::kOnDemandPoolPages;
 vmm::monitor::RamMap g_ram;
 
 void collect_ram(vmm::monitor::RamMap& ram) {

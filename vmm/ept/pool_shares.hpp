@@ -25,7 +25,7 @@ enum class PoolUser : uint8_t { boot, monitor, mtrr, on_demand, apic, count };
 
 // Pages per user; monitor + mtrr + apic = the base pool (64), on_demand = the extra pool for
 // the part mapped on demand (64): boot/virtualize.cpp sizes the pool with the same figures
-// (kEptPoolPages, kEptOnDemandPoolPages).
+// (kEptPoolPages, kEptOnDemandPoolPages) from these constants.
 inline constexpr uint64_t kPoolShare[static_cast<unsigned>(PoolUser::count)] = {~0ull, 30, 32, 64, 2};
 inline constexpr uint64_t kBasePoolPages = 64, kOnDemandPoolPages = 64;
 static_assert(kPoolShare[1] + kPoolShare[2] + kPoolShare[4] == kBasePoolPages && kPoolShare[3] == kOnDemandPoolPages,
