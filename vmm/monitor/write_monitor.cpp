@@ -379,6 +379,9 @@ ExitAction WriteMonitor::on_write(ExitContext& ctx, uint64_t gpa) {
     __atomic_add_fetch(&emulated_, 1, __ATOMIC_RELAXED);
     return a;
   }
+  // Beyond the emulator, EVEX (AVX-512, APX) included: the guest executes it itself under a
+  // single step, as KVM re-executes on a write-tracked RAM page when its emulation fails
+  // (vmm/handlers/emulate_at_rip.hpp, unemulated_evex_answer: #UD is for the APIC page).
   return start_step(ctx, page, linear_page, tmpl);
 }
 

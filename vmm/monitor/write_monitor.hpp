@@ -18,7 +18,8 @@
 // instruction's RIP and bytes. The events of one exit are recorded here only (the owner path
 // installs no WriteObserver): never twice.
 //
-// Fallback: an instruction the emulator does not do (CMPXCHG, XADD, SSE/AVX stores, ...) is
+// Fallback: an instruction the emulator does not do (CMPXCHG, XADD, SSE/AVX stores, EVEX
+// (AVX-512 and APX: KVM re-executes those on RAM too, vmm/handlers/emulate_at_rip.hpp), ...) is
 // executed by the guest itself under the monitor-trap flag (SDM Vol 3C 26.5.2): the page is
 // snapshotted, made writable, MTF is set, the guest resumes; the MTF VM exit (reason 37)
 // after that one instruction compares the page with the snapshot, logs each changed run of

@@ -552,6 +552,40 @@ TEST_CASE("monitor fallback: locked instructions the emulator lacks are stepped,
   }
 }
 
+// EVEX writes (AVX-512, APX map 4) are not emulated (KVM emulates no EVEX); on a watched RAM
+// page the guest runs them itself under a single step, as KVM re-executes on write-tracked RAM
+// (vmm/handlers/emulate_at_rip.hpp): never #UD there, and the write is recorded as a fallback.
+TEST_CASE("monitor fallback: EVEX writes are single-stepped and recorded, not #UD") {
+  MonitorRig rig;
+  REQUIRE(rig.monitor->add(0x200000, 0x100) == Status::ok);
+  struct Row {
+    const char* what;
+    emu_test::Bytes code;
+    bool apx;
+  };
+  const Row rows[] = {
+      {"vmovdqu32 [rdi], zmm0", {0x62, 0xf1, 0x7e, 0x48, 0x7f, 0x07}, false},
+      {"{evex} not qword [rdi] (APX map 4)", {0x62, 0xf4, 0xfc, 0x08, 0xf7, 0x17}, true},
+  };
+  uint64_t seq = 0;
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    MonitorRig::Cpu cpu(rig, 1);
+    cpu.f.vcpu.xstate.save_egprs = r.apx;
+    cpu.gpr(Gpr::rdi) = 0x200040;
+    CHECK(outcome_of(cpu.write_exit(rig, r.code, 0x200040)) == Outcome::resume);
+    CHECK(cpu.mtf());
+    CHECK(cpu.rip() == 0x400000);
+    rig.platform.mem.poke64(0x200040, 0x1122334455667788ull + seq);  // what the guest's store did
+    CHECK(outcome_of(cpu.f.exit(ExitReason::monitor_trap_flag)) == Outcome::resume);
+    REQUIRE(rig.recorded() == seq + 1);
+    const auto e = rig.event(seq++);
+    CHECK(e.kind == EventKind::fallback);
+    CHECK(e.insn_length == r.code.size());
+    CHECK(e.insn[0] == 0x62);
+  }
+}
+
 TEST_CASE("monitor fallback without MTF: the VMX-preemption timer ends the step") {
   MonitorRig rig;
   rig.monitor->init(&rig.platform, rig.snapshots.data(), 8, vmm::monitor::StepMethod::preemption_timer);
