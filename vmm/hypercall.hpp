@@ -67,21 +67,26 @@ namespace vmm {
 //  17 monitor_remove In: RBX, RCX = exactly a watched range. Errors: monitor_no_such_range.
 //  18 monitor_read_event
 //                   In:  RBX = event sequence number (0 = the first event ever recorded),
-//                        RCX = part, 0 or 1.
+//                        RCX = part, 0 to 5.
 //                   Out, part 0: RBX = guest-physical address of the first byte written,
 //                        RCX = RIP of the writing instruction, RDX = old value, RSI = new
 //                        value (size bytes, little-endian, zero-extended), RDI = info.
 //                   Out, part 1: RBX = guest-linear address of the first byte (0: unknown),
 //                        RCX = the sequence number, RDX = instruction bytes 0-7, RSI = bytes
 //                        8-15 (byte 0 in bits 7:0; zero past the length), RDI = info.
+//                   Out, parts 2-5: RBX, RCX, RDX, RSI = R16..R19 (part 2), R20..R23 (3),
+//                        R24..R27 (4), R28..R31 (5) of the writing CPU's guest as the
+//                        recording exit found them (emulated: before the instruction;
+//                        fallback: after the step), RDI = info; zero unless info bit 24.
 //                   info: bits 7:0 size in bytes (1..8), 15:8 instruction length (0: could
 //                        not be fetched), 23:16 kind (0 emulated; 1 fallback: the instruction
 //                        was single-stepped under MTF, old bytes from a snapshot, new bytes
-//                        read after it), 31:24 zero, 63:32 CPU index.
+//                        read after it), 24 R16..R31 kept (the guest had XCR0.APX set),
+//                        31:25 zero, 63:32 CPU index.
 //                   A write of more than 8 bytes, or a fallback run of changed bytes longer
 //                   than 8, is several events at consecutive addresses.
 //                   Errors: monitor_no_event (not recorded yet), monitor_event_lost
-//                   (overwritten: the ring keeps the newest 256), bad_argument (RCX > 1).
+//                   (overwritten: the ring keeps the newest 256), bad_argument (RCX > 5).
 //  19 monitor_stats Out: RBX = events recorded (= the next sequence number), RCX = events
 //                   dropped (overwritten in the ring, or fallback writes not recorded),
 //                   RDX = instructions single-stepped (MTF fallbacks), RSI = write exits

@@ -281,12 +281,18 @@ bool WriteMonitor::watched(uint64_t gpa) {
 // most kMaxEventBytes. Pieces in the unwatched part of a watched page are not logged. The
 // instruction is fetched before the lock is taken, through raw RAM (never the view: no
 // recursion).
+void capture_event_egprs(const vmx::GprFile& regs, uint64_t guest_xcr0, Event& e) {
+  e.egprs_valid = (guest_xcr0 & policy::xcr0::APX) != 0;
+  for (unsigned n = 0; n < 16; ++n) e.egprs[n] = e.egprs_valid ? regs.gpr[16 + n] : 0;
+}
+
 void WriteMonitor::record(ExitContext* ctx, const guest_memory::WriteRecord& r) {
   Event tmpl{};
   tmpl.kind = EventKind::emulated;
   if (ctx) {
     tmpl.cpu = ctx->vcpu.index;
     origin_of(*ctx, tmpl);
+    capture_event_egprs(ctx->vcpu.regs, ctx->vcpu.xstate.xcr0, tmpl);
   } else {
     tmpl.cpu = ~0u;  // no exit known: CPU and instruction unknown
   }
@@ -582,6 +588,7 @@ void WriteMonitor::diff_page_locked(Vcpu& vcpu, unsigned index) {
   Event e{};
   e.cpu = vcpu.index;
   e.kind = EventKind::fallback;
+  capture_event_egprs(vcpu.regs, vcpu.xstate.xcr0, e);
   e.rip = s.rip;
   e.insn_length = s.insn_length;
   for (unsigned i = 0; i < kInsnBytes; ++i) e.insn[i] = s.insn[i];
