@@ -21,6 +21,8 @@
 
 namespace vmm {
 
+struct Vcpu;
+
 // The hypercalls, one row each: X(number, name, description).
 //   0 version       Out: RBX = interface version (1), RCX = 0x78657061 ("apex" as 4
 //                   little-endian bytes).
@@ -51,6 +53,13 @@ namespace vmm {
 //                   running image's .text, vmm/code_checksum.hpp), RCX = bytes covered. A
 //                   guest compares it with the .text of apexvisor.efi to show that nothing
 //                   it did changed the hypervisor's code (tests/guest/attack.cpp).
+//   7 xsetbv_verdict Out: the calling CPU's last XSETBV exit as the handler decided it,
+//                   before acting (vmm/policy/xsetbv.hpp): RBX = verdict, the row number in
+//                   APEX_XSETBV_VERDICTS (0 ok, 3 gp_index_not_zero, ...), RCX = the vector
+//                   it gives (0 none, 6 #UD, 13 #GP(0)), RDX = that XSETBV's ECX, RSI = its
+//                   EDX:EAX, RDI = XSETBV exits on this CPU so far (0: none; then RBX..RSI
+//                   are 0). A guest tells the validation's verdict from the #GP a value
+//                   wrongly accepted would still get from the host's own XSETBV.
 //
 // The EPT write monitor (vmm/monitor/write_monitor.hpp). Every call may answer
 // monitor_unavailable (no EPT write monitor on this machine: EPT, INVEPT or the
@@ -100,6 +109,7 @@ namespace vmm {
   X(4, ap_start_mode, "how guest APs are started")          \
   X(5, log_line, "print a line from the guest's loader")   \
   X(6, code_checksum, "checksum of the hypervisor's code")  \
+  X(7, xsetbv_verdict, "the last XSETBV's validation verdict") \
   X(16, monitor_add, "watch a guest-physical range")        \
   X(17, monitor_remove, "stop watching a range")            \
   X(18, monitor_read_event, "read one write event")         \
@@ -142,6 +152,8 @@ const char* hypercall_name(uint64_t number);
 // Runs hypercall regs.gpr[RAX] on the caller's registers. `wide`: the guest is in 64-bit
 // mode (else inputs are truncated to 32 bits). `log` is the ring read_log reads.
 // Returns false, changing nothing, when the number is not in the table (the guest gets #UD).
-bool run_hypercall(vmx::GprFile& regs, bool wide, const Log& log);
+// `caller`: the calling vCPU (null in tests that need none; xsetbv_verdict then answers
+// unknown_cpu).
+bool run_hypercall(vmx::GprFile& regs, bool wide, const Log& log, const Vcpu* caller = nullptr);
 
 }  // namespace vmm

@@ -10,6 +10,7 @@
 #include "vmm/apic/ap_start.hpp"
 #include "vmm/monitor/monitor_vcpu.hpp"
 #include "vmm/policy/xcr0_state.hpp"
+#include "vmm/policy/xsetbv.hpp"
 #include "vmm/vcpu_layout.h"
 
 namespace vmm::apic {
@@ -71,6 +72,9 @@ struct Vcpu {
   // EPT write monitor (vmm/monitor): the EPT generation this CPU last flushed for, and its
   // single-step (MTF, else the preemption timer) of an instruction the emulator cannot do.
   monitor::VcpuMonitor monitor;
+
+  // The last XSETBV exit's verdict (vmm/handlers/xsetbv.cpp), for hypercall 7.
+  policy::XsetbvRecord last_xsetbv;
 };
 
 inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;

@@ -524,7 +524,7 @@ void attack_hypercalls(Tally& t, const HypervisorPages& hv, uint64_t ram_page) {
       {17, h, kPage, kNoFault, 8, "monitor_remove of a range never watched: monitor_no_such_range"},
       {18, 1ull << 60, 0, kNoFault, 10, "monitor_read_event 2^60: monitor_no_event"},
       {18, 0, 6, kNoFault, 12, "monitor_read_event part 6: bad_argument"},
-      {7, 0, 0, kUD, 0, "hypercall 7 (not in the table): #UD"},
+      {8, 0, 0, kUD, 0, "hypercall 8 (not in the table): #UD"},
       {15, 0, 0, kUD, 0, "hypercall 15 (not in the table): #UD"},
       {20, 0, 0, kUD, 0, "hypercall 20 (not in the table): #UD"},
       {0xffffffffull, 0, 0, kUD, 0, "hypercall 0xffffffff: #UD"},
