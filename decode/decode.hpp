@@ -3,7 +3,8 @@
 //   decode::Instruction insn = decode::decode(bytes, available, decode::CpuMode::bits64, apx);
 //   switch (insn.fault) {
 //     case decode::Fault::none:      // insn.length, insn.mnemonic, insn.operands[...]
-//       if (!insn.emulatable()) ...  // EVEX with APX extensions: inject #UD (as KVM does)
+//       if (!insn.emulatable()) ...  // EVEX with APX extensions: decoded, never emulated
+//                                    // (the hypervisor's answer: vmm/handlers/emulate_at_rip.hpp)
 //     case decode::Fault::ud:        // inject #UD; decode::reason_text(insn.reason) says why
 //     case decode::Fault::gp:        // longer than 15 bytes: inject #GP(0)
 //     case decode::Fault::truncated: // fetch more guest bytes (up to 15) and decode again

@@ -1,8 +1,9 @@
 // EVEX with APX extensions (spec §2): map 4 (promoted legacy instructions, NDD/NF forms,
 // PUSH2/POP2, CCMP/CTEST, CFCMOV, ...) and EVEX instructions whose B4/X4 bits, or R4/V4 bits
 // on a GPR operand, name R16-R31. apexvisor recognises them, measures their length and
-// describes their operands, and reports them as not emulated (the hypervisor injects #UD,
-// as KVM does: spec §2 "What a VMX emulator must do with EVEX").
+// describes their operands, and reports them as not emulated, as KVM emulates no EVEX (spec
+// §2 "What a VMX emulator must do with EVEX"). What the hypervisor then answers: #UD for an
+// access to the APIC page, a single step on a watched page (vmm/handlers/emulate_at_rip.hpp).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -205,7 +205,8 @@ struct Instruction {
 
   constexpr bool ok() const { return fault == Fault::none; }
   // Decoded, and an instruction apexvisor's emulator may handle (EVEX-APX is recognised but
-  // reported as not emulated: inject #UD, as KVM does).
+  // reported as not emulated, as KVM emulates no EVEX; the hypervisor's answer is
+  // vmm/handlers/emulate_at_rip.hpp's unemulated_evex_answer).
   constexpr bool emulatable() const { return fault == Fault::none && reason == Reason::ok; }
 };
 

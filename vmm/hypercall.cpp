@@ -14,6 +14,7 @@ namespace {
 
 struct Args {
   uint64_t rbx, rcx;
+  const Vcpu* caller;  // null when unknown (tests)
 };
 
 uint64_t& r(vmx::GprFile& regs, arch::Gpr g) { return regs.gpr[static_cast<unsigned>(g)]; }
@@ -88,6 +89,18 @@ HypercallStatus hc_code_checksum(vmx::GprFile& regs, const Args&, const Log&) {
   return HypercallStatus::ok;
 }
 
+HypercallStatus hc_xsetbv_verdict(vmx::GprFile& regs, const Args& a, const Log&) {
+  if (!a.caller) return HypercallStatus::unknown_cpu;
+  const policy::XsetbvRecord& x = a.caller->last_xsetbv;
+  const bool any = x.exits != 0;
+  r(regs, arch::Gpr::rbx) = any ? static_cast<uint64_t>(x.verdict) : 0;
+  r(regs, arch::Gpr::rcx) = any ? policy::xsetbv_verdict_vector(x.verdict) : 0;
+  r(regs, arch::Gpr::rdx) = any ? x.index : 0;
+  r(regs, arch::Gpr::rsi) = any ? x.value : 0;
+  r(regs, arch::Gpr::rdi) = x.exits;
+  return HypercallStatus::ok;
+}
+
 HypercallStatus hc_ap_start_mode(vmx::GprFile& regs, const Args&, const Log&) {
   r(regs, arch::Gpr::rbx) = static_cast<uint64_t>(apic::ap_start_mode());
   return HypercallStatus::ok;
@@ -129,10 +142,10 @@ const char* hypercall_name(uint64_t number) {
   return nullptr;
 }
 
-bool run_hypercall(vmx::GprFile& regs, bool wide, const Log& log) {
+bool run_hypercall(vmx::GprFile& regs, bool wide, const Log& log, const Vcpu* caller) {
   const uint64_t mask = wide ? ~0ull : 0xffffffffull;
   const uint64_t number = r(regs, arch::Gpr::rax) & mask;
-  const Args args{r(regs, arch::Gpr::rbx) & mask, r(regs, arch::Gpr::rcx) & mask};
+  const Args args{r(regs, arch::Gpr::rbx) & mask, r(regs, arch::Gpr::rcx) & mask, caller};
   HypercallStatus status;
   switch (number) {
 #define APEX_X(number, name, text)                 \

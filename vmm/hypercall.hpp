@@ -21,6 +21,8 @@
 
 namespace vmm {
 
+struct Vcpu;
+
 // The hypercalls, one row each: X(number, name, description).
 //   0 version       Out: RBX = interface version (1), RCX = 0x78657061 ("apex" as 4
 //                   little-endian bytes).
@@ -51,6 +53,13 @@ namespace vmm {
 //                   running image's .text, vmm/code_checksum.hpp), RCX = bytes covered. A
 //                   guest compares it with the .text of apexvisor.efi to show that nothing
 //                   it did changed the hypervisor's code (tests/guest/attack.cpp).
+//   7 xsetbv_verdict Out: the calling CPU's last XSETBV exit as the handler decided it,
+//                   before acting (vmm/policy/xsetbv.hpp): RBX = verdict, the row number in
+//                   APEX_XSETBV_VERDICTS (0 ok, 3 gp_index_not_zero, ...), RCX = the vector
+//                   it gives (0 none, 6 #UD, 13 #GP(0)), RDX = that XSETBV's ECX, RSI = its
+//                   EDX:EAX, RDI = XSETBV exits on this CPU so far (0: none; then RBX..RSI
+//                   are 0). A guest tells the validation's verdict from the #GP a value
+//                   wrongly accepted would still get from the host's own XSETBV.
 //
 // The EPT write monitor (vmm/monitor/write_monitor.hpp). Every call may answer
 // monitor_unavailable (no EPT write monitor on this machine: EPT, INVEPT or the
@@ -67,21 +76,26 @@ namespace vmm {
 //  17 monitor_remove In: RBX, RCX = exactly a watched range. Errors: monitor_no_such_range.
 //  18 monitor_read_event
 //                   In:  RBX = event sequence number (0 = the first event ever recorded),
-//                        RCX = part, 0 or 1.
+//                        RCX = part, 0 to 5.
 //                   Out, part 0: RBX = guest-physical address of the first byte written,
 //                        RCX = RIP of the writing instruction, RDX = old value, RSI = new
 //                        value (size bytes, little-endian, zero-extended), RDI = info.
 //                   Out, part 1: RBX = guest-linear address of the first byte (0: unknown),
 //                        RCX = the sequence number, RDX = instruction bytes 0-7, RSI = bytes
 //                        8-15 (byte 0 in bits 7:0; zero past the length), RDI = info.
+//                   Out, parts 2-5: RBX, RCX, RDX, RSI = R16..R19 (part 2), R20..R23 (3),
+//                        R24..R27 (4), R28..R31 (5) of the writing CPU's guest as the
+//                        recording exit found them (emulated: before the instruction;
+//                        fallback: after the step), RDI = info; zero unless info bit 24.
 //                   info: bits 7:0 size in bytes (1..8), 15:8 instruction length (0: could
 //                        not be fetched), 23:16 kind (0 emulated; 1 fallback: the instruction
 //                        was single-stepped under MTF, old bytes from a snapshot, new bytes
-//                        read after it), 31:24 zero, 63:32 CPU index.
+//                        read after it), 24 R16..R31 kept (the guest had XCR0.APX set),
+//                        31:25 zero, 63:32 CPU index.
 //                   A write of more than 8 bytes, or a fallback run of changed bytes longer
 //                   than 8, is several events at consecutive addresses.
 //                   Errors: monitor_no_event (not recorded yet), monitor_event_lost
-//                   (overwritten: the ring keeps the newest 256), bad_argument (RCX > 1).
+//                   (overwritten: the ring keeps the newest 256), bad_argument (RCX > 5).
 //  19 monitor_stats Out: RBX = events recorded (= the next sequence number), RCX = events
 //                   dropped (overwritten in the ring, or fallback writes not recorded),
 //                   RDX = instructions single-stepped (MTF fallbacks), RSI = write exits
@@ -95,6 +109,7 @@ namespace vmm {
   X(4, ap_start_mode, "how guest APs are started")          \
   X(5, log_line, "print a line from the guest's loader")   \
   X(6, code_checksum, "checksum of the hypervisor's code")  \
+  X(7, xsetbv_verdict, "the last XSETBV's validation verdict") \
   X(16, monitor_add, "watch a guest-physical range")        \
   X(17, monitor_remove, "stop watching a range")            \
   X(18, monitor_read_event, "read one write event")         \
@@ -137,6 +152,8 @@ const char* hypercall_name(uint64_t number);
 // Runs hypercall regs.gpr[RAX] on the caller's registers. `wide`: the guest is in 64-bit
 // mode (else inputs are truncated to 32 bits). `log` is the ring read_log reads.
 // Returns false, changing nothing, when the number is not in the table (the guest gets #UD).
-bool run_hypercall(vmx::GprFile& regs, bool wide, const Log& log);
+// `caller`: the calling vCPU (null in tests that need none; xsetbv_verdict then answers
+// unknown_cpu).
+bool run_hypercall(vmx::GprFile& regs, bool wide, const Log& log, const Vcpu* caller = nullptr);
 
 }  // namespace vmm

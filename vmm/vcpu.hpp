@@ -10,6 +10,7 @@
 #include "vmm/apic/ap_start.hpp"
 #include "vmm/monitor/monitor_vcpu.hpp"
 #include "vmm/policy/xcr0_state.hpp"
+#include "vmm/policy/xsetbv.hpp"
 #include "vmm/vcpu_layout.h"
 
 namespace vmm::apic {
@@ -77,6 +78,9 @@ struct Vcpu {
   uint64_t dt_guard_emulated[8];
   // Exits in a row whose instruction changed before it was fetched again (re-executed).
   uint32_t dt_guard_refetch_streak;
+
+  // The last XSETBV exit's verdict (vmm/handlers/xsetbv.cpp), for hypercall 7.
+  policy::XsetbvRecord last_xsetbv;
 };
 
 inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;

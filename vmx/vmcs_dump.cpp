@@ -56,4 +56,31 @@ size_t dump_vmcs(VmcsAccess& vmcs, DumpSink sink, void* sink_ctx, const DumpOpti
   return lines;
 }
 
+size_t dump_gprs(const GprFile& regs, bool egprs, DumpSink sink, void* sink_ctx) {
+  constexpr unsigned kPerLine = 4;
+  const unsigned count = egprs ? arch::kGprCount : arch::kLegacyGprCount;
+  size_t lines = 0;
+  char buf[kDumpLineMax];
+  Line l{buf};
+  buf[0] = '\0';
+  unsigned on_line = 0;
+  for (unsigned n = 0; n < count; ++n) {
+    if (n == static_cast<unsigned>(arch::Gpr::rsp)) continue;
+    if (on_line) l.put(' ');
+    l.put(arch::gpr_name(n, arch::GprWidth::b64));
+    l.put('=');
+    l.hex(regs.gpr[n], 16);
+    ++on_line;
+    // A line ends at every fourth register number, so R16..R31 start their own lines.
+    if ((n + 1) % kPerLine == 0) {
+      sink(sink_ctx, buf);
+      ++lines;
+      l.len = 0;
+      buf[0] = '\0';
+      on_line = 0;
+    }
+  }
+  return lines;
+}
+
 }  // namespace vmx

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmx/gpr_file.hpp"
 #include "vmx/vmcs_access.hpp"
 #include "vmx/vmcs_field.hpp"
 
@@ -34,5 +35,13 @@ void format_vmcs_line(char* buf, VmcsField f, uint64_t value);
 
 // Dumps every field; returns the number of lines written.
 size_t dump_vmcs(VmcsAccess& vmcs, DumpSink sink, void* sink_ctx, const DumpOptions& options = {});
+
+// The guest's general-purpose registers for the same stop dump, four a line in table order
+// (arch/gpr_table.def), e.g. "rax=0x0000000000000001 rcx=... rdx=... rbx=...". RSP is left
+// out: it lives in the VMCS (guest_rsp), and gpr[4] is only the emulator's mirror. R16..R31
+// follow only when `egprs` (the guest's XCR0.APX is set, vmm/policy/xcr0_state.hpp): only
+// then do they exist for the guest and hold its values (the exit stub saved them). Returns
+// the number of lines written.
+size_t dump_gprs(const GprFile& regs, bool egprs, DumpSink sink, void* sink_ctx);
 
 }  // namespace vmx

@@ -7,7 +7,7 @@ clang 19 with the byte macros. This script asserts that the .text bytes are iden
 decodes them with llvm-objdump-19 (an independent APX decoder, docs/platform.md) and checks
 every move: register, base and gpr[] offset, taken from arch/gpr_table.def.
 
-  compare_stub_bytes.py --kind stub|variants --objcopy P --objdump P --table DEF OBJ...
+  compare_stub_bytes.py --kind stub|capture|variants --objcopy P --objdump P --table DEF OBJ...
 """
 import argparse
 import json
@@ -189,6 +189,24 @@ def check_stub(objdump, obj, rows):
     print("ok  apx_gpr_restore: %d legacy loads, then the base RDI last" % len(legacy))
 
 
+def check_capture(objdump, obj, rows):
+    """vmx/asm/egpr_capture.S: the exit stub's EGPR save block alone (SAVE_GUEST_EGPRS), then ret."""
+    syms = symbols(objdump, obj)
+    insns = disassemble(objdump, obj)
+    for s in ("apex_capture_guest_egprs", "apex_capture_guest_egprs_first_egpr"):
+        if s not in syms:
+            fail("symbol %s missing" % s)
+    body = function(insns, syms["apex_capture_guest_egprs"], 1 << 62)
+    expect(body[0], "cmpb", "$0x0, (%rsi)", "apex_capture_guest_egprs flag test")
+    i = check_egpr_block(body, 0, rows, "rdi", 0, True, "apex_capture_guest_egprs")
+    if body[3].addr != syms["apex_capture_guest_egprs_first_egpr"]:
+        fail("apex_capture_guest_egprs_first_egpr is not the first EGPR move")
+    expect(body[i], "retq", "", "apex_capture_guest_egprs end")
+    if any(x.mnem != "int3" for x in body[i + 1:]):
+        fail("apex_capture_guest_egprs: unexpected instructions after ret: %r" % body[i + 1:])
+    print("ok  apex_capture_guest_egprs: no legacy move, only the gated EGPR stores, then ret")
+
+
 def check_variants(objdump, obj, rows):
     syms = symbols(objdump, obj)
     insns = disassemble(objdump, obj)
@@ -225,7 +243,7 @@ def check_variants(objdump, obj, rows):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--kind", choices=["stub", "variants"])
+    ap.add_argument("--kind", choices=["stub", "capture", "variants"])
     ap.add_argument("--objcopy")
     ap.add_argument("--objdump")
     ap.add_argument("--table")
@@ -251,7 +269,7 @@ def main():
     # is the independent judge. (The bytes are identical anyway.)
     global OWN_DECODER
     OWN_DECODER = a.decoder
-    (check_stub if a.kind == "stub" else check_variants)(a.objdump, a.objects[0], rows)
+    {"stub": check_stub, "capture": check_capture, "variants": check_variants}[a.kind](a.objdump, a.objects[0], rows)
     print("PASS")
     return 0
 

@@ -70,4 +70,24 @@ driver_restore_then_save:
 	ret
 	.size	driver_restore_then_save, . - driver_restore_then_save
 
+// void driver_restore_then_capture(const GprFile* in, GprFile* out, const uint8_t* flag)
+// apx_gpr_restore(in, flag), then at once apex_capture_guest_egprs(out, flag)
+// (vmx/asm/egpr_capture.S): with the flag set, out->gpr[16..31] must equal in->gpr[16..31].
+	.p2align 4
+	.globl	driver_restore_then_capture
+	.type	driver_restore_then_capture, @function
+driver_restore_then_capture:
+	PUSH_CALLEE_SAVED
+	pushq	%rsi			// out
+	pushq	%rdx			// flag
+	movq	%rdx, %rsi
+	call	apx_gpr_restore
+	movq	8(%rsp), %rdi
+	movq	(%rsp), %rsi
+	call	apex_capture_guest_egprs
+	addq	$16, %rsp
+	POP_CALLEE_SAVED
+	ret
+	.size	driver_restore_then_capture, . - driver_restore_then_capture
+
 	.section .note.GNU-stack, "", @progbits

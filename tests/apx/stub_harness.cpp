@@ -17,10 +17,12 @@
 #include <ucontext.h>
 
 #include "vmx/asm/apx_gpr_stub.hpp"
+#include "vmx/asm/egpr_capture.hpp"
 
 extern "C" {
 void driver_save(const uint64_t* pattern, vmx::GprFile* out, const uint8_t* flag);
 void driver_restore_then_save(const vmx::GprFile* in, vmx::GprFile* out, const uint8_t* flag);
+void driver_restore_then_capture(const vmx::GprFile* in, vmx::GprFile* out, const uint8_t* flag);
 }
 
 namespace {
@@ -125,6 +127,16 @@ void flag_clear_paths() {
   check_legacy_saved("restore+save, flag clear:", out, &flag);
   check_egprs_untouched("restore+save, flag clear:", out);
   printf("ok   flag clear: legacy GPRs saved and restored exactly, RSP and R16..R31 untouched\n");
+
+  // The launch's capture (vmx/asm/egpr_capture.S) with the flag clear: no slot written at all.
+  fill(out, kSentinel);
+  apex_capture_guest_egprs(&out, &flag);
+  char name[96];
+  for (unsigned n = 0; n < 32; ++n) {
+    snprintf(name, sizeof name, "capture, flag clear: gpr[%u] (must stay untouched)", n);
+    CHECK_EQ(name, out.gpr[n], kSentinel);
+  }
+  printf("ok   flag clear: apex_capture_guest_egprs writes nothing and runs no EGPR move\n");
 }
 
 // Runs `body` expecting #UD at `expected`. Returns true when it faulted there.
@@ -177,6 +189,14 @@ void flag_set_without_apx() {
     printf("ok   flag set: apx_gpr_restore faulted with SIGILL at apx_gpr_restore_first_egpr (%p)\n",
            static_cast<const void*>(apx_gpr_restore_first_egpr));
 
+  fill(out, kSentinel);
+  if (expect_ud_at("capture, flag set: SIGILL address", apex_capture_guest_egprs_first_egpr,
+                   [&] { apex_capture_guest_egprs(&out, &flag); })) {
+    check_egprs_untouched("capture, flag set (before the fault):", out);
+    printf("ok   flag set: apex_capture_guest_egprs faulted with SIGILL at its first EGPR move (%p)\n",
+           static_cast<const void*>(apex_capture_guest_egprs_first_egpr));
+  }
+
   sigaction(SIGILL, &old, nullptr);
 }
 
@@ -193,6 +213,14 @@ void flag_set_with_apx() {
     CHECK_EQ(name, out.gpr[n], pattern_value(n));
   }
   printf("ok   flag set: R16..R31 round-trip through apx_gpr_restore + apx_gpr_save\n");
+
+  fill(out, kSentinel);
+  driver_restore_then_capture(&in, &out, &flag);
+  for (unsigned n = 0; n < 32; ++n) {
+    snprintf(name, sizeof name, "restore+capture, flag set: gpr[%u]", n);
+    CHECK_EQ(name, out.gpr[n], n < 16 ? kSentinel : pattern_value(n));
+  }
+  printf("ok   flag set: apex_capture_guest_egprs stores R16..R31 and nothing else\n");
 }
 
 }  // namespace

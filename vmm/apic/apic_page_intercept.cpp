@@ -79,11 +79,18 @@ ExitAction ApicPageIntercept::emulate(ExitContext& ctx, uint64_t gpa, Access acc
   ExitAction fast = ExitAction::resume();
   if (access == Access::ept_write && store32_at_rip(ctx, *view, gpa, &fast)) return fast;
   if (access == Access::apic_access_read && load32_at_rip(ctx, *view, gpa, &fast)) return fast;
-  bool unsupported = false;
+  bool unsupported = false, evex = false;
   unsigned length = 0;
-  ExitAction a = emulate_at_rip(ctx, *view, nullptr, &unsupported, &length);
+  ExitAction a = emulate_at_rip(ctx, *view, nullptr, &unsupported, &length, &evex);
   if (!unsupported) return a;
-  // An access the emulator cannot do (an SSE/AVX store, FXSAVE, MOVDIR64B ...): APIC registers
+  // EVEX (AVX-512, APX): #UD, as KVM answers an EVEX access it would have to emulate
+  // (unemulated_evex_answer, vmm/handlers/emulate_at_rip.hpp).
+  if (evex) {
+    APEX_LOG_GUEST(warn, "cpu%u: an EVEX access to the local APIC page gets #UD, as under KVM (offset 0x%llx)",
+                   ctx.vcpu.index, static_cast<unsigned long long>(gpa & 0xfff));
+    return unemulated_evex_answer();
+  }
+  // Another access the emulator cannot do (an SSE/VEX store, FXSAVE, MOVDIR64B ...): APIC registers
   // are defined only for aligned 32-bit accesses (SDM Vol 3A 11.4.1), so the instruction is
   // skipped whole, the APIC untouched, and the CPU goes on.
   APEX_LOG_GUEST(warn, "cpu%u: an access to the local APIC page apexvisor cannot emulate was skipped (offset 0x%llx)",

@@ -17,7 +17,7 @@ ExitAction skip_unemulated(ExitContext& ctx, unsigned length) {
 }
 
 ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
-                          bool* unsupported, unsigned* length) {
+                          bool* unsupported, unsigned* length, bool* evex) {
   // MAXPHYADDR bounds reserved-bit checks in the walk; 52 accepts every address the guest's
   // tables can hold when the CPU does not say.
   guest_memory::PagingState paging = guest_memory::read_paging_state(ctx.vmcs, 52);
@@ -28,6 +28,7 @@ ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys,
   const bool apx = guest_rex2_enabled(ctx);  // REX2 decodes only with guest XCR0.APX=1 and CR4.OSXSAVE
   decode::emulate::Result r = decode::emulate::fetch_instruction(emu, apx, insn);
   if (length) *length = r.outcome == decode::emulate::Outcome::ok ? insn.length : 0;
+  if (evex) *evex = r.outcome == decode::emulate::Outcome::ok && insn.encoding == decode::Encoding::evex;
   if (r.outcome == decode::emulate::Outcome::ok) r = decode::emulate::emulate(insn, emu);
   return finish_emulation(ctx, emu, r, unsupported);
 }

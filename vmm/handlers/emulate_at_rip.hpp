@@ -20,8 +20,22 @@ namespace vmm {
 // so the caller can fall back.
 // `length`, when given, receives the instruction's length once it was fetched and decoded
 // (0 when it could not be), for a caller that skips what the emulator cannot do.
+// `evex`, when given, says whether that instruction is EVEX-encoded (classic AVX-512 or APX):
+// the emulator does none (decode/emulate/emulate.hpp), and a caller whose access needs
+// emulation decides with unemulated_evex_answer() below.
 ExitAction emulate_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, guest_memory::WriteObserver* observer,
-                          bool* unsupported, unsigned* length = nullptr);
+                          bool* unsupported, unsigned* length = nullptr, bool* evex = nullptr);
+
+// EVEX, the one rule (issue P11; spec.md §2 "What a VMX emulator must do with EVEX"): KVM's
+// emulator implements no EVEX instruction (opcode 62 in 64-bit mode is NotImpl, "KVM: x86:
+// Enable APX for guests" v2 12/16), so emulation fails, and handle_emulation_failure() queues
+// #UD for the guest. apexvisor gives the same answer where KVM would have to emulate: an
+// EVEX access to the local APIC page gets #UD (RIP unchanged, the APIC untouched), never a
+// skip or a stop. Where KVM would not emulate at all the guest executes the instruction
+// itself: on a watched RAM page the write monitor single-steps it, as KVM unprotects a
+// write-tracked RAM page and re-executes when emulation fails
+// (kvm_unprotect_and_retry_on_failure), so its write is recorded as a fallback event.
+inline ExitAction unemulated_evex_answer() { return ExitAction::ud(); }
 
 // Skips the `length`-byte instruction at RIP without any of its effects and retires it as an
 // emulated instruction does: the answer where a write is defined to be dropped (hypervisor

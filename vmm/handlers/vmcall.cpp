@@ -10,7 +10,7 @@ namespace vmm {
 
 ExitAction handle_vmcall(ExitContext& ctx) {
   if (guest_cpl(ctx.vmcs) != 0) return ExitAction::ud();
-  if (!run_hypercall(ctx.vcpu.regs, guest_in_64bit_mode(ctx.vmcs), global_log())) return ExitAction::ud();
+  if (!run_hypercall(ctx.vcpu.regs, guest_in_64bit_mode(ctx.vmcs), global_log(), &ctx.vcpu)) return ExitAction::ud();
   return ExitAction::advance();
 }
 

@@ -17,6 +17,9 @@ ExitAction handle_xsetbv(ExitContext& ctx) {
   const policy::XsetbvContext guest{ctx.policy.apx.guest_supported_xcr0,
                                     (guest_visible_cr4(ctx.vmcs) & arch::cr4::OSXSAVE) != 0, guest_cpl(ctx.vmcs)};
   const policy::XsetbvVerdict verdict = policy::validate_xsetbv(op.index, op.value, guest);
+  // Kept before acting on it: hypercall 7 lets the guest compare the verdict with the SDM's
+  // rules (a host XSETBV of a wrongly accepted value would fault too and hide the mistake).
+  ctx.vcpu.last_xsetbv = {ctx.vcpu.last_xsetbv.exits + 1, op.value, op.index, verdict};
   if (verdict != policy::XsetbvVerdict::ok)
     return policy::xsetbv_verdict_vector(verdict) == vector::UD ? ExitAction::ud() : ExitAction::gp0();
   // The policy only offers components the host supports, so a fault here means the host and

@@ -58,6 +58,7 @@ vmx::HardwareVmcs g_vmcs;
   APEX_LOG(fatal, "cpu%u: guest stopped: %s (exit reason %u %s, %llu exits so far)", vcpu.index, why, reason,
            vmx::exit_reason_name(reason), static_cast<unsigned long long>(vcpu.exits_total));
   dump_current_vmcs(vcpu.index, "guest stopped");
+  dump_guest_gprs(vcpu.regs, vcpu.xstate.xcr0 & policy::xcr0::APX);
   for (;;) {
     arch::cli();
     arch::cpu_halt();

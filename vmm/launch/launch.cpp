@@ -7,7 +7,9 @@
 #include "vmm/apic/virtual_apic.hpp"
 #include "vmm/launch/guest_state.hpp"
 #include "vmm/launch/vmcs_report.hpp"
+#include "vmm/policy/cpuid_bits.hpp"
 #include "vmm/policy/xcr0_state.hpp"
+#include "vmx/asm/egpr_capture.hpp"
 #include "vmx/controls.hpp"
 #include "vmx/fixed_cr.hpp"
 #include "vmx/vmcs_hardware.hpp"
@@ -85,7 +87,7 @@ bool write_host_state(vmx::VmcsAccess& v, const CpuVm& cpu) {
   uint64_t cr4 = arch::read_cr4();
   // The host executes XSETBV for the guest, which needs CR4.OSXSAVE (design.md pitfalls);
   // OVMF leaves it clear on APs.
-  if (arch::cpuid(1).ecx & (1u << 26)) cr4 |= arch::cr4::OSXSAVE;
+  if (arch::cpuid(1).ecx & policy::cpuid::kLeaf1EcxXsave) cr4 |= arch::cr4::OSXSAVE;
   ok &= v.write(VmcsField::host_cr0, arch::read_cr0());
   ok &= v.write(VmcsField::host_cr3, machine_vm()->host_cr3);
   ok &= v.write(VmcsField::host_cr4, cr4);
@@ -121,9 +123,24 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu, const
   Vcpu& vcpu = *cpu.vcpu;
   vcpu.index = cpu.index;
   vcpu.state = VcpuState::active;
-  const bool osxsave = arch::read_cr4() & arch::cr4::OSXSAVE;
-  policy::adopt_launch_xcr0(vcpu.xstate, osxsave ? arch::xgetbv(0) : 1);
-  if (vcpu.xstate.save_egprs) return {false, "the firmware runs with XCR0.APX set: not supported at launch", 0};
+  // The firmware's XCR0 becomes the guest's (policy/xcr0_state.hpp says how it is read and
+  // when it is refused). A firmware with XCR0.APX=1 keeps its R16..R31: they are captured
+  // into gpr[16..31] by the exit stub's own EGPR block (vmx/asm/egpr_capture.S) while
+  // CR4.OSXSAVE is still set for the read; nothing after it touches an EGPR before VMLAUNCH.
+  const uint64_t cr4_at_entry = arch::read_cr4();
+  const policy::LaunchXcr0Read how = policy::launch_xcr0_read(
+      arch::cpuid(1).ecx & policy::cpuid::kLeaf1EcxXsave, cr4_at_entry & arch::cr4::OSXSAVE);
+  if (how.set_osxsave) arch::write_cr4(cr4_at_entry | arch::cr4::OSXSAVE);
+  const uint64_t firmware_xcr0 = how.read_xcr0 ? arch::xgetbv(0) : policy::xcr0::X87;
+  const policy::LaunchXcr0Verdict verdict =
+      policy::launch_xcr0_verdict(firmware_xcr0, machine_vm()->policy.apx.expose_apx);
+  if (const char* why = policy::launch_xcr0_refusal(verdict)) {
+    if (how.set_osxsave) arch::write_cr4(cr4_at_entry);
+    return {false, why, 0};
+  }
+  policy::adopt_launch_xcr0(vcpu.xstate, firmware_xcr0);
+  apex_capture_guest_egprs(&vcpu.regs, &vcpu.xstate.save_egprs);  // a no-op unless XCR0.APX=1
+  if (how.set_osxsave) arch::write_cr4(cr4_at_entry);
   // The guest resumes at the return of a call made several frames up (guest_continuation.h):
   // with CET shadow stacks on, the shadow stack would not match and that return would #CP.
   if (arch::read_cr4() & arch::cr4::CET)

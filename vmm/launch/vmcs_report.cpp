@@ -33,4 +33,6 @@ void dump_current_vmcs(unsigned cpu, const char* why) {
   }
 }
 
+void dump_guest_gprs(const vmx::GprFile& regs, bool egprs) { vmx::dump_gprs(regs, egprs, log_line, nullptr); }
+
 }  // namespace vmm

@@ -28,7 +28,8 @@ HypercallStatus to_hypercall_status(Status s) {
 
 uint64_t event_info(const Event& e) {
   return static_cast<uint64_t>(e.size) | (static_cast<uint64_t>(e.insn_length) << 8) |
-         (static_cast<uint64_t>(e.kind) << 16) | (static_cast<uint64_t>(e.cpu) << 32);
+         (static_cast<uint64_t>(e.kind) << 16) | (static_cast<uint64_t>(e.egprs_valid ? 1 : 0) << 24) |
+         (static_cast<uint64_t>(e.cpu) << 32);
 }
 
 HypercallStatus hypercall_add(WriteMonitor* m, vmx::GprFile&, uint64_t gpa, uint64_t size) {
@@ -43,7 +44,7 @@ HypercallStatus hypercall_remove(WriteMonitor* m, vmx::GprFile&, uint64_t gpa, u
 
 HypercallStatus hypercall_read_event(WriteMonitor* m, vmx::GprFile& regs, uint64_t seq, uint64_t part) {
   if (!m || !m->ready()) return HypercallStatus::monitor_unavailable;
-  if (part > 1) return HypercallStatus::bad_argument;
+  if (part > kEventLastPart) return HypercallStatus::bad_argument;
   Event e{};
   const Status st = m->read_event(seq, &e);
   if (st != Status::ok) return to_hypercall_status(st);
@@ -53,11 +54,18 @@ HypercallStatus hypercall_read_event(WriteMonitor* m, vmx::GprFile& regs, uint64
     r(regs, Gpr::rcx) = e.rip;
     r(regs, Gpr::rdx) = e.old_value;
     r(regs, Gpr::rsi) = e.new_value;
-  } else {
+  } else if (part == 1) {
     r(regs, Gpr::rbx) = e.linear;
     r(regs, Gpr::rcx) = e.seq;
     r(regs, Gpr::rdx) = arch::load_le(e.insn, 8);
     r(regs, Gpr::rsi) = arch::load_le(e.insn + 8, 8);
+  } else {
+    // Parts 2-5: R16..R31, four a part (zero when info bit 24 says none were kept).
+    const unsigned first = 4 * static_cast<unsigned>(part - 2);
+    r(regs, Gpr::rbx) = e.egprs[first];
+    r(regs, Gpr::rcx) = e.egprs[first + 1];
+    r(regs, Gpr::rdx) = e.egprs[first + 2];
+    r(regs, Gpr::rsi) = e.egprs[first + 3];
   }
   r(regs, Gpr::rdi) = event_info(e);
   return HypercallStatus::ok;

@@ -282,12 +282,18 @@ bool WriteMonitor::watched(uint64_t gpa) {
 // most kMaxEventBytes. Pieces in the unwatched part of a watched page are not logged. The
 // instruction is fetched before the lock is taken, through raw RAM (never the view: no
 // recursion).
+void capture_event_egprs(const vmx::GprFile& regs, uint64_t guest_xcr0, Event& e) {
+  e.egprs_valid = (guest_xcr0 & policy::xcr0::APX) != 0;
+  for (unsigned n = 0; n < 16; ++n) e.egprs[n] = e.egprs_valid ? regs.gpr[16 + n] : 0;
+}
+
 void WriteMonitor::record(ExitContext* ctx, const guest_memory::WriteRecord& r) {
   Event tmpl{};
   tmpl.kind = EventKind::emulated;
   if (ctx) {
     tmpl.cpu = ctx->vcpu.index;
     origin_of(*ctx, tmpl);
+    capture_event_egprs(ctx->vcpu.regs, ctx->vcpu.xstate.xcr0, tmpl);
   } else {
     tmpl.cpu = ~0u;  // no exit known: CPU and instruction unknown
   }
@@ -380,6 +386,9 @@ ExitAction WriteMonitor::on_write(ExitContext& ctx, uint64_t gpa) {
     __atomic_add_fetch(&emulated_, 1, __ATOMIC_RELAXED);
     return a;
   }
+  // Beyond the emulator, EVEX (AVX-512, APX) included: the guest executes it itself under a
+  // single step, as KVM re-executes on a write-tracked RAM page when its emulation fails
+  // (vmm/handlers/emulate_at_rip.hpp, unemulated_evex_answer: #UD is for the APIC page).
   return start_step(ctx, page, linear_page, tmpl);
 }
 
@@ -592,6 +601,7 @@ void WriteMonitor::diff_page_locked(Vcpu& vcpu, unsigned index) {
   Event e{};
   e.cpu = vcpu.index;
   e.kind = EventKind::fallback;
+  capture_event_egprs(vcpu.regs, vcpu.xstate.xcr0, e);
   e.rip = s.rip;
   e.insn_length = s.insn_length;
   for (unsigned i = 0; i < kInsnBytes; ++i) e.insn[i] = s.insn[i];

@@ -18,7 +18,8 @@
 // instruction's RIP and bytes. The events of one exit are recorded here only (the owner path
 // installs no WriteObserver): never twice.
 //
-// Fallback: an instruction the emulator does not do (CMPXCHG, XADD, SSE/AVX stores, ...) is
+// Fallback: an instruction the emulator does not do (CMPXCHG, XADD, SSE/AVX stores, EVEX
+// (AVX-512 and APX: KVM re-executes those on RAM too, vmm/handlers/emulate_at_rip.hpp), ...) is
 // executed by the guest itself under the monitor-trap flag (SDM Vol 3C 26.5.2): the page is
 // snapshotted, made writable, MTF is set, the guest resumes; the MTF VM exit (reason 37)
 // after that one instruction compares the page with the snapshot, logs each changed run of
@@ -106,7 +107,14 @@ struct Event {
   uint8_t size;              // 1..kMaxEventBytes
   EventKind kind;
   uint32_t cpu;  // Vcpu::index
+  // R16..R31 of the writing CPU's guest as the recording exit found them (emulated: before the
+  // instruction; fallback: after the step), kept only when that guest's XCR0.APX is set: only
+  // then do they exist for it (issue P11, the visibility KVM gives through its ioctls).
+  uint8_t egprs_valid;
+  uint64_t egprs[16];
 };
+// Copies the guest's R16..R31 into `e` when its XCR0.APX is set (egprs_valid), else clears them.
+void capture_event_egprs(const vmx::GprFile& regs, uint64_t guest_xcr0, Event& e);
 
 struct Stats {
   uint64_t recorded;       // events ever recorded (= the next sequence number)

@@ -21,6 +21,7 @@ inline constexpr uint32_t kLeaf1EcxDtes64 = 1u << 2;  // 64-bit DS area: hidden 
 inline constexpr uint32_t kLeaf1EcxDsCpl = 1u << 4;   // CPL-qualified BTS: hidden with DS
 inline constexpr uint32_t kLeaf1EcxVmx = 1u << 5;
 inline constexpr uint32_t kLeaf1EcxSmx = 1u << 6;  // GETSEC exits and #UDs: SMX is hidden too
+inline constexpr uint32_t kLeaf1EcxXsave = 1u << 26;       // XSAVE/XRSTOR/XSETBV/XGETBV and XCR0
 inline constexpr uint32_t kLeaf1EcxOsxsave = 1u << 27;     // mirrors CR4.OSXSAVE
 inline constexpr uint32_t kLeaf1EcxHypervisor = 1u << 31;  // "running under a hypervisor"
 // CPUID.6:EAX: the Hardware Feedback Interface writes a table to a physical address the

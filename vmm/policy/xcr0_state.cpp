@@ -32,4 +32,19 @@ void adopt_launch_xcr0(VcpuXcr0State& state, uint64_t current_xcr0) {
   state.egprs_live = apx ? 1 : 0;
 }
 
+LaunchXcr0Read launch_xcr0_read(bool cpu_has_xsave, bool cr4_osxsave) {
+  if (!cpu_has_xsave) return {false, false};
+  return {true, !cr4_osxsave};
+}
+
+LaunchXcr0Verdict launch_xcr0_verdict(uint64_t firmware_xcr0, bool apx_exposed) {
+  if (!(firmware_xcr0 & xcr0::APX)) return LaunchXcr0Verdict::adopt;
+  return apx_exposed ? LaunchXcr0Verdict::adopt_capture_egprs : LaunchXcr0Verdict::refuse_apx_hidden;
+}
+
+const char* launch_xcr0_refusal(LaunchXcr0Verdict v) {
+  if (v != LaunchXcr0Verdict::refuse_apx_hidden) return nullptr;
+  return "the firmware runs with XCR0.APX set, but APX is hidden from guests (apx=off or not exposable): not adopted";
+}
+
 }  // namespace vmm::policy

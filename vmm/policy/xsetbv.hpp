@@ -51,4 +51,15 @@ struct XsetbvContext {
 
 XsetbvVerdict validate_xsetbv(uint32_t index, uint64_t value, const XsetbvContext& ctx);
 
+// The handler's decision on a vCPU's last XSETBV exit, kept in the vCPU before it acts on it.
+// Hypercall 7 (xsetbv_verdict, vmm/hypercall.hpp) reports it: a #GP alone cannot show the
+// validation worked, because a value the validation wrongly accepts is then executed on the
+// host, whose own XSETBV faults too (issue P10).
+struct XsetbvRecord {
+  uint64_t exits;         // XSETBV exits validated on this vCPU (0: none yet)
+  uint64_t value;         // EDX:EAX of the last one
+  uint32_t index;         // its ECX
+  XsetbvVerdict verdict;  // what validate_xsetbv said
+};
+
 }  // namespace vmm::policy

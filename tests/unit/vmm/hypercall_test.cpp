@@ -43,7 +43,8 @@ TEST_CASE("hypercall table: numbers and names") {
   };
   const Row rows[] = {
       {0, "version"}, {1, "exit_counter"}, {2, "read_log"}, {3, "cpu_count"}, {4, "ap_start_mode"},
-      {5, "log_line"},   {6, "code_checksum"}, {7, nullptr}, {15, nullptr},       {16, "monitor_add"}, {17, "monitor_remove"},
+      {5, "log_line"},   {6, "code_checksum"}, {7, "xsetbv_verdict"}, {8, nullptr}, {15, nullptr},
+      {16, "monitor_add"}, {17, "monitor_remove"},
       {18, "monitor_read_event"}, {19, "monitor_stats"}, {20, nullptr}, {0x100000000ull, nullptr},
   };
   for (const Row& r : rows) {
@@ -72,7 +73,7 @@ TEST_CASE("VMCALL: CPL 0 only, unknown numbers #UD, nothing changes on #UD") {
       {"version at CPL 0", Mode::long64, 0, 0, Outcome::advance},
       {"version at CPL 3", Mode::long64, 3, 0, Outcome::ud},
       {"version at CPL 1", Mode::long64, 1, 0, Outcome::ud},
-      {"number 7 (not in the table)", Mode::long64, 0, 7, Outcome::ud},
+      {"number 8 (not in the table)", Mode::long64, 0, 8, Outcome::ud},
       {"number 20 (after the EPT write monitor's 16-19)", Mode::long64, 0, 20, Outcome::ud},
       {"number 0xffff", Mode::long64, 0, 0xffff, Outcome::ud},
       {"64-bit mode: RAX high bits count", Mode::long64, 0, 0x100000000ull, Outcome::ud},

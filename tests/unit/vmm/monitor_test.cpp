@@ -567,6 +567,40 @@ TEST_CASE("monitor fallback: locked instructions the emulator lacks are stepped,
   }
 }
 
+// EVEX writes (AVX-512, APX map 4) are not emulated (KVM emulates no EVEX); on a watched RAM
+// page the guest runs them itself under a single step, as KVM re-executes on write-tracked RAM
+// (vmm/handlers/emulate_at_rip.hpp): never #UD there, and the write is recorded as a fallback.
+TEST_CASE("monitor fallback: EVEX writes are single-stepped and recorded, not #UD") {
+  MonitorRig rig;
+  REQUIRE(rig.monitor->add(0x200000, 0x100) == Status::ok);
+  struct Row {
+    const char* what;
+    emu_test::Bytes code;
+    bool apx;
+  };
+  const Row rows[] = {
+      {"vmovdqu32 [rdi], zmm0", {0x62, 0xf1, 0x7e, 0x48, 0x7f, 0x07}, false},
+      {"{evex} not qword [rdi] (APX map 4)", {0x62, 0xf4, 0xfc, 0x08, 0xf7, 0x17}, true},
+  };
+  uint64_t seq = 0;
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    MonitorRig::Cpu cpu(rig, 1);
+    cpu.f.vcpu.xstate.save_egprs = r.apx;
+    cpu.gpr(Gpr::rdi) = 0x200040;
+    CHECK(outcome_of(cpu.write_exit(rig, r.code, 0x200040)) == Outcome::resume);
+    CHECK(cpu.mtf());
+    CHECK(cpu.rip() == 0x400000);
+    rig.platform.mem.poke64(0x200040, 0x1122334455667788ull + seq);  // what the guest's store did
+    CHECK(outcome_of(cpu.f.exit(ExitReason::monitor_trap_flag)) == Outcome::resume);
+    REQUIRE(rig.recorded() == seq + 1);
+    const auto e = rig.event(seq++);
+    CHECK(e.kind == EventKind::fallback);
+    CHECK(e.insn_length == r.code.size());
+    CHECK(e.insn[0] == 0x62);
+  }
+}
+
 TEST_CASE("monitor fallback without MTF: the VMX-preemption timer ends the step") {
   MonitorRig rig;
   rig.monitor->init(&rig.platform, rig.snapshots.data(), 8, vmm::monitor::StepMethod::preemption_timer);
@@ -732,7 +766,7 @@ TEST_CASE("hypercalls 16-19 through VMCALL: registers in and out") {
       {"add hypervisor memory", 16, 0x800000, 8, HS::monitor_not_ram},
       {"remove not exact", 17, 0x200000, 0x10, HS::monitor_no_such_range},
       {"read event not recorded yet", 18, 0, 0, HS::monitor_no_event},
-      {"read event, part 2", 18, 0, 2, HS::bad_argument},
+      {"read event, part 6", 18, 0, 6, HS::bad_argument},
   };
   for (const Row& r : rows) {
     CAPTURE(r.what);
@@ -771,6 +805,14 @@ TEST_CASE("hypercalls 16-19 through VMCALL: registers in and out") {
   CHECK(cpu.gpr(Gpr::rbx) == 0x200020);
   CHECK(cpu.gpr(Gpr::rsi) == 0x04030201);
   CHECK(cpu.gpr(Gpr::rdi) == (4 | (3 << 8) | (1ull << 16) | (5ull << 32)));
+
+  // This guest's XCR0.APX is clear: parts 2-5 answer, with zeros, and info bit 24 clear.
+  for (uint64_t part = 2; part <= 5; ++part) {
+    CAPTURE(part);
+    CHECK(call(18, 0, part) == 0);
+    for (Gpr g : {Gpr::rbx, Gpr::rcx, Gpr::rdx, Gpr::rsi}) CHECK(cpu.gpr(g) == 0);
+    CHECK(cpu.gpr(Gpr::rdi) == (8 | (3 << 8) | (5ull << 32)));
+  }
 
   CHECK(call(19, 0, 0) == 0);
   CHECK(cpu.gpr(Gpr::rbx) == 2);  // recorded
@@ -824,6 +866,55 @@ vmm::ExitAction delivery_exit(MonitorRig& rig, MonitorRig::Cpu& cpu, uint64_t gp
   return a;
 }
 }  // namespace
+
+// Issue P11: with the guest's XCR0.APX set, every event keeps that guest's R16..R31 (info bit
+// 24), read back four at a time through parts 2-5; emulated and fallback events alike.
+TEST_CASE("hypercall 18 parts 2-5: R16-R31 of a guest with XCR0.APX set") {
+  MonitorRig rig;
+  REQUIRE(rig.monitor->add(0x200000, 0x100) == Status::ok);
+  MonitorRig::Cpu cpu(rig, 3);
+  cpu.f.vcpu.xstate.xcr0 |= vmm::policy::xcr0::APX;
+  cpu.f.vcpu.xstate.save_egprs = 1;
+  auto set_egprs = [&](uint64_t base) {
+    for (unsigned n = 16; n < 32; ++n) cpu.f.vcpu.regs.gpr[n] = base + n;
+  };
+  auto read_egprs = [&](uint64_t seq, uint64_t base) {
+    for (uint64_t part = 2; part <= 5; ++part) {
+      CAPTURE(seq, part);
+      cpu.gpr(Gpr::rax) = 18;
+      cpu.gpr(Gpr::rbx) = seq;
+      cpu.gpr(Gpr::rcx) = part;
+      cpu.f.vmcs.set(VmcsField::guest_rip, 0x1000);
+      cpu.f.vmcs.set(VmcsField::vm_exit_instruction_length, 3);
+      REQUIRE(outcome_of(cpu.f.exit(ExitReason::vmcall)) == Outcome::advance);
+      CHECK(cpu.gpr(Gpr::rax) == 0);
+      const unsigned first = 16 + 4 * static_cast<unsigned>(part - 2);
+      CHECK(cpu.gpr(Gpr::rbx) == base + first);
+      CHECK(cpu.gpr(Gpr::rcx) == base + first + 1);
+      CHECK(cpu.gpr(Gpr::rdx) == base + first + 2);
+      CHECK(cpu.gpr(Gpr::rsi) == base + first + 3);
+      CHECK(((cpu.gpr(Gpr::rdi) >> 24) & 0xff) == 1);
+      CHECK((cpu.gpr(Gpr::rdi) >> 32) == 3);
+    }
+  };
+  // Emulated: mov [rdi], r16 (REX2), R16's value is the one written.
+  set_egprs(0xe9e9000000000000ull);
+  cpu.gpr(Gpr::rdi) = 0x200008;
+  REQUIRE(outcome_of(cpu.write_exit(rig, {0xd5, 0x48, 0x89, 0x07}, 0x200008)) == Outcome::resume);
+  REQUIRE(rig.recorded() == 1);
+  CHECK(rig.event(0).new_value == 0xe9e9000000000010ull);
+  CHECK(rig.event(0).kind == EventKind::emulated);
+  read_egprs(0, 0xe9e9000000000000ull);
+  // Fallback: an EVEX store, single-stepped; the registers as the step's exit found them.
+  cpu.gpr(Gpr::rdi) = 0x200040;
+  REQUIRE(outcome_of(cpu.write_exit(rig, {0x62, 0xf4, 0xfc, 0x08, 0xf7, 0x17}, 0x200040)) == Outcome::resume);
+  rig.platform.mem.poke64(0x200040, ~pattern(0x200040));  // what the guest's NOT did
+  set_egprs(0x5757000000000000ull);
+  REQUIRE(outcome_of(cpu.f.exit(ExitReason::monitor_trap_flag)) == Outcome::resume);
+  REQUIRE(rig.recorded() == 2);
+  CHECK(rig.event(1).kind == EventKind::fallback);
+  read_egprs(1, 0x5757000000000000ull);
+}
 
 TEST_CASE("event delivery onto a watched page: re-injected, the delivery single-stepped, nothing emulated") {
   MonitorRig rig;

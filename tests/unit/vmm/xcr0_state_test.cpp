@@ -89,3 +89,53 @@ TEST_CASE("adopting the firmware's XCR0 at launch zeroes nothing") {
     for (unsigned n = 16; n < 32; ++n) CHECK(f.gpr[n] == (r.flag ? egpr_value(n) : 0));
   }
 }
+
+// The launch reads the firmware's XCR0 whenever the CPU has one: XGETBV needs CR4.OSXSAVE=1,
+// which OVMF leaves clear, while XCR0 keeps whatever was set before (a warm boot's APX).
+TEST_CASE("launch: XCR0 is read whenever XSAVE exists, with CR4.OSXSAVE set just for the read") {
+  struct Row {
+    bool xsave, osxsave;
+    bool read, set_osxsave;
+  };
+  const Row rows[] = {
+      {false, false, false, false},  // no XCR0: the guest's is its RESET value 1
+      {true, false, true, true},     // OVMF: set OSXSAVE, XGETBV, restore CR4
+      {true, true, true, false},     // already set: read as it is
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.xsave, r.osxsave);
+    const LaunchXcr0Read how = launch_xcr0_read(r.xsave, r.osxsave);
+    CHECK(how.read_xcr0 == r.read);
+    CHECK(how.set_osxsave == r.set_osxsave);
+  }
+}
+
+TEST_CASE("launch: a firmware with XCR0.APX set is adopted with its EGPRs where APX is exposed, refused where hidden") {
+  struct Row {
+    uint64_t xcr0;
+    bool exposed;
+    LaunchXcr0Verdict verdict;
+  };
+  const Row rows[] = {
+      {xcr0::X87, true, LaunchXcr0Verdict::adopt},
+      {xcr0::X87, false, LaunchXcr0Verdict::adopt},
+      {kNoApx, true, LaunchXcr0Verdict::adopt},
+      {kNoApx, false, LaunchXcr0Verdict::adopt},
+      {kApx, true, LaunchXcr0Verdict::adopt_capture_egprs},
+      {xcr0::X87 | xcr0::APX, true, LaunchXcr0Verdict::adopt_capture_egprs},
+      {kApx, false, LaunchXcr0Verdict::refuse_apx_hidden},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.xcr0, r.exposed);
+    const LaunchXcr0Verdict v = launch_xcr0_verdict(r.xcr0, r.exposed);
+    CHECK(v == r.verdict);
+    CHECK((launch_xcr0_refusal(v) != nullptr) == (r.verdict == LaunchXcr0Verdict::refuse_apx_hidden));
+    if (v == LaunchXcr0Verdict::refuse_apx_hidden) continue;
+    // Adopted: the stub's flag (which also gates the capture) is set exactly when the
+    // verdict says the EGPRs are captured.
+    VcpuXcr0State st;
+    adopt_launch_xcr0(st, r.xcr0);
+    CHECK(st.xcr0 == r.xcr0);
+    CHECK((st.save_egprs != 0) == (v == LaunchXcr0Verdict::adopt_capture_egprs));
+  }
+}

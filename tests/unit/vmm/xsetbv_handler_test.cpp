@@ -86,3 +86,62 @@ TEST_CASE("XSETBV exit") {
     }
   }
 }
+
+// Hypercall 7 (xsetbv_verdict, issue P10): the guest reads what the handler decided for its
+// last XSETBV, so a #GP that the host's own XSETBV raised for a value the validation wrongly
+// accepted ("host XSETBV faults" below) is told apart from a validated refusal.
+TEST_CASE("hypercall 7 reports the last XSETBV's verdict, index and value") {
+  using V = vmm::policy::XsetbvVerdict;
+  constexpr uint64_t kBase = xcr0::X87 | xcr0::SSE | xcr0::AVX;
+  // The ABI: the verdict's row number in APEX_XSETBV_VERDICTS (guests compare numbers).
+  CHECK(static_cast<unsigned>(V::ok) == 0);
+  CHECK(static_cast<unsigned>(V::gp_index_not_zero) == 3);
+  CHECK(static_cast<unsigned>(V::gp_unsupported_component) == 6);
+  CHECK(static_cast<unsigned>(V::gp_amx_partial) == 12);
+  struct Row {
+    const char* what;
+    uint32_t ecx;
+    uint64_t value;
+    bool host_faults;
+    Outcome outcome;
+    V verdict;
+  };
+  const Row rows[] = {
+      {"valid", 0, kBase, false, Outcome::advance, V::ok},
+      {"ECX=1", 1, kBase, false, Outcome::gp, V::gp_index_not_zero},
+      {"x87 clear", 0, xcr0::SSE, false, Outcome::gp, V::gp_x87_clear},
+      {"AVX without SSE", 0, xcr0::X87 | xcr0::AVX, false, Outcome::gp, V::gp_avx_without_sse},
+      {"reserved bit 63", 0, kBase | (1ull << 63), false, Outcome::gp, V::gp_reserved_bit},
+      {"APX while hidden", 0, kBase | xcr0::APX, false, Outcome::gp, V::gp_unsupported_component},
+      {"valid, but the host's XSETBV faults", 0, kBase, true, Outcome::gp, V::ok},
+  };
+  HandlerFixture f;
+  f.policy.apx.guest_supported_xcr0 = kBase;
+  f.set_cr4(f.vmcs.get(VmcsField::cr4_read_shadow) | cr4::OSXSAVE);
+  auto verdict_call = [&] {
+    f.gpr(arch::Gpr::rax) = 7;
+    f.vmcs.set(VmcsField::guest_rip, 0x2000);
+    REQUIRE(outcome_of(f.exit(ExitReason::vmcall)) == Outcome::advance);
+    CHECK(f.gpr(arch::Gpr::rax) == 0);
+  };
+  verdict_call();
+  CHECK(f.gpr(arch::Gpr::rdi) == 0);  // no XSETBV yet
+  CHECK(f.gpr(arch::Gpr::rbx) == 0);
+  uint64_t exits = 0;
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    f.host.xsetbv_faults = r.host_faults;
+    f.vmcs.set(VmcsField::guest_rip, 0x1000);
+    f.gpr(arch::Gpr::rcx) = r.ecx;
+    f.gpr(arch::Gpr::rdx) = r.value >> 32;
+    f.gpr(arch::Gpr::rax) = r.value & 0xffffffffu;
+    CHECK(outcome_of(f.exit(ExitReason::xsetbv)) == r.outcome);
+    ++exits;
+    verdict_call();
+    CHECK(f.gpr(arch::Gpr::rbx) == static_cast<uint64_t>(r.verdict));
+    CHECK(f.gpr(arch::Gpr::rcx) == (r.verdict == V::ok ? 0u : 13u));
+    CHECK(f.gpr(arch::Gpr::rdx) == r.ecx);
+    CHECK(f.gpr(arch::Gpr::rsi) == r.value);
+    CHECK(f.gpr(arch::Gpr::rdi) == exits);
+  }
+}

@@ -119,3 +119,31 @@ TEST_CASE("vmcs fields that may hold hypervisor addresses: host state and pointe
   for (VmcsField f : vmx::kVmcsFields)
     if (vmx::vmcs_field_group(f) == vmx::VmcsGroup::host) CHECK(vmcs_field_may_hold_hypervisor_address(f));
 }
+
+// The stop dump's registers (issue P11): R16..R31 appear exactly when the guest's XCR0.APX is
+// set, with their own values, and RSP never (it is in the VMCS dump as guest_rsp).
+TEST_CASE("dump: guest GPRs, R16-R31 only with the guest's APX") {
+  vmx::GprFile regs;
+  for (unsigned n = 0; n < 32; ++n) regs.gpr[n] = 0xa000000000000000ull + n;
+  for (bool egprs : {false, true}) {
+    CAPTURE(egprs);
+    std::vector<std::string> lines;
+    const size_t n = vmx::dump_gprs(regs, egprs, collect, &lines);
+    REQUIRE(n == lines.size());
+    REQUIRE(lines.size() == (egprs ? 8u : 4u));
+    CHECK(lines[0] == "rax=0xa000000000000000 rcx=0xa000000000000001 rdx=0xa000000000000002 rbx=0xa000000000000003");
+    CHECK(lines[1] == "rbp=0xa000000000000005 rsi=0xa000000000000006 rdi=0xa000000000000007");
+    CHECK(lines[3] == "r12=0xa00000000000000c r13=0xa00000000000000d r14=0xa00000000000000e r15=0xa00000000000000f");
+    if (egprs) {
+      CHECK(lines[4] == "r16=0xa000000000000010 r17=0xa000000000000011 r18=0xa000000000000012 r19=0xa000000000000013");
+      CHECK(lines[7] == "r28=0xa00000000000001c r29=0xa00000000000001d r30=0xa00000000000001e r31=0xa00000000000001f");
+    }
+    std::string all;
+    for (const auto& l : lines) {
+      CHECK(l.size() < vmx::kDumpLineMax);
+      all += l + "\n";
+    }
+    CHECK(all.find("rsp=") == std::string::npos);
+    CHECK((all.find("r16=") != std::string::npos) == egprs);
+  }
+}
