@@ -73,6 +73,10 @@ void decode_rex2(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   if (x.m0 == 0 && opcode == 0xA1) return decode_jmpabs(bytes, available, scan, out);
   const Reason rule = rex2_opcode_rule(x.m0, opcode);
   if (rule != Reason::ok) return reject(out, rule, at + 3);
+  // MOV CR/DR (map 1, 20-23): REX2.R4 is not ignored there, and CR16+/DR16+ do not exist ->
+  // #UD (APX spec as quoted in LLVM PR #82584). Decided from the payload, like the rows above,
+  // before the ModRM register is looked at, so every R4=1 form gets this one reason.
+  if (x.m0 == 1 && opcode >= 0x20 && opcode <= 0x23 && x.r4) return reject(out, Reason::rex2_cr_dr_r4, at + 3);
 
   // Equivalent legacy encoding. REX bytes among the legacy prefixes are ignored by the CPU
   // (a REX counts only right before the opcode), so they are left out.
@@ -107,18 +111,6 @@ void decode_rex2(const uint8_t* bytes, size_t available, const PrefixScan& scan,
   out.encoding = Encoding::rex2;
   out.map = x.m0;  // Zydis reports map 0F for M0=1: the same thing
   out.opcode = opcode;
-
-  // MOV CR/DR: REX2.R4 is not ignored there, and CR16+/DR16+ do not exist -> #UD
-  // (APX spec as quoted in LLVM PR #82584).
-  if (x.r4) {
-    for (unsigned i = 0; i < out.operand_count; ++i) {
-      const Operand& op = out.operands[i];
-      if (op.kind == OperandKind::reg && op.field == Field::modrm_reg &&
-          (op.reg.cls == RegClass::cr || op.reg.cls == RegClass::dr)) {
-        return reject(out, Reason::rex2_cr_dr_r4, length);
-      }
-    }
-  }
 
   RegExtension ext;
   ext.r3 = x.r3; ext.r4 = x.r4; ext.x3 = x.x3; ext.x4 = x.x4; ext.b3 = x.b3; ext.b4 = x.b4;

@@ -1,5 +1,6 @@
 // REX2 #UD opcode rows (spec §1.2, §1.3), from rex2_reserved.def.
 #include "decode/rex2.hpp"
+#include "apexvisor_mutation.h"  // tests/mutation/run only
 
 namespace decode {
 namespace {
@@ -20,6 +21,9 @@ constexpr ReservedRow kReserved[] = {
 }  // namespace
 
 Reason rex2_opcode_rule(uint8_t m0, uint8_t opcode) {
+#ifdef APEXVISOR_MUTATION_REX2_WRONG_REASON
+  if (m0 == 0 && opcode >= 0x88 && opcode <= 0x8B) return Reason::rex2_map0_70_7f;
+#endif
   for (const ReservedRow& row : kReserved) {
     if (row.map == m0 && opcode >= row.first && opcode <= row.last) return row.reason;
   }

@@ -8,12 +8,19 @@ A smaller second set covers canonical EVEX-APX encodings (map 4 NDD/NF/CCMP/CFCM
 promoted BMI/KMOV/CMPccXADD, AVX-512 with EGPR addresses); those only have to agree on
 length and text, since apexvisor reports them as not emulated.
 
+  * Every REX2 case first gets its expected verdict from tests/decode/apx_rules.py, an
+    independent classifier of the case's own bytes (prefixes, REX2 payload, map, opcode,
+    ModRM) that names the ONE APX #UD rule (spec §1.2-§1.4) or SDM LOCK rule that must fire.
+    Where it names one, apexvisor must reject with exactly that reason, whatever LLVM says
+    (LLVM does not enforce the #UD rules); a different reason, or an accept, fails. Where it
+    names none, apexvisor may not reject by an APX rule.
   * apexvisor accepts: LLVM must decode exactly those bytes as one instruction with the same
-    text (mnemonic and operands, whitespace collapsed, comments dropped).
-  * apexvisor rejects by an APX rule (reason rex2_*, jmpabs_*, rex_before_rex2) and LLVM
-    accepts: expected, counted per rule (LLVM does not enforce the #UD rules).
-  * anything else is a disagreement; it passes only if a row of llvm_diff_accepted.tsv
-    (regex over the hex bytes + kind of disagreement + reason) covers it.
+    text (mnemonic and operands, whitespace collapsed, comments dropped). LLVM 19 reads neither
+    a LOCK nor an ignored REX (one followed by a legacy prefix, SDM Vol. 2 §2.2.1) before D5 as
+    part of the instruction, so LLVM is given the bytes without them and "lock " is put in front
+    of its text: the LOCK+REX2 cases are compared like the rest.
+  * anything else is a disagreement; it passes only if exactly one row of
+    llvm_diff_accepted.tsv (regex over the hex bytes + kind of disagreement + reason) covers it.
 
 Exit status: 0 pass, 1 unexplained disagreements, 77 skipped (llvm-mc-19 missing).
 """
@@ -28,10 +35,13 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import apx_rules  # noqa: E402  (the independent expected-verdict classifier, next to this file)
+
 SENTINEL = [0xC5, 0xFC, 0x77]  # vzeroall: VEX, so no REX2 case can decode to it
 SENTINEL_TEXT = "vzeroall"
 
-# Reasons that are APX REX2 rules (LLVM 19 is not expected to enforce them).
+# Reasons that are APX REX2 rules: apexvisor may give them only where apx_rules.py expects them.
 RULE_REASONS = re.compile(r"^(rex2_|jmpabs_|rex_before_rex2)")
 
 
@@ -235,6 +245,23 @@ def run_llvm(llvm_mc, blocks):
     return result
 
 
+def llvm_view(block):
+    """(bytes for LLVM, had LOCK): a REX2 case without its LOCK and ignored REX bytes.
+
+    LLVM 19 disassembles F0 before D5 as an instruction "lock" of its own, and a REX followed by
+    a legacy prefix (ignored, SDM Vol. 2 §2.2.1) as a "rex64"/"data16" pair, then restarts at
+    the next byte. Neither changes what the instruction is, so LLVM gets the bytes without them
+    and the caller puts "lock " before LLVM's text. A REX right before D5 is kept (#UD).
+    """
+    c = apx_rules.parse(block)
+    if c is None:
+        return block, False
+    n = len(c.prefixes)
+    keep = [b for i, b in enumerate(c.prefixes)
+            if b != 0xF0 and not (0x40 <= b <= 0x4F and i != n - 1)]
+    return keep + list(block[n:]), c.lock
+
+
 VECTOR_CLASSES = ("xmm", "ymm", "mmx", "seg", "x87", "bnd", "mask")
 
 
@@ -293,63 +320,82 @@ def main():
     n_rex2 = len(cases)
     cases += generate_evex()
     ours = run_apexvisor(args.decoder, cases)
-    blocks = []
+    blocks, views = [], []
     for c, o in zip(cases, ours):
-        blocks.append(c[: o["length"]] if o.get("valid") else c)
-    theirs = run_llvm(llvm_mc, blocks)
+        block = c[: o["length"]] if o.get("valid") else c
+        blocks.append(block)
+        views.append(llvm_view(block))
+    theirs = run_llvm(llvm_mc, [v for v, _ in views])
     accepted = load_accepted(args.accepted)
 
     stats = collections.Counter()
-    by_rule = collections.Counter()
+    by_rule = collections.Counter()   # rule -> cases where LLVM decodes
+    by_rule_both = collections.Counter()  # rule -> cases LLVM rejects too
     unexplained = []
     dump = []
 
-    def disagree(kind, block, o, llvm_text, detail):
-        h = hexs(block)
-        subject = "%s | %s | %s" % (h, o.get("text") or o.get("reason"), " ".join(tags(o)))
-        for row in accepted:
-            if re.fullmatch(row["kind"], kind) and row["re"].search(subject):
-                row["used"] += 1
-                stats["accepted:" + kind] += 1
-                dump.append((h, "accepted", kind, detail))
-                return
-        unexplained.append((kind, h, o.get("text") or o.get("reason"), llvm_text, detail))
-        dump.append((h, "DISAGREE", kind, detail))
+    def fail(kind, block, o, llvm_text, detail):
+        unexplained.append((kind, hexs(block), o.get("text") or o.get("reason"), llvm_text, detail))
+        dump.append((hexs(block), "DISAGREE", kind, detail))
 
-    for block, o, (insns, first_invalid, any_warning) in zip(blocks, ours, theirs):
+    def disagree(kind, block, o, llvm_text, detail):
+        h = hexs(block)  # the bytes LLVM was given (llvm_view): what the rows describe
+        subject = "%s | %s | %s" % (h, o.get("text") or o.get("reason"), " ".join(tags(o)))
+        rows = [row for row in accepted if re.fullmatch(row["kind"], kind) and row["re"].search(subject)]
+        if len(rows) == 1:
+            rows[0]["used"] += 1
+            stats["accepted:" + kind] += 1
+            dump.append((h, "accepted", kind, detail))
+            return
+        if rows:  # one case, one explanation: overlapping rows would hide which one is true
+            detail = "%s; matched by %d rows of the accepted file (lines %s), must be exactly one" % (
+                detail, len(rows), ", ".join(str(r["line"]) for r in rows))
+        fail(kind, block, o, llvm_text, detail)
+
+    for block, (view, lock), o, (insns, first_invalid, any_warning) in zip(blocks, views, ours, theirs):
         llvm_ok = bool(insns) and not first_invalid
-        llvm_text = insns[0] if insns else "(invalid)"
+        llvm_text = ("lock " if lock else "") + insns[0] if insns else "(invalid)"
+        expected = apx_rules.expected_reason(block, exists=llvm_ok)
+        reason = None if o.get("valid") else o.get("reason", "?")
+        if expected:
+            # The classifier names the rule: apexvisor must reject with exactly that reason.
+            if reason != expected:
+                fail("wrong-rule", block, o, llvm_text, "apx_rules.py expects %s" % expected)
+                continue
+            (by_rule if llvm_ok else by_rule_both)[expected] += 1
+            stats["rejected by the expected rule"] += 1
+            dump.append((hexs(block), "rule", reason, llvm_text))
+            continue
+        # (LOCK on a REX2 instruction is judged by apx_rules.py too, where LLVM decodes it.)
+        if reason and (RULE_REASONS.match(reason) or (reason == "illegal_lock" and llvm_ok and lock)):
+            fail("unexpected-rule", block, o, llvm_text, "apx_rules.py expects no APX or LOCK rule here")
+            continue
         if o.get("valid"):
             if not llvm_ok:
-                disagree("llvm-rejects", block, o, llvm_text, "")
+                disagree("llvm-rejects", view, o, llvm_text, "")
             elif len(insns) != 1 or any_warning:
-                disagree("length", block, o, " | ".join(insns), "llvm decodes %d bytes differently" % len(block))
+                disagree("length", view, o, " | ".join(insns), "llvm decodes %d bytes differently" % len(view))
             elif norm(o["text"]) != llvm_text:
                 ours_m = norm(o["text"]).split(" ")
                 kind = "mnemonic" if ours_m[0] != llvm_text.split(" ")[0] else "operands"
-                disagree("text", block, o, llvm_text, kind)
+                disagree("text", view, o, llvm_text, kind)
             else:
                 stats["agree"] += 1
+                stats["agree, LOCK+REX2"] += lock
                 dump.append((hexs(block), "agree", "", o["text"]))
+        elif not llvm_ok:
+            stats["both reject"] += 1
+            dump.append((hexs(block), "both-reject", reason, ""))
         else:
-            reason = o.get("reason", "?")
-            if not llvm_ok:
-                stats["both reject"] += 1
-                dump.append((hexs(block), "both-reject", reason, ""))
-            elif RULE_REASONS.match(reason):
-                by_rule[reason] += 1
-                stats["rejected by APX rule, LLVM accepts"] += 1
-                dump.append((hexs(block), "rule", reason, llvm_text))
-            else:
-                disagree("we-reject", block, o, llvm_text, reason)
+            disagree("we-reject", view, o, llvm_text, reason)
 
     print("llvm_diff: %d REX2 + %d EVEX-APX cases through %s and %s" % (
         n_rex2, len(cases) - n_rex2, os.path.basename(args.decoder), llvm_mc))
     for k in sorted(stats):
         print("  %-40s %6d" % (k, stats[k]))
-    print("  APX #UD rules apexvisor enforces where LLVM 19 decodes:")
-    for k in sorted(by_rule):
-        print("    %-36s %6d" % (k, by_rule[k]))
+    print("  #UD rules apexvisor enforces as tests/decode/apx_rules.py expects (LLVM decodes / rejects too):")
+    for k in sorted(set(by_rule) | set(by_rule_both)):
+        print("    %-36s %6d %6d" % (k, by_rule[k], by_rule_both[k]))
     print("  accepted disagreements per row of %s:" % os.path.basename(args.accepted))
     stale = 0
     for row in accepted:
