@@ -30,14 +30,14 @@ TEST_CASE("INIT: the vCPU waits for a SIPI with nothing blocked and nothing pend
     CAPTURE(r.what);
     HandlerFixture f;
     f.vmcs.set(VmcsField::guest_interruptibility_state, r.interruptibility);
-    f.vcpu.nmi_pending = r.nmi_pending;
+    if (r.nmi_pending) f.vcpu.pending.set(vmm::pending::nmi);
     uint64_t proc = f.vmcs.get(VmcsField::primary_processor_based_controls);
     if (r.nmi_window) f.vmcs.set(VmcsField::primary_processor_based_controls, proc | vmx::proc::nmi_window_exiting);
     CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
     CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
     CHECK(f.vmcs.get(VmcsField::guest_activity_state) == kActivityWaitForSipi);
     CHECK(f.vmcs.get(VmcsField::guest_interruptibility_state) == 0);
-    CHECK_FALSE(f.vcpu.nmi_pending);
+    CHECK_FALSE(f.vcpu.pending.has(vmm::pending::nmi));
     CHECK(f.vmcs.get(VmcsField::primary_processor_based_controls) == proc);
     CHECK(f.vmcs.get(VmcsField::guest_rip) == 0x1000);
     CHECK(f.injected() == 0);

@@ -114,7 +114,7 @@ void check_same_end_as_general(const Bytes& code, bool load) {
         INFO("gpr " << i);
         CHECK(fast.f.vcpu.regs.gpr[i] == general.f.vcpu.regs.gpr[i]);
       }
-      CHECK(fast.f.vcpu.cr2_pending == general.f.vcpu.cr2_pending);
+      CHECK(fast.f.vcpu.pending.has(vmm::pending::cr2) == general.f.vcpu.pending.has(vmm::pending::cr2));
     }
 }
 
