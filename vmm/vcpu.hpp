@@ -10,6 +10,7 @@
 #include "vmm/apic/ap_start.hpp"
 #include "vmm/monitor/monitor_vcpu.hpp"
 #include "vmm/pending_work.hpp"
+#include "vmm/handlers/rip_decode_cache.hpp"
 #include "vmm/policy/xcr0_state.hpp"
 #include "vmm/vcpu_layout.h"
 
@@ -71,6 +72,9 @@ struct Vcpu {
   apic::ApMailbox mailbox;
   // apic_virt (vmm/apic/virtual_apic.hpp): this CPU's virtual-APIC page, null when unused.
   apic::VirtualApicPage* vapic;
+
+  // The APIC-access MOV-load fast path's last decode (vmm/handlers/rip_decode_cache.hpp).
+  RipDecodeCache rip_cache;
 
   // EPT write monitor (vmm/monitor): the EPT generation this CPU last flushed for, and its
   // single-step (MTF, else the preemption timer) of an instruction the emulator cannot do.
