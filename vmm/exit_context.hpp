@@ -63,7 +63,9 @@ struct ExitContext {
   // This exit happened while the CPU delivered an event (IDT-vectoring information valid,
   // SDM Vol 3C 28.2.4), which the dispatcher has already programmed to be injected again
   // (reinject_interrupted_event, vmm/exit_dispatch.hpp). There is no instruction to emulate:
-  // the handler only makes the delivery possible and resumes. Set for every exit.
+  // the handler only makes the delivery possible and resumes. Set for every exit of a reason
+  // that can interrupt a delivery (exit_may_interrupt_delivery), before its handler; the
+  // handlers of other reasons never read it.
   bool event_delivery = false;
 };
 

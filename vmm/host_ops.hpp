@@ -33,6 +33,11 @@ class HostOps {
   // Drops this CPU's cached linear translations tagged with `vpid` (INVVPID), for guest events
   // that flush the TLB on hardware but happen by VMWRITE here (INIT + SIPI, SDM Vol 3A 4.10.4).
   virtual void flush_guest_tlb(uint16_t vpid) = 0;
+  // A VM exit caused by an NMI leaves NMIs blocked in VMX root until the next IRET (SDM Vol
+  // 3C 28.x, "NMI blocking after VM exit"; KVM unblocks them the same way): without it the
+  // next wake-up NMI from another CPU (init_sipi=intercept) would wait forever. The image
+  // IRETs to itself (exit_entry.cpp); nothing to do in the tests.
+  virtual void unblock_nmis() {}
 
  protected:
   ~HostOps() = default;

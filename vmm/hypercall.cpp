@@ -32,7 +32,7 @@ HypercallStatus hc_exit_counter(vmx::GprFile& regs, const Args& a, const Log&) {
   if (!v) return HypercallStatus::unknown_cpu;
   if (a.rcx >= vmx::kExitReasonLimit) return HypercallStatus::bad_exit_reason;
   r(regs, arch::Gpr::rbx) = __atomic_load_n(&v->exit_counts[a.rcx], __ATOMIC_RELAXED);
-  r(regs, arch::Gpr::rcx) = __atomic_load_n(&v->exits_total, __ATOMIC_RELAXED);
+  r(regs, arch::Gpr::rcx) = exits_total(*v);
   return HypercallStatus::ok;
 }
 

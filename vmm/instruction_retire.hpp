@@ -36,7 +36,7 @@ template <class Vmcs>
 [[nodiscard, gnu::always_inline]] inline bool retire_instruction(Vmcs& v, bool single_step) {
   using vmx::VmcsField;
   constexpr uint64_t kShadow = vmx::interruptibility::blocking_by_sti | vmx::interruptibility::blocking_by_mov_ss;
-  const uint64_t intr = v.read(VmcsField::guest_interruptibility_state);
+  const uint64_t intr = v.read_unchecked(VmcsField::guest_interruptibility_state);
   if (__builtin_expect((intr & kShadow) != 0, 0) && !v.write(VmcsField::guest_interruptibility_state, intr & ~kShadow))
     return false;
   if (__builtin_expect(single_step, 0)) return pend_single_step_trap(v);
@@ -60,9 +60,10 @@ template <class Vmcs>
 template <class Vmcs>
 [[nodiscard, gnu::always_inline]] inline bool skip_instruction(Vmcs& v) {
   using vmx::VmcsField;
-  if (!v.write(VmcsField::guest_rip, v.read(VmcsField::guest_rip) + v.read(VmcsField::vm_exit_instruction_length)))
+  if (!v.write(VmcsField::guest_rip,
+               v.read_unchecked(VmcsField::guest_rip) + v.read_unchecked(VmcsField::vm_exit_instruction_length)))
     return false;
-  const uint64_t rflags = v.read(VmcsField::guest_rflags);
+  const uint64_t rflags = v.read_unchecked(VmcsField::guest_rflags);
   if (__builtin_expect((rflags & (arch::rflags::RF | arch::rflags::TF)) != 0, 0)) return retire_with_flags(v, rflags);
   return retire_instruction(v, false);
 }

@@ -9,6 +9,8 @@
 #include "vmm/apic/ap_mailbox.hpp"
 #include "vmm/apic/ap_start.hpp"
 #include "vmm/monitor/monitor_vcpu.hpp"
+#include "vmm/pending_work.hpp"
+#include "vmm/handlers/rip_decode_cache.hpp"
 #include "vmm/policy/xcr0_state.hpp"
 #include "vmm/policy/xsetbv.hpp"
 #include "vmm/vcpu_layout.h"
@@ -38,15 +40,19 @@ struct Vcpu {
 
   unsigned index;  // the CPU number used in log lines
   VcpuState state;
-  bool nmi_pending;  // an NMI arrived in VMX root: inject it (or open an NMI window)
-  bool in_root;      // this CPU is handling a VM exit (vmm/host/root_state.hpp)
+  bool in_root;  // this CPU is handling a VM exit (vmm/host/root_state.hpp)
+  // Work due before the next VM entry (vmm/pending_work.hpp): an NMI for the guest
+  // (pending::nmi), the guest's CR2 (pending::cr2), the AP mailbox, the write monitor's
+  // INVEPT. The exit path tests this one word; zero on almost every exit.
+  PendingWork pending;
 
   // What every VM exit hands its handler: built once, before the first VMLAUNCH
   // (prepare_exit_context, vmm/launch/launch.hpp), in this CPU's HostCpu, so that the exit
   // path loads one pointer instead of filling four fields on every exit.
   ExitContext* exit_context;
 
-  uint64_t exits_total;
+  // Exits by basic reason (hypercall 1 reads them); their sum is exits_total(), computed
+  // when asked rather than counted on every exit.
   uint64_t exit_counts[vmx::kExitReasonLimit];
   // Guest writes into hypervisor memory, discarded (vmm/handlers/hypervisor_memory_write.cpp).
   uint64_t hypervisor_writes_discarded;
@@ -61,13 +67,15 @@ struct Vcpu {
   bool virtualized;  // set by the launch, before VMLAUNCH
 
   // A #PF injected by the emulator needs the guest's CR2, which VM entry does not load: the
-  // exit path writes it into the (shared) CR2 right before VMRESUME.
-  bool cr2_pending;
+  // exit path writes it into the (shared) CR2 right before VMRESUME (pending::cr2).
   uint64_t cr2;
   apic::ApMachine ap;
   apic::ApMailbox mailbox;
   // apic_virt (vmm/apic/virtual_apic.hpp): this CPU's virtual-APIC page, null when unused.
   apic::VirtualApicPage* vapic;
+
+  // The APIC-access MOV-load fast path's last decode (vmm/handlers/rip_decode_cache.hpp).
+  RipDecodeCache rip_cache;
 
   // EPT write monitor (vmm/monitor): the EPT generation this CPU last flushed for, and its
   // single-step (MTF, else the preemption timer) of an instruction the emulator cannot do.
@@ -82,6 +90,14 @@ struct Vcpu {
   // The last XSETBV exit's verdict (vmm/handlers/xsetbv.cpp), for hypercall 7.
   policy::XsetbvRecord last_xsetbv;
 };
+
+// Every exit this vCPU has taken (the per-reason counters summed; hypercall 1, the stop
+// line, the write monitor's per-exit cache). Each counter is written only by its own CPU.
+inline uint64_t exits_total(const Vcpu& vcpu) {
+  uint64_t n = 0;
+  for (const uint64_t& c : vcpu.exit_counts) n += __atomic_load_n(&c, __ATOMIC_RELAXED);
+  return n;
+}
 
 inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;
 static_assert(offsetof(Vcpu, regs) == APEX_VCPU_GPRS_OFFSET, "exit stub: register file at offset 0");

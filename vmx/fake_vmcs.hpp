@@ -2,6 +2,9 @@
 // behaves like VMREAD/VMWRITE on a CPU that supports every field of vmcs_fields.def, minus
 // the ones a test marks unsupported. Header-only; freestanding-clean, but only tests use it.
 #pragma once
+#ifdef APEXVISOR_HARDWARE_VMCS
+#error "FakeVmcs in a build whose VmcsAccess::read/write are VMREAD/VMWRITE (vmx/vmcs_access.hpp)"
+#endif
 #include <stddef.h>
 #include <stdint.h>
 

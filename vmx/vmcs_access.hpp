@@ -6,6 +6,9 @@
 #include <stdint.h>
 
 #include "vmx/vmcs_field.hpp"
+#ifdef APEXVISOR_HARDWARE_VMCS
+#include "vmx/vmcs_instructions.hpp"
+#endif
 
 namespace vmx {
 
@@ -22,11 +25,22 @@ class VmcsAccess {
   [[nodiscard]] virtual bool try_write(VmcsField f, uint64_t value) = 0;
 
   // Reads a field, 0 if the read failed (use try_read where failure matters).
+#ifdef APEXVISOR_HARDWARE_VMCS
+  // The image has one accessor, HardwareVmcs, and every handler reaches the VMCS through
+  // this interface: the reads and writes are the instructions themselves, inline, instead
+  // of a virtual call per field (issue P12). try_read/try_write stay virtual.
+  uint64_t read(VmcsField f) { return insn::vmread_or_zero(encoding(f)); }
+  // An exit's own fields, which cannot fail to read during it (vmx/vmcs_instructions.hpp).
+  uint64_t read_unchecked(VmcsField f) { return insn::vmread_unchecked(encoding(f)); }
+  [[nodiscard]] bool write(VmcsField f, uint64_t value) { return insn::vmwrite(encoding(f), value); }
+#else
   uint64_t read(VmcsField f) {
     uint64_t v = 0;
     return try_read(f, &v) ? v : 0;
   }
+  uint64_t read_unchecked(VmcsField f) { return read(f); }
   [[nodiscard]] bool write(VmcsField f, uint64_t value) { return try_write(f, value); }
+#endif
 
   // Typed accessors: the value type follows the field's width (vmcs_value_t), so
   //   uint32_t r = vmcs.read<VmcsField::exit_reason>();
@@ -36,7 +50,7 @@ class VmcsAccess {
   }
   template <VmcsField F>
   [[nodiscard]] bool write(vmcs_value_t<F> value) {
-    return try_write(F, value);
+    return write(F, value);
   }
 
  protected:

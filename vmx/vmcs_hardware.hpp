@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "vmx/vmcs_access.hpp"
+#include "vmx/vmcs_instructions.hpp"
 
 namespace vmx {
 
@@ -30,36 +31,14 @@ class HardwareVmcs final : public VmcsAccess {
     *value = v;
     return true;
   }
-  [[nodiscard]] bool try_write(VmcsField f, uint64_t value) override {
-    // AT&T operand order: vmwrite source(r/m64), field-encoding(r64). asm goto: the failure
-    // is a branch straight out of the instruction, no flag to materialize.
-    asm goto("vmwrite %[val], %[enc]\n\tjbe %l[failed]"
-             :
-             : [val] "rm"(value), [enc] "r"(uint64_t{encoding(f)})
-             : "cc", "memory"
-             : failed);
-    return true;
-  failed:
-    return false;
-  }
+  [[nodiscard]] bool try_write(VmcsField f, uint64_t value) override { return insn::vmwrite(encoding(f), value); }
 
   // The same accessors as VmcsAccess, without the vtable: they hide the base class's, whose
   // call to try_read()/try_write() the compiler does not always devirtualize.
-  // A failed read gives 0, as VmcsAccess::read does: zeroed in the asm itself, so that the
-  // success path is `mov $field, %eax; vmread; ja` (no flag to materialize, no cmov).
-  // (Not asm goto with an output: GCC 12 reuses the unwritten output on the failure path.)
-  uint64_t read(VmcsField f) {
-    uint64_t v;
-    asm volatile(
-        "vmread %[enc], %[val]\n\t"
-        "ja 1f\n\t"
-        "xor %k[val], %k[val]\n"
-        "1:"
-        : [val] "=&r"(v)
-        : [enc] "r"(uint64_t{encoding(f)})
-        : "cc");
-    return v;
-  }
+  // A failed read gives 0, as VmcsAccess::read does (vmx/vmcs_instructions.hpp).
+  uint64_t read(VmcsField f) { return insn::vmread_or_zero(encoding(f)); }
+  // For the fields vmread_unchecked() names: no failure check (vmx/vmcs_instructions.hpp).
+  uint64_t read_unchecked(VmcsField f) { return insn::vmread_unchecked(encoding(f)); }
   [[nodiscard]] bool write(VmcsField f, uint64_t value) { return HardwareVmcs::try_write(f, value); }
   template <VmcsField F>
   vmcs_value_t<F> read() {

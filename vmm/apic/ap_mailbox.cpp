@@ -17,6 +17,9 @@ bool ApMailbox::post(ApEvent e) {
     __atomic_store_n(&tail_, tail_ + 1, __ATOMIC_RELEASE);
   }
   unlock();
+  // After the event is published (the ring's release above): an owner that sees the bit
+  // finds the event; one that cleared the bit before this finds it set again.
+  if (ok && owner_) owner_->set(pending::mailbox);
   return ok;
 }
 

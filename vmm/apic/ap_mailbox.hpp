@@ -5,6 +5,8 @@
 #pragma once
 #include <stdint.h>
 
+#include "vmm/pending_work.hpp"
+
 namespace vmm::apic {
 
 struct ApEvent {
@@ -15,6 +17,12 @@ struct ApEvent {
 class ApMailbox {
  public:
   static constexpr unsigned kCapacity = 8;
+
+  // The owner's pending-work word (vmm/pending_work.hpp): post() sets pending::mailbox there
+  // after the event is in the ring, so that the owner's exit path, which tests only that
+  // word, drains the mailbox. Attached once, before the owner's first VM entry
+  // (prepare_exit_context) and before any other CPU can see the owner as virtualized.
+  void attach(PendingWork* owner) { owner_ = owner; }
 
   // Any CPU. Returns false when full (the event is dropped and logged by the caller).
   bool post(ApEvent e);
@@ -34,6 +42,7 @@ class ApMailbox {
   uint32_t tail_ = 0;  // next free
   uint32_t lock_ = 0;
   uint32_t kicks_ = 0;
+  PendingWork* owner_ = nullptr;
 };
 
 }  // namespace vmm::apic

@@ -12,6 +12,11 @@ class MmioXapic final : public XapicRegisters {
   void write(unsigned offset, uint32_t value) override {
     *reinterpret_cast<volatile uint32_t*>(base_ + offset) = value;
   }
+  void copy_registers(unsigned offset, unsigned count, uint32_t* dst) override {
+    const auto* src = reinterpret_cast<const volatile uint32_t*>(base_ + offset);
+#pragma GCC unroll 8
+    for (unsigned k = 0; k < count; ++k) dst[4 * k] = src[4 * k];
+  }
 
  private:
   uint64_t base_;

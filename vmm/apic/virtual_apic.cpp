@@ -52,7 +52,7 @@ void mirror_all(VirtualApicPage& page, XapicRegisters& real) {
 // every APIC exit: they must be the 24 consecutive registers of the table's `hardware` rows.
 static_assert(hardware_owned_are_isr_to_irr());
 void mirror_hardware_owned(VirtualApicPage& page, XapicRegisters& real) {
-  for (unsigned offset = xapic::isr; offset < xapic::irr + 8 * 16; offset += 16) page.set(offset, real.read(offset));
+  real.copy_registers(xapic::isr, 3 * 8, &page.word[xapic::isr / 4]);
 }
 
 void mirror_after_write(VirtualApicPage& page, unsigned offset, XapicRegisters& real) {
@@ -170,7 +170,11 @@ ExitAction VirtualApic::write_cr8(ExitContext& ctx, uint64_t value) {
       return ExitAction::stop("MOV to CR8: VMWRITE of the TPR threshold failed");
     return ExitAction::advance();
   }
-  if (!finish(ctx, *page)) return ExitAction::stop("MOV to CR8: VMWRITE of the TPR threshold failed");
+  // Only the TPR changed: the real TPR and the threshold follow it. ISR, TMR and IRR are
+  // copied at APIC exits (finish()); a CR-access exit is not one, and the TPR does not
+  // change them.
+  if (!ctx.vmcs.write(vmx::VmcsField::tpr_threshold, sync_tpr(*page, *real_)))
+    return ExitAction::stop("MOV to CR8: VMWRITE of the TPR threshold failed");
   return ExitAction::advance();
 }
 

@@ -15,7 +15,7 @@
 //   The page mirrors the real APIC (xapic_registers.def says how, register by register):
 //   software-written registers are read back after each write (so ESR, read after the
 //   write that latches it, is exact), ISR/TMR/IRR are copied at every APIC exit of this CPU
-//   (a read may be as old as the last one), and the registers the CPU does not virtualize
+//   (APIC-write, APIC-access, TPR below threshold; a read may be as old as the last one), and the registers the CPU does not virtualize
 //   (PPR, the timer's current count, ...) cause an APIC-access exit and come from the APIC.
 // - TPR: the threshold always equals the real TPR's class, so a write that lowers the TPR
 //   exits and reaches the real APIC at once; a write that raises it through the APIC page

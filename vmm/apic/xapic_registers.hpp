@@ -28,12 +28,23 @@ inline constexpr Register kRegisters[] = {
 };
 
 // The table row of the register at `offset` (any byte of it), or null for a reserved offset.
+// kRegisters by 16-byte slot of the page (index + 1; 0: no register there), built from the
+// table at compile time so that register_at() — run after every guest APIC write — is one
+// load instead of a search.
+struct SlotIndex {
+  uint8_t by_slot[256] = {};
+  constexpr SlotIndex() {
+    for (unsigned i = 0; i < sizeof kRegisters / sizeof kRegisters[0]; ++i)
+      for (unsigned k = 0; k < kRegisters[i].count; ++k) by_slot[kRegisters[i].offset / 16 + k] = static_cast<uint8_t>(i + 1);
+  }
+};
+inline constexpr SlotIndex kSlotIndex;
+static_assert(sizeof kRegisters / sizeof kRegisters[0] < 255);
+
 constexpr const Register* register_at(unsigned offset) {
-  const unsigned reg = offset & 0xff0;
   if (offset >= 0x1000 || (offset & 0xf) >= 4) return nullptr;  // bytes 4..15 of a slot are reserved
-  for (const Register& r : kRegisters)
-    if (reg >= r.offset && reg < r.offset + 16 * r.count) return &r;
-  return nullptr;
+  const uint8_t i = kSlotIndex.by_slot[offset >> 4];
+  return i ? &kRegisters[i - 1] : nullptr;
 }
 }  // namespace xapic
 
@@ -43,6 +54,10 @@ class XapicRegisters {
  public:
   virtual uint32_t read(unsigned offset) = 0;
   virtual void write(unsigned offset, uint32_t value) = 0;
+  // `count` consecutive registers from `offset` (16 bytes apart), each into dst[4 * k]: the
+  // page's own layout, so `dst` may point into a virtual-APIC page. One call for the block
+  // every APIC exit copies (ISR, TMR, IRR; vmm/apic/virtual_apic.cpp).
+  virtual void copy_registers(unsigned offset, unsigned count, uint32_t* dst) = 0;
 
  protected:
   ~XapicRegisters() = default;

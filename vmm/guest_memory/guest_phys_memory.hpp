@@ -49,6 +49,15 @@ class GuestPhysMemory {
     (void)linear;
     return cmpxchg(gpa, bytes, expected, desired, observed);
   }
+  // A host pointer to the byte at `gpa`, valid up to the end of its page, when the page is
+  // plain guest RAM and stays so (for the routed view: not hypervisor memory, not a device
+  // page; neither changes after boot); null otherwise. For a cache that re-reads a few guest
+  // words on every use (vmm/handlers/rip_decode_cache.hpp) without the classification each
+  // read() does. Default: none (callers then take their uncached path).
+  virtual const volatile uint8_t* ram_pointer(uint64_t gpa) {
+    (void)gpa;
+    return nullptr;
+  }
   // ok when an access to the page holding `gpa` would be accepted, found without a side
   // effect: GuestLinearMemory asks for every page of a straddling access before any byte
   // moves. A one-byte read for plain memory; the routed view answers for device pages

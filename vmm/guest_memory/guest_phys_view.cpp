@@ -26,8 +26,11 @@ void count_discarded_write(Vcpu& vcpu) {
 }
 
 PageKind GuestPhysView::classify(uint64_t gpa) const {
-  if (hypervisor_ && hypervisor_(gpa)) return PageKind::hypervisor;
+  // The APIC page first: it is never hypervisor memory (route_apic_page refuses such a page),
+  // so the answer is the same, and the APIC-access exits, whose every access is to it, skip
+  // the hypervisor-memory lookup (an EPT walk in the image).
   if (apic_ && (gpa & ~(kPageSize - 1)) == apic_page_) return PageKind::apic;
+  if (hypervisor_ && hypervisor_(gpa)) return PageKind::hypervisor;
   if (watched_ && watched_->watched(gpa)) return PageKind::watched;
   return PageKind::ram;
 }

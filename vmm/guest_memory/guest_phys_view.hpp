@@ -21,8 +21,10 @@
 //               which still refuses what the EPT does not map: bad_gpa).
 //
 // Precedence, in that order (classify() is the one place that decides): nothing reaches
-// hypervisor memory, whoever else claims the page; the APIC page is a device, never memory,
-// even if a monitor range were placed on it (the monitor refuses MMIO anyway).
+// hypervisor memory, whoever else claims the page (a hypervisor page is never routed to the
+// APIC device: route_apic_page; so classify() may test the APIC page first, and does); the
+// APIC page is a device, never memory, even if a monitor range were placed on it (the
+// monitor refuses MMIO anyway).
 //
 // Locked accesses (cmpxchg; LOCK-prefixed instructions, XCHG, A/D-bit updates): atomic inside
 // one page, on that page's route: RAM and watched pages by LOCK CMPXCHG on the host mapping
@@ -108,7 +110,10 @@ class GuestPhysView final : public GuestPhysMemory {
       : ram_(ram), hypervisor_(hypervisor_memory), current_exit_(current_exit) {}
 
   // Boot-time wiring, before any CPU launches.
+  // A page that is hypervisor memory is never routed to a device (classify() relies on it):
+  // the exits that reach it then stop the guest CPU rather than expose that memory.
   void route_apic_page(uint64_t page, PageDevice* device) {
+    if (device && hypervisor_ && hypervisor_(page & ~0xfffull)) device = nullptr;
     apic_page_ = device ? (page & ~0xfffull) : kNoPage;
     apic_ = device;
   }
@@ -122,6 +127,12 @@ class GuestPhysView final : public GuestPhysMemory {
   PhysStatus read(uint64_t gpa, void* dst, size_t bytes) override;
   PhysStatus write(uint64_t gpa, const void* src, size_t bytes) override {
     return write_at(kNoLinear, gpa, src, bytes);
+  }
+  // RAM and watched pages (memory to a read, watched or not later), never hypervisor memory
+  // or the APIC page: the classification of a page read this way never changes.
+  const volatile uint8_t* ram_pointer(uint64_t gpa) override {
+    const PageKind k = classify(gpa);
+    return (k == PageKind::ram || k == PageKind::watched) ? ram_->ram_pointer(gpa) : nullptr;
   }
   PhysStatus cmpxchg(uint64_t gpa, unsigned bytes, uint64_t expected, uint64_t desired, uint64_t* observed) override {
     return cmpxchg_at(kNoLinear, gpa, bytes, expected, desired, observed);

@@ -23,6 +23,10 @@ class HostPhysMemory final : public GuestPhysMemory {
   PhysStatus cmpxchg(uint64_t gpa, unsigned bytes, uint64_t expected, uint64_t desired, uint64_t* observed) override;
   // Whether the page is reachable, without reading it (a read of MMIO can have effects).
   PhysStatus probe(uint64_t gpa) override { return visible_(gpa) ? PhysStatus::ok : PhysStatus::bad_gpa; }
+  // The host maps guest-physical memory 1:1; what is visible once stays visible.
+  const volatile uint8_t* ram_pointer(uint64_t gpa) override {
+    return visible_(gpa) ? reinterpret_cast<const volatile uint8_t*>(gpa) : nullptr;
+  }
 
  private:
   bool (*visible_)(uint64_t);

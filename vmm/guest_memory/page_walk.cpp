@@ -47,7 +47,13 @@ class Walker {
   }
   bool read_entry(uint64_t gpa, unsigned bytes, uint64_t& e) {
     e = 0;
-    if (phys_.read(gpa, &e, bytes) == PhysStatus::ok) return true;
+    if (phys_.read(gpa, &e, bytes) == PhysStatus::ok) {
+      if (t_.entry_count < 5) {
+        t_.entry_gpa[t_.entry_count] = gpa;
+        t_.entry_value[t_.entry_count++] = e;
+      }
+      return true;
+    }
     t_.status = WalkStatus::bad_gpa;
     t_.gpa = gpa;
     return false;

@@ -96,6 +96,12 @@ struct Translation {
   };
   uint8_t update_count = 0;
   Update update[5] = {};
+  // The paging-structure entries the walk read from memory, in order (not the PAE PDPTE
+  // registers): the translation stays what it is while they hold the same values, under the
+  // same CR0/CR3/CR4/EFER and CPL (vmm/handlers/rip_decode_cache.hpp relies on it).
+  uint8_t entry_count = 0;
+  uint64_t entry_gpa[5] = {};
+  uint64_t entry_value[5] = {};  // as read (8-byte entries; 4-byte ones zero-extended)
 
   constexpr bool ok() const { return status == WalkStatus::ok; }
 };

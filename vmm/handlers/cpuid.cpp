@@ -1,7 +1,7 @@
 // CPUID exit (SDM Vol 3C 26.1.2: CPUID always exits). The host's answer, filtered by the
 // guest policy (vmm/policy/cpuid_filter): hypervisor-present bit, leaves 40000000h+, VMX
 // hidden, APX shown or hidden consistently.
-#include "apexvisor_mutation.h"  // tests/mutation/run only
+#include "vmm/handlers/cpuid_exit.hpp"
 #include "vmm/handlers/guest_view.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/policy/cpuid_filter.hpp"
@@ -17,9 +17,9 @@ void set_result(vmx::GprFile& regs, const policy::CpuidRegs& r) {
   regs.gpr[2] = r.edx;
 }
 
-// The leaves the guest policy changes (cpuid_leaf_filtered). Out of line: most CPUID leaves
-// pass through, and their exits need neither the policy nor the guest's CR4.
-[[gnu::noinline]] void filter_for_guest(ExitContext& ctx) {
+}  // namespace
+
+[[gnu::noinline]] void cpuid_filter_for_guest(ExitContext& ctx) {
   const auto& g = ctx.vcpu.regs.gpr;
   const uint32_t leaf = static_cast<uint32_t>(g[0]), subleaf = static_cast<uint32_t>(g[1]);
   policy::CpuidRegs r = ctx.host.cpuid(leaf, subleaf);
@@ -32,17 +32,6 @@ void set_result(vmx::GprFile& regs, const policy::CpuidRegs& r) {
   set_result(ctx.vcpu.regs, r);
 }
 
-}  // namespace
-
-ExitAction handle_cpuid(ExitContext& ctx) {
-  vmx::GprFile& regs = ctx.vcpu.regs;
-  // Every other leaf passes through: the host's CPUID writes the guest's registers itself.
-  if (policy::cpuid_leaf_filtered(static_cast<uint32_t>(regs.gpr[0]))) filter_for_guest(ctx);
-  else ctx.host.cpuid_into(regs);
-#ifdef APEXVISOR_MUTATION_CPUID_NO_RIP_ADVANCE
-  return ExitAction::resume();
-#endif
-  return ExitAction::advance();
-}
+ExitAction handle_cpuid(ExitContext& ctx) { return cpuid_exit(ctx, ctx.vcpu, ctx.host); }
 
 }  // namespace vmm

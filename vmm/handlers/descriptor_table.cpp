@@ -150,7 +150,7 @@ Step from_status(Dt& d, const gm::MemStatus& s) {
     case gm::MemOutcome::page_fault:
       // VM entry does not load CR2 (Vol 3C 27.3.2): the exit path does, from the vCPU.
       d.ctx.vcpu.cr2 = s.address;
-      d.ctx.vcpu.cr2_pending = true;
+      d.ctx.vcpu.pending.set(pending::cr2);
       return end(fault(vector::PF, s.error_code));
     case gm::MemOutcome::bad_gpa:
       return end(stop_with(d, "dt_guard: %s reaches gpa 0x%llx, which is not guest RAM",
@@ -410,7 +410,7 @@ ExitAction emulate_descriptor_table(ExitContext& ctx, vmx::InsnInfoKind kind) {
     // It was fetched a moment ago: its paging changed since. The processor would fault now.
     if (f.exception.vector == emu::vector::PF) {
       ctx.vcpu.cr2 = f.exception.cr2;
-      ctx.vcpu.cr2_pending = true;
+      ctx.vcpu.pending.set(pending::cr2);
     }
     return ExitAction::inject(gm::to_event(f.exception));
   }

@@ -48,7 +48,7 @@ ExitAction finish_emulation(ExitContext& ctx, const decode::emulate::EmuContext&
     case decode::emulate::Outcome::fault:
       if (r.exception.vector == decode::emulate::vector::PF) {
         ctx.vcpu.cr2 = r.exception.cr2;  // VM entry does not load CR2 (SDM Vol 3C 27.3.2)
-        ctx.vcpu.cr2_pending = true;
+        ctx.vcpu.pending.set(pending::cr2);
       }
       return ExitAction::inject(guest_memory::to_event(r.exception));
     case decode::emulate::Outcome::retry:

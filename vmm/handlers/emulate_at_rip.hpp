@@ -15,7 +15,7 @@ namespace vmm {
 // touches gets the EPT's answer whatever exit started the emulation; `observer` (null there)
 // is for tests that watch the writes.
 // Faults become the guest's exception (#GP, #UD, #PF — whose CR2 the vCPU then carries
-// to the next VM entry, vcpu.cr2_pending);
+// to the next VM entry, pending::cr2 in vcpu.pending);
 // `*unsupported` is set (and resume returned) when the emulator cannot do this instruction,
 // so the caller can fall back.
 // `length`, when given, receives the instruction's length once it was fetched and decoded

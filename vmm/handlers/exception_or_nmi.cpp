@@ -4,6 +4,7 @@
 // the guest and is re-injected before the next entry by the entry path (exit_entry.cpp
 // deliver_pending_nmi, which opens an NMI window if the guest blocks NMIs). Anything else
 // stops the guest CPU: it would mean a control the hypervisor did not set.
+#include "vmm/apic/ap_runtime.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/log/format.hpp"
 
@@ -23,10 +24,14 @@ constexpr uint8_t type_of(uint64_t info) { return static_cast<uint8_t>((info >> 
 ExitAction handle_exception_or_nmi(ExitContext& ctx) {
   const uint64_t info = ctx.vmcs.read(VmcsField::vm_exit_interruption_info);
   if ((info & kValid) && type_of(info) == static_cast<uint8_t>(EventType::nmi)) {
+    ctx.host.unblock_nmis();
+    // A wake-up NMI from another CPU (it posted INIT/STARTUP to this CPU's mailbox, whose
+    // pending-work bit the entry path acts on) is not the guest's.
+    if (apic::is_wakeup_nmi(ctx.vcpu)) return ExitAction::resume();
     // SDM Vol 3A 10.4 (MP initialization): in wait-for-SIPI state NMIs are not delivered;
     // keep nothing pending that the next entry could not inject (SDM 27.3.1.5: no event
     // may be injected into the wait-for-SIPI activity state).
-    if (ctx.vcpu.state != VcpuState::wait_for_sipi) ctx.vcpu.nmi_pending = true;
+    if (ctx.vcpu.state != VcpuState::wait_for_sipi) ctx.vcpu.pending.set(pending::nmi);
     // An NMI exit can interrupt an event delivery (IDT-vectoring information valid, SDM
     // 28.2.4): the dispatcher has injected that event again already (ctx.event_delivery,
     // exit_dispatch.hpp); the pending NMI then waits for an NMI window (exit_entry.cpp).

@@ -29,7 +29,7 @@ bool at_sipi_start(vmx::VmcsAccess& v) {
 
 ExitAction restart_bootstrap_processor(ExitContext& ctx) {
   if (!load_reset_vector_state(ctx)) return ExitAction::stop("INIT to the BSP: loading the reset state failed");
-  ctx.vcpu.nmi_pending = false;  // INIT drops a pending NMI
+  ctx.vcpu.pending.clear(pending::nmi);  // INIT drops a pending NMI
   const uint64_t proc = ctx.vmcs.read(VmcsField::primary_processor_based_controls);
   if ((proc & vmx::proc::nmi_window_exiting) &&
       !ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting}))
@@ -57,7 +57,7 @@ ExitAction handle_init_signal(ExitContext& ctx) {
   ok &= ctx.vmcs.write(VmcsField::guest_interruptibility_state, 0);
   // No event may be injected into wait-for-SIPI (27.3.1.5): a pending NMI is dropped, as
   // INIT drops it on hardware, and the NMI window (if one was open for it) is closed.
-  ctx.vcpu.nmi_pending = false;
+  ctx.vcpu.pending.clear(pending::nmi);
   const uint64_t proc = ctx.vmcs.read(VmcsField::primary_processor_based_controls);
   if (proc & vmx::proc::nmi_window_exiting)
     ok &= ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting});

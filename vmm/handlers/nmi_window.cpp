@@ -13,8 +13,8 @@ ExitAction handle_nmi_window(ExitContext& ctx) {
   // Left set, the window would exit again before every guest instruction.
   if (!ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting}))
     return ExitAction::stop("NMI window: could not clear NMI-window exiting (VMWRITE failed)");
-  if (!ctx.vcpu.nmi_pending) return ExitAction::resume();
-  ctx.vcpu.nmi_pending = false;
+  if (!ctx.vcpu.pending.has(pending::nmi)) return ExitAction::resume();
+  ctx.vcpu.pending.clear(pending::nmi);
   return ExitAction::inject({vector::NMI, EventType::nmi, false, 0});
 }
 

@@ -28,7 +28,7 @@ extern "C" void apex_host_exception(ExceptionFrame* f) {
   // Host GS base holds this CPU's HostCpu (set in the VMCS host state).
   auto* cpu = reinterpret_cast<vmm::HostCpu*>(arch::rdmsr(arch::Msr::IA32_GS_BASE));
   if (f->vector == 2) {  // NMI: belongs to the guest; delivered before the next VM entry
-    if (cpu && cpu->vcpu) cpu->vcpu->nmi_pending = true;
+    if (cpu && cpu->vcpu) cpu->vcpu->pending.set(vmm::pending::nmi);
     return;
   }
   if (f->vector == 13) {

@@ -6,6 +6,7 @@
 #include "vmm/apic/ap_runtime.hpp"
 #include "vmm/exit_audit.hpp"  // its static_asserts: every exit a guest can cause has a handler
 #include "vmm/exit_dispatch.hpp"
+#include "vmm/handlers/cpuid_exit.hpp"
 #include "vmm/host/root_state.hpp"
 #include "vmm/host/host_safe_ops.hpp"
 #include "vmm/launch/launch.hpp"
@@ -39,6 +40,22 @@ class HardwareHostOps final : public HostOps {
   }
   bool xsetbv_safe(uint32_t index, uint64_t value) override { return apex_xsetbv_safe(index, value); }
   void invd_as_wbinvd() override { arch::wbinvd(); }
+  // IRET to the next instruction on the same stack, with the current flags (IF stays 0).
+  void unblock_nmis() override {
+    asm volatile(
+        "mov %%rsp, %%rax\n\t"
+        "pushq %[ss]\n\t"
+        "pushq %%rax\n\t"
+        "pushfq\n\t"
+        "pushq %[cs]\n\t"
+        "leaq 1f(%%rip), %%rax\n\t"
+        "pushq %%rax\n\t"
+        "iretq\n\t"
+        "1:"
+        :
+        : [ss] "i"(host_sel::data), [cs] "i"(host_sel::code)
+        : "rax", "memory", "cc");
+  }
   uint64_t host_supported_xcr0() override {
     auto r = arch::cpuid(0xd, 0);
     return (static_cast<uint64_t>(r.edx) << 32) | r.eax;
@@ -56,7 +73,7 @@ vmx::HardwareVmcs g_vmcs;
 
 [[noreturn, gnu::cold, gnu::noinline]] void stop_this_cpu(Vcpu& vcpu, const char* why, uint16_t reason) {
   APEX_LOG(fatal, "cpu%u: guest stopped: %s (exit reason %u %s, %llu exits so far)", vcpu.index, why, reason,
-           vmx::exit_reason_name(reason), static_cast<unsigned long long>(vcpu.exits_total));
+           vmx::exit_reason_name(reason), static_cast<unsigned long long>(exits_total(vcpu)));
   dump_current_vmcs(vcpu.index, "guest stopped");
   dump_guest_gprs(vcpu.regs, vcpu.xstate.xcr0 & policy::xcr0::APX);
   for (;;) {
@@ -71,6 +88,12 @@ const char* stop_reason(const ExitAction& a) {
   return a.reason ? a.reason : "stopped by handler";
 }
 
+// The basic reason of the exit being handled, read again where it is only needed for a log
+// line (the hot path keeps no register for it).
+uint16_t current_basic_reason(vmx::HardwareVmcs& vmcs) {
+  return vmx::ExitReasonField{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))}.basic();
+}
+
 // An NMI that hit VMX root belongs to the guest (vmm/host/host_exception.cpp). Inject it
 // unless the guest blocks NMIs or another event is already being injected; then ask for
 // an NMI-window exit instead (SDM Vol 3C 26.7.6 / 27.6.1). Also when a single-step trap is
@@ -78,7 +101,7 @@ const char* stop_reason(const ExitAction& a) {
 // and it has priority over the NMI, whose window exit then follows the #DB's delivery.
 [[gnu::noinline]] void deliver_pending_nmi(vmx::HardwareVmcs& vmcs, Vcpu& vcpu) {
   if (apic::is_wakeup_nmi(vcpu)) {  // another CPU's wake-up for the mailbox, not the guest's
-    vcpu.nmi_pending = false;
+    vcpu.pending.clear(pending::nmi);
     return;
   }
   namespace intr = vmx::interruptibility;
@@ -89,52 +112,17 @@ const char* stop_reason(const ExitAction& a) {
   if (!injecting && !blocked && !single_step) {
     constexpr Injection nmi = plan_injection({vector::NMI, EventType::nmi, false, 0}, 0);
     (void)vmcs.write(VmcsField::vm_entry_interruption_info, nmi.interruption_info);
-    vcpu.nmi_pending = false;
+    vcpu.pending.clear(pending::nmi);
     return;
   }
   uint64_t proc = vmcs.read(VmcsField::primary_processor_based_controls);
   (void)vmcs.write(VmcsField::primary_processor_based_controls, proc | vmx::proc::nmi_window_exiting);
 }
 
-// A VM exit caused by an NMI leaves NMIs blocked in VMX root until the next IRET (SDM Vol
-// 3C 28.x, "NMI blocking after VM exit"; KVM unblocks them the same way). Without this the
-// next wake-up NMI from another CPU (init_sipi=intercept) would wait forever. IRET to the
-// next instruction on the same stack, with the current flags (IF stays 0).
-void unblock_nmis() {
-  asm volatile(
-      "mov %%rsp, %%rax\n\t"
-      "pushq %[ss]\n\t"
-      "pushq %%rax\n\t"
-      "pushfq\n\t"
-      "pushq %[cs]\n\t"
-      "leaq 1f(%%rip), %%rax\n\t"
-      "pushq %%rax\n\t"
-      "iretq\n\t"
-      "1:"
-      :
-      : [ss] "i"(host_sel::data), [cs] "i"(host_sel::code)
-      : "rax", "memory", "cc");
-}
-
-// Exit reason 0 with interruption type 2 (SDM Vol 3C 25.9.2): an NMI arrived in the guest.
-bool is_nmi_exit(vmx::HardwareVmcs& vmcs, uint16_t basic) {
-  if (__builtin_expect(basic != static_cast<uint16_t>(vmx::ExitReason::exception_or_nmi), 1)) return false;
-  return ((vmcs.read(VmcsField::vm_exit_interruption_info) >> 8) & 7) == 2;
-}
-
-// An exit for a wake-up NMI: counted like any other, then the guest resumes.
-[[gnu::noinline]] ExitAction count_wakeup_nmi(Vcpu& vcpu, uint16_t reason) {
-  count_exit(vcpu, reason);
-  return ExitAction::resume();
-}
-
-// Whether the guest may be entered without looking into the AP mailbox: it is empty and the
-// vCPU runs (what apic::drain_ap_mailbox() would answer for an empty mailbox). A few loads
-// and compares; the drain, with its lock, runs only when another CPU posted INIT/STARTUP
-// or this one waits for a STARTUP.
+// Whether the guest may be entered: the mailbox is empty and the vCPU runs (what
+// apic::drain_ap_mailbox() would answer for an empty mailbox).
 bool may_enter_directly(const Vcpu& vcpu) {
-  return __builtin_expect(vcpu.mailbox.empty(), 1) && __builtin_expect(vcpu.ap.state == apic::ApState::running, 1) &&
-         __builtin_expect(vcpu.state != VcpuState::stopped, 1);
+  return vcpu.mailbox.empty() && vcpu.ap.state == apic::ApState::running && vcpu.state != VcpuState::stopped;
 }
 
 // Intercepted INIT parks this CPU here, in VMX root, until a STARTUP arrives.
@@ -145,46 +133,84 @@ bool may_enter_directly(const Vcpu& vcpu) {
   }
 }
 
+// The work Vcpu::pending names (vmm/pending_work.hpp), in the order the exit path always did
+// it: the mailbox (which may park this CPU, and an INIT there discards a pending NMI), the
+// NMI, CR2, the write monitor's INVEPT. Each bit is cleared before its work is looked at, so
+// that a setter racing with it leaves the bit set for the next exit rather than lost.
+[[gnu::noinline]] void do_pending_work(vmx::HardwareVmcs& vmcs, ExitContext& ctx, Vcpu& vcpu) {
+  if (vcpu.pending.has(pending::mailbox)) {
+    vcpu.pending.clear(pending::mailbox);
+    if (!may_enter_directly(vcpu)) wait_in_mailbox(ctx, current_basic_reason(vmcs));
+  }
+  if (vcpu.pending.has(pending::nmi)) deliver_pending_nmi(vmcs, vcpu);
+  if (vcpu.pending.has(pending::cr2)) {
+    asm volatile("mov %0, %%cr2" ::"r"(vcpu.cr2));
+    vcpu.pending.clear(pending::cr2);
+  }
+  if (vcpu.pending.has(pending::monitor_flush)) {
+    vcpu.pending.clear(pending::monitor_flush);
+    monitor::before_vm_entry(vcpu);
+  }
+}
+
+// apply_exit_action() failed: the handler's stop, or a VMWRITE of its action.
+[[noreturn, gnu::cold, gnu::noinline]] void stop_after_action(Vcpu& vcpu, ExitAction action) {
+  stop_this_cpu(vcpu, stop_reason(action), current_basic_reason(g_vmcs));
+}
+
+// An exit whose reason is out of the ordinary: VM entry failed (bit 31, SDM Vol 3C 28.2.1),
+// or a basic reason past the handler table. Other bits of the field (enclave mode, pending
+// MTF, ...) are set on ordinary exits too: their basic reason is dispatched as usual.
+[[gnu::noinline, gnu::cold]] uint16_t unusual_reason(Vcpu& vcpu, vmx::ExitReasonField reason) {
+  if (reason.entry_failure()) stop_this_cpu(vcpu, "VM entry failed (invalid guest state or MSR loading)", reason.basic());
+  if (reason.basic() >= vmx::kExitReasonLimit) {
+    vcpu.state = VcpuState::stopped;
+    stop_this_cpu(vcpu, "no handler for this exit reason", reason.basic());
+  }
+  return reason.basic();
+}
+
 }  // namespace
 }  // namespace vmm
 
 void vmm::prepare_exit_context(CpuVm& cpu) {
-  cpu.vcpu->exit_context = new (cpu.host->exit_context) ExitContext{*cpu.vcpu, g_vmcs, g_host_ops, machine_vm()->policy};
+  Vcpu& vcpu = *cpu.vcpu;
+  vcpu.exit_context = new (cpu.host->exit_context) ExitContext{vcpu, g_vmcs, g_host_ops, machine_vm()->policy};
+  // Before the first VM entry and before other CPUs see this one virtualized (the launch sets
+  // Vcpu::virtualized later): their INIT/STARTUP posts then always reach the pending word.
+  vcpu.mailbox.attach(&vcpu.pending);
+  // The first exit compares the write monitor's EPT generation once, whatever it became
+  // before this CPU's vCPU was registered.
+  vcpu.pending.set(pending::monitor_flush);
 }
 
 // The hot path: every VM exit runs it. The common case (a handler that advances RIP, no
-// mailbox event, no NMI, no monitor flush) is the handler plus six inline VMREAD/VMWRITEs
-// (exit reason; RIP, length, RIP; RFLAGS; interruptibility) and a few loads and branches. GUEST_RSP is not read here: handlers that take RSP as an operand read it
-// from the VMCS themselves (handlers/guest_view.hpp read_gpr/write_gpr; the emulator in
-// guest_memory/emu_state.hpp), so gpr[4] is only their mirror.
+// pending work) is the handler plus six inline VMREAD/VMWRITEs (exit reason; RIP, length,
+// RIP; RFLAGS; interruptibility), one compare of the reason with the table's size, the
+// counter, one indirect call and one test of Vcpu::pending. GUEST_RSP is not read here:
+// handlers that take RSP as an operand read it from the VMCS themselves
+// (handlers/guest_view.hpp read_gpr/write_gpr; the emulator in guest_memory/emu_state.hpp),
+// so gpr[4] is only their mirror.
 extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   using namespace vmm;
   enter_root(*vcpu);
   vmx::HardwareVmcs& vmcs = g_vmcs;
   ExitContext& ctx = *vcpu->exit_context;  // built at launch (prepare_exit_context)
-  const vmx::ExitReasonField reason{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))};
-  if (__builtin_expect(reason.entry_failure(), 0))
-    stop_this_cpu(*vcpu, "VM entry failed (invalid guest state or MSR loading)", reason.basic());
-  const bool nmi_exit = is_nmi_exit(vmcs, reason.basic());
-  if (nmi_exit) unblock_nmis();
-  // A wake-up NMI from another CPU (its mailbox holds INIT/STARTUP) is not the guest's.
+  const vmx::ExitReasonField reason{static_cast<uint32_t>(vmcs.read_unchecked(VmcsField::exit_reason))};
+  // One compare for both: bit 31 (entry failure) and a reason past the table. Below the
+  // table's size the field is the basic reason itself.
+  uint32_t basic = reason.raw;
+  if (__builtin_expect(basic >= vmx::kExitReasonLimit, 0)) basic = unusual_reason(*vcpu, reason);
+  count_exit_unchecked(*vcpu, static_cast<uint16_t>(basic));
+  // NMI exits need no test here: their handler unblocks NMIs and tells a wake-up NMI from
+  // the guest's (vmm/handlers/exception_or_nmi.cpp).
   ExitAction action;
-  if (nmi_exit && apic::is_wakeup_nmi(*vcpu)) {
-    action = count_wakeup_nmi(*vcpu, reason.basic());
-  } else {
-    count_exit(*vcpu, reason.basic());
-    action = run_exit_handler(ctx, reason.basic());
-  }
-  if (!apply_exit_action(vmcs, *vcpu, action))
-    stop_this_cpu(*vcpu, stop_reason(action), reason.basic());
-  if (__builtin_expect(!may_enter_directly(*vcpu), 0)) wait_in_mailbox(ctx, reason.basic());
-  if (__builtin_expect(vcpu->nmi_pending, 0)) deliver_pending_nmi(vmcs, *vcpu);
-  if (__builtin_expect(vcpu->cr2_pending, 0)) {
-    asm volatile("mov %0, %%cr2" ::"r"(vcpu->cr2));
-    vcpu->cr2_pending = false;
-  }
-  // The EPT write monitor protected pages since this CPU's last entry: INVEPT here first.
-  monitor::before_vm_entry(*vcpu);
+  if (basic == static_cast<uint32_t>(vmx::ExitReason::cpuid))
+    action = cpuid_exit(ctx, *vcpu, g_host_ops);  // inline, CPUID itself included (cpuid_exit.hpp)
+  else
+    action = run_exit_handler_unchecked(ctx, static_cast<uint16_t>(basic));
+  if (!apply_exit_action(vmcs, *vcpu, action)) stop_after_action(*vcpu, action);
+  if (__builtin_expect(vcpu->pending.any() != 0, 0)) do_pending_work(vmcs, ctx, *vcpu);
   leave_root(*vcpu);
 }
 

@@ -42,7 +42,7 @@ struct VcpuMonitor {
   uint8_t insn[kInsnBytes];
 
   // The instruction of the exit being handled, as its emulated writes' events name it
-  // (RIP and bytes), fetched once per exit: valid while origin_exit == Vcpu::exits_total.
+  // (RIP and bytes), fetched once per exit: valid while origin_exit == exits_total(vcpu).
   bool origin_valid;
   uint8_t origin_insn_length;  // 0 when it could not be fetched/decoded
   uint64_t origin_exit;

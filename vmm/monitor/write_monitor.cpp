@@ -7,6 +7,7 @@
 #include "vmm/guest_memory/guest_linear_memory.hpp"
 #include "vmm/handlers/emulate_at_rip.hpp"
 #include "vmm/log/log.hpp"
+#include "vmm/vcpu_registry.hpp"
 #include "vmx/controls.hpp"
 #include "vmx/exit_qualification.hpp"
 
@@ -224,7 +225,7 @@ Status WriteMonitor::add(uint64_t gpa, uint64_t size) {
     // A page that a fallback step holds writable stays writable until the step ends.
     for (const Held& h : held_)
       if (h.holders && overlaps(h.page, kPage, gpa, size)) (void)platform_->set_write_protect(h.page, kPage, false);
-    __atomic_add_fetch(&generation_, 1, __ATOMIC_ACQ_REL);  // other CPUs drop writable translations
+    bump_generation_locked();  // other CPUs drop writable translations
   }
   unlock();
   if (st == Status::ok) platform_->flush_this_cpu();
@@ -245,11 +246,24 @@ Status WriteMonitor::remove(uint64_t gpa, uint64_t size) {
     st = from_ept(platform_->set_write_protect(gpa, size, false));
     reprotect_edges_locked(gpa, size);
     // Not required (stale read-only translations only cost one exit each), but it spares them.
-    __atomic_add_fetch(&generation_, 1, __ATOMIC_ACQ_REL);
+    bump_generation_locked();
   }
   unlock();
   if (found) platform_->flush_this_cpu();
   return st;
+}
+
+// The EPT changed in a way other CPUs' cached translations may contradict: a new generation,
+// then pending::monitor_flush on every vCPU (vmm/pending_work.hpp), in that order, so that a
+// CPU whose exit path sees the bit also sees the generation; before_entry() then flushes.
+void WriteMonitor::bump_generation_locked() {
+  __atomic_add_fetch(&generation_, 1, __ATOMIC_ACQ_REL);
+  for (unsigned i = 0, seen = 0, n = vcpu_count(); i < kMaxCpus && seen < n; ++i) {
+    if (Vcpu* v = vcpu_by_index(i)) {
+      v->pending.set(pending::monitor_flush);
+      ++seen;
+    }
+  }
 }
 
 // ---- exits -------------------------------------------------------------------------------
@@ -317,7 +331,7 @@ void WriteMonitor::record(ExitContext* ctx, const guest_memory::WriteRecord& r) 
 // kept in the vCPU (a REP writes up to rep_budget pieces).
 void WriteMonitor::origin_of(ExitContext& ctx, Event& e) {
   VcpuMonitor& s = ctx.vcpu.monitor;
-  if (!s.origin_valid || s.origin_exit != ctx.vcpu.exits_total) return fetch_instruction(ctx, e);
+  if (!s.origin_valid || s.origin_exit != exits_total(ctx.vcpu)) return fetch_instruction(ctx, e);
   e.rip = s.origin_rip;
   e.insn_length = s.origin_insn_length;
   for (unsigned i = 0; i < kInsnBytes; ++i) e.insn[i] = s.origin_insn[i];
@@ -332,7 +346,7 @@ void WriteMonitor::fetch_instruction(ExitContext& ctx, Event& e) {
   fetch_uncached(ctx, e);
   VcpuMonitor& s = ctx.vcpu.monitor;
   s.origin_valid = true;
-  s.origin_exit = ctx.vcpu.exits_total;
+  s.origin_exit = exits_total(ctx.vcpu);
   s.origin_rip = e.rip;
   s.origin_insn_length = e.insn_length;
   for (unsigned i = 0; i < kInsnBytes; ++i) s.origin_insn[i] = e.insn[i];
@@ -699,7 +713,7 @@ ExitAction WriteMonitor::on_step_exit(ExitContext& ctx) {
     }
   }
   // Every CPU may have cached a writable translation while the page was open.
-  if (protected_again) __atomic_add_fetch(&generation_, 1, __ATOMIC_ACQ_REL);
+  if (protected_again) bump_generation_locked();
   const uint64_t generation_now = generation();  // read before the flush that covers it
   unlock();
   platform_->flush_this_cpu();

@@ -223,6 +223,7 @@ class WriteMonitor final : public EptWriteIntercept, public guest_memory::Watche
   void reset();  // tests: forget everything, platform included
 
  private:
+  void bump_generation_locked();  // under lock_: a new generation, every vCPU told
   struct Held {
     uint64_t page;
     unsigned holders;  // 0: free slot
@@ -278,7 +279,8 @@ inline WriteMonitor* write_monitor() { return __atomic_load_n(&detail::g_monitor
 void set_write_monitor(WriteMonitor* m);
 
 // Exit path hook (vmm/launch/exit_entry.cpp): write_monitor()->before_entry(vcpu) when set.
-// Inline: without a monitor (the default) every VM exit pays one load and a branch.
+// Called only when the vCPU's pending::monitor_flush is set (bump_generation_locked, and
+// once at launch), so exits pay nothing for the monitor otherwise.
 inline void before_vm_entry(Vcpu& vcpu) {
   if (WriteMonitor* m = write_monitor()) m->before_entry(vcpu);
 }

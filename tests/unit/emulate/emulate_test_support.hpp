@@ -73,6 +73,11 @@ class FakePhys final : public GuestPhysMemory {
     return PhysStatus::ok;
   }
 
+  const volatile uint8_t* ram_pointer(uint64_t gpa) override {
+    auto it = pages_.find(gpa & ~0xFFFull);  // map nodes never move
+    return it == pages_.end() ? nullptr : it->second.bytes + (gpa & 0xFFF);
+  }
+
   unsigned reads = 0, writes = 0, cmpxchgs = 0;
   unsigned mutations = 0;  // writes and successful compare-exchanges that reached RAM
   // Simulates another CPU: runs before each cmpxchg.

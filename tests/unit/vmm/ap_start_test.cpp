@@ -174,6 +174,29 @@ TEST_CASE("AP mailbox: events in order, bounded, kicks counted") {
   CHECK_FALSE(box.consume_kick());
 }
 
+TEST_CASE("AP mailbox: a post sets the owner's pending-work bit, after the event is in") {
+  vmm::PendingWork pending;
+  ApMailbox box;
+  box.attach(&pending);
+  CHECK_FALSE(pending.has(vmm::pending::mailbox));
+  REQUIRE(box.post({ApEvent::Kind::init, 0}));
+  CHECK(pending.has(vmm::pending::mailbox));
+  CHECK(pending.any() == vmm::pending::mailbox);  // no other bit
+  // The owner clears the bit before draining; a post after that sets it again.
+  pending.clear(vmm::pending::mailbox);
+  ApEvent e{};
+  REQUIRE(box.take(&e));
+  CHECK_FALSE(pending.has(vmm::pending::mailbox));
+  REQUIRE(box.post({ApEvent::Kind::startup, 0x10}));
+  CHECK(pending.has(vmm::pending::mailbox));
+  // A full mailbox refuses the event and leaves the word as it was.
+  pending.clear(vmm::pending::mailbox);
+  for (unsigned i = 1; i < ApMailbox::kCapacity; ++i) REQUIRE(box.post({ApEvent::Kind::init, 0}));
+  pending.clear(vmm::pending::mailbox);
+  CHECK_FALSE(box.post({ApEvent::Kind::init, 0}));
+  CHECK_FALSE(pending.has(vmm::pending::mailbox));
+}
+
 #include "vmm/apic/ap_intercept.hpp"
 
 namespace {

@@ -334,7 +334,7 @@ TEST_CASE("dt_guard: memory faults of the operand") {
       {"SGDT into a not-present page: #PF(W), CR2", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x00}, mem(0, RAX), 0,
        {{RAX, kUnmapped + 0x10}}, fault(vmm::vector::PF, 0x2), nullptr,
        [](DtFixture& f) {
-         CHECK(f.vcpu.cr2_pending);
+         CHECK(f.vcpu.pending.has(vmm::pending::cr2));
          CHECK(f.vcpu.cr2 == kUnmapped + 0x10);
        }},
       {"SGDT at CPL 3 into a not-present page: #PF(U|W)", Mode::long64, kGdtrIdtr, {0x0f, 0x01, 0x00}, mem(0, RAX),

@@ -39,6 +39,9 @@ class FakeXapic final : public vmm::apic::XapicRegisters {
     writes.push_back({offset, value});
     word[index(offset)] = value & writable(offset);
   }
+  void copy_registers(unsigned offset, unsigned count, uint32_t* dst) override {
+    for (unsigned k = 0; k < count; ++k) dst[4 * k] = read(offset + 16 * k);
+  }
 
   // Test controls: what the register holds, without logging.
   void set(unsigned offset, uint32_t value) { word[index(offset)] = value; }

@@ -224,6 +224,21 @@ TEST_CASE("guest-physical view: one classification, hypervisor memory first, the
   CHECK(bare.classify(kHidden) == PageKind::hypervisor);
 }
 
+TEST_CASE("guest-physical view: a hypervisor page is never routed to the APIC device") {
+  emu_test::FakePhys phys;
+  GuestPhysView view{&phys, hidden, exit_now};
+  LoggingDevice device;
+  view.route_apic_page(kHidden, &device);  // wiring gone wrong: refused, the page stays hidden
+  CHECK(view.apic_device() == nullptr);
+  CHECK(view.classify(kHidden) == PageKind::hypervisor);
+  CHECK(view.ram_pointer(kHidden) == nullptr);
+  view.route_apic_page(kApic, &device);
+  CHECK(view.apic_device() == &device);
+  CHECK(view.ram_pointer(kApic) == nullptr);  // a device page is never handed out as memory
+  phys.map_ram(kRam, kPage);
+  CHECK(view.ram_pointer(kRam + 8) != nullptr);
+}
+
 TEST_CASE("guest-physical view: an access that crosses a page is split, each page to its own route") {
   Rig rig;
   LoggingDevice device;

@@ -23,9 +23,10 @@ struct TwoCpus {
     vmm::reset_vcpu_registry();
     cpu0.index = 0;
     cpu2.index = 2;
-    cpu0.exits_total = 1000;
+    // Totals are the counters' sums: 1000 and 55.
     cpu0.exit_counts[static_cast<unsigned>(ExitReason::cpuid)] = 700;
-    cpu2.exits_total = 55;
+    cpu0.exit_counts[static_cast<unsigned>(ExitReason::rdmsr)] = 300;
+    cpu2.exit_counts[static_cast<unsigned>(ExitReason::cpuid)] = 43;
     cpu2.exit_counts[static_cast<unsigned>(ExitReason::xsetbv)] = 3;
     cpu2.exit_counts[static_cast<unsigned>(ExitReason::wrmsrns_immediate)] = 9;
     REQUIRE(vmm::register_vcpu(&cpu0));

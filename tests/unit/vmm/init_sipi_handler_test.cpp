@@ -31,14 +31,14 @@ TEST_CASE("INIT: the vCPU waits for a SIPI with nothing blocked and nothing pend
     CAPTURE(r.what);
     HandlerFixture f;
     f.vmcs.set(VmcsField::guest_interruptibility_state, r.interruptibility);
-    f.vcpu.nmi_pending = r.nmi_pending;
+    if (r.nmi_pending) f.vcpu.pending.set(vmm::pending::nmi);
     uint64_t proc = f.vmcs.get(VmcsField::primary_processor_based_controls);
     if (r.nmi_window) f.vmcs.set(VmcsField::primary_processor_based_controls, proc | vmx::proc::nmi_window_exiting);
     CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
     CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
     CHECK(f.vmcs.get(VmcsField::guest_activity_state) == kActivityWaitForSipi);
     CHECK(f.vmcs.get(VmcsField::guest_interruptibility_state) == 0);
-    CHECK_FALSE(f.vcpu.nmi_pending);
+    CHECK_FALSE(f.vcpu.pending.has(vmm::pending::nmi));
     CHECK(f.vmcs.get(VmcsField::primary_processor_based_controls) == proc);
     CHECK(f.vmcs.get(VmcsField::guest_rip) == 0x1000);
     CHECK(f.injected() == 0);
@@ -283,7 +283,7 @@ void expect_reset_vector_state(HandlerFixture& f) {
   CHECK(f.vmcs.get(VmcsField::vm_entry_interruption_info) == 0);  // nothing delivered into the reset
   CHECK(f.gpr(arch::Gpr::rdx) == kSignature);
   CHECK(f.gpr(arch::Gpr::rax) == 0);
-  CHECK_FALSE(f.vcpu.nmi_pending);
+  CHECK_FALSE(f.vcpu.pending.has(vmm::pending::nmi));
 }
 }  // namespace
 
@@ -304,7 +304,7 @@ TEST_CASE("INIT to the BSP restarts it at the reset vector; an AP waits for a SI
     HandlerFixture f;
     if (r.msr_present) f.host.set_msr(kApicBase, r.apic_base);
     f.gpr(arch::Gpr::rax) = 0x1234;
-    f.vcpu.nmi_pending = true;
+    f.vcpu.pending.set(vmm::pending::nmi);
     f.vmcs.set(VmcsField::vm_entry_interruption_info, kInjectGp);  // planned before the INIT
     const uint64_t log_before = vmm::global_log().total_written();
     CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
@@ -321,7 +321,7 @@ TEST_CASE("INIT to the BSP restarts it at the reset vector; an AP waits for a SI
 TEST_CASE("intercepted INIT (init_sipi=intercept) to the BSP restarts it too; INIT-SIPI to an AP still starts it") {
   HandlerFixture bsp;
   bsp.host.set_msr(kApicBase, kApicBaseEnabled | vmm::kApicBaseBsp);
-  bsp.vcpu.nmi_pending = true;
+  bsp.vcpu.pending.set(vmm::pending::nmi);
   REQUIRE(bsp.vcpu.mailbox.post({vmm::apic::ApEvent::Kind::init, 0}));
   CHECK(vmm::apic::drain_ap_mailbox(bsp.ctx));  // the guest runs on, from the reset vector
   expect_reset_vector_state(bsp);

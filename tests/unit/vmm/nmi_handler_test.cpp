@@ -43,7 +43,7 @@ TEST_CASE("exception-or-NMI exit: NMIs are kept for the guest, exceptions stop i
     f.vmcs.set(VmcsField::vm_exit_interruption_error_code, 0x2);
     const vmm::ExitAction a = f.exit(ExitReason::exception_or_nmi);
     CHECK(outcome_of(a) == r.outcome);
-    CHECK(f.vcpu.nmi_pending == r.nmi_pending);
+    CHECK(f.vcpu.pending.has(vmm::pending::nmi) == r.nmi_pending);
     CHECK(f.injected() == r.injected);
     if (r.injected & (1u << 11)) CHECK(f.vmcs.get(VmcsField::vm_entry_exception_error_code) == r.idt_error);
     CHECK(f.vmcs.get(VmcsField::guest_rip) == 0x1000);
@@ -72,11 +72,11 @@ TEST_CASE("NMI-window exit: the window closes, a pending NMI is injected") {
   for (const Row& r : rows) {
     CAPTURE(r.what);
     HandlerFixture f;
-    f.vcpu.nmi_pending = r.pending;
+    if (r.pending) f.vcpu.pending.set(vmm::pending::nmi);
     f.vmcs.set(VmcsField::primary_processor_based_controls, r.proc_before);
     CHECK(outcome_of(f.exit(ExitReason::nmi_window)) == r.outcome);
     CHECK(f.vmcs.get(VmcsField::primary_processor_based_controls) == kOther);  // only the window bit goes
-    CHECK_FALSE(f.vcpu.nmi_pending);
+    CHECK_FALSE(f.vcpu.pending.has(vmm::pending::nmi));
     CHECK(f.injected() == r.injected);
     CHECK(f.vmcs.get(VmcsField::guest_rip) == 0x1000);
   }
@@ -84,7 +84,7 @@ TEST_CASE("NMI-window exit: the window closes, a pending NMI is injected") {
 
 TEST_CASE("NMI-window exit: a failed VMWRITE stops rather than exiting forever") {
   HandlerFixture f;
-  f.vcpu.nmi_pending = true;
+  f.vcpu.pending.set(vmm::pending::nmi);
   f.vmcs.mark_unsupported(VmcsField::primary_processor_based_controls);
   CHECK(outcome_of(f.exit(ExitReason::nmi_window)) == Outcome::stop);
 }

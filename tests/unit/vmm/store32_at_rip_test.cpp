@@ -114,7 +114,7 @@ void check_same_end_as_general(const Bytes& code, bool load) {
         INFO("gpr " << i);
         CHECK(fast.f.vcpu.regs.gpr[i] == general.f.vcpu.regs.gpr[i]);
       }
-      CHECK(fast.f.vcpu.cr2_pending == general.f.vcpu.cr2_pending);
+      CHECK(fast.f.vcpu.pending.has(vmm::pending::cr2) == general.f.vcpu.pending.has(vmm::pending::cr2));
     }
 }
 
@@ -320,6 +320,57 @@ TEST_CASE("load32_at_rip: the register gets the 32-bit value, zero-extended; RIP
     CHECK(rig.f.vcpu.regs.gpr[r.reg] == 0x5A5A5A5A);
     CHECK(rig.rip() == kCode + r.length);
     CHECK(rig.tpr() == 0x5A5A5A5A);  // a read changes nothing in memory
+  }
+}
+
+TEST_CASE("load32_at_rip: the decode cache answers a repeated read, never a changed mapping or changed code",
+          "[vmm][store32]") {
+  const Bytes ecx_load = {0x8B, 0x08};  // mov ecx, [rax]
+  const Bytes edx_load = {0x8B, 0x10};  // mov edx, [rax]
+  Rig rig;
+  rig.f.gpr(Gpr::rax) = kTpr;
+  REQUIRE(rig.fast_load(ecx_load));
+  REQUIRE(rig.f.vcpu.regs.gpr[1] == 0x5A5A5A5A);
+  REQUIRE(rig.f.vcpu.rip_cache.valid);  // 64-bit code under 4-level paging: cached
+  // The same exit once more, at the same RIP: the value lands in register `reg`.
+  auto again = [&](unsigned reg) {
+    rig.f.vcpu.regs.gpr[1] = rig.f.vcpu.regs.gpr[2] = 0;
+    rig.f.vmcs.set(VmcsField::guest_rip, kCode);
+    REQUIRE(vmm::load32_at_rip(rig.f.ctx, rig.phys, kTpr, &rig.action));
+    CHECK(outcome_of(rig.action) == Outcome::resume);
+    CHECK(rig.f.vcpu.regs.gpr[reg] == 0x5A5A5A5A);
+    CHECK(rig.f.vcpu.regs.gpr[reg == 1 ? 2 : 1] == 0);
+    CHECK(rig.rip() == kCode + 2);
+  };
+  SECTION("a hit: no page walk, no fetch; only the register is read") {
+    const unsigned reads = rig.phys.reads;
+    again(1);
+    CHECK(rig.phys.reads == reads + 1);
+  }
+  SECTION("the code's page mapped elsewhere (PTE rewritten, CR3 the same): the instruction there") {
+    rig.phys.poke(0x500000, edx_load.data(), edx_load.size());
+    rig.pt.map(kCode, 0x500000, pte::P | pte::RW);
+    again(2);
+    again(2);  // and cached from there on
+  }
+  SECTION("the bytes rewritten in place: the new instruction") {
+    rig.phys.poke(kCode, edx_load.data(), edx_load.size());
+    again(2);
+  }
+  SECTION("another RIP: decoded afresh") {
+    rig.phys.poke(kCode + 0x10, edx_load.data(), edx_load.size());
+    rig.f.vmcs.set(VmcsField::guest_rip, kCode + 0x10);
+    REQUIRE(vmm::load32_at_rip(rig.f.ctx, rig.phys, kTpr, &rig.action));
+    CHECK(rig.f.vcpu.regs.gpr[2] == 0x5A5A5A5A);
+  }
+  SECTION("32-bit code: never cached") {
+    rig.f.vcpu.rip_cache.valid = false;
+    rig.f.vmcs.set(VmcsField::guest_cs_access_rights, rig.f.vmcs.get(VmcsField::guest_cs_access_rights) & ~(1u << 13));
+    rig.f.vmcs.set(VmcsField::guest_cs_access_rights, rig.f.vmcs.get(VmcsField::guest_cs_access_rights) | (1u << 14));
+    rig.f.vmcs.set(VmcsField::guest_rip, kCode);
+    REQUIRE(vmm::load32_at_rip(rig.f.ctx, rig.phys, kTpr, &rig.action));
+    CHECK(rig.f.vcpu.regs.gpr[1] == 0x5A5A5A5A);
+    CHECK_FALSE(rig.f.vcpu.rip_cache.valid);
   }
 }
 
