@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__
 TOOLS = os.path.join(REPO, "tools")
 sys.path.insert(0, TOOLS)
 
-from apexlib import bochs, bochs3, image, qemu, runner, serial, skips, testlog  # noqa: E402
+from apexlib import bochs, bochs3, check_names, image, qemu, runner, serial, skips, testlog  # noqa: E402
 import json  # noqa: E402
 from unittest import mock  # noqa: E402
 
@@ -185,6 +185,69 @@ class ExpectFilesTest(unittest.TestCase):
         for n in names:
             rules = serial.load_expect(os.path.join(folder, n))
             self.assertTrue(any(r.kind in ("ordered", "anywhere") for r in rules), n)
+
+
+class GuestCheckNamesTest(unittest.TestCase):
+    """Issue P10: the guest programs' sources are the one list of check names, and every check
+    they make is expected by name as a PASS line in some boot scenario's EXPECT file, so a
+    check added without its expectation fails here (tools/apexlib/check_names.py)."""
+
+    # Checks that cannot pass on any emulator here: they run only where APX is exposed (APX
+    # silicon, QEMU/KVM with APX) and print a SKIP[no-apx-hardware] line elsewhere.
+    ONLY_WITH_APX = {
+        "APX offered: CPUID.(0Dh,0).EAX[19] set, CPUID.(0Dh,19) = 128 bytes at 960",
+        "xsetbv APX (bit 19) accepted: APX is offered, never with MPX (verdict ok)",
+        "xsetbv enables APX (XCR0 bit 19)",
+        "APX: R16-R31 keep their values across CPUID and VMCALL exits",
+        "APX: XSAVE after an exit holds R16-R31 in component 19, XSTATE_BV[19] set",
+        "APX: R16-R31 initialised by XRSTOR stay zero across an exit",
+        "xsetbv disables APX again",
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        cls.checks = check_names.guest_checks(os.path.join(REPO, "tests", "guest"))
+        folder = os.path.join(REPO, "tests", "boot")
+        cls.rules = [r for n in sorted(os.listdir(folder)) if n.endswith(".expect")
+                     for r in serial.load_expect(os.path.join(folder, n)) if r.kind != "forbidden"]
+
+    def expected(self, name):
+        line = "apexvisor-guest: PASS " + name
+        return any(r.matches(line) for r in self.rules)
+
+    def test_the_sources_name_their_checks(self):
+        names = [n for names, _, _ in self.checks.values() for n in names]
+        self.assertGreater(len(names), 100)  # the extraction works at all
+        self.assertIn("CR4.VMXE reads as 0", names)
+
+    def test_every_named_check_is_expected(self):
+        missing = ["%s: %s" % (f, n) for f, (names, _, _) in self.checks.items() for n in names
+                   if n not in self.ONLY_WITH_APX and not self.expected(n)]
+        self.assertEqual(missing, [], "checks no EXPECT file expects as PASS lines")
+
+    def test_the_apx_only_checks_exist_and_are_not_expected_here(self):
+        names = {n for names, _, _ in self.checks.values() for n in names}
+        self.assertEqual(self.ONLY_WITH_APX - names, set(), "allowlisted names no source has any more")
+        for n in self.ONLY_WITH_APX:
+            self.assertFalse(self.expected(n), n)
+
+    def test_failure_only_checks_are_never_expected_to_pass(self):
+        for f, (_, failure_only, _) in self.checks.items():
+            for n in failure_only:
+                self.assertFalse(self.expected(n), "%s: %s" % (f, n))
+
+    def test_extraction(self):
+        src = textwrap.dedent("""\
+            t.check(a == b, "one " "two", "detail %llu", x);  // check(x, "comment")
+            check(false, "precondition");
+            check(ok, name);
+            t.recheck(ok, "other function");
+            check(f(a, (b, c)), "with \\"quotes\\" and, commas", "%llu", g(1, 2));
+            """)
+        names, failure_only, computed = check_names.checks_in(src)
+        self.assertEqual(names, ["one two", 'with "quotes" and, commas'])
+        self.assertEqual(failure_only, ["precondition"])
+        self.assertEqual(computed, 1)
 
 
 class CheckSerialIncludeTest(TempDirCase):
