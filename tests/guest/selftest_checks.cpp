@@ -675,13 +675,21 @@ void run_descriptor_table_checks(Tally& t) {
   check_store_forms(t, "SGDT", s, 10);
   sidt_forms(s);
   check_store_forms(t, "SIDT", s, 10);
+  // SLDT/STR to memory must store the selector itself, not only agree among their forms: the
+  // buffer starts as kFill bytes (0xA5A5), which no selector the firmware uses equals, so a
+  // store that writes nothing fails here (the mutation sldt_stores_nothing, with dt_guard).
   sldt_forms(s);
   check_store_forms(t, "SLDT", s, 2);
   const uint16_t ldtr = sldt();
+  t.check(arch::load_le(s.b[kReg], 2) == ldtr && ldtr != 0xA5A5, "SLDT [reg] stores the LDTR selector SLDT r32 reads",
+          "stored 0x%llx, selector 0x%llx", arch::load_le(s.b[kReg], 2), ldtr);
   check_reg_forms(t, "SLDT", sldt_regs(), ldtr);
   str_forms(s);
   check_store_forms(t, "STR", s, 2);
-  check_reg_forms(t, "STR", str_regs(), str());
+  const uint16_t tr = str();
+  t.check(arch::load_le(s.b[kReg], 2) == tr && tr != 0xA5A5, "STR [reg] stores the TR selector STR r32 reads",
+          "stored 0x%llx, selector 0x%llx", arch::load_le(s.b[kReg], 2), tr);
+  check_reg_forms(t, "STR", str_regs(), tr);
   check_load_forms(t, "LGDT", lgdt_form, gdtr, g_gdt_copy, sizeof g_gdt_copy, sgdt);
   check_load_forms(t, "LIDT", lidt_form, sidt(), g_idt_copy, sizeof g_idt_copy, sidt);
   check_noncanonical(t);
