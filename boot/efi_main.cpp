@@ -80,8 +80,8 @@ void log_decoder_check() {
       APEX_LOG(error, "decoder check FAILED: expected '%s', decoded '%s'", p.text, text);
     }
   }
-  // One line when all is well: every byte on a polled UART costs boot time (bench/results.md).
-  if (ok == sizeof probes / sizeof probes[0]) APEX_LOG(info, "decoder check: legacy and REX2 probes ok");
+  // One line when all is well, at debug (a failure is an error line): every byte on a polled UART costs boot time (bench/results.md).
+  if (ok == sizeof probes / sizeof probes[0]) APEX_LOG(debug, "decoder check: legacy and REX2 probes ok");
 }
 
 // One entry per CPU present, in boot-services pool memory: only the loader reads them, and
@@ -230,7 +230,9 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     // The copy is hypervisor memory: hidden from the guest with the rest (virtualize.cpp).
     record_hypervisor_memory(image_base(), (image_size() + 4095) & ~uint64_t{4095});
     // No address: the log ring is readable by hypercall, and addresses help an attacker.
-    APEX_LOG(info, "running from runtime memory (%llu KiB), hidden from the guest once launched",
+    // At debug: the `memory:` line says the size once virtualized (every byte on a polled UART
+    // costs boot time, bench/results.md).
+    APEX_LOG(debug, "running from runtime memory (%llu KiB), hidden from the guest once launched",
              static_cast<unsigned long long>(image_size() / 1024));
   }
   Config cfg = load_config();

@@ -5,6 +5,7 @@
 #include "arch/cpu.hpp"
 #include "boot/cpu_set_text.hpp"
 #include "boot/firmware.hpp"
+#include "boot/runtime_copy.hpp"
 #include "boot/mp.hpp"
 #include "vmm/apic/ap_start_mode.hpp"
 #include "vmm/apic/apic_base_write.hpp"
@@ -387,14 +388,16 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   APEX_LOG(info, "INIT/SIPI: %s (%s)", vmm::apic::ap_start_mode_name(mode), why);
   char offered[160];
   vmm::apic::describe_apic_virtualization(caps, offered, sizeof offered);
+  // The decision at info; what the CPU offers at debug (every byte on a polled UART costs
+  // boot time, bench/results.md).
   if (!trap_writes)
-    APEX_LOG(info, "local APIC: passed through, no APIC exits; APIC virtualization offered: %s (not used: %s)", offered,
-             vchoice.why);
+    APEX_LOG(info, "local APIC: passed through, no APIC exits (APIC virtualization not used: %s)", vchoice.why);
   else if (vchoice.use)
-    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization (offered: %s)", offered);
+    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization");
   else
-    APEX_LOG(info, "local APIC: passed through, writes trapped through the EPT (APIC virtualization not used: %s); "
-             "offered: %s", vchoice.why, offered);
+    APEX_LOG(info, "local APIC: passed through, writes trapped through the EPT (APIC virtualization not used: %s)",
+             vchoice.why);
+  APEX_LOG(debug, "local APIC: APIC virtualization offered: %s", offered);
   // Hidden pages read as zeros (a page of our own, itself hidden): Linux's direct map reads
   // reserved memory now and then, and must neither crash nor see the hypervisor.
   if (void* zero_page = alloc_runtime_pages(1)) ept.set_hidden_backing(reinterpret_cast<uint64_t>(zero_page));
@@ -427,26 +430,29 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   }
   g_machine.eptp = ept.eptp().raw;
   const auto& es = ept.stats();
-  APEX_LOG(info, "EPT: identity map of %llu GiB: %llu x 1G, %llu x 2M, %llu x 4K pages; %llu KiB of tables; %llu hypervisor pages hidden",
+  APEX_LOG(debug, "EPT: identity map of %llu GiB: %llu x 1G, %llu x 2M, %llu x 4K pages; %llu KiB of tables; %llu hypervisor pages hidden",
            static_cast<unsigned long long>(ept.mapped_end() >> 30), static_cast<unsigned long long>(es.leaves_1g),
            static_cast<unsigned long long>(es.leaves_2m), static_cast<unsigned long long>(es.leaves_4k),
            static_cast<unsigned long long>(es.table_kib()), static_cast<unsigned long long>(es.hidden_pages));
+  // The decision (the extent mapped at boot) in one line at info; the page counts above at debug.
   if (extent.on_demand())
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: [%llu GiB, 2^%u) mapped on first access (at boot it would take %llu KiB of tables)",
+    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: [%llu GiB, 2^%u) mapped on first access (at boot it would take %llu KiB of tables); %llu pages hidden",
              extent.phys_bits, extent.levels, static_cast<unsigned long long>(ept.mapped_end() >> 30),
              static_cast<unsigned>(__builtin_ctzll(extent.reach)),
-             static_cast<unsigned long long>(extent.high_table_pages * 4));
+             static_cast<unsigned long long>(extent.high_table_pages * 4), static_cast<unsigned long long>(es.hidden_pages));
   else
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: all of [0, 2^%u) mapped at boot", extent.phys_bits,
-             extent.levels, static_cast<unsigned>(__builtin_ctzll(extent.reach)));
+    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: all of [0, 2^%u) mapped at boot; %llu pages hidden", extent.phys_bits,
+             extent.levels, static_cast<unsigned>(__builtin_ctzll(extent.reach)), static_cast<unsigned long long>(es.hidden_pages));
   if (extent.capped)
     APEX_LOG(warn, "EPT: MAXPHYADDR %u but no 5-level EPT walk: guest-physical addresses from 2^48 up are not mapped",
              extent.phys_bits);
   if (es.conflict_bytes)
     APEX_LOG(warn, "EPT: %llu bytes mapped UC because of overlapping MTRRs with undefined precedence",
              static_cast<unsigned long long>(es.conflict_bytes));
-  APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB)",
-           static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()));
+  // With the image's runtime copy, whose own line is at debug (efi_main.cpp).
+  APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB), image %llu KiB",
+           static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()),
+           static_cast<unsigned long long>(image_size() / 1024));
   // The EPT hides hypervisor memory from the CPUs only; a bus-master device the guest programs
   // reaches physical memory past it. Said once, plainly (README, "What a guest can and cannot do").
   APEX_LOG(info, "isolation: no DMA protection (no VT-d support yet)");
