@@ -8,6 +8,7 @@
 #include "boot/config.hpp"
 #include "boot/console.hpp"
 #include "boot/cpu_limit_check.hpp"
+#include "boot/cpu_set_text.hpp"
 #include "boot/efi/efi.hpp"
 #include "boot/esp_files.hpp"
 #include "boot/firmware.hpp"
@@ -79,46 +80,93 @@ void log_decoder_check() {
       APEX_LOG(error, "decoder check FAILED: expected '%s', decoded '%s'", p.text, text);
     }
   }
-  // One line when all is well: every byte on a polled UART costs boot time (bench/results.md).
-  if (ok == sizeof probes / sizeof probes[0]) APEX_LOG(info, "decoder check: legacy and REX2 probes ok");
+  // One line when all is well, at debug (a failure is an error line): every byte on a polled UART costs boot time (bench/results.md).
+  if (ok == sizeof probes / sizeof probes[0]) APEX_LOG(debug, "decoder check: legacy and REX2 probes ok");
 }
 
 // One entry per CPU present, in boot-services pool memory: only the loader reads them, and
-// only before the launch.
+// only before the launch. The APs probe all at once (boot/mp.hpp): each writes only its own
+// entries (results[i], vmxon_pages[i]'s page, probed[i]) and logs nothing; the BSP reports for
+// all of them once they are done.
 struct VmxProbeRun {
   VmxReadiness* results;
   void** vmxon_pages;
+  bool* probed;
 };
 
-void log_readiness(unsigned i, const VmxReadiness& r) {
-  const CpuInfo& c = cpu_info(i);
-  if (r.feature_control_set_by_us)
-    APEX_LOG(info, "cpu%u: IA32_FEATURE_CONTROL was unlocked (0x%llx): set lock + VMXON outside SMX", i,
-             static_cast<unsigned long long>(r.feature_control_before));
-  if (!r.cpuid_vmx || !r.vmxon_ok) {
-    APEX_LOG(warn, "cpu%u apic=%u: VMX unavailable: %s", i, c.apic_id, r.reason ? r.reason : "unknown reason");
-    return;
-  }
-  // The capability words in full at debug level (`log=debug`; hybrid parts may differ per
-  // core type): every byte on a polled UART costs boot time (bench/results.md).
-  const vmm::LogLevel detail = vmm::LogLevel::debug;
-  vmm::global_log().log(detail, "cpu%u apic=%u: VMX_BASIC=0x%llx revision=0x%x true-controls=%s", i, c.apic_id,
-           static_cast<unsigned long long>(r.basic), static_cast<unsigned>(r.basic & 0x7fffffff),
-           r.true_controls ? "yes" : "no");
-  vmm::global_log().log(detail, "cpu%u apic=%u: pin=0x%llx proc=0x%llx proc2=0x%llx exit=0x%llx entry=0x%llx misc=0x%llx ept_vpid=0x%llx", i,
-           c.apic_id, static_cast<unsigned long long>(r.pinbased), static_cast<unsigned long long>(r.procbased),
-           static_cast<unsigned long long>(r.procbased2), static_cast<unsigned long long>(r.exit),
-           static_cast<unsigned long long>(r.entry), static_cast<unsigned long long>(r.misc),
-           static_cast<unsigned long long>(r.ept_vpid));
-  APEX_LOG(info, "cpu%u apic=%u: VMXON/VMXOFF ok; EPT %s, VPID %s, unrestricted guest %s, wait-for-SIPI %s", i,
-           c.apic_id, r.has_ept() ? "yes" : "no", r.has_vpid() ? "yes" : "no",
-           r.has_unrestricted_guest() ? "yes" : "no", r.has_wait_for_sipi() ? "yes" : "no");
+// Scratch of the grouped reports (BSP only, after the APs are done): off the firmware's small
+// stack.
+bool g_group_member[kMaxCpus], g_group_taken[kMaxCpus], g_group_include[kMaxCpus];
+
+// Whether a report line says the same of CPUs a and b.
+bool same_text(const char* a, const char* b) {
+  if (a == b) return true;
+  if (!a || !b) return false;
+  while (*a && *a == *b) ++a, ++b;
+  return *a == *b;
 }
 
+// What the probe found, one line per group of CPUs it found the same on (issue P12: nothing per
+// CPU at the default level unless the CPUs differ; hybrid parts differ per core type and then
+// get a line per kind of core).
+void log_readiness(unsigned cpus, const VmxProbeRun& run) {
+  const VmxReadiness* r = run.results;
+  char set[96];
+  auto text = [&](const bool* member) { return format_cpu_set(member, cpus, 0, "cpu", set, sizeof set), set; };
+
+  for (unsigned i = 0; i < cpus; ++i) g_group_include[i] = run.probed[i] && r[i].feature_control_set_by_us;
+  for_each_cpu_group(
+      cpus, g_group_include, g_group_member, g_group_taken,
+      [&](unsigned a, unsigned b) { return r[a].feature_control_before == r[b].feature_control_before; },
+      [&](unsigned leader, const bool* member) {
+        APEX_LOG(info, "%s: IA32_FEATURE_CONTROL was unlocked (0x%llx): set lock + VMXON outside SMX", text(member),
+                 static_cast<unsigned long long>(r[leader].feature_control_before));
+      });
+
+  for (unsigned i = 0; i < cpus; ++i) g_group_include[i] = run.probed[i] && !(r[i].cpuid_vmx && r[i].vmxon_ok);
+  for_each_cpu_group(
+      cpus, g_group_include, g_group_member, g_group_taken,
+      [&](unsigned a, unsigned b) { return same_text(r[a].reason, r[b].reason); },
+      [&](unsigned leader, const bool* member) {
+        APEX_LOG(warn, "%s: VMX unavailable: %s", text(member), r[leader].reason ? r[leader].reason : "unknown reason");
+      });
+
+  for (unsigned i = 0; i < cpus; ++i) g_group_include[i] = run.probed[i] && r[i].cpuid_vmx && r[i].vmxon_ok;
+  for_each_cpu_group(
+      cpus, g_group_include, g_group_member, g_group_taken,
+      [&](unsigned a, unsigned b) {
+        return r[a].has_ept() == r[b].has_ept() && r[a].has_vpid() == r[b].has_vpid() &&
+               r[a].has_unrestricted_guest() == r[b].has_unrestricted_guest() &&
+               r[a].has_wait_for_sipi() == r[b].has_wait_for_sipi();
+      },
+      [&](unsigned leader, const bool* member) {
+        const VmxReadiness& c = r[leader];
+        APEX_LOG(info, "%s: VMXON/VMXOFF ok; EPT %s, VPID %s, unrestricted guest %s, wait-for-SIPI %s", text(member),
+                 c.has_ept() ? "yes" : "no", c.has_vpid() ? "yes" : "no", c.has_unrestricted_guest() ? "yes" : "no",
+                 c.has_wait_for_sipi() ? "yes" : "no");
+      });
+
+  // The capability words in full, per CPU, at debug level only (`log=debug`).
+  if (vmm::global_log().level() < vmm::LogLevel::debug) return;
+  for (unsigned i = 0; i < cpus; ++i) {
+    if (!run.probed[i] || !r[i].cpuid_vmx || !r[i].vmxon_ok) continue;
+    const CpuInfo& c = cpu_info(i);
+    APEX_LOG(debug, "cpu%u apic=%u: VMX_BASIC=0x%llx revision=0x%x true-controls=%s", i, c.apic_id,
+             static_cast<unsigned long long>(r[i].basic), static_cast<unsigned>(r[i].basic & 0x7fffffff),
+             r[i].true_controls ? "yes" : "no");
+    APEX_LOG(debug, "cpu%u apic=%u: pin=0x%llx proc=0x%llx proc2=0x%llx exit=0x%llx entry=0x%llx misc=0x%llx ept_vpid=0x%llx",
+             i, c.apic_id, static_cast<unsigned long long>(r[i].pinbased),
+             static_cast<unsigned long long>(r[i].procbased), static_cast<unsigned long long>(r[i].procbased2),
+             static_cast<unsigned long long>(r[i].exit), static_cast<unsigned long long>(r[i].entry),
+             static_cast<unsigned long long>(r[i].misc), static_cast<unsigned long long>(r[i].ept_vpid));
+  }
+}
+
+// Runs on every CPU, the APs concurrently: writes only this CPU's entries (VmxProbeRun).
 void probe_one_cpu(unsigned index, void* arg) {
   auto* run = static_cast<VmxProbeRun*>(arg);
   probe_vmx_on_this_cpu(&run->results[index], run->vmxon_pages[index]);
-  log_readiness(index, run->results[index]);
+  run->probed[index] = true;
 }
 
 }  // namespace
@@ -182,7 +230,9 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     // The copy is hypervisor memory: hidden from the guest with the rest (virtualize.cpp).
     record_hypervisor_memory(image_base(), (image_size() + 4095) & ~uint64_t{4095});
     // No address: the log ring is readable by hypercall, and addresses help an attacker.
-    APEX_LOG(info, "running from runtime memory (%llu KiB), hidden from the guest once launched",
+    // At debug: the `memory:` line says the size once virtualized (every byte on a polled UART
+    // costs boot time, bench/results.md).
+    APEX_LOG(debug, "running from runtime memory (%llu KiB), hidden from the guest once launched",
              static_cast<unsigned long long>(image_size() / 1024));
   }
   Config cfg = load_config();
@@ -194,9 +244,13 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   log_decoder_check();
   unsigned cpus = mp_init();
   APEX_LOG(info, "processors: %u (MP services %s)", cpus, mp_available() ? "present" : "absent");
-  for (unsigned i = 0; i < cpus; ++i)
-    APEX_LOG(info, "cpu%u: APIC id %u%s%s", i, cpu_info(i).apic_id, cpu_info(i).bsp ? " (BSP)" : "",
-             cpu_info(i).enabled ? "" : " (disabled)");
+  // Per CPU only at debug, or where a CPU differs (disabled by the firmware).
+  for (unsigned i = 0; i < cpus; ++i) {
+    if (!cpu_info(i).enabled)
+      APEX_LOG(warn, "cpu%u (APIC id %u) is disabled by the firmware: not virtualized", i, cpu_info(i).apic_id);
+    else
+      APEX_LOG(debug, "cpu%u: APIC id %u%s", i, cpu_info(i).apic_id, cpu_info(i).bsp ? " (BSP)" : "");
+  }
 
   handoff.cpus = cpus;
   handoff.hypervisor_image = no_copy == nullptr;
@@ -207,11 +261,12 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   }
 
   VmxProbeRun run{static_cast<VmxReadiness*>(alloc_pool(cpus * sizeof(VmxReadiness))),
-                  static_cast<void**>(alloc_pool(cpus * sizeof(void*)))};
+                  static_cast<void**>(alloc_pool(cpus * sizeof(void*))), static_cast<bool*>(alloc_pool(cpus * sizeof(bool)))};
   auto* ready = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));
-  bool memory_ok = run.results && run.vmxon_pages && ready;
+  bool memory_ok = run.results && run.vmxon_pages && run.probed && ready;
   for (unsigned i = 0; memory_ok && i < cpus; ++i) {
     run.results[i] = {};
+    run.probed[i] = false;
     ready[i] = false;
     run.vmxon_pages[i] = alloc_runtime_pages(1);
     if (!run.vmxon_pages[i]) memory_ok = false;
@@ -221,6 +276,7 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     APEX_LOG(error, "out of memory for VMXON regions: VMX not attempted");
   } else {
     run_on_each_cpu(probe_one_cpu, &run);
+    log_readiness(cpus, run);
     for (unsigned i = 0; i < cpus; ++i) vmx_ok += run.results[i].vmxon_ok ? 1 : 0;
   }
   for (unsigned i = 0; memory_ok && i < cpus; ++i) ready[i] = run.results[i].vmxon_ok;

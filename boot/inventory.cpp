@@ -30,7 +30,7 @@ void log_cpu_identity() {
   uint32_t family = (sig >> 8) & 0xf, model = (sig >> 4) & 0xf, stepping = sig & 0xf;
   if (family == 0xf) family += (sig >> 20) & 0xff;
   if (family == 0x6 || family >= 0xf) model |= ((sig >> 16) & 0xf) << 4;
-  APEX_LOG(info, "cpu: %s '%s' family 0x%x model 0x%x stepping %u", vendor, b, family, model, stepping);
+  APEX_LOG(debug, "cpu: %s '%s' family 0x%x model 0x%x stepping %u", vendor, b, family, model, stepping);
 }
 
 }  // namespace boot

@@ -14,25 +14,23 @@ unsigned g_count = 0;
 uint64_t g_reported = 0;
 unsigned g_bsp_index = 0;
 
-struct ApCall {
-  PerCpuFn fn;
-  void* arg;
-  unsigned index;
-};
-
-void EFIAPI ap_trampoline(void* p) {
-  auto* call = static_cast<ApCall*>(p);
-  call->fn(call->index, call->arg);
-}
-
-struct ApLaunchCall {
-  LaunchFn fn;
-  void* arg;
-  unsigned index;
-};
-
 // Generous: under Bochs an AP's work can take seconds of emulated time.
 constexpr UINTN kApTimeoutUs = 60ull * 1000 * 1000;
+
+// What every AP of one StartupAllAPs call gets (read-only while the APs run).
+struct AllApsCall {
+  PerCpuFn fn;         // run_on_each_cpu
+  LaunchFn launch_fn;  // launch_on_each_cpu
+  void* arg;
+};
+
+// Per CPU index: whether that AP ran the procedure of the current StartupAllAPs call. Each AP
+// writes only its own slot (release), the BSP clears them before the call and reads them after
+// it (acquire): no slot is written by two CPUs at once.
+bool g_ran[kMaxCpus];
+
+void mark_ran(unsigned index) { __atomic_store_n(&g_ran[index], true, __ATOMIC_RELEASE); }
+bool ran(unsigned index) { return __atomic_load_n(&g_ran[index], __ATOMIC_ACQUIRE); }
 
 }  // namespace
 
@@ -73,53 +71,81 @@ bool mp_available() { return g_mp != nullptr; }
 
 namespace {
 
-// StartupThisAP with `procedure`; false (logged) when the AP could not run it.
-bool run_on_ap(unsigned i, efi::ApProcedure procedure, void* arg) {
-  if (!g_cpus[i].enabled) {
-    APEX_LOG(warn, "cpu%u (APIC id %u) is disabled by the firmware; skipped", i, g_cpus[i].apic_id);
-    return false;
-  }
-  EFI_STATUS s = g_mp->startup_this_ap(g_mp, procedure, i, nullptr, kApTimeoutUs, arg, nullptr);
-  if (EFI_ERROR(s)) {
-    APEX_LOG(error, "cpu%u (APIC id %u): StartupThisAP failed: %s", i, g_cpus[i].apic_id, efi::status_name(s));
-    return false;
-  }
+// The AP's own index: MP services' processor number (PI spec Vol 2, 13.4.8 WhoAmI, callable
+// from APs), the index of g_cpus. False when the firmware names no CPU this loader recorded.
+bool this_ap_index(unsigned* index) {
+  UINTN n = 0;
+  if (EFI_ERROR(g_mp->who_am_i(g_mp, &n)) || n >= g_count || n == g_bsp_index) return false;
+  *index = static_cast<unsigned>(n);
   return true;
+}
+
+// Runs `procedure` on every enabled AP at once (StartupAllAPs, SingleThread=FALSE: the
+// firmware wakes them together and the BSP waits for the last one, so the wait is one AP's
+// work however many there are). Every AP that did not run it is reported by name, as the
+// StartupThisAP loop did; returns how many did.
+unsigned run_on_all_aps(efi::ApProcedure procedure, AllApsCall* call) {
+  unsigned enabled = 0;
+  for (unsigned i = 0; i < g_count; ++i) {
+    g_ran[i] = false;
+    if (i == g_bsp_index) continue;
+    if (g_cpus[i].enabled) ++enabled;  // the disabled ones: said once by the loader (efi_main.cpp)
+  }
+  if (!g_mp || enabled == 0) return 0;  // StartupAllAPs would answer EFI_NOT_STARTED
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);  // the cleared slots before any AP can run
+  const EFI_STATUS s = g_mp->startup_all_aps(g_mp, procedure, FALSE, nullptr, kApTimeoutUs, call, nullptr);
+  unsigned done = 0;
+  for (unsigned i = 0; i < g_count; ++i) {
+    if (i == g_bsp_index || !g_cpus[i].enabled) continue;
+    if (ran(i)) {
+      ++done;
+      continue;
+    }
+    APEX_LOG(error, "cpu%u (APIC id %u): did not run on it: StartupAllAPs: %s", i, g_cpus[i].apic_id,
+             EFI_ERROR(s) ? efi::status_name(s) : "the AP could not name itself (WhoAmI)");
+  }
+  if (EFI_ERROR(s) && done == enabled)
+    APEX_LOG(warn, "StartupAllAPs: %s, yet every AP ran", efi::status_name(s));
+  return done;
+}
+
+void EFIAPI ap_trampoline(void* p) {
+  auto* call = static_cast<AllApsCall*>(p);
+  unsigned index = 0;
+  if (!this_ap_index(&index)) return;
+  call->fn(index, call->arg);
+  mark_ran(index);  // after fn: "ran" means completed
 }
 
 }  // namespace
 }  // namespace boot
 
 // The AP side of launch_on_each_cpu, called by apex_ap_call_capturing (MS ABI shim) with the
-// continuation back into MP services.
+// continuation back into MP services: each AP captures its own (its own stack, in the
+// firmware's AP loop), so each AP's guest resumes there and reports "finished" to the BSP.
 extern "C" uint64_t apex_ap_procedure(void* p, const vmm::GuestContinuation* resume) {
-  auto* call = static_cast<boot::ApLaunchCall*>(p);
-  call->fn(call->index, call->arg, *resume);
+  auto* call = static_cast<boot::AllApsCall*>(p);
+  unsigned index = 0;
+  if (!boot::this_ap_index(&index)) return 0;
+  // Before fn: a launch that succeeds does not come back here. fn records its result in its
+  // own slot before it launches (boot/virtualize.cpp launch_one).
+  boot::mark_ran(index);
+  call->launch_fn(index, call->arg, *resume);
   return 0;
 }
 
 namespace boot {
 
 void launch_on_each_cpu(LaunchFn fn, void* arg, const vmm::GuestContinuation& bsp_resume) {
-  for (unsigned i = 0; g_mp && i < g_count; ++i) {
-    if (i == g_bsp_index) continue;
-    ApLaunchCall call{fn, arg, i};
-    (void)run_on_ap(i, apex_ap_call_capturing, &call);
-  }
+  AllApsCall call{nullptr, fn, arg};
+  (void)run_on_all_aps(apex_ap_call_capturing, &call);
   fn(g_bsp_index, arg, bsp_resume);
 }
 
 unsigned run_on_each_cpu(PerCpuFn fn, void* arg) {
-  unsigned done = 0;
   fn(g_bsp_index, arg);
-  ++done;
-  if (!g_mp) return done;
-  for (unsigned i = 0; i < g_count; ++i) {
-    if (i == g_bsp_index) continue;
-    ApCall call{fn, arg, i};
-    if (run_on_ap(i, ap_trampoline, &call)) ++done;
-  }
-  return done;
+  AllApsCall call{fn, nullptr, arg};
+  return 1 + run_on_all_aps(ap_trampoline, &call);
 }
 
 }  // namespace boot

@@ -25,17 +25,20 @@ unsigned cpu_count();
 const CpuInfo& cpu_info(unsigned index);
 bool mp_available();
 
-// Runs fn(index, arg) on every enabled CPU, one at a time, BSP first, each AP through
-// StartupThisAP (blocking, bounded by a timeout). Returns how many CPUs completed it; an AP
-// that fails or times out is logged and skipped.
+// Runs fn(index, arg) on every enabled CPU: the BSP first, then every AP at once through
+// StartupAllAPs (SingleThread=FALSE, bounded by a timeout), so the BSP waits for one AP's
+// work, not for the sum of them. fn runs concurrently on the APs: it may write only what
+// belongs to `index`, and the log. Returns how many CPUs completed it; an AP that fails or
+// times out is logged by name and skipped.
 using PerCpuFn = void (*)(unsigned index, void* arg);
 unsigned run_on_each_cpu(PerCpuFn fn, void* arg);
 
-// For the launch: fn(index, arg, resume) on every enabled CPU, the APs first and the BSP
-// last, where `resume` is where that CPU's guest continues once launched: for an AP the
-// return to MP services (through apex_ap_call_capturing), for the BSP `bsp_resume` (the
-// firmware image's call into this one). A CPU that is launched never returns to fn's caller:
-// the BSP's launch, if it succeeds, is the last thing this image does.
+// For the launch: fn(index, arg, resume) on every enabled CPU, all the APs at once first
+// (as run_on_each_cpu) and the BSP last, after every AP is done, where `resume` is where that
+// CPU's guest continues once launched: for an AP the return to MP services (through
+// apex_ap_call_capturing, each AP its own), for the BSP `bsp_resume` (the firmware image's
+// call into this one). A CPU that is launched never returns to fn's caller: the BSP's launch,
+// if it succeeds, is the last thing this image does.
 using LaunchFn = void (*)(unsigned index, void* arg, const vmm::GuestContinuation& resume);
 void launch_on_each_cpu(LaunchFn fn, void* arg, const vmm::GuestContinuation& bsp_resume);
 

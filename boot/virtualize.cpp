@@ -3,7 +3,9 @@
 #include "apexvisor_mutation.h"  // tests/mutation/run only
 
 #include "arch/cpu.hpp"
+#include "boot/cpu_set_text.hpp"
 #include "boot/firmware.hpp"
+#include "boot/runtime_copy.hpp"
 #include "boot/mp.hpp"
 #include "vmm/apic/ap_start_mode.hpp"
 #include "vmm/apic/apic_base_write.hpp"
@@ -73,6 +75,8 @@ struct LaunchRun {
   vmm::LaunchResult* results;
   bool* attempted;
   LoaderHandoff* handoff;
+  bool vpid;      // the VMCS gives each guest CPU its VPID (index + 1)
+  bool reported;  // log_launched said which CPUs run as guests
 };
 
 bool allocate_launch_run(LaunchRun& run, unsigned cpus) {
@@ -91,24 +95,48 @@ unsigned launched(const LaunchRun& run) {
   return n;
 }
 
-// Runs on each CPU: read this CPU's own capabilities (hybrid parts differ per core type),
-// refuse with the missing control's name, else launch. A launch that succeeds does not come
-// back (the guest continues at `resume`, outside this image), so the CPU's result and its
-// log line are written first, and undone if the launch fails.
+// The CPUs launched (or about to be: the BSP, which says so before its launch because a
+// launch that succeeds does not come back), in one line (issue P12: nothing per CPU at the
+// default level; a CPU that failed has its own error line). BSP only, once every AP is done.
+bool g_launched_set[kMaxCpus];
+void log_launched(LaunchRun& run) {
+  if (run.reported) return;
+  run.reported = true;
+  bool* member = g_launched_set;
+  unsigned n = 0;
+  for (unsigned i = 0; i < cpu_count(); ++i) n += (member[i] = run.results[i].ok) ? 1 : 0;
+  if (n == 0) return;
+  char set[96], vpids[96];
+  format_cpu_set(member, cpu_count(), 0, "cpu", set, sizeof set);
+  format_cpu_set(member, cpu_count(), 1, n == 1 ? "VPID " : "VPIDs ", vpids, sizeof vpids);  // index + 1: 0 is the host's
+  APEX_LOG(info, "%s: virtualized: the firmware continues as a guest (%s)", set, run.vpid ? vpids : "no VPID");
+}
+
+// Runs on each CPU, the APs all at once (boot/mp.hpp): read this CPU's own capabilities
+// (hybrid parts differ per core type), refuse with the missing control's name, else launch.
+// What it writes that other CPUs see: run->results[index] only (its own slot; the BSP reads
+// them after every AP is done) and the log (safe from several CPUs); launch_this_cpu writes
+// this CPU's HostCpu, Vcpu, VMXON region and VMCS, and only reads the machine-wide MachineVm.
+// A launch that succeeds does not come back (the guest continues at `resume`, outside this
+// image), so the CPU's result is written first, and undone if the launch fails.
 void launch_one(unsigned index, void* arg, const vmm::GuestContinuation& resume) {
   auto* run = static_cast<LaunchRun*>(arg);
-  if (!run->attempted[index]) return;
+  const bool bsp = cpu_info(index).bsp;
+  if (!run->attempted[index]) {
+    if (bsp) log_launched(*run);
+    return;
+  }
   vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, host_enumerates_apx());
   vmx::CheckResult check = vmx::check_required(caps);
   if (!check.ok) {
     run->results[index] = {false, check.reason, 0};
+    if (bsp) log_launched(*run);
   } else {
-    APEX_LOG(info, "cpu%u: virtualized: the firmware continues as a guest (VPID %u)", index, index + 1);
     run->results[index] = {true, nullptr, 0};
     // The BSP is the last: what the firmware image prints after it must be known now.
-    if (cpu_info(index).bsp) run->handoff->virtualized = launched(*run);
+    if (bsp) run->handoff->virtualized = launched(*run), log_launched(*run);
     run->results[index] = vmm::launch_this_cpu(caps, run->cpus[index], resume);
-    if (cpu_info(index).bsp) run->handoff->virtualized = launched(*run);
+    if (bsp) run->handoff->virtualized = launched(*run);
   }
   const vmm::LaunchResult& r = run->results[index];
   if (!r.ok)
@@ -360,14 +388,16 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   APEX_LOG(info, "INIT/SIPI: %s (%s)", vmm::apic::ap_start_mode_name(mode), why);
   char offered[160];
   vmm::apic::describe_apic_virtualization(caps, offered, sizeof offered);
+  // The decision at info; what the CPU offers at debug (every byte on a polled UART costs
+  // boot time, bench/results.md).
   if (!trap_writes)
-    APEX_LOG(info, "local APIC: passed through, no APIC exits; APIC virtualization offered: %s (not used: %s)", offered,
-             vchoice.why);
+    APEX_LOG(info, "local APIC: passed through, no APIC exits (APIC virtualization not used: %s)", vchoice.why);
   else if (vchoice.use)
-    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization (offered: %s)", offered);
+    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization");
   else
-    APEX_LOG(info, "local APIC: passed through, writes trapped through the EPT (APIC virtualization not used: %s); "
-             "offered: %s", vchoice.why, offered);
+    APEX_LOG(info, "local APIC: passed through, writes trapped through the EPT (APIC virtualization not used: %s)",
+             vchoice.why);
+  APEX_LOG(debug, "local APIC: APIC virtualization offered: %s", offered);
   // Hidden pages read as zeros (a page of our own, itself hidden): Linux's direct map reads
   // reserved memory now and then, and must neither crash nor see the hypervisor.
   if (void* zero_page = alloc_runtime_pages(1)) ept.set_hidden_backing(reinterpret_cast<uint64_t>(zero_page));
@@ -400,26 +430,29 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   }
   g_machine.eptp = ept.eptp().raw;
   const auto& es = ept.stats();
-  APEX_LOG(info, "EPT: identity map of %llu GiB: %llu x 1G, %llu x 2M, %llu x 4K pages; %llu KiB of tables; %llu hypervisor pages hidden",
+  APEX_LOG(debug, "EPT: identity map of %llu GiB: %llu x 1G, %llu x 2M, %llu x 4K pages; %llu KiB of tables; %llu hypervisor pages hidden",
            static_cast<unsigned long long>(ept.mapped_end() >> 30), static_cast<unsigned long long>(es.leaves_1g),
            static_cast<unsigned long long>(es.leaves_2m), static_cast<unsigned long long>(es.leaves_4k),
            static_cast<unsigned long long>(es.table_kib()), static_cast<unsigned long long>(es.hidden_pages));
+  // The decision (the extent mapped at boot) in one line at info; the page counts above at debug.
   if (extent.on_demand())
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: [%llu GiB, 2^%u) mapped on first access (at boot it would take %llu KiB of tables)",
+    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: [%llu GiB, 2^%u) mapped on first access (at boot it would take %llu KiB of tables); %llu pages hidden",
              extent.phys_bits, extent.levels, static_cast<unsigned long long>(ept.mapped_end() >> 30),
              static_cast<unsigned>(__builtin_ctzll(extent.reach)),
-             static_cast<unsigned long long>(extent.high_table_pages * 4));
+             static_cast<unsigned long long>(extent.high_table_pages * 4), static_cast<unsigned long long>(es.hidden_pages));
   else
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: all of [0, 2^%u) mapped at boot", extent.phys_bits,
-             extent.levels, static_cast<unsigned>(__builtin_ctzll(extent.reach)));
+    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: all of [0, 2^%u) mapped at boot; %llu pages hidden", extent.phys_bits,
+             extent.levels, static_cast<unsigned>(__builtin_ctzll(extent.reach)), static_cast<unsigned long long>(es.hidden_pages));
   if (extent.capped)
     APEX_LOG(warn, "EPT: MAXPHYADDR %u but no 5-level EPT walk: guest-physical addresses from 2^48 up are not mapped",
              extent.phys_bits);
   if (es.conflict_bytes)
     APEX_LOG(warn, "EPT: %llu bytes mapped UC because of overlapping MTRRs with undefined precedence",
              static_cast<unsigned long long>(es.conflict_bytes));
-  APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB)",
-           static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()));
+  // With the image's runtime copy, whose own line is at debug (efi_main.cpp).
+  APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB), image %llu KiB",
+           static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()),
+           static_cast<unsigned long long>(image_size() / 1024));
   // The EPT hides hypervisor memory from the CPUs only; a bus-master device the guest programs
   // reaches physical memory past it. Said once, plainly (README, "What a guest can and cannot do").
   APEX_LOG(info, "isolation: no DMA protection (no VT-d support yet)");
@@ -454,8 +487,10 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   vmm::set_machine_vm(&g_machine);
   vmm::monitor::write_monitor_launching();
   g_run.handoff = handoff;
+  g_run.vpid = g_machine.vpid;
   launch_on_each_cpu(launch_one, &g_run, bsp_resume);
   // Here only when the BSP was not launched (a launched BSP continues in the firmware image).
+  log_launched(g_run);
   summary.virtualized = launched(g_run);
   return summary;
 }
