@@ -39,6 +39,9 @@ struct Vcpu {
   VcpuState state;
   bool nmi_pending;  // an NMI arrived in VMX root: inject it (or open an NMI window)
   bool in_root;      // this CPU is handling a VM exit (vmm/host/root_state.hpp)
+  // An INIT exit at the point the last SIPI started this CPU was taken as the INIT that
+  // wait-for-SIPI held, and ignored (handlers/init_sipi.cpp); the next SIPI start clears it.
+  bool held_init_ignored;
 
   // What every VM exit hands its handler: built once, before the first VMLAUNCH
   // (prepare_exit_context, vmm/launch/launch.hpp), in this CPU's HostCpu, so that the exit
