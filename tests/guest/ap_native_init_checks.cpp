@@ -34,13 +34,10 @@ constexpr uint32_t kUnwritten = 0xa5a5a5a5;
 constexpr uint64_t kLowIvtNmi = 2 * 4;
 constexpr uint64_t kLowStack = 0xfff0;
 
-// Runs `n` microseconds of the BSP's time while the AP does what it does.
-void stall(EFI_BOOT_SERVICES* bs, unsigned us) { bs->Stall(us); }
-
 // Whether the AP's loop is counting: two reads `us` apart differ.
 bool looping(EFI_BOOT_SERVICES* bs, const ApTrampolineRecord& rec, unsigned us = 5000) {
   const uint32_t before = rec.beat;
-  stall(bs, us);
+  bs->Stall(us);
   return rec.beat != before;
 }
 
@@ -77,7 +74,7 @@ void run_native_init_sipi_checks(Tally& t, EFI_BOOT_SERVICES* bs, ApTarget& ap) 
   // The AP halts in the trampoline. Start it once more, now to loop: guest code that runs.
   rec.spin = 1;
   init(ap);
-  stall(bs, 10000);
+  bs->Stall(10000);
   startup(ap);
   bool ran = wait_for_runs(bs, rec, ap.runs + 1, 2000000);
   if (ran) ++ap.runs;
@@ -87,7 +84,7 @@ void run_native_init_sipi_checks(Tally& t, EFI_BOOT_SERVICES* bs, ApTarget& ap) 
   // STARTUP without INIT to a CPU that runs: the active state discards it (see the top);
   // the loop goes on and the trampoline does not run again.
   startup(ap);
-  stall(bs, 20000);
+  bs->Stall(20000);
   t.check(rec.runs == ap.runs && looping(bs, rec), "native: STARTUP without INIT to a running AP is ignored: its loop goes on",
           "runs %llu, expected %llu", rec.runs, ap.runs);
 
@@ -95,14 +92,14 @@ void run_native_init_sipi_checks(Tally& t, EFI_BOOT_SERVICES* bs, ApTarget& ap) 
   // STARTUP reaches a CPU that already runs and is discarded: the trampoline runs once.
   mark_unwritten(rec);
   init(ap);
-  stall(bs, 10000);
+  bs->Stall(10000);
   t.check(rec.runs == ap.runs && !looping(bs, rec), "native: INIT to the AP running its loop stops it (wait-for-SIPI)",
           "runs %llu, expected %llu", rec.runs, ap.runs);
   startup(ap);
-  stall(bs, 200);
+  bs->Stall(200);
   startup(ap);
   ran = wait_for_runs(bs, rec, ap.runs + 1, 2000000);
-  stall(bs, 20000);  // time for a wrongly honoured second STARTUP to show
+  bs->Stall(20000);  // time for a wrongly honoured second STARTUP to show
   t.check(ran && rec.runs == ap.runs + 1 && looping(bs, rec),
           "native: INIT-SIPI-SIPI restarts the running AP exactly once (the second STARTUP is ignored)",
           "runs %llu, expected %llu", rec.runs, ap.runs + 1);
@@ -124,13 +121,13 @@ void run_native_init_sipi_checks(Tally& t, EFI_BOOT_SERVICES* bs, ApTarget& ap) 
   // INIT to a CPU already in wait-for-SIPI is blocked (see the top): a second INIT changes
   // nothing, the one STARTUP after it starts the CPU once.
   init(ap);
-  stall(bs, 10000);
+  bs->Stall(10000);
   init(ap);
-  stall(bs, 10000);
+  bs->Stall(10000);
   const bool waited = rec.runs == ap.runs && !looping(bs, rec);
   startup(ap);
   ran = wait_for_runs(bs, rec, ap.runs + 1, 2000000);
-  stall(bs, 20000);
+  bs->Stall(20000);
   t.check(waited && ran && rec.runs == ap.runs + 1 && looping(bs, rec),
           "native: INIT to an AP waiting for SIPI changes nothing: one STARTUP starts it once",
           "waited %llu, runs %llu", waited, rec.runs);
@@ -145,7 +142,7 @@ void run_native_init_sipi_checks(Tally& t, EFI_BOOT_SERVICES* bs, ApTarget& ap) 
   // instead of running whatever the firmware left there; the entry and the stack bytes the
   // NMI pushes (SS:SP = 0:0 after INIT: at 0:FFFA) are restored afterwards.
   init(ap);
-  stall(bs, 10000);
+  bs->Stall(10000);
   volatile uint32_t* ivt_nmi = low<uint32_t>(kLowIvtNmi);
   volatile uint64_t* stack = low<uint64_t>(kLowStack);
   const uint32_t saved_ivt = *ivt_nmi;
@@ -153,13 +150,13 @@ void run_native_init_sipi_checks(Tally& t, EFI_BOOT_SERVICES* bs, ApTarget& ap) 
   *ivt_nmi = (vector << 24) | static_cast<uint32_t>(ap_trampoline_nmi - ap_trampoline_start);
   rec.nmis = 0;
   ap.apic.send(ap.apic_id, kIcrNmi);
-  stall(bs, 20000);
+  bs->Stall(20000);
   const uint64_t before_sipi = (uint64_t{rec.runs - ap.runs} << 32) | rec.nmis;
   startup(ap);
   ran = wait_for_runs(bs, rec, ap.runs + 1, 2000000);
-  stall(bs, 20000);
+  bs->Stall(20000);
   rec.spin = 0;  // park it in HLT again for what follows
-  stall(bs, 10000);
+  bs->Stall(10000);
   *ivt_nmi = saved_ivt;
   stack[0] = saved_stack[0];
   stack[1] = saved_stack[1];
