@@ -45,6 +45,9 @@ struct Vcpu {
   // (pending::nmi), the guest's CR2 (pending::cr2), the AP mailbox, the write monitor's
   // INVEPT. The exit path tests this one word; zero on almost every exit.
   PendingWork pending;
+  // An INIT exit at the point the last SIPI started this CPU was taken as the INIT that
+  // wait-for-SIPI held, and ignored (handlers/init_sipi.cpp); the next SIPI start clears it.
+  bool held_init_ignored;
 
   // What every VM exit hands its handler: built once, before the first VMLAUNCH
   // (prepare_exit_context, vmm/launch/launch.hpp), in this CPU's HostCpu, so that the exit

@@ -5,9 +5,13 @@
 // Everything is addressed relative to CS (DS = CS), so the copy runs wherever it lands.
 //
 // It records what the AP saw on arrival (the state INIT + STARTUP must give: SDM Vol 3A
-// Table 10-1 and 11.6.1), counts its run, and halts with interrupts off. Only INIT (or
-// NMI/SMI) wakes it from there, which is how the next round and the firmware's MP services
-// take the AP back.
+// Table 10-1 and 11.6.1: the GPRs, EFLAGS and CR0 before anything changes them), counts its
+// run, and halts with interrupts off. Only INIT (or NMI/SMI) wakes it from there, which is how
+// the next round and the firmware's MP services take the AP back. When the BSP has set
+// REC_SPIN it loops instead, counting REC_BEAT, so that INIT and STARTUP reach a CPU that is
+// running guest code (ap_native_init_checks.cpp); clearing REC_SPIN parks it in HLT again.
+// IVT entry 2 counts NMIs (the BSP also points the low-memory IVT's entry 2 here, for an NMI
+// taken before LIDT).
 //
 // Before counting its run it also takes a #GP in real mode (issue P9): RDMSR of a VMX
 // capability MSR, which apexvisor hides, through its own IVT entry 13. On hardware that is a
@@ -28,6 +32,18 @@
   .set REC_GP_IP, RECORD + 24 // u16: IP the #GP pushed (the RDMSR's offset)
   .set REC_GP_CS, RECORD + 26 // u16: CS the #GP pushed
   .set REC_AFTER, RECORD + 28 // u32: 1 once execution went on after the RDMSR
+  .set REC_EAX, RECORD + 32   // u32 each: EAX EBX ECX ESI EDI EBP on arrival (0 after INIT)
+  .set REC_EBX, RECORD + 36
+  .set REC_ECX, RECORD + 40
+  .set REC_ESI, RECORD + 44
+  .set REC_EDI, RECORD + 48
+  .set REC_EBP, RECORD + 52
+  .set REC_EFLAGS, RECORD + 56 // u32: EFLAGS on arrival (2 after INIT)
+  .set REC_CR0, RECORD + 60   // u32: CR0 as read on arrival (60000010H after INIT)
+  .set REC_SPIN, RECORD + 64  // u32, set by the BSP: loop after the run instead of halting
+  .set REC_BEAT, RECORD + 68  // u32: that loop's count
+  .set REC_NMI, RECORD + 72   // u32: NMIs taken
+  .set REC_IP, RECORD + 76    // u16: IP the code started at
   .set IVT, 0x180             // vectors 0-13 (4 bytes each), ours only
   .set IDTR, 0x1c0            // limit, 24-bit base (real-mode LIDT)
   .set IA32_VMX_BASIC, 0x480
@@ -36,9 +52,29 @@
   .globl ap_trampoline_start, ap_trampoline_end
   .code16
 ap_trampoline_start:
-  cli
-  mov %edx, %cs:REC_EDX       // first: nothing below may change EDX before it is kept
+  // Nothing before these stores may change a register or a flag: CS overrides (DS is not
+  // known yet), MOVs only.
+  mov %edx, %cs:REC_EDX
   mov %esp, %cs:REC_ESP
+  mov %eax, %cs:REC_EAX
+  mov %ebx, %cs:REC_EBX
+  mov %ecx, %cs:REC_ECX
+  mov %esi, %cs:REC_ESI
+  mov %edi, %cs:REC_EDI
+  mov %ebp, %cs:REC_EBP
+  mov %cs, %ax
+  mov %ax, %ss
+  mov $0x1000, %sp            // a stack at the top of this page (INIT left SS:SP = 0:0)
+  pushfl
+  popl %cs:REC_EFLAGS
+  cli
+  mov %cr0, %eax
+  mov %eax, %cs:REC_CR0
+  call 2f                     // pushes the IP of 2: (this code's offset from its start)
+2:
+  pop %ax
+  sub $(2b - ap_trampoline_start), %ax
+  mov %ax, %cs:REC_IP
   mov %cs, %ax
   mov %ax, %ds
   mov %ax, REC_CS
@@ -49,16 +85,16 @@ ap_trampoline_start:
   cpuid                       // exits to apexvisor from real mode
   mov %ecx, REC_ECX1
   mov %cs, %ax
-  mov %ax, %ss
-  mov $0x1000, %sp            // a stack at the top of this page (INIT left SS:SP = 0:0)
   movzwl %ax, %eax
   shl $4, %eax
   add $IVT, %eax
   movw $(14 * 4 - 1), IDTR
   mov %eax, IDTR + 2
-  lidt IDTR
   movw $(gp_handler - ap_trampoline_start), IVT + 13 * 4
   mov %cs, IVT + 13 * 4 + 2
+  movw $(ap_trampoline_nmi - ap_trampoline_start), IVT + 2 * 4
+  mov %cs, IVT + 2 * 4 + 2
+  lidt IDTR                   // after its entries: an NMI may come at any time
   mov $IA32_VMX_BASIC, %ecx
   .globl ap_trampoline_rdmsr
 ap_trampoline_rdmsr:
@@ -66,8 +102,19 @@ ap_trampoline_rdmsr:
   movl $1, REC_AFTER
   lock incl REC_RUNS          // last: the BSP waits for this
 1:
+  cmpl $0, REC_SPIN
+  je 3f
+  lock incl REC_BEAT
+  pause
+  jmp 1b
+3:
   hlt
   jmp 1b
+
+  .globl ap_trampoline_nmi
+ap_trampoline_nmi:            // CS-relative: it may run before DS is set
+  lock incl %cs:REC_NMI
+  iret
 
 gp_handler:                   // [sp] = IP, [sp+2] = CS, [sp+4] = FLAGS
   push %bp

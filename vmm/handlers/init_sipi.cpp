@@ -45,12 +45,25 @@ ExitAction handle_init_signal(ExitContext& ctx) {
   if (ctx.vcpu.state == VcpuState::wait_for_sipi) return ExitAction::resume();
   // The BSP does not wait for a SIPI: it runs the firmware's boot-strap code again.
   if (is_bootstrap_processor(ctx)) return restart_bootstrap_processor(ctx);
-  // Bochs 2.7 also keeps an INIT that exited latched, and takes it again as soon as a SIPI
-  // has made the CPU active: the CPU then waits for a SIPI the OS already sent. Real CPUs
-  // consume the INIT; there this is an INIT sent right after the SIPI, and waiting is right.
-  if (at_sipi_start(ctx.vmcs))
-    APEX_LOG_GUEST(warn, "cpu%u: INIT before the first instruction after SIPI; waiting for another SIPI "
+  // Wait-for-SIPI blocks INIT in VMX non-root operation (SDM Vol 3C, VM entries, "Blocking
+  // of events after VM entry": that state blocks external interrupts, NMIs, INITs and SMIs):
+  // an INIT sent to a CPU that waits stays pending and exits as soon as the SIPI has made the
+  // CPU active, before its first instruction. Outside VMX the same INIT would have found the
+  // CPU waiting and changed nothing, so the first such exit after a SIPI is ignored and the
+  // CPU runs from the SIPI's vector. (An INIT really sent in the instant between the SIPI and
+  // the first instruction is indistinguishable and is ignored too.) Bochs 2.7 keeps every
+  // INIT that exited latched and reports it again on each entry: the second exit at the same
+  // point parks the CPU, which then waits for a SIPI the OS already sent.
+  if (at_sipi_start(ctx.vmcs)) {
+    if (!ctx.vcpu.held_init_ignored) {
+      ctx.vcpu.held_init_ignored = true;
+      APEX_LOG_GUEST(info, "cpu%u: INIT before the first instruction after SIPI: the INIT wait-for-SIPI held, ignored "
+                     "(outside VMX it would have found the CPU waiting)", ctx.vcpu.index);
+      return ExitAction::resume();
+    }
+    APEX_LOG_GUEST(warn, "cpu%u: INIT before the first instruction after SIPI, again; waiting for another SIPI "
              "(Bochs 2.7 re-delivers a latched INIT)", ctx.vcpu.index);
+  }
   bool ok = ctx.vmcs.write(VmcsField::guest_activity_state, kActivityWaitForSipi);
   // VM entry into wait-for-SIPI requires no blocking by STI or MOV SS (SDM Vol 3C 27.3.1.5);
   // Bochs 2.7 may also report blocking by SMI here. Nothing is blocked in the new state.
@@ -74,6 +87,7 @@ ExitAction handle_startup_ipi(ExitContext& ctx) {
   if (!ctx.policy.unrestricted_guest)
     return ExitAction::stop("SIPI: starting a CPU in real mode needs the unrestricted-guest control");
   if (!load_sipi_state(ctx, vector)) return ExitAction::stop("SIPI: loading the post-INIT state failed (VMWRITE)");
+  ctx.vcpu.held_init_ignored = false;
   return ExitAction::resume();  // RIP was loaded, not advanced
 }
 

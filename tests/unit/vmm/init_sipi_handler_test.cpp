@@ -234,12 +234,51 @@ TEST_CASE("Bochs 2.7 sequence INIT, INIT, SIPI, SIPI: the first SIPI starts, the
   CHECK(f.vcpu.exit_counts[static_cast<unsigned>(ExitReason::startup_ipi)] == 2);
 }
 
-TEST_CASE("Bochs 2.7 sequence INIT, SIPI, INIT at the start point: back to wait-for-SIPI, with a warning") {
+TEST_CASE("INIT held by wait-for-SIPI, taken at the start point: ignored once, the CPU runs from the vector") {
   HandlerFixture f;
   f.vcpu.index = 1;
   f.exit(ExitReason::init_signal);
   f.vmcs.set(VmcsField::exit_qualification, 0x87);
   f.exit(ExitReason::startup_ipi);
+  const uint64_t logged = vmm::global_log().total_written();
+  CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+  CHECK(f.vcpu.state == vmm::VcpuState::active);
+  CHECK(f.vmcs.get(VmcsField::guest_activity_state) == 0);
+  CHECK(f.vmcs.get(VmcsField::guest_rip) == 0);
+  CHECK(f.vmcs.get(VmcsField::guest_cs_selector) == 0x8700);
+  REQUIRE(vmm::global_log().total_written() > logged);
+  static char ring[vmm::Log::kRingSize];
+  const size_t n = vmm::global_log().read_ring(0, ring, sizeof ring);
+  CHECK(std::string(ring, n).find("cpu1: INIT before the first instruction after SIPI: the INIT wait-for-SIPI held, ignored") !=
+        std::string::npos);
+  // The next SIPI start ignores one such INIT again.
+  f.exit(ExitReason::init_signal);  // a second one at the same point parks it
+  CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
+  f.exit(ExitReason::startup_ipi);
+  CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+  CHECK(f.vcpu.state == vmm::VcpuState::active);
+}
+
+TEST_CASE("INIT elsewhere than the start point always parks the CPU, ignored or not before") {
+  HandlerFixture f;
+  f.exit(ExitReason::init_signal);
+  f.vmcs.set(VmcsField::exit_qualification, 0x87);
+  f.exit(ExitReason::startup_ipi);
+  f.exit(ExitReason::init_signal);            // held INIT ignored
+  f.vmcs.set(VmcsField::guest_rip, 0x10);     // the AP ran
+  CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+  CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
+  CHECK(f.vmcs.get(VmcsField::guest_activity_state) == kActivityWaitForSipi);
+}
+
+TEST_CASE("Bochs 2.7 sequence INIT, SIPI, INIT twice at the start point: back to wait-for-SIPI, with a warning") {
+  HandlerFixture f;
+  f.vcpu.index = 1;
+  f.exit(ExitReason::init_signal);
+  f.vmcs.set(VmcsField::exit_qualification, 0x87);
+  f.exit(ExitReason::startup_ipi);
+  CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);  // ignored once
+  CHECK(f.vcpu.state == vmm::VcpuState::active);
   f.vmcs.set(VmcsField::guest_interruptibility_state, 1u << 2);  // Bochs: "blocking by SMI"
   const uint64_t logged = vmm::global_log().total_written();
   CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
@@ -249,7 +288,7 @@ TEST_CASE("Bochs 2.7 sequence INIT, SIPI, INIT at the start point: back to wait-
   REQUIRE(vmm::global_log().total_written() > logged);
   static char ring[vmm::Log::kRingSize];
   const size_t n = vmm::global_log().read_ring(0, ring, sizeof ring);
-  CHECK(std::string(ring, n).find("cpu1: INIT before the first instruction after SIPI") != std::string::npos);
+  CHECK(std::string(ring, n).find("cpu1: INIT before the first instruction after SIPI, again") != std::string::npos);
 }
 
 TEST_CASE("SIPI flushes the vCPU's VPID-tagged translations, as INIT empties the TLB") {
