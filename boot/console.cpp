@@ -24,10 +24,13 @@ unsigned g_cpu_count = 0;
 uint32_t current_apic_id() { return arch::this_cpu_apic_id(g_x2apic_id_leaf); }
 
 // A linear search on every line: a log line costs far more than 1024 compares.
+// Before the inventory only the BSP runs: 0. An id the inventory lacks (a firmware whose
+// processor ids differ from CPUID's) gets a number of its own past kMaxCpus, never another
+// CPU's: the log's lock tells CPUs apart by it.
 unsigned cpu_index_of(uint32_t apic_id) {
   for (unsigned i = 0; i < g_cpu_count; ++i)
     if (g_apic_ids[i] == apic_id) return i;
-  return 0;
+  return g_cpu_count ? vmm::kMaxCpus + apic_id % vmm::kMaxCpus : 0;
 }
 
 // Only the BSP may call boot services, and the host (VMX root) never calls the firmware.

@@ -166,7 +166,12 @@ void log_readiness(unsigned cpus, const VmxProbeRun& run) {
 void probe_one_cpu(unsigned index, void* arg) {
   auto* run = static_cast<VmxProbeRun*>(arg);
   probe_vmx_on_this_cpu(&run->results[index], run->vmxon_pages[index]);
-  run->probed[index] = true;
+  __atomic_store_n(&run->probed[index], true, __ATOMIC_RELEASE);  // after its results
+}
+
+// This CPU's probe finished (an AP that timed out may still be writing: not ready).
+bool probed_ready(const VmxProbeRun& run, unsigned i) {
+  return __atomic_load_n(&run.probed[i], __ATOMIC_ACQUIRE) && run.results[i].vmxon_ok;
 }
 
 }  // namespace
@@ -277,10 +282,17 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   } else {
     run_on_each_cpu(probe_one_cpu, &run);
     log_readiness(cpus, run);
-    for (unsigned i = 0; i < cpus; ++i) vmx_ok += run.results[i].vmxon_ok ? 1 : 0;
+    for (unsigned i = 0; i < cpus; ++i) vmx_ok += probed_ready(run, i) ? 1 : 0;
   }
-  for (unsigned i = 0; memory_ok && i < cpus; ++i) ready[i] = run.results[i].vmxon_ok;
+  for (unsigned i = 0; memory_ok && i < cpus; ++i) ready[i] = probed_ready(run, i);
   handoff.vmx_ok = vmx_ok;
+  // All or nothing: a CPU left outside would run the OS with no EPT, able to reach
+  // hypervisor memory (as for too many CPUs, boot/cpu_limit_check.hpp).
+  if (vmx_ok && vmx_ok < cpus) {
+    APEX_LOG(error, "VMX ready on %u of %u processors: not virtualizing any (a processor left outside would run the "
+             "OS with no EPT, able to reach hypervisor memory); the OS boots without the hypervisor", vmx_ok, cpus);
+    return 0;
+  }
   if (vmx_ok && handoff.hypervisor_image)
     handoff.virtualized = virtualize_all_cpus(cfg, ready, *bsp_resume, &handoff).virtualized;
   return 0;

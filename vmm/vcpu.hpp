@@ -45,9 +45,9 @@ struct Vcpu {
   // (pending::nmi), the guest's CR2 (pending::cr2), the AP mailbox, the write monitor's
   // INVEPT. The exit path tests this one word; zero on almost every exit.
   PendingWork pending;
-  // An INIT exit at the point the last SIPI started this CPU was taken as the INIT that
-  // wait-for-SIPI held, and ignored (handlers/init_sipi.cpp); the next SIPI start clears it.
-  bool held_init_ignored;
+  // exits_total() when the last SIPI exit started this CPU (0 once an INIT at that point was
+  // taken as the INIT wait-for-SIPI held, and ignored: handlers/init_sipi.cpp).
+  uint64_t sipi_start_exits;
 
   // What every VM exit hands its handler: built once, before the first VMLAUNCH
   // (prepare_exit_context, vmm/launch/launch.hpp), in this CPU's HostCpu, so that the exit

@@ -20,7 +20,7 @@ bool drain_ap_mailbox(ExitContext& ctx) {
       }
       if (v.ap.on_init() == ApAction::enter_wait) {
         v.state = VcpuState::wait_for_sipi;
-        v.pending.clear(pending::nmi);  // INIT discards a pending NMI, as on hardware
+        (void)drop_pending_nmi(ctx);  // INIT discards a pending NMI, as on hardware (and its window)
         APEX_LOG(debug, "cpu%u: INIT (intercepted): waiting for STARTUP", v.index);
       }
       continue;

@@ -29,11 +29,7 @@ bool at_sipi_start(vmx::VmcsAccess& v) {
 
 ExitAction restart_bootstrap_processor(ExitContext& ctx) {
   if (!load_reset_vector_state(ctx)) return ExitAction::stop("INIT to the BSP: loading the reset state failed");
-  ctx.vcpu.pending.clear(pending::nmi);  // INIT drops a pending NMI
-  const uint64_t proc = ctx.vmcs.read(VmcsField::primary_processor_based_controls);
-  if ((proc & vmx::proc::nmi_window_exiting) &&
-      !ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting}))
-    return ExitAction::stop("INIT to the BSP: could not close the NMI window (VMWRITE failed)");
+  if (!drop_pending_nmi(ctx)) return ExitAction::stop("INIT to the BSP: could not close the NMI window (VMWRITE failed)");
   APEX_LOG_GUEST(warn, "cpu%u: INIT to the bootstrap processor: restarted at the reset vector (FFFFFFF0H), "
                  "as hardware does", ctx.vcpu.index);
   return ExitAction::resume();  // RIP was loaded, not advanced
@@ -50,13 +46,15 @@ ExitAction handle_init_signal(ExitContext& ctx) {
   // an INIT sent to a CPU that waits stays pending and exits as soon as the SIPI has made the
   // CPU active, before its first instruction. Outside VMX the same INIT would have found the
   // CPU waiting and changed nothing, so the first such exit after a SIPI is ignored and the
-  // CPU runs from the SIPI's vector. (An INIT really sent in the instant between the SIPI and
-  // the first instruction is indistinguishable and is ignored too.) Bochs 2.7 keeps every
+  // CPU runs from the SIPI's vector. Only the exit right after the SIPI's can be that INIT
+  // (the CPU has not run since): an AP looping at IP 0 of its page takes later INITs as
+  // usual. (An INIT really sent in the instant between the SIPI and the first instruction is
+  // indistinguishable and is ignored too.) Bochs 2.7 keeps every
   // INIT that exited latched and reports it again on each entry: the second exit at the same
   // point parks the CPU, which then waits for a SIPI the OS already sent.
   if (at_sipi_start(ctx.vmcs)) {
-    if (!ctx.vcpu.held_init_ignored) {
-      ctx.vcpu.held_init_ignored = true;
+    if (exits_total(ctx.vcpu) == ctx.vcpu.sipi_start_exits + 1) {
+      ctx.vcpu.sipi_start_exits = 0;  // once: a second INIT exit here parks the CPU
       APEX_LOG_GUEST(info, "cpu%u: INIT before the first instruction after SIPI: the INIT wait-for-SIPI held, ignored "
                      "(outside VMX it would have found the CPU waiting)", ctx.vcpu.index);
       return ExitAction::resume();
@@ -70,10 +68,7 @@ ExitAction handle_init_signal(ExitContext& ctx) {
   ok &= ctx.vmcs.write(VmcsField::guest_interruptibility_state, 0);
   // No event may be injected into wait-for-SIPI (27.3.1.5): a pending NMI is dropped, as
   // INIT drops it on hardware, and the NMI window (if one was open for it) is closed.
-  ctx.vcpu.pending.clear(pending::nmi);
-  const uint64_t proc = ctx.vmcs.read(VmcsField::primary_processor_based_controls);
-  if (proc & vmx::proc::nmi_window_exiting)
-    ok &= ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting});
+  ok &= drop_pending_nmi(ctx);
   if (!ok) return ExitAction::stop("INIT: could not enter wait-for-SIPI (VMWRITE failed)");
   ctx.vcpu.state = VcpuState::wait_for_sipi;
   return ExitAction::resume();
@@ -87,7 +82,7 @@ ExitAction handle_startup_ipi(ExitContext& ctx) {
   if (!ctx.policy.unrestricted_guest)
     return ExitAction::stop("SIPI: starting a CPU in real mode needs the unrestricted-guest control");
   if (!load_sipi_state(ctx, vector)) return ExitAction::stop("SIPI: loading the post-INIT state failed (VMWRITE)");
-  ctx.vcpu.held_init_ignored = false;
+  ctx.vcpu.sipi_start_exits = exits_total(ctx.vcpu);  // this SIPI exit included
   return ExitAction::resume();  // RIP was loaded, not advanced
 }
 

@@ -99,6 +99,10 @@ bool load_post_init_state(ExitContext& ctx, uint16_t cs_selector, uint64_t cs_ba
   // restarted by INIT never finds the previous run's EGPR values. XCR0, and with it
   // vcpu.xstate, is unchanged by INIT (SDM Vol 3A Table 10-1 leaves XSAVE state alone).
   for (unsigned r = 0; r < arch::kGprCount; ++r) ctx.vcpu.regs.gpr[r] = 0;
+  // CR2 = 0 after INIT (Table 10-1). VM entry does not load CR2: the exit path writes it
+  // before the next entry, which also replaces a fault address an emulated #PF had armed.
+  ctx.vcpu.cr2 = 0;
+  ctx.vcpu.pending.set(pending::cr2);
   reg(ctx.vcpu, arch::Gpr::rdx) = ctx.host.cpuid(1, 0).eax;
   // INIT empties the TLBs (SDM Vol 3A 4.10.4.1, 10.1.1): with VPIDs the guest's old global
   // translations would otherwise outlive the restart. VPID 0 (none in use) is the host's.
@@ -125,6 +129,13 @@ bool load_reset_vector_state(ExitContext& ctx) {
 bool is_bootstrap_processor(ExitContext& ctx) {
   uint64_t apic_base = 0;
   return ctx.host.rdmsr_safe(static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE), &apic_base) && (apic_base & kApicBaseBsp);
+}
+
+bool drop_pending_nmi(ExitContext& ctx) {
+  ctx.vcpu.pending.clear(pending::nmi);
+  const uint64_t proc = ctx.vmcs.read(VmcsField::primary_processor_based_controls);
+  if (!(proc & vmx::proc::nmi_window_exiting)) return true;
+  return ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting});
 }
 
 }  // namespace vmm

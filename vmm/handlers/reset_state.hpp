@@ -31,6 +31,10 @@ inline constexpr uint64_t kResetRip = 0xfff0;
 bool is_bootstrap_processor(ExitContext& ctx);
 inline constexpr uint64_t kApicBaseBsp = 1ull << 8;
 
+// INIT drops a pending NMI (Table 10-1: the CPU's state is reset; an NMI is not held across
+// it) and with it the NMI window opened for it. False when the VMWRITE failed.
+[[nodiscard]] bool drop_pending_nmi(ExitContext& ctx);
+
 // INIT on the BSP: the reset-vector state, a pending NMI and its window dropped (INIT drops
 // them), one rate-limited warning. Used by the INIT exit and by the intercepted INIT.
 ExitAction restart_bootstrap_processor(ExitContext& ctx);

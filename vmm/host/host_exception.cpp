@@ -1,5 +1,6 @@
 // What the host does with an exception in VMX root (host_exceptions.S saves the frame).
 #include "arch/cpu.hpp"
+#include "vmm/apic/ap_runtime.hpp"
 #include "vmm/host/host_cpu.hpp"
 #include "vmm/host/host_safe_ops.hpp"
 #include "vmm/log/log.hpp"
@@ -27,8 +28,11 @@ extern "C" const Fixup apex_fault_fixups[];
 extern "C" void apex_host_exception(ExceptionFrame* f) {
   // Host GS base holds this CPU's HostCpu (set in the VMCS host state).
   auto* cpu = reinterpret_cast<vmm::HostCpu*>(arch::rdmsr(arch::Msr::IA32_GS_BASE));
-  if (f->vector == 2) {  // NMI: belongs to the guest; delivered before the next VM entry
-    if (cpu && cpu->vcpu) cpu->vcpu->pending.set(vmm::pending::nmi);
+  // NMI: another CPU's wake-up for the mailbox (one kick each, counted by the sender), else
+  // the guest's, delivered before the next VM entry. Sorted here, one NMI at a time, so that
+  // the pending bit stands for guest NMIs only and a spare kick never swallows one.
+  if (f->vector == 2) {
+    if (cpu && cpu->vcpu && !vmm::apic::is_wakeup_nmi(*cpu->vcpu)) cpu->vcpu->pending.set(vmm::pending::nmi);
     return;
   }
   if (f->vector == 13) {

@@ -99,11 +99,11 @@ uint16_t current_basic_reason(vmx::HardwareVmcs& vmcs) {
 // an NMI-window exit instead (SDM Vol 3C 26.7.6 / 27.6.1). Also when a single-step trap is
 // pending (instruction_retire.hpp): a vectoring VM entry would drop it (SDM Vol 3C 27.7.3),
 // and it has priority over the NMI, whose window exit then follows the #DB's delivery.
+// The bit means a guest NMI only: the host's NMI handler already set wake-ups apart.
+// A CPU in wait-for-SIPI holds it until a SIPI starts it (no event may be injected into that
+// activity state, SDM Vol 3C 27.3.1.5: the entry would fail).
 [[gnu::noinline]] void deliver_pending_nmi(vmx::HardwareVmcs& vmcs, Vcpu& vcpu) {
-  if (apic::is_wakeup_nmi(vcpu)) {  // another CPU's wake-up for the mailbox, not the guest's
-    vcpu.pending.clear(pending::nmi);
-    return;
-  }
+  if (vcpu.state == VcpuState::wait_for_sipi) return;
   namespace intr = vmx::interruptibility;
   const uint64_t blocked = vmcs.read(VmcsField::guest_interruptibility_state) &
                            (intr::blocking_by_nmi | intr::blocking_by_sti | intr::blocking_by_mov_ss);
@@ -111,8 +111,8 @@ uint16_t current_basic_reason(vmx::HardwareVmcs& vmcs) {
   const bool single_step = vmcs.read(VmcsField::guest_pending_debug_exceptions) & vmx::pending_debug::bs;
   if (!injecting && !blocked && !single_step) {
     constexpr Injection nmi = plan_injection({vector::NMI, EventType::nmi, false, 0}, 0);
+    vcpu.pending.clear(pending::nmi);  // first: an NMI landing after this sets it again
     (void)vmcs.write(VmcsField::vm_entry_interruption_info, nmi.interruption_info);
-    vcpu.pending.clear(pending::nmi);
     return;
   }
   uint64_t proc = vmcs.read(VmcsField::primary_processor_based_controls);

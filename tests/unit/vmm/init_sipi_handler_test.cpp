@@ -271,6 +271,29 @@ TEST_CASE("INIT elsewhere than the start point always parks the CPU, ignored or 
   CHECK(f.vmcs.get(VmcsField::guest_activity_state) == kActivityWaitForSipi);
 }
 
+TEST_CASE("an AP looping at IP 0 of its SIPI page takes a later INIT: only the exit right after the SIPI is the held one") {
+  HandlerFixture f;
+  f.exit(ExitReason::init_signal);
+  f.vmcs.set(VmcsField::exit_qualification, 0x87);
+  f.exit(ExitReason::startup_ipi);
+  f.vmcs.set(VmcsField::vm_exit_instruction_length, 2);
+  f.exit(ExitReason::cpuid);                  // the AP ran (a `jmp $` at IP 0 keeps RIP at 0)
+  f.vmcs.set(VmcsField::guest_rip, 0);
+  CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+  CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);  // a real INIT: parked
+}
+
+TEST_CASE("INIT resets CR2 to 0 (Table 10-1), replacing a fault address an emulated #PF had armed") {
+  HandlerFixture f;
+  f.vcpu.cr2 = 0xdead000;
+  f.vcpu.pending.set(vmm::pending::cr2);
+  f.exit(ExitReason::init_signal);
+  f.vmcs.set(VmcsField::exit_qualification, 0x10);
+  f.exit(ExitReason::startup_ipi);
+  CHECK(f.vcpu.cr2 == 0);
+  CHECK(f.vcpu.pending.has(vmm::pending::cr2));  // written into CR2 before the next entry
+}
+
 TEST_CASE("Bochs 2.7 sequence INIT, SIPI, INIT twice at the start point: back to wait-for-SIPI, with a warning") {
   HandlerFixture f;
   f.vcpu.index = 1;
