@@ -95,7 +95,17 @@ inline ExitAction settle_delivery_exit(ExitContext& ctx, uint16_t basic_reason, 
   using vmx::VmcsField;
   if (ctx.event_delivery) {
     if (a.kind != ExitAction::Kind::inject) return a;
-    return combine_with_interrupted_event(static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_info)), a);
+    const uint32_t idt_info = static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_info));
+    const ExitAction combined = combine_with_interrupted_event(idt_info, a);
+    // An NMI's delivery blocks NMIs from its start until the handler's IRET; the re-injection
+    // plan cleared the blocking to inject that NMI again. When an exception takes its place
+    // (Table 6-5 "serially", or #DF), the blocking stands, as on hardware.
+    if (combined.kind == ExitAction::Kind::inject && static_cast<EventType>((idt_info >> 8) & 7) == EventType::nmi) {
+      const uint64_t s = ctx.vmcs.read(VmcsField::guest_interruptibility_state);
+      if (!ctx.vmcs.write(VmcsField::guest_interruptibility_state, s | vmx::interruptibility::blocking_by_nmi))
+        return ExitAction::stop("VMWRITE failed while keeping NMIs blocked for an abandoned NMI delivery");
+    }
+    return combined;
   }
   if (a.kind != ExitAction::Kind::resume) return a;
   const bool exception = basic_reason == static_cast<uint16_t>(vmx::ExitReason::exception_or_nmi);

@@ -295,6 +295,25 @@ TEST_CASE("exception during a delivery: combined with the interrupted event by T
         vmm::ExitAction::Kind::advance_rip);
 }
 
+TEST_CASE("exception during an NMI's delivery: the exception takes its place and NMIs stay blocked") {
+  // An NMI delivered through a task gate (IDT entry 2), refused with #TS: the NMI had
+  // blocked NMIs as its delivery began; the #TS handler runs with them blocked.
+  HandlerFixture f;
+  f.vmcs.set(VmcsField::idt_vectoring_info, 0x80000202);                   // NMI, valid
+  f.vmcs.set(VmcsField::exit_qualification, (3ull << 30) | 0x28);            // task gate in the IDT, TSS 0x28
+  f.vmcs.set(VmcsField::guest_interruptibility_state, intr::blocking_by_nmi);
+  const vmm::ExitAction a = f.exit(vmx::ExitReason::task_switch);
+  REQUIRE(a.kind == vmm::ExitAction::Kind::inject);
+  CHECK(a.event.vector == vmm::vector::TS);
+  CHECK((f.vmcs.get(VmcsField::guest_interruptibility_state) & intr::blocking_by_nmi) != 0);
+  // An external interrupt's delivery leaves the blocking as it was (clear here).
+  HandlerFixture g;
+  g.vmcs.set(VmcsField::idt_vectoring_info, 0x80000030);                     // external interrupt 0x30
+  g.vmcs.set(VmcsField::exit_qualification, (3ull << 30) | 0x28);
+  REQUIRE(g.exit(vmx::ExitReason::task_switch).kind == vmm::ExitAction::Kind::inject);
+  CHECK((g.vmcs.get(VmcsField::guest_interruptibility_state) & intr::blocking_by_nmi) == 0);
+}
+
 // ---- NMI unblocking due to IRET (SDM Vol 3C 28.2.1-28.2.3) ---------------------------------
 
 namespace {
