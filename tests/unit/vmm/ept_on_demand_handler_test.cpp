@@ -3,8 +3,7 @@
 // (an interrupted event delivery injected again); with the table pool exhausted, the access
 // answered as by a bus with no device (reads all ones, writes dropped) and the guest goes on;
 // never a stopped CPU. FakeVmcs and guest memory with 4-level paging.
-#include "emulate/emulate_test_support.hpp"
-#include "handler_fixture.hpp"
+#include "ept_violation_rig.hpp"
 
 using namespace vmm_test;
 using arch::Gpr;
@@ -13,7 +12,7 @@ namespace pte = vmm::guest_memory::pte;
 
 namespace {
 
-constexpr uint64_t kCode = 0x400000;
+constexpr uint64_t kCode = EptViolationRig::kCode;
 constexpr uint64_t kRam = 0x900000;
 constexpr uint64_t kHigh = 0xfffffff000ull;  // 1 TiB - 4 KiB: nothing there but the bus
 constexpr uint64_t kReadQual = (1u << 0) | (1u << 7) | (1u << 8);
@@ -26,32 +25,19 @@ vmm::OnDemandMap on_demand(uint64_t gpa) {
   return gpa >= (1ull << 32) ? g_answer : vmm::OnDemandMap::not_here;
 }
 
-struct Rig {
-  HandlerFixture f;
-  emu_test::FakePhys phys;  // RAM at kCode and kRam only: kHigh is bad_gpa, as the host's view refuses it
-  vmm::guest_memory::GuestPhysView view{&phys, nullptr, exit_now};
-  emu_test::PageTables pt{phys, emu_test::PageTables::Mode::level4};
-
-  explicit Rig(vmm::OnDemandMap answer) {
+// RAM at kCode and kRam only: kHigh is bad_gpa, as the host's view refuses it.
+struct Rig : EptViolationRig {
+  explicit Rig(vmm::OnDemandMap answer) : EptViolationRig(nullptr) {
     g_answer = answer;
     g_asked = 0;
-    pt.map(kCode, kCode, pte::P | pte::RW);
     pt.map(kRam, kRam, pte::P | pte::RW);
     pt.map(kHigh, kHigh, pte::P | pte::RW | pte::PCD);
     phys.map_ram(kRam, 0x1000);
-    f.policy.guest_ram = &view;
     f.policy.ept_on_demand = on_demand;
-    f.vmcs.set(VmcsField::guest_cr3, pt.cr3());
-    f.vmcs.set(VmcsField::guest_rsp, 0x7FF0);
-    f.set_flat_segments();
   }
   vmm::ExitAction exit(const Bytes& code, uint64_t gpa, uint64_t qual) {
-    phys.poke(kCode, code.data(), code.size());
-    f.vmcs.set(VmcsField::guest_rip, kCode);
     f.vmcs.set(VmcsField::exit_qualification, qual);
-    f.vmcs.set(VmcsField::guest_physical_address, gpa);
-    f.vmcs.set(VmcsField::guest_linear_address, gpa);
-    return f.exit(vmx::ExitReason::ept_violation);
+    return ept_violation(code, gpa);
   }
 };
 

@@ -3,8 +3,7 @@
 // instruction's other effects happen (RIP, registers, writes to ordinary memory), and the
 // guest goes on; an instruction the emulator cannot do is skipped whole; the guest CPU never
 // stops. FakeVmcs and guest memory with 4-level paging (emulate_test_support.hpp).
-#include "emulate/emulate_test_support.hpp"
-#include "handler_fixture.hpp"
+#include "ept_violation_rig.hpp"
 #include "vmm/handlers/hypervisor_memory_write.hpp"
 
 using namespace vmm_test;
@@ -14,40 +13,24 @@ namespace pte = vmm::guest_memory::pte;
 
 namespace {
 
-constexpr uint64_t kCode = 0x400000;
+constexpr uint64_t kCode = EptViolationRig::kCode;
 constexpr uint64_t kHidden = 0x800000;  // "hypervisor memory": hidden in the (pretend) EPT
 constexpr uint64_t kRam = 0x900000;     // ordinary guest RAM
 constexpr uint64_t kWriteQual = (1u << 1) | (1u << 3) | (1u << 5) | (1u << 7) | (1u << 8);
 
 bool hidden(uint64_t gpa) { return gpa >= kHidden && gpa < kHidden + 0x1000; }
 
-struct Rig {
-  HandlerFixture f;
-  emu_test::FakePhys phys;
-  vmm::guest_memory::GuestPhysView view{&phys, hidden, exit_now};  // GuestPolicy::guest_ram
-  emu_test::PageTables pt{phys, emu_test::PageTables::Mode::level4};
-
-  Rig() {
-    pt.map(kCode, kCode, pte::P | pte::RW);
+struct Rig : EptViolationRig {
+  Rig() : EptViolationRig(hidden) {
     pt.map(kHidden, kHidden, pte::P | pte::RW);
     pt.map(kRam, kRam, pte::P | pte::RW);
     phys.map_ram(kHidden, 0x1000);
     phys.map_ram(kRam, 0x1000);
     phys.poke32(kHidden, 0x11223344);  // what the hypervisor keeps there: never changed
-    f.policy.guest_ram = &view;
     f.policy.hypervisor_memory = hidden;
-    f.vmcs.set(VmcsField::guest_cr3, pt.cr3());
     f.vmcs.set(VmcsField::exit_qualification, kWriteQual);
-    f.vmcs.set(VmcsField::guest_rsp, 0x7FF0);
-    f.set_flat_segments();
   }
-  vmm::ExitAction write_exit(const Bytes& code, uint64_t gpa) {
-    phys.poke(kCode, code.data(), code.size());
-    f.vmcs.set(VmcsField::guest_rip, kCode);
-    f.vmcs.set(VmcsField::guest_physical_address, gpa);
-    f.vmcs.set(VmcsField::guest_linear_address, gpa);
-    return f.exit(vmx::ExitReason::ept_violation);
-  }
+  vmm::ExitAction write_exit(const Bytes& code, uint64_t gpa) { return ept_violation(code, gpa); }
 };
 
 }  // namespace
