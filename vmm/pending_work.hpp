@@ -1,5 +1,5 @@
 // Work due before a CPU's next VM entry, one bit per kind in one word of its vCPU, so that
-// the exit path (vmm/launch/exit_entry.cpp) tests a single word on every exit instead of
+// the exit stub (vmx/entry/vm_entry_exit.S) tests a single word on every exit instead of
 // each source in turn (NOVA's deferred-work mask). Whoever arms a kind of work sets its bit
 // in the same step; the entry path does the work and clears the bit.
 //

@@ -30,8 +30,9 @@ enum class VcpuState : uint8_t {
 };
 
 struct Vcpu {
-  // The exit stub addresses the register file at offset 0 and the EGPR flag at
-  // kSaveEgprsOffset (vmx/entry/vm_entry_exit.S): keep both where they are.
+  // The exit stub addresses the register file at offset 0, the EGPR flag at
+  // kSaveEgprsOffset and `pending` at APEX_VCPU_PENDING_OFFSET (vmx/entry/vm_entry_exit.S):
+  // the static_asserts below hold them there.
   vmx::GprFile regs;
   // The guest's XCR0 shadow and the "save EGPRs" flag the exit stub tests: R16..R31 are
   // saved/restored only when it is set, since with XCR0.APX=0 every EGPR access #UDs in
@@ -43,7 +44,8 @@ struct Vcpu {
   bool in_root;  // this CPU is handling a VM exit (vmm/host/root_state.hpp)
   // Work due before the next VM entry (vmm/pending_work.hpp): an NMI for the guest
   // (pending::nmi), the guest's CR2 (pending::cr2), the AP mailbox, the write monitor's
-  // INVEPT. The exit path tests this one word; zero on almost every exit.
+  // INVEPT. The exit stub tests this one word right before VMRESUME (vmm/host/reentry_window.hpp);
+  // zero on almost every exit.
   PendingWork pending;
   // exits_total() when the last SIPI exit started this CPU (0 once an INIT at that point was
   // taken as the INIT wait-for-SIPI held, and ignored: handlers/init_sipi.cpp).
@@ -106,5 +108,8 @@ inline constexpr size_t kSaveEgprsOffset = APEX_VCPU_SAVE_EGPRS_OFFSET;
 static_assert(offsetof(Vcpu, regs) == APEX_VCPU_GPRS_OFFSET, "exit stub: register file at offset 0");
 static_assert(offsetof(Vcpu, xstate) + offsetof(policy::VcpuXcr0State, save_egprs) == kSaveEgprsOffset,
               "exit stub: EGPR flag offset");
+// The stub's re-entry test reads Vcpu::pending as one 32-bit word (vmm/host/reentry_window.hpp).
+static_assert(offsetof(Vcpu, pending) == APEX_VCPU_PENDING_OFFSET && sizeof(PendingWork) == 4,
+              "exit stub: pending-work word offset");
 
 }  // namespace vmm

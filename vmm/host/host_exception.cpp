@@ -3,6 +3,7 @@
 #include "vmm/apic/ap_runtime.hpp"
 #include "vmm/host/host_cpu.hpp"
 #include "vmm/host/host_safe_ops.hpp"
+#include "vmm/host/reentry_window.hpp"
 #include "vmm/log/log.hpp"
 #include "vmm/vcpu.hpp"
 
@@ -24,6 +25,8 @@ const char* const kNames[32] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD",
 }  // namespace
 
 extern "C" const Fixup apex_fault_fixups[];
+// The exit stub's re-entry window (vmx/entry/vm_entry_exit.S): {start, VMRESUME}.
+extern "C" const uint64_t apex_reentry_window[2];
 
 extern "C" void apex_host_exception(ExceptionFrame* f) {
   // Host GS base holds this CPU's HostCpu (set in the VMCS host state).
@@ -31,8 +34,11 @@ extern "C" void apex_host_exception(ExceptionFrame* f) {
   // NMI: another CPU's wake-up for the mailbox (one kick each, counted by the sender), else
   // the guest's, delivered before the next VM entry. Sorted here, one NMI at a time, so that
   // the pending bit stands for guest NMIs only and a spare kick never swallows one.
+  // Either kind may have armed work after the exit stub's last test of it: an NMI inside the
+  // stub's re-entry window returns to the window's start (vmm/host/reentry_window.hpp).
   if (f->vector == 2) {
     if (cpu && cpu->vcpu && !vmm::apic::is_wakeup_nmi(*cpu->vcpu)) cpu->vcpu->pending.set(vmm::pending::nmi);
+    f->rip = vmm::reentry_resume_rip(f->rip, apex_reentry_window[0], apex_reentry_window[1]);
     return;
   }
   if (f->vector == 13) {

@@ -187,7 +187,7 @@ void vmm::prepare_exit_context(CpuVm& cpu) {
 // The hot path: every VM exit runs it. The common case (a handler that advances RIP, no
 // pending work) is the handler plus six inline VMREAD/VMWRITEs (exit reason; RIP, length,
 // RIP; RFLAGS; interruptibility), one compare of the reason with the table's size, the
-// counter, one indirect call and one test of Vcpu::pending. GUEST_RSP is not read here:
+// counter and one indirect call; the stub then tests Vcpu::pending once. GUEST_RSP is not read here:
 // handlers that take RSP as an operand read it from the VMCS themselves
 // (handlers/guest_view.hpp read_gpr/write_gpr; the emulator in guest_memory/emu_state.hpp),
 // so gpr[4] is only their mirror.
@@ -210,7 +210,16 @@ extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   else
     action = run_exit_handler_unchecked(ctx, static_cast<uint16_t>(basic));
   if (!apply_exit_action(vmcs, *vcpu, action)) stop_after_action(*vcpu, action);
-  if (__builtin_expect(vcpu->pending.any() != 0, 0)) do_pending_work(vmcs, ctx, *vcpu);
+  leave_root(*vcpu);
+  // Vcpu::pending is tested by the stub, inside its re-entry window: apex_do_pending_work.
+}
+
+// Called by the exit stub when Vcpu::pending is non-zero at its last look before VMRESUME
+// (vmm/host/reentry_window.hpp); the stub looks again afterwards.
+extern "C" void apex_do_pending_work(vmm::Vcpu* vcpu) {
+  using namespace vmm;
+  enter_root(*vcpu);
+  do_pending_work(g_vmcs, *vcpu->exit_context, *vcpu);
   leave_root(*vcpu);
 }
 
