@@ -290,6 +290,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   policy.cr4_fixed0 = caps.cr4_fixed0;
   policy.cr4_fixed1 = caps.cr4_fixed1;
   policy.unrestricted_guest = true;  // required by check_required
+  policy.activity_shutdown = caps.activity_shutdown();
   policy.linear_57 = arch::cpuid(0).eax >= 7 && (arch::cpuid(7, 0).ecx & vmm::policy::cpuid::kLeaf7EcxLa57);
   APEX_LOG(info, "APX for guests: %s (%s); exit information form: %s", policy.apx.expose_apx ? "exposed" : "hidden",
            vmm::policy::apx_reason_text(policy.apx.reason), host_apx ? "extended (0x2406)" : "legacy (0x440E)");

@@ -172,7 +172,8 @@ constexpr DeliveryFault combine_delivery_fault(ExceptionClass first, ExceptionCl
 
 // The handler's answer `raised` to an exit that interrupted the delivery of the event in
 // IDT-vectoring information `idt_info`: an injection combined with that event by Table 6-5
-// (#DF(0), or a stop for the shutdown); anything else unchanged.
+// (#DF(0), or a stop for the shutdown, which the dispatcher turns into the shutdown state:
+// enter_shutdown_state); anything else unchanged.
 constexpr ExitAction combine_with_interrupted_event(uint32_t idt_info, ExitAction raised) {
   if (raised.kind != ExitAction::Kind::inject || !idt_vectoring_valid(idt_info)) return raised;
   const ExceptionClass first =

@@ -30,6 +30,9 @@ struct GuestPolicy {
   bool dt_guard;                     // descriptor-table exiting (config dt_guard=on)
   uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
   bool unrestricted_guest;
+  // The CPU can enter a guest in the shutdown activity state (IA32_VMX_MISC[7], SDM Vol 3C
+  // A.6): how a guest's triple fault is answered (vmm/handlers/triple_fault.cpp).
+  bool activity_shutdown;
   // The processor's linear-address width is 57 bits (it supports 5-level paging:
   // CPUID.(7,0):ECX.LA57), whatever the guest's CR4.LA57. Bases loaded into system registers
   // are checked against it (LGDT/LIDT/LLDT/LTR; the VM-entry checks on guest state, SDM Vol 3C

@@ -97,6 +97,8 @@ inline ExitAction settle_delivery_exit(ExitContext& ctx, uint16_t basic_reason, 
     if (a.kind != ExitAction::Kind::inject) return a;
     const uint32_t idt_info = static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_info));
     const ExitAction combined = combine_with_interrupted_event(idt_info, a);
+    // Its one stop: #PF or a contributory exception while delivering #DF, a triple fault.
+    if (combined.kind == ExitAction::Kind::stop) return enter_shutdown_state(ctx);
     // An NMI's delivery blocks NMIs from its start until the handler's IRET; the re-injection
     // plan cleared the blocking to inject that NMI again. When an exception takes its place
     // (Table 6-5 "serially", or #DF), the blocking stands, as on hardware.

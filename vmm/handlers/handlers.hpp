@@ -8,4 +8,8 @@ namespace vmm {
 #include "vmm/exit_handlers.def"
 #undef EXIT_HANDLER
 
+// The shutdown state hardware enters on a triple fault (handlers/triple_fault.cpp): also where
+// an exception raised while delivering #DF ends (exit_dispatch.hpp, settle_delivery_exit).
+ExitAction enter_shutdown_state(ExitContext& ctx);
+
 }  // namespace vmm

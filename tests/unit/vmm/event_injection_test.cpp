@@ -314,6 +314,25 @@ TEST_CASE("exception during an NMI's delivery: the exception takes its place and
   CHECK((g.vmcs.get(VmcsField::guest_interruptibility_state) & intr::blocking_by_nmi) == 0);
 }
 
+TEST_CASE("exception during a #DF's delivery: the CPU enters the shutdown state, as on a triple fault") {
+  // #DF delivered through a task gate (IDT entry 8), refused with #TS (contributory): Table 6-5
+  // says shutdown. The vCPU then waits in the shutdown activity state for INIT or NMI.
+  HandlerFixture f;
+  f.policy.activity_shutdown = true;
+  f.vmcs.set(VmcsField::idt_vectoring_info, 0x80000b08);                   // #DF, error code, valid
+  f.vmcs.set(VmcsField::exit_qualification, (3ull << 30) | 0x28);            // task gate in the IDT, TSS 0x28
+  const vmm::ExitAction a = f.exit(vmx::ExitReason::task_switch);
+  CHECK(a.kind == vmm::ExitAction::Kind::resume);
+  CHECK(f.vmcs.get(VmcsField::guest_activity_state) == 2);
+  CHECK(f.vmcs.get(VmcsField::vm_entry_interruption_info) == 0);  // the re-injected #DF is dropped
+  // Without the shutdown activity state the CPU stops, as on a triple fault there.
+  HandlerFixture g;
+  g.policy.activity_shutdown = false;
+  g.vmcs.set(VmcsField::idt_vectoring_info, 0x80000b08);
+  g.vmcs.set(VmcsField::exit_qualification, (3ull << 30) | 0x28);
+  CHECK(g.exit(vmx::ExitReason::task_switch).kind == vmm::ExitAction::Kind::stop);
+}
+
 // ---- NMI unblocking due to IRET (SDM Vol 3C 28.2.1-28.2.3) ---------------------------------
 
 namespace {

@@ -1,14 +1,57 @@
-// Exits that end the guest CPU: triple fault, EPT violation, EPT misconfiguration. The stop
+// A triple fault (the shutdown state), and exits that end the guest CPU: EPT violation, EPT
+// misconfiguration. The stop
 // reason must say what happened (SDM Vol 3C 28.2.1 Table 28-7 for the EPT qualification).
 #include <string>
 
 #include "handler_fixture.hpp"
+#include "vmx/guest_non_register_state.hpp"
 
 using namespace vmm_test;
 using vmx::ExitReason;
 
-TEST_CASE("triple fault stops the guest CPU") {
+TEST_CASE("triple fault: the vCPU enters the shutdown activity state, as hardware enters shutdown") {
+  // SDM Vol 3A 6.15: the CPU waits for INIT or NMI; Vol 3C 27.3.1.5: no blocking by STI or MOV
+  // SS into an inactive state, only an NMI may be injected there.
+  namespace intr = vmx::interruptibility;
+  struct Row {
+    const char* what;
+    uint64_t interruptibility, expected;
+  };
+  const Row rows[] = {
+      {"nothing blocked", 0, 0},
+      {"blocking by STI and MOV SS end", intr::blocking_by_sti | intr::blocking_by_mov_ss, 0},
+      {"blocking by NMI stays (shut down in the NMI handler)", intr::blocking_by_nmi | intr::blocking_by_sti,
+       intr::blocking_by_nmi},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    f.policy.activity_shutdown = true;
+    f.vmcs.set(VmcsField::guest_interruptibility_state, r.interruptibility);
+    f.vmcs.set(VmcsField::vm_entry_interruption_info, (1u << 31) | (3u << 8) | 8);  // a #DF left planned
+    const uint64_t rip = f.vmcs.get(VmcsField::guest_rip);
+    const vmm::ExitAction a = f.exit(ExitReason::triple_fault);
+    CHECK(outcome_of(a) == Outcome::resume);
+    CHECK(f.vmcs.get(VmcsField::guest_activity_state) == 2);
+    CHECK(f.vmcs.get(VmcsField::guest_interruptibility_state) == r.expected);
+    CHECK(f.vmcs.get(VmcsField::vm_entry_interruption_info) == 0);
+    CHECK(f.vmcs.get(VmcsField::guest_rip) == rip);
+    CHECK(f.vcpu.state == vmm::VcpuState::active);
+  }
+}
+
+TEST_CASE("triple fault: INIT restarts an AP that shut down (it waits for a SIPI)") {
   HandlerFixture f;
+  f.policy.activity_shutdown = true;
+  CHECK(outcome_of(f.exit(ExitReason::triple_fault)) == Outcome::resume);
+  CHECK(outcome_of(f.exit(ExitReason::init_signal)) == Outcome::resume);
+  CHECK(f.vcpu.state == vmm::VcpuState::wait_for_sipi);
+  CHECK(f.vmcs.get(VmcsField::guest_activity_state) == 3);
+}
+
+TEST_CASE("triple fault without the shutdown activity state stops the guest CPU") {
+  HandlerFixture f;
+  f.policy.activity_shutdown = false;
   const vmm::ExitAction a = f.exit(ExitReason::triple_fault);
   CHECK(outcome_of(a) == Outcome::stop);
   REQUIRE(a.reason != nullptr);
