@@ -44,7 +44,7 @@ ExitAction task_switch_refusal(uint64_t qualification, uint32_t idt_vectoring_in
 
 ExitAction handle_task_switch(ExitContext& ctx) {
   const uint64_t q = ctx.vmcs.read(VmcsField::exit_qualification);
-  APEX_LOG_GUEST(warn, "cpu%u: task switch to TSS selector %#x refused (not emulated)", ctx.vcpu.index,
+  APEX_LOG_GUEST(warn, "cpu%u: task switch to TSS selector 0x%x refused (not emulated)", ctx.vcpu.index,
                  static_cast<unsigned>(q & 0xfffc));
   return task_switch_refusal(q, static_cast<uint32_t>(ctx.vmcs.read(VmcsField::idt_vectoring_info)));
 }
