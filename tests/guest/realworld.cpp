@@ -49,12 +49,15 @@ struct RealworldRecord {
   volatile uint16_t rm_gp_ip, rm_gp_cs;
   volatile uint32_t rm_after;
   volatile uint32_t f_count, f_vector, f_error, f_eip, f_cs, resume;
-  uint32_t pad[4];
+  volatile uint32_t restart, restarted, after_shutdown, shutdown_go;
   Result results[RW_CHECKS];
 };
 static_assert(__builtin_offsetof(RealworldRecord, rm_gp_ip) == RWR_RM_GP_IP);
 static_assert(__builtin_offsetof(RealworldRecord, rm_after) == RWR_RM_AFTER);
 static_assert(__builtin_offsetof(RealworldRecord, resume) == RWR_RESUME);
+static_assert(__builtin_offsetof(RealworldRecord, restart) == RWR_RESTART);
+static_assert(__builtin_offsetof(RealworldRecord, after_shutdown) == RWR_AFTER_SHUTDOWN);
+static_assert(__builtin_offsetof(RealworldRecord, shutdown_go) == RWR_SHUTDOWN_GO);
 static_assert(__builtin_offsetof(RealworldRecord, results) == RWR_RESULTS);
 static_assert(sizeof(Result) == RW_RESULT_SIZE);
 static_assert(RW_RECORD + sizeof(RealworldRecord) <= RW_GDT);
@@ -62,7 +65,7 @@ static_assert(RW_RECORD + sizeof(RealworldRecord) <= RW_GDT);
 constexpr uint32_t kNoErrorCode = 0xffffffff;
 constexpr uint32_t kCr0Pe = 1u << 0, kCr0Pg = 1u << 31;
 constexpr uint32_t kEferLme = 1u << 8, kEferLma = 1u << 10;
-constexpr uint64_t kTaskSwitchExit = 9, kCrAccessExit = 28;  // basic exit reasons
+constexpr uint64_t kTripleFaultExit = 2, kTaskSwitchExit = 9, kCrAccessExit = 28;  // basic exit reasons
 
 // A GDT segment descriptor (SDM Vol 3A 3.4.5): `access` is P|DPL|S|type, `flags` G|D/B|L|AVL.
 constexpr uint64_t segment(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags) {
@@ -212,6 +215,43 @@ void judge(Tally& t, const RealworldRecord& rec, uint64_t base) {
           "efer 0x%llx cr0 0x%llx", ia32e.value, ia32e.value2);
 }
 
+// INIT-SIPI-SIPI, as an OS starts an AP (ap_restart_checks.cpp does the same).
+void start_ap(EFI_BOOT_SERVICES* bs, const LocalApic& apic, uint32_t apic_id, uint32_t vector) {
+  apic.send(apic_id, kIcrInitAssert);
+  apic.send(apic_id, kIcrInitDeassert);
+  bs->Stall(10000);
+  apic.send(apic_id, kIcrStartup | vector);
+  bs->Stall(200);
+  apic.send(apic_id, kIcrStartup | vector);
+}
+
+// After its last step the AP loads an empty IDT and executes INT3: #GP, then #DF, then a
+// triple fault (SDM Vol 3A 6.15). Hardware enters the shutdown state, which only INIT (or an
+// NMI) leaves; apexvisor must give the same, not stop the CPU: one triple-fault exit, nothing
+// after the INT3 runs, and the OS's INIT-SIPI-SIPI starts the CPU again.
+void check_shutdown(Tally& t, EFI_BOOT_SERVICES* bs, RealworldRecord& rec, const LocalApic& apic, uint32_t apic_id,
+                    uint32_t vector, UINTN ap) {
+  uint64_t triple = 0;
+  rec.shutdown_go = 1;
+  for (unsigned waited = 0; waited < 2000 && triple == 0; ++waited) {
+    bs->Stall(1000);
+    triple = hypercall(1, ap, kTripleFaultExit).rbx;
+  }
+  bs->Stall(20000);  // time for anything after the INT3 to show
+  triple = hypercall(1, ap, kTripleFaultExit).rbx;
+  say("realworld: shutdown: step %u, triple-fault exits %llu, ran on after it %u", rec.stage,
+      static_cast<unsigned long long>(triple), rec.after_shutdown);
+  t.check(rec.stage == RW_STAGE_SHUTDOWN && triple == 1 && rec.after_shutdown == 0,
+          "realworld: a triple fault (INT3 with an empty IDT) puts the AP in the shutdown state: one exit, nothing runs on",
+          "triple-fault exits %llu, went on %llu (step on the line above)", triple, rec.after_shutdown);
+  rec.restart = 1;
+  start_ap(bs, apic, apic_id, vector);
+  for (unsigned waited = 0; waited < 2000 && !rec.restarted; ++waited) bs->Stall(1000);
+  bs->Stall(20000);  // a second start would show
+  t.check(rec.restarted == 1, "realworld: INIT-SIPI-SIPI starts the AP again after its shutdown, as on hardware",
+          "starts %llu", rec.restarted);
+}
+
 void run_realworld(Tally& t, EFI_SYSTEM_TABLE* st) {
   EFI_BOOT_SERVICES* bs = st->BootServices;
   MpServices m{};
@@ -239,17 +279,11 @@ void run_realworld(Tally& t, EFI_SYSTEM_TABLE* st) {
   const uint64_t cr_before = hypercall(1, ap, kCrAccessExit).rbx;
   const uint64_t ts_before = hypercall(1, ap, kTaskSwitchExit).rbx;
 
-  // INIT-SIPI-SIPI, as an OS starts an AP (ap_restart_checks.cpp does the same).
   const auto vector = static_cast<uint32_t>(base >> 12);
   const LocalApic apic = LocalApic::current();
   say("realworld: AP APIC id %u, block at 0x%llx (STARTUP vector 0x%x)", apic_id,
       static_cast<unsigned long long>(base), vector);
-  apic.send(apic_id, kIcrInitAssert);
-  apic.send(apic_id, kIcrInitDeassert);
-  bs->Stall(10000);
-  apic.send(apic_id, kIcrStartup | vector);
-  bs->Stall(200);
-  apic.send(apic_id, kIcrStartup | vector);
+  start_ap(bs, apic, apic_id, vector);
   for (unsigned waited = 0; waited < 10000 && !rec.done; ++waited) bs->Stall(1000);
   t.check(rec.done == 1, "realworld: the AP ran every step and halted", "done %llu, last step begun %llu", rec.done,
           rec.stage);
@@ -265,6 +299,7 @@ void run_realworld(Tally& t, EFI_SYSTEM_TABLE* st) {
   t.check(cr_exits == 4 && ts_exits == 3,
           "realworld: apexvisor answered them: 4 control-register exits and 3 task-switch exits on the AP",
           "control_register_access %llu, task_switch %llu", cr_exits, ts_exits);
+  check_shutdown(t, bs, rec, apic, apic_id, vector, ap);
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 //   the same with a present PDPTE that sets a reserved bit: the MOV CR0 #GPs(0);
 //   a far JMP to a TSS, a far CALL through a task gate, INT n through an IDT task gate: apexvisor
 //   refuses the task switch with #TS(the TSS selector) (README, exit table, reason 9);
-//   EFER.LME=1 and CR0.PG=1 from a code segment with L=1: #GP(0), IA-32e mode stays off.
+//   EFER.LME=1 and CR0.PG=1 from a code segment with L=1: #GP(0), IA-32e mode stays off;
+//   an empty IDT and INT3: a triple fault, the shutdown state; the BSP's next INIT-SIPI-SIPI
+//   then starts the AP again (RWR_RESTART: it only counts that start and halts).
 // Every MOV to CR0 that turns paging on or off also flips CR0.NE, a bit apexvisor owns (the
 // CR0 guest/host mask, vmm/launch/launch.cpp), so that apexvisor emulates it (exit 28,
 // vmm/handlers/cr_access.cpp) instead of the CPU: the answers checked are apexvisor's.
@@ -42,6 +44,8 @@ realworld_ap_start:
   cli
   mov %cs, %ax
   mov %ax, %ds
+  cmpl $0, REC + RWR_RESTART   // the start after the shutdown: count it, halt
+  jne restarted
   mov %ax, %ss
   mov $RW_STACK_TOP, %sp
   movl $RW_STAGE_REAL, REC + RWR_STAGE
@@ -198,10 +202,32 @@ realworld_ap_ia32e:
 
   movl $RW_STAGE_DONE, REC + RWR_STAGE
   lock incl REC + RWR_DONE
+
+  // Shutdown: an IDT with limit 0, then INT3: #GP (vector 3 lies past the limit), #DF (so does
+  // 13), a triple fault (so does 8). Nothing after the INT3 may run.
+6:
+  pause
+  cmpl $0, REC + RWR_SHUTDOWN_GO
+  je 6b
+  movl $RW_STAGE_SHUTDOWN, REC + RWR_STAGE
+  pushl $0
+  pushw $0
+  lidtl (%esp)                // limit 0, base 0
+  int3
+  movl $1, REC + RWR_AFTER_SHUTDOWN
 4:
   cli
   hlt
   jmp 4b
+
+  .code16
+restarted:
+  lock incl REC + RWR_RESTARTED
+5:
+  cli
+  hlt
+  jmp 5b
+  .code32
 
 // Protected-mode exceptions 0-31: one entry each, pushing ~0 where the CPU pushes no error
 // code, then the vector; the common part records and resumes at RWR_RESUME.

@@ -54,6 +54,11 @@
 #define RWR_F_EIP 0x24
 #define RWR_F_CS 0x28
 #define RWR_RESUME 0x2c      // u32: where the fault handler resumes (offset in the code)
+#define RWR_RESTART 0x30     // u32, set by the BSP: the next start only counts itself and halts
+#define RWR_RESTARTED 0x34   // u32: starts counted that way
+#define RWR_AFTER_SHUTDOWN 0x38  // u32: 1 if execution went on after the triple fault (never)
+#define RWR_SHUTDOWN_GO 0x3c // u32, set by the BSP: take the shutdown step now (while it prints
+                             // nothing, so that apexvisor's line about it stays whole)
 #define RWR_RESULTS 0x40     // RW_CHECKS results, RW_RESULT_SIZE bytes each
 #define RW_RESULT_SIZE 0x18  // u32 faults, vector, error, eip, value, value2
 #define RW_CHECKS 7
@@ -75,3 +80,4 @@
 #define RW_STAGE_TASK 5
 #define RW_STAGE_IA32E 6
 #define RW_STAGE_DONE 7
+#define RW_STAGE_SHUTDOWN 8  // after DONE: an empty IDT and INT3, a triple fault
