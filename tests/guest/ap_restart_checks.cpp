@@ -59,6 +59,8 @@ void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
   for (size_t i = 0; i < 4096; ++i) code[i] = i < size ? ap_trampoline_start[i] : 0;
   auto& rec = *reinterpret_cast<ApTrampolineRecord*>(page + kRecordOffset);
   const auto vector = static_cast<uint32_t>(page >> 12);
+  // The pattern the AP reads through its data segments (bases 0 after INIT), until the end.
+  const ApSegmentProbe segment_probe;
 
   // Restart `round`: Linux's sequence, INIT assert, INIT de-assert, 10 ms, STARTUP, 200 µs,
   // STARTUP. The second STARTUP reaches a running AP and must be ignored (the run count says so).
@@ -75,6 +77,7 @@ void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
     rec.gp_ip = 0xffff;
     rec.gp_cs = 0xffff;
     rec.after_gp = 0;
+    mark_arrival_unwritten(rec);
     apic.send(apic_id, kIcrInitAssert);
     apic.send(apic_id, kIcrInitDeassert);
     bs->Stall(10000);
@@ -101,6 +104,9 @@ void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
     const auto seen = (uint64_t{rec.gp_count} << 40) | (uint64_t{rec.after_gp} << 32) | (uint64_t{rec.gp_cs} << 16) | rec.gp_ip;
     const auto want = (uint64_t{1} << 40) | (uint64_t{1} << 32) | (uint64_t{vector << 8} << 16) | rdmsr_ip;
     t.check(seen == want, name, "seen 0x%llx, expected 0x%llx (#GPs<<40 | went on<<32 | cs<<16 | ip)", seen, want);
+    char suffix[24];
+    vmm::format(suffix, sizeof suffix, " (restart %u)", round);
+    check_arrival_state(t, rec, "", suffix);
     return true;
   };
 

@@ -19,9 +19,14 @@
 // code, which VM entry refuses, and the CPU stopped. The handler records the CS and IP it
 // finds on the stack (an error code would shift them) and returns past the RDMSR.
 //
-// The record's layout is ApTrampolineRecord in ap_restart_checks.cpp (offsets below).
+// It also records the rest of INIT's state (Table 10-1) from its own real-mode code: CR4, CR2,
+// DR7, IA32_EFER, the data segment selectors, and their bases, shown by a word read through
+// each of DS ES FS GS SS at SEG_PROBE (a different word each): with base 0 that is linear
+// SEG_PROBE, where the BSP wrote a pattern (ApSegmentProbe in ap_trampoline.hpp).
+//
+// The record's layout is ApTrampolineRecord in ap_trampoline.hpp (offsets below).
 
-  .set RECORD, 0x100          // record offset in the page; code stays below it
+  .set RECORD, 0x200          // record offset in the page; code stays below it
   .set REC_RUNS, RECORD + 0   // u32: times this code ran (lock inc)
   .set REC_EDX, RECORD + 4    // u32: EDX on arrival (the processor signature, CPUID.1:EAX)
   .set REC_CS, RECORD + 8     // u16: CS selector on arrival
@@ -44,9 +49,17 @@
   .set REC_BEAT, RECORD + 68  // u32: that loop's count
   .set REC_NMI, RECORD + 72   // u32: NMIs taken
   .set REC_IP, RECORD + 76    // u16: IP the code started at
-  .set IVT, 0x180             // vectors 0-13 (4 bytes each), ours only
-  .set IDTR, 0x1c0            // limit, 24-bit base (real-mode LIDT)
+  .set REC_CR4, RECORD + 80   // u32 each: CR4, CR2, DR7 as read on arrival (0, 0, 400H after INIT)
+  .set REC_CR2, RECORD + 84
+  .set REC_DR7, RECORD + 88
+  .set REC_EFER, RECORD + 92  // u32 x2: IA32_EFER (EAX, EDX of RDMSR; 0 after INIT)
+  .set REC_SEL, RECORD + 100  // u16 x5: DS ES FS GS SS selectors on arrival (0 after INIT)
+  .set REC_PROBE, RECORD + 110 // u16 x5: the word read through DS ES FS GS SS at SEG_PROBE + 2*i
+  .set SEG_PROBE, 0x3f0       // offset in each data segment (linear with base 0: IVT vectors FCH-FEH)
+  .set IVT, 0x300             // vectors 0-13 (4 bytes each), ours only
+  .set IDTR, 0x340            // limit, 24-bit base (real-mode LIDT)
   .set IA32_VMX_BASIC, 0x480
+  .set IA32_EFER, 0xc0000080
 
   .section .rodata.ap_trampoline, "a"
   .globl ap_trampoline_start, ap_trampoline_end
@@ -62,6 +75,21 @@ ap_trampoline_start:
   mov %esi, %cs:REC_ESI
   mov %edi, %cs:REC_EDI
   mov %ebp, %cs:REC_EBP
+  mov %ds, %cs:REC_SEL + 0
+  mov %es, %cs:REC_SEL + 2
+  mov %fs, %cs:REC_SEL + 4
+  mov %gs, %cs:REC_SEL + 6
+  mov %ss, %cs:REC_SEL + 8
+  mov %ds:SEG_PROBE + 0, %ax  // through each segment as INIT left it, before any is loaded
+  mov %ax, %cs:REC_PROBE + 0
+  mov %es:SEG_PROBE + 2, %ax
+  mov %ax, %cs:REC_PROBE + 2
+  mov %fs:SEG_PROBE + 4, %ax
+  mov %ax, %cs:REC_PROBE + 4
+  mov %gs:SEG_PROBE + 6, %ax
+  mov %ax, %cs:REC_PROBE + 6
+  mov %ss:SEG_PROBE + 8, %ax
+  mov %ax, %cs:REC_PROBE + 8
   mov %cs, %ax
   mov %ax, %ss
   mov $0x1000, %sp            // a stack at the top of this page (INIT left SS:SP = 0:0)
@@ -70,6 +98,12 @@ ap_trampoline_start:
   cli
   mov %cr0, %eax
   mov %eax, %cs:REC_CR0
+  mov %cr4, %eax
+  mov %eax, %cs:REC_CR4
+  mov %cr2, %eax
+  mov %eax, %cs:REC_CR2
+  mov %dr7, %eax
+  mov %eax, %cs:REC_DR7
   call 2f                     // pushes the IP of 2: (this code's offset from its start)
 2:
   pop %ax
@@ -95,6 +129,10 @@ ap_trampoline_start:
   movw $(ap_trampoline_nmi - ap_trampoline_start), IVT + 2 * 4
   mov %cs, IVT + 2 * 4 + 2
   lidt IDTR                   // after its entries: an NMI may come at any time
+  mov $IA32_EFER, %ecx        // after LIDT: a #GP here would be counted, not run the firmware's IVT
+  rdmsr
+  mov %eax, REC_EFER
+  mov %edx, REC_EFER + 4
   mov $IA32_VMX_BASIC, %ecx
   .globl ap_trampoline_rdmsr
 ap_trampoline_rdmsr:

@@ -32,9 +32,45 @@ struct ApTrampolineRecord {
   volatile uint32_t nmis;    // NMIs taken through IVT entry 2
   volatile uint16_t ip;      // IP the code started at (from a CALL's return address)
   volatile uint16_t pad;
+  volatile uint32_t cr4, cr2, dr7;  // as read on arrival
+  volatile uint32_t efer_lo, efer_hi;  // RDMSR IA32_EFER from real mode
+  volatile uint16_t sel[5];    // DS ES FS GS SS selectors on arrival
+  volatile uint16_t probe[5];  // the word read through DS ES FS GS SS at kSegProbe + 2 * i
 };
-constexpr uint64_t kRecordOffset = 0x100;
-static_assert(sizeof(ApTrampolineRecord) == 0x50, "ap_trampoline.S's offsets");
+constexpr uint64_t kRecordOffset = 0x200;
+static_assert(sizeof(ApTrampolineRecord) == 0x78, "ap_trampoline.S's offsets");
+
+// A physical address below 1 MiB as a pointer (identity-mapped by the firmware); through an
+// asm barrier, so that the compiler does not treat a small constant as a null dereference.
+template <typename T>
+volatile T* low(uint64_t phys) {
+  asm("" : "+r"(phys));
+  return reinterpret_cast<volatile T*>(phys);
+}
+
+// The data segments' bases after INIT are 0 (Table 10-1). Real mode gives no instruction that
+// reads a base, so the trampoline reads one word through each of DS ES FS GS SS at offset
+// kSegProbe + 2 * i, and the BSP has put a different pattern word at each of those linear
+// addresses: a segment with another base reads something else. The words are IVT vectors
+// FCH-FEH, which nothing uses while UEFI runs in long mode; kept and put back on destruction.
+constexpr uint64_t kSegProbe = 0x3f0;  // SEG_PROBE in ap_trampoline.S
+constexpr uint16_t kSegProbePattern[5] = {0xd501, 0xe502, 0xf503, 0x6504, 0x5505};
+struct ApSegmentProbe {
+  uint16_t saved[5];
+  ApSegmentProbe() {
+    volatile uint16_t* w = low<uint16_t>(kSegProbe);
+    for (unsigned i = 0; i < 5; ++i) {
+      saved[i] = w[i];
+      w[i] = kSegProbePattern[i];
+    }
+  }
+  ~ApSegmentProbe() {
+    volatile uint16_t* w = low<uint16_t>(kSegProbe);
+    for (unsigned i = 0; i < 5; ++i) w[i] = saved[i];
+  }
+  ApSegmentProbe(const ApSegmentProbe&) = delete;
+  ApSegmentProbe& operator=(const ApSegmentProbe&) = delete;
+};
 
 // ICR low words (SDM Vol 3A 11.6.1, Figure 11-12), as Linux's wakeup_secondary_cpu_via_init
 // sends them: INIT level-assert, INIT level-deassert, STARTUP with the page number.
@@ -89,5 +125,16 @@ struct ApTarget {
 // trampoline, init_sipi=native. Leaves it halted in the trampoline again.
 struct Tally;
 void run_native_init_sipi_checks(Tally& t, EFI_BOOT_SERVICES* bs, ApTarget& ap);
+
+// Fills the arrival-state fields of the record with a value no register holds after INIT,
+// so that a field the trampoline did not write fails its check.
+void mark_arrival_unwritten(ApTrampolineRecord& rec);
+
+// The rest of INIT's state as the trampoline recorded it (SDM Vol 3A Table 10-1): CR0 =
+// 60000010H (CD and NW as the guest reads them), CR4 = 0, IA32_EFER = 0, CR2 = 0, DR7 = 400H,
+// DS ES FS GS SS selectors 0 and bases 0 (ApSegmentProbe). CS base = vector << 12 needs no
+// check of its own: every record field is written through CS and found in the page. Four
+// checks, named `prefix` "AP arrives with INIT's ..." `suffix`; the details give the values read.
+void check_arrival_state(Tally& t, const ApTrampolineRecord& rec, const char* prefix, const char* suffix);
 
 }  // namespace guest

@@ -46,10 +46,20 @@ uint64_t guest_visible_cr4(vmx::VmcsAccess& vmcs) {
                  vmcs.read(VmcsField::cr4_guest_host_mask));
 }
 
+uint64_t cr0_guest_host_mask(const GuestPolicy& p) {
+  uint64_t mask = (p.cr0_fixed0 | ~p.cr0_fixed1) & 0xffffffffull;
+  if (p.unrestricted_guest) mask &= ~(arch::cr0::PE | arch::cr0::PG);  // SDM Vol 3D A.7
+  return mask | kCr0CacheControl;
+}
+
 uint64_t real_cr0_for(const GuestPolicy& p, uint64_t value) {
   uint64_t must_be_one = p.cr0_fixed0;
   if (p.unrestricted_guest) must_be_one &= ~(arch::cr0::PE | arch::cr0::PG);  // SDM Vol 3D A.7
-  return (value | must_be_one) & p.cr0_fixed1;
+  return ((value | must_be_one) & p.cr0_fixed1) & ~kCr0CacheControl;
+}
+
+LaunchCr0 launch_cr0(const GuestPolicy& p, uint64_t firmware_cr0) {
+  return {cr0_guest_host_mask(p), firmware_cr0, real_cr0_for(p, firmware_cr0)};
 }
 
 uint64_t real_cr4_for(const GuestPolicy& p, uint64_t value) {

@@ -69,8 +69,9 @@ bool load_post_init_state(ExitContext& ctx, uint16_t cs_selector, uint64_t cs_ba
   ok &= v.write(VmcsField::guest_dr7, kDr7AfterInit);
 
   // CR0 = 60000010H as the guest reads it; the real CR0 keeps what VMX fixes (CR0.NE on
-  // most CPUs; PE/PG may be 0 under unrestricted guest, SDM Vol 3D A.7). CR4 = 0 as the
-  // guest reads it; the real one keeps CR4.VMXE (A.8). CR3 = 0.
+  // most CPUs; PE/PG may be 0 under unrestricted guest, SDM Vol 3D A.7) and CD=NW=0: VM
+  // entry cannot load those two, the guest reads them from the shadow (guest_view.hpp).
+  // CR4 = 0 as the guest reads it; the real one keeps CR4.VMXE (A.8). CR3 = 0.
   ok &= v.write(VmcsField::cr0_read_shadow, kCr0AfterInit);
   ok &= v.write(VmcsField::guest_cr0, real_cr0_for(ctx.policy, kCr0AfterInit));
   ok &= v.write(VmcsField::cr4_read_shadow, 0);

@@ -86,7 +86,7 @@ bool capture_guest_state(vmx::VmcsAccess& v) {
   ok &= v.write(VmcsField::guest_idtr_base, idt.base);
   ok &= v.write(VmcsField::guest_idtr_limit, idt.limit);
 
-  ok &= v.write(VmcsField::guest_cr0, arch::read_cr0());
+  // CR0: launch.cpp writes it with the CR0 read shadow and mask (launch_cr0), as they belong together.
   ok &= v.write(VmcsField::guest_cr3, arch::read_cr3());
   ok &= v.write(VmcsField::guest_cr4, arch::read_cr4());
   ok &= v.write(VmcsField::guest_dr7, arch::read_dr7());

@@ -5,6 +5,7 @@
 #include "vmm/apic/apic_virtualization.hpp"
 #include "vmm/apic/mmio_xapic.hpp"
 #include "vmm/apic/virtual_apic.hpp"
+#include "vmm/handlers/guest_view.hpp"
 #include "vmm/launch/guest_state.hpp"
 #include "vmm/launch/vmcs_report.hpp"
 #include "vmm/policy/cpuid_bits.hpp"
@@ -22,7 +23,8 @@ namespace {
 
 using vmx::VmcsField;
 
-bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const CpuVm& cpu) {
+// `firmware_cr0`: the CR0 the firmware ran with before VMXON forced the VMX-fixed bits.
+bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const CpuVm& cpu, uint64_t firmware_cr0) {
   const GuestPolicy& p = machine_vm()->policy;
   bool ok = true;
   // NMIs exit and are re-injected (exit_entry.cpp); virtual NMIs make NMI-window exiting
@@ -68,14 +70,15 @@ bool write_controls(vmx::VmcsAccess& v, const vmx::VmxCapabilities& caps, const 
   if (machine_vm()->vpid) ok &= v.write(VmcsField::virtual_processor_id, cpu.index + 1);  // 0 is the host's
 
   // CR0/CR4 ownership (SDM 25.6.6): the hypervisor owns the bits VMX fixes (except PE/PG
-  // under unrestricted guest) and CR4.VMXE; the guest reads its own view from the shadows,
+  // under unrestricted guest), CR0.CD/NW (which VM entry cannot load: guest_view.hpp) and
+  // CR4.VMXE; the guest reads its own view from the shadows, the firmware's CD/NW included,
   // and an attempt to change an owned bit exits (vmm/handlers/cr_access).
-  const uint64_t cr0 = arch::read_cr0(), cr4 = arch::read_cr4();
-  uint64_t cr0_mask = (p.cr0_fixed0 | ~p.cr0_fixed1) & 0xffffffffull;
-  if (p.unrestricted_guest) cr0_mask &= ~(arch::cr0::PE | arch::cr0::PG);
+  const uint64_t cr4 = arch::read_cr4();
+  const LaunchCr0 cr0 = launch_cr0(p, firmware_cr0);
   const uint64_t cr4_mask = ((p.cr4_fixed0 | ~p.cr4_fixed1) & 0xffffffffull) | arch::cr4::VMXE;
-  ok &= v.write(VmcsField::cr0_guest_host_mask, cr0_mask);
-  ok &= v.write(VmcsField::cr0_read_shadow, cr0);
+  ok &= v.write(VmcsField::cr0_guest_host_mask, cr0.mask);
+  ok &= v.write(VmcsField::cr0_read_shadow, cr0.shadow);
+  ok &= v.write(VmcsField::guest_cr0, cr0.real);
   ok &= v.write(VmcsField::cr4_guest_host_mask, cr4_mask);
   ok &= v.write(VmcsField::cr4_read_shadow, cr4 & ~arch::cr4::VMXE);
   return ok;
@@ -172,7 +175,7 @@ LaunchResult launch_this_cpu(const vmx::VmxCapabilities& caps, CpuVm& cpu, const
     apic::mirror_all(*vcpu.vapic, real);
   }
   vmx::HardwareVmcs vmcs;
-  if (!write_controls(vmcs, caps, cpu) || !write_host_state(vmcs, cpu) || !capture_guest_state(vmcs))
+  if (!write_controls(vmcs, caps, cpu, original_cr0) || !write_host_state(vmcs, cpu) || !capture_guest_state(vmcs))
     return fail("VMWRITE failed while building the VMCS", vmcs.instruction_error());
   prepare_exit_context(cpu);
   vcpu.virtualized = true;  // before VMLAUNCH: once the guest runs, it cannot reach the vCPU

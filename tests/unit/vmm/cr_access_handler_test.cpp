@@ -4,6 +4,7 @@
 #include "emulate/emulate_test_support.hpp"
 #include "handler_fixture.hpp"
 #include "vmm/guest_memory/guest_phys_view.hpp"
+#include "vmm/handlers/guest_view.hpp"
 #include "vmm/handlers/pae_pdptes.hpp"
 
 using namespace vmm_test;
@@ -131,7 +132,7 @@ TEST_CASE("MOV to CR0") {
       {.what = "legacy PAE paging: NE changes, PDPTEs stay", .mode = Mode::prot32_paged, .qual = mov_to_cr(0, RBX),
        .value = 0x80000013, .cr4 = cr4::PAE, .cr0_shadow = 0x80000013, .cr0_real = 0x80000033},
       {.what = "real mode: set PE (unrestricted guest)", .mode = Mode::real, .qual = mov_to_cr(0, RBX),
-       .value = 0x60000011, .cr0_shadow = 0x60000011, .cr0_real = 0x60000031},
+       .value = 0x60000011, .cr0_shadow = 0x60000011, .cr0_real = 0x00000031},
       {.what = "real mode: PG without PE", .mode = Mode::real, .qual = mov_to_cr(0, RBX), .value = 0xe0000010,
        .outcome = Outcome::gp},
       {.what = "protected to real mode: clear PE (unrestricted guest)", .mode = Mode::prot32_unpaged,
@@ -158,13 +159,62 @@ TEST_CASE("CLTS and LMSW") {
       {.what = "LMSW 0 cannot clear PE; MP, EM, TS cleared", .mode = Mode::long64, .qual = lmsw(0), .value = 0,
        .cr0 = 0x8005003f, .cr0_shadow = 0x80050031, .cr0_real = 0x80050031},
       {.what = "LMSW 1 in real mode sets PE", .mode = Mode::real, .qual = lmsw(1), .value = 0,
-       .cr0_shadow = 0x60000011, .cr0_real = 0x60000031},
+       .cr0_shadow = 0x60000011, .cr0_real = 0x00000031},
       {.what = "LMSW 0xe in real mode: MP, EM, TS but not PE", .mode = Mode::real, .qual = lmsw(0xe), .value = 0,
-       .cr0_shadow = 0x6000001e, .cr0_real = 0x6000003e},
+       .cr0_shadow = 0x6000001e, .cr0_real = 0x0000003e},
       {.what = "LMSW only loads bits 3:0 of its source", .mode = Mode::real, .qual = lmsw(0xfff0), .value = 0,
-       .cr0_shadow = 0x60000010, .cr0_real = 0x60000030},
+       .cr0_shadow = 0x60000010, .cr0_real = 0x00000030},
   };
   for (const Row& r : rows) run(r);
+}
+
+// CR0.CD and CR0.NW are owned (vmm/handlers/guest_view.hpp): VM entry cannot load them, so
+// the guest's values live in the read shadow and the real CR0 keeps both clear; every
+// instruction that writes CR0 must leave the guest's view exactly as hardware would.
+TEST_CASE("CR0.CD/NW: the guest's values in the shadow, the real CR0 keeps them clear") {
+  const Row rows[] = {
+      {.what = "Linux MTRR update, step 1: CD=1 (64-bit)", .mode = Mode::long64, .qual = mov_to_cr(0, RBX),
+       .value = 0xc0050033, .cr0_shadow = 0xc0050033, .cr0_real = 0x80050033},
+      {.what = "Linux MTRR update, last step: CD=0 again", .mode = Mode::long64, .qual = mov_to_cr(0, RBX),
+       .value = 0x80050033, .cr0 = 0xc0050033, .cr0_shadow = 0x80050033, .cr0_real = 0x80050033},
+      {.what = "CD=1 NW=1: both in the shadow, neither in the real CR0", .mode = Mode::long64,
+       .qual = mov_to_cr(0, RBX), .value = 0xe0050033, .cr0_shadow = 0xe0050033, .cr0_real = 0x80050033},
+      {.what = "NW=1 with CD=0, from CD=1 NW=1: #GP(0), nothing changes", .mode = Mode::long64,
+       .qual = mov_to_cr(0, RBX), .value = 0xa0050033, .cr0 = 0xe0050033, .outcome = Outcome::gp},
+      {.what = "NW=1 with CD=0 in real mode: #GP (no error code)", .mode = Mode::real, .qual = mov_to_cr(0, RBX),
+       .value = 0x20000010, .outcome = Outcome::gp},
+      {.what = "real mode after INIT: clearing CD and NW (firmware's first step)", .mode = Mode::real,
+       .qual = mov_to_cr(0, RBX), .value = 0x00000010, .cr0_shadow = 0x00000010, .cr0_real = 0x00000030},
+      {.what = "real mode after INIT: PE=1 keeping CD/NW", .mode = Mode::real, .qual = mov_to_cr(0, RBX),
+       .value = 0x60000011, .cr0_shadow = 0x60000011, .cr0_real = 0x00000031},
+      {.what = "32-bit paging: CD=1", .mode = Mode::prot32_paged, .qual = mov_to_cr(0, RBX), .value = 0xc0000033,
+       .cr0_shadow = 0xc0000033, .cr0_real = 0x80000033},
+      {.what = "CLTS keeps CD=1 NW=1", .mode = Mode::long64, .qual = kClts, .value = 0, .cr0 = 0xe005003b,
+       .cr0_shadow = 0xe0050033, .cr0_real = 0x80050033},
+      {.what = "LMSW keeps CD=1", .mode = Mode::long64, .qual = lmsw(0x3), .value = 0, .cr0 = 0xc0050031,
+       .cr0_shadow = 0xc0050033, .cr0_real = 0x80050033},
+      {.what = "LMSW in real mode keeps INIT's CD=1 NW=1", .mode = Mode::real, .qual = lmsw(0x1), .value = 0,
+       .cr0_shadow = 0x60000011, .cr0_real = 0x00000031},
+      {.what = "MOV from CR0 (an exit it never makes) answers the guest's CD/NW", .mode = Mode::real,
+       .qual = mov_from_cr(0, RBX), .value = 0x1234, .reg_after = 0x60000010},
+  };
+  for (const Row& r : rows) run(r);
+}
+
+// MOV from CR0 never exits: the CPU itself combines the real CR0 with the read shadow through
+// the mask (SDM Vol 3C 26.3). guest_visible_cr0 does the same; with the fixture's real CR0
+// (CD=NW=0), the guest must read every combination of its own CD/NW.
+TEST_CASE("MOV from CR0 without an exit: every CD/NW the guest wrote reads back") {
+  for (const uint64_t view : {0x00000010ull, 0x40000010ull, 0x60000010ull, 0x80050033ull, 0xc0050033ull,
+                              0xe0050033ull}) {
+    CAPTURE(view);
+    HandlerFixture f;
+    f.set_mode((view & cr0::PG) ? Mode::long64 : Mode::real);
+    f.set_cr0(view);
+    f.vmcs.set(VmcsField::cr0_guest_host_mask, vmm::cr0_guest_host_mask(f.policy));  // launch's mask
+    CHECK((f.vmcs.get(VmcsField::guest_cr0) & (cr0::CD | cr0::NW)) == 0);
+    CHECK(vmm::guest_visible_cr0(f.vmcs) == view);
+  }
 }
 
 TEST_CASE("MOV to CR4") {
@@ -299,4 +349,41 @@ TEST_CASE("PAE paging: MOV CR0/CR4 loads the PDPTEs from the guest's CR3, or #GP
   CHECK(vmm::pdpte_reserved_mask(0) == 0xfff00000000001e6ull);
   CHECK(vmm::pdpte_reserved_mask(52) == 0xfff00000000001e6ull);
   CHECK(vmm::pdpte_reserved_mask(36) == 0xfffffff0000001e6ull);
+}
+
+// CR0 at launch (vmm/launch/launch.cpp): the mask owns the VMX-fixed bits and CD/NW, the
+// guest's view is the firmware's CR0 as it stood (CD/NW included), the real CR0 has the fixed
+// bits forced and CD/NW clear. One row per CPU kind / firmware state.
+TEST_CASE("CR0 at launch: mask, read shadow and real CR0 from the firmware's CR0") {
+  struct LaunchRow {
+    const char* what;
+    uint64_t fixed0, fixed1;
+    bool unrestricted;
+    uint64_t firmware, mask, shadow, real;
+  };
+  const LaunchRow rows[] = {
+      {"usual: PE NE PG fixed, unrestricted guest, caches on", kCr0Fixed0, 0xffffffff, true, 0x80010033,
+       0x60000020, 0x80010033, 0x80010033},
+      {"firmware with CD=1: the guest sees it, the real CR0 clears it", kCr0Fixed0, 0xffffffff, true, 0xc0010033,
+       0x60000020, 0xc0010033, 0x80010033},
+      {"firmware with CD=1 NW=1", kCr0Fixed0, 0xffffffff, true, 0xe0010033, 0x60000020, 0xe0010033, 0x80010033},
+      {"firmware with NE=0: the guest keeps it, the real CR0 forces it", kCr0Fixed0, 0xffffffff, true, 0x80010013,
+       0x60000020, 0x80010013, 0x80010033},
+      {"no unrestricted guest: PE and PG owned too", kCr0Fixed0, 0xffffffff, false, 0x80010033, 0xe0000021,
+       0x80010033, 0x80010033},
+      {"FIXED1 without CD/NW: owned all the same", kCr0Fixed0, 0x9fffffff, true, 0x80010033, 0x60000020,
+       0x80010033, 0x80010033},
+  };
+  for (const LaunchRow& r : rows) {
+    CAPTURE(r.what);
+    vmm::GuestPolicy p{};
+    p.cr0_fixed0 = r.fixed0;
+    p.cr0_fixed1 = r.fixed1;
+    p.unrestricted_guest = r.unrestricted;
+    const vmm::LaunchCr0 c = vmm::launch_cr0(p, r.firmware);
+    CHECK(c.mask == r.mask);
+    CHECK(vmm::cr0_guest_host_mask(p) == r.mask);
+    CHECK(c.shadow == r.shadow);
+    CHECK(c.real == r.real);
+  }
 }

@@ -85,20 +85,22 @@ struct HandlerFixture {
   HandlerFixture(const HandlerFixture&) = delete;
   HandlerFixture& operator=(const HandlerFixture&) = delete;
 
-  // CR0/CR4 ownership as launch.cpp computes it.
+  // CR0/CR4 ownership as launch.cpp computes it: the VMX-fixed bits, CR0.CD/NW always
+  // (VM entry cannot load them, vmm/handlers/guest_view.hpp), CR4.VMXE.
   void set_masks() {
     uint64_t cr0_mask = (policy.cr0_fixed0 | ~policy.cr0_fixed1) & 0xffffffffull;
     if (policy.unrestricted_guest) cr0_mask &= ~(cr0::PE | cr0::PG);
+    cr0_mask |= cr0::CD | cr0::NW;
     vmcs.set(VmcsField::cr0_guest_host_mask, cr0_mask);
     vmcs.set(VmcsField::cr4_guest_host_mask, ((policy.cr4_fixed0 | ~policy.cr4_fixed1) & 0xffffffffull) | cr4::VMXE);
   }
 
   // The guest's own view of CR0/CR4 (what it last wrote): shadow = view, real = view with the
-  // owned bits forced (spelled out here rather than calling the code under test).
+  // owned bits forced, CR0.CD/NW clear (spelled out here rather than calling the code under test).
   void set_cr0(uint64_t view) {
     vmcs.set(VmcsField::cr0_read_shadow, view);
     uint64_t must = policy.cr0_fixed0 & (policy.unrestricted_guest ? ~(cr0::PE | cr0::PG) : ~0ull);
-    vmcs.set(VmcsField::guest_cr0, (view | must) & policy.cr0_fixed1);
+    vmcs.set(VmcsField::guest_cr0, (view | must) & policy.cr0_fixed1 & ~(cr0::CD | cr0::NW));
   }
   void set_cr4(uint64_t view) {
     vmcs.set(VmcsField::cr4_read_shadow, view);

@@ -4,6 +4,7 @@
 
 #include "handler_fixture.hpp"
 #include "vmm/apic/ap_runtime.hpp"
+#include "vmm/handlers/guest_view.hpp"
 #include "vmm/handlers/reset_state.hpp"
 #include "vmm/log/log.hpp"
 
@@ -146,7 +147,7 @@ TEST_CASE("SIPI loads the post-INIT state: one row per VMCS field") {
       {VmcsField::guest_rflags, 0x2},
       {VmcsField::guest_dr7, 0x400},
       {VmcsField::cr0_read_shadow, 0x60000010},              // what the guest reads
-      {VmcsField::guest_cr0, 0x60000030},                    // + NE (fixed), PE/PG 0 (unrestricted)
+      {VmcsField::guest_cr0, 0x00000030},                    // + NE (fixed), PE/PG 0 (unrestricted), CD/NW 0
       {VmcsField::cr4_read_shadow, 0},
       {VmcsField::guest_cr4, cr4::VMXE},                     // VMXE stays, hidden by the shadow
       {VmcsField::guest_cr3, 0},
@@ -178,16 +179,16 @@ TEST_CASE("SIPI: all 32 GPRs are zero except EDX = CPUID.1:EAX (R16..R31 too, as
   CHECK(f.vcpu.xstate.xcr0 == 0x7);
 }
 
-TEST_CASE("SIPI: the guest's CR0 view keeps the fixed bits only in the real CR0, per CPU") {
+TEST_CASE("SIPI: the guest's CR0 view keeps the fixed bits only in the real CR0, per CPU; CD/NW only in the view") {
   struct Row {
     const char* what;
     uint64_t cr0_fixed0, cr0_fixed1;
     uint64_t real_cr0;
   };
   const Row rows[] = {
-      {"usual: PE, NE, PG fixed", kCr0Fixed0, 0xffffffff, 0x60000030},
+      {"usual: PE, NE, PG fixed", kCr0Fixed0, 0xffffffff, 0x00000030},
       {"CD/NW not allowed by FIXED1", kCr0Fixed0, 0x9fffffff, 0x00000030},
-      {"nothing fixed beyond PE/PG", cr0::PE | cr0::PG, 0xffffffff, 0x60000010},
+      {"nothing fixed beyond PE/PG", cr0::PE | cr0::PG, 0xffffffff, 0x00000010},
   };
   for (const Row& r : rows) {
     CAPTURE(r.what);
@@ -398,4 +399,45 @@ TEST_CASE("intercepted INIT (init_sipi=intercept) to the BSP restarts it too; IN
   CHECK(vmm::apic::drain_ap_mailbox(ap.ctx));
   CHECK(ap.vmcs.get(VmcsField::guest_cs_base) == 0x9a000);
   CHECK(ap.vmcs.get(VmcsField::guest_rip) == 0);
+}
+
+// What the guest reads in CR0 after INIT + STARTUP: 60000010H (Table 10-1), CD and NW
+// included, though VM entry cannot load them (vmm/handlers/guest_view.hpp): they must come
+// from the read shadow through the launch's mask. MOV from CR0 does not exit, so the check is
+// the CPU's own combination (guest_visible_cr0). Both init_sipi modes: the INIT and SIPI exits
+// (native), and INIT/STARTUP intercepted at the ICR and delivered through the AP's mailbox.
+// The guest ran with CD=NW=0 before, as the firmware and every OS do.
+TEST_CASE("INIT + STARTUP: the guest reads CR0 = 60000010H, in both init_sipi modes and at the reset vector") {
+  enum class Path { native_exits, intercepted, bsp_native, bsp_intercepted };
+  for (Path path : {Path::native_exits, Path::intercepted, Path::bsp_native, Path::bsp_intercepted}) {
+    CAPTURE(static_cast<int>(path));
+    HandlerFixture f;
+    f.vmcs.set(VmcsField::cr0_guest_host_mask, vmm::cr0_guest_host_mask(f.policy));  // launch's mask
+    REQUIRE((vmm::guest_visible_cr0(f.vmcs) & (cr0::CD | cr0::NW)) == 0);
+    const bool bsp = path == Path::bsp_native || path == Path::bsp_intercepted;
+    f.host.set_msr(kApicBase, kApicBaseEnabled | (bsp ? vmm::kApicBaseBsp : 0));
+    switch (path) {
+      case Path::native_exits:
+        f.exit(ExitReason::init_signal);
+        f.vmcs.set(VmcsField::exit_qualification, 0x9a);
+        f.exit(ExitReason::startup_ipi);
+        break;
+      case Path::intercepted:
+        REQUIRE(f.vcpu.mailbox.post({vmm::apic::ApEvent::Kind::init, 0}));
+        CHECK_FALSE(vmm::apic::drain_ap_mailbox(f.ctx));
+        REQUIRE(f.vcpu.mailbox.post({vmm::apic::ApEvent::Kind::startup, 0x9a}));
+        CHECK(vmm::apic::drain_ap_mailbox(f.ctx));
+        break;
+      case Path::bsp_native: f.exit(ExitReason::init_signal); break;
+      case Path::bsp_intercepted:
+        REQUIRE(f.vcpu.mailbox.post({vmm::apic::ApEvent::Kind::init, 0}));
+        CHECK(vmm::apic::drain_ap_mailbox(f.ctx));
+        break;
+    }
+    CHECK(f.vcpu.state == vmm::VcpuState::active);
+    CHECK(f.vmcs.get(VmcsField::guest_cs_base) == (bsp ? 0xffff0000 : 0x9a000));
+    CHECK(vmm::guest_visible_cr0(f.vmcs) == 0x60000010);
+    CHECK((f.vmcs.get(VmcsField::guest_cr0) & (cr0::CD | cr0::NW)) == 0);  // the processor's stay clear
+    CHECK(vmm::guest_visible_cr4(f.vmcs) == 0);
+  }
 }
