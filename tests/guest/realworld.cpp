@@ -294,10 +294,10 @@ void run_realworld(Tally& t, EFI_SYSTEM_TABLE* st) {
   const uint64_t ts_exits = hypercall(1, ap, kTaskSwitchExit).rbx - ts_before;
   say("realworld: exits on the AP: control_register_access %llu, task_switch %llu", static_cast<unsigned long long>(cr_exits),
       static_cast<unsigned long long>(ts_exits));
-  // PAE on, PAE off, the reserved PDPTE, the IA-32e activation: four MOVs to CR0 that flip NE;
-  // three task switches.
-  t.check(cr_exits == 4 && ts_exits == 3,
-          "realworld: apexvisor answered them: 4 control-register exits and 3 task-switch exits on the AP",
+  // Into protected mode (clearing CD/NW, which apexvisor owns), then PAE on, PAE off, the
+  // reserved PDPTE, the IA-32e activation (four MOVs to CR0 that flip NE); three task switches.
+  t.check(cr_exits == 5 && ts_exits == 3,
+          "realworld: apexvisor answered them: 5 control-register exits and 3 task-switch exits on the AP",
           "control_register_access %llu, task_switch %llu", cr_exits, ts_exits);
   check_shutdown(t, bs, rec, apic, apic_id, vector, ap);
 }

@@ -55,8 +55,9 @@ realworld_ap_rdmsr_rm:
   rdmsr                       // hidden from the guest: #GP, real-mode style (no error code)
   movl $1, REC + RWR_RM_AFTER
 
-  // Protected mode with our own GDT and IDT. The MOV to CR0 changes PE (and clears CD/NW, as
-  // an OS does), none of them owned by apexvisor under unrestricted guest: no exit.
+  // Protected mode with our own GDT and IDT. The MOV to CR0 changes PE (not owned by apexvisor
+  // under unrestricted guest) and clears CD/NW, as an OS does: apexvisor owns those (the guest
+  // sees INIT's 60000010H), so this MOV exits too.
   movl $RW_STAGE_PROTECTED, REC + RWR_STAGE
   lgdtl RW_GDTR
   lidtl RW_PM_IDTR
