@@ -141,7 +141,8 @@ constexpr Reinjection plan_reinjection(uint32_t idt_info, uint32_t idt_error_cod
 // "Serially" means the second exception is delivered and the first delivery is abandoned, as
 // on hardware (RIP still points at the interrupted instruction: a fault recurs when it runs
 // again; an INT n runs again; an INTR already acknowledged stays in the APIC's ISR, as it
-// would). Shutdown is apexvisor's triple-fault answer: the guest CPU stops (no platform reset).
+// would). Shutdown is the triple fault's answer: the vCPU enters the shutdown activity state
+// (vmm/handlers/triple_fault.cpp).
 // One function for every handler and the task switch (vmm/handlers/task_switch.cpp), applied
 // by the dispatcher (settle_delivery_exit, vmm/exit_dispatch.hpp).
 enum class ExceptionClass : uint8_t { benign, contributory, page_fault, double_fault };

@@ -50,6 +50,9 @@ struct Vcpu {
   // exits_total() when the last SIPI exit started this CPU (0 once an INIT at that point was
   // taken as the INIT wait-for-SIPI held, and ignored: handlers/init_sipi.cpp).
   uint64_t sipi_start_exits;
+  // A guest NMI the entry path could not inject yet: it waits for the NMI window, or in
+  // wait-for-SIPI for the SIPI (vmm/nmi_delivery.hpp). Only this CPU touches it.
+  bool nmi_held;
 
   // What every VM exit hands its handler: built once, before the first VMLAUNCH
   // (prepare_exit_context, vmm/launch/launch.hpp), in this CPU's HostCpu, so that the exit

@@ -2,7 +2,8 @@
 // intercepts no exception (the exception bitmap is 0), so the only expected cause is an NMI:
 // with "NMI exiting" every NMI that arrives in VMX non-root exits (SDM 26.2). It belongs to
 // the guest and is re-injected before the next entry by the entry path (exit_entry.cpp
-// deliver_pending_nmi, which opens an NMI window if the guest blocks NMIs). Anything else
+// place_pending_nmi in vmm/nmi_delivery.hpp, which holds it for an NMI window if the guest
+// blocks NMIs). Anything else
 // stops the guest CPU: it would mean a control the hypervisor did not set.
 #include "vmm/apic/ap_runtime.hpp"
 #include "vmm/handlers/handlers.hpp"

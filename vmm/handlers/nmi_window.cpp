@@ -1,8 +1,9 @@
 // Exit reason 8, NMI window (SDM Vol 3C 26.7.6 "NMI-Window Exiting"): the entry path
-// (exit_entry.cpp deliver_pending_nmi) asked for it because the guest was blocking NMIs
+// (vmm/nmi_delivery.hpp place_pending_nmi) asked for it because the guest was blocking NMIs
 // when one was pending. The guest can take an NMI now: close the window and inject it
 // (type NMI, vector 2; SDM 27.6.1 "Vectored-Event Injection").
 #include "vmm/handlers/handlers.hpp"
+#include "vmm/nmi_delivery.hpp"
 #include "vmx/controls.hpp"
 
 namespace vmm {
@@ -13,8 +14,7 @@ ExitAction handle_nmi_window(ExitContext& ctx) {
   // Left set, the window would exit again before every guest instruction.
   if (!ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting}))
     return ExitAction::stop("NMI window: could not clear NMI-window exiting (VMWRITE failed)");
-  if (!ctx.vcpu.pending.has(pending::nmi)) return ExitAction::resume();
-  ctx.vcpu.pending.clear(pending::nmi);
+  if (!take_waiting_nmi(ctx.vcpu)) return ExitAction::resume();
   return ExitAction::inject({vector::NMI, EventType::nmi, false, 0});
 }
 

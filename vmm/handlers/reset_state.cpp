@@ -1,4 +1,5 @@
 #include "vmm/handlers/reset_state.hpp"
+#include "vmm/nmi_delivery.hpp"
 
 #include "arch/cr_bits.hpp"
 #include "arch/gpr.hpp"
@@ -119,7 +120,9 @@ bool load_post_init_state(ExitContext& ctx, uint16_t cs_selector, uint64_t cs_ba
 bool load_sipi_state(ExitContext& ctx, uint8_t vector) {
   // The SIPI starts the CPU at 000VV000H in real mode: CS.selector = vector << 8,
   // CS.base = vector << 12, IP = 0 (SDM Vol 3A 11.6.1).
-  return load_post_init_state(ctx, static_cast<uint16_t>(vector << 8), uint64_t{vector} << 12, 0);
+  if (!load_post_init_state(ctx, static_cast<uint16_t>(vector << 8), uint64_t{vector} << 12, 0)) return false;
+  rearm_held_nmi(ctx.vcpu);  // an NMI that arrived in wait-for-SIPI is taken now (nmi_delivery.hpp)
+  return true;
 }
 
 bool load_reset_vector_state(ExitContext& ctx) {
@@ -134,6 +137,7 @@ bool is_bootstrap_processor(ExitContext& ctx) {
 
 bool drop_pending_nmi(ExitContext& ctx) {
   ctx.vcpu.pending.clear(pending::nmi);
+  ctx.vcpu.nmi_held = false;
   const uint64_t proc = ctx.vmcs.read(VmcsField::primary_processor_based_controls);
   if (!(proc & vmx::proc::nmi_window_exiting)) return true;
   return ctx.vmcs.write(VmcsField::primary_processor_based_controls, proc & ~uint64_t{vmx::proc::nmi_window_exiting});

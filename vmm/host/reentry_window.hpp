@@ -4,9 +4,11 @@
 // spinning on memory): an NMI for the guest set aside by the host's NMI handler, or another
 // CPU's INIT/STARTUP whose wake-up NMI arrived after the test.
 //
-// Every kind of work is armed either by this CPU's own code before the test or by an NMI
-// (the guest's NMI, or the wake-up kick that follows every post to the mailbox). So the
-// host's NMI handler closes the window: an NMI that interrupts the stub anywhere in it
+// Work that must not wait is armed either by this CPU's own code before the test or by an NMI
+// (the guest's NMI, or the wake-up kick that follows every post to the mailbox); the write
+// monitor's flush hint (pending::monitor_flush), set by other CPUs without an NMI, may wait for
+// the next exit, as it always could (vmm/pending_work.hpp). So the host's NMI handler closes
+// the window: an NMI that interrupts the stub anywhere in it
 // returns to the window's start, which tests the word again. The window holds only the
 // test and the register loads (no stack use, RSP = HOST_RSP throughout), so running it again
 // is harmless: the guest's registers are reloaded from the vCPU, which nothing there writes.

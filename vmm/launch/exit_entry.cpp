@@ -13,6 +13,7 @@
 #include "vmm/launch/vmcs_report.hpp"
 #include "vmm/log/log.hpp"
 #include "vmm/monitor/write_monitor.hpp"
+#include "vmm/nmi_delivery.hpp"
 #include "vmx/controls.hpp"
 #include "vmx/guest_non_register_state.hpp"
 #include "vmx/vmcs_hardware.hpp"
@@ -94,31 +95,6 @@ uint16_t current_basic_reason(vmx::HardwareVmcs& vmcs) {
   return vmx::ExitReasonField{static_cast<uint32_t>(vmcs.read(VmcsField::exit_reason))}.basic();
 }
 
-// An NMI that hit VMX root belongs to the guest (vmm/host/host_exception.cpp). Inject it
-// unless the guest blocks NMIs or another event is already being injected; then ask for
-// an NMI-window exit instead (SDM Vol 3C 26.7.6 / 27.6.1). Also when a single-step trap is
-// pending (instruction_retire.hpp): a vectoring VM entry would drop it (SDM Vol 3C 27.7.3),
-// and it has priority over the NMI, whose window exit then follows the #DB's delivery.
-// The bit means a guest NMI only: the host's NMI handler already set wake-ups apart.
-// A CPU in wait-for-SIPI holds it until a SIPI starts it (no event may be injected into that
-// activity state, SDM Vol 3C 27.3.1.5: the entry would fail).
-[[gnu::noinline]] void deliver_pending_nmi(vmx::HardwareVmcs& vmcs, Vcpu& vcpu) {
-  if (vcpu.state == VcpuState::wait_for_sipi) return;
-  namespace intr = vmx::interruptibility;
-  const uint64_t blocked = vmcs.read(VmcsField::guest_interruptibility_state) &
-                           (intr::blocking_by_nmi | intr::blocking_by_sti | intr::blocking_by_mov_ss);
-  const bool injecting = vmcs.read(VmcsField::vm_entry_interruption_info) & (1u << 31);
-  const bool single_step = vmcs.read(VmcsField::guest_pending_debug_exceptions) & vmx::pending_debug::bs;
-  if (!injecting && !blocked && !single_step) {
-    constexpr Injection nmi = plan_injection({vector::NMI, EventType::nmi, false, 0}, 0);
-    vcpu.pending.clear(pending::nmi);  // first: an NMI landing after this sets it again
-    (void)vmcs.write(VmcsField::vm_entry_interruption_info, nmi.interruption_info);
-    return;
-  }
-  uint64_t proc = vmcs.read(VmcsField::primary_processor_based_controls);
-  (void)vmcs.write(VmcsField::primary_processor_based_controls, proc | vmx::proc::nmi_window_exiting);
-}
-
 // Whether the guest may be entered: the mailbox is empty and the vCPU runs (what
 // apic::drain_ap_mailbox() would answer for an empty mailbox).
 bool may_enter_directly(const Vcpu& vcpu) {
@@ -142,7 +118,7 @@ bool may_enter_directly(const Vcpu& vcpu) {
     vcpu.pending.clear(pending::mailbox);
     if (!may_enter_directly(vcpu)) wait_in_mailbox(ctx, current_basic_reason(vmcs));
   }
-  if (vcpu.pending.has(pending::nmi)) deliver_pending_nmi(vmcs, vcpu);
+  if (vcpu.pending.has(pending::nmi)) place_pending_nmi(vmcs, vcpu);  // vmm/nmi_delivery.hpp
   if (vcpu.pending.has(pending::cr2)) {
     asm volatile("mov %0, %%cr2" ::"r"(vcpu.cr2));
     vcpu.pending.clear(pending::cr2);

@@ -684,6 +684,18 @@ ExitAction WriteMonitor::on_step_exit(ExitContext& ctx) {
       return ExitAction::stop("EPT write monitor: could not arm the single-step exit (VMWRITE failed)");
     return ExitAction::resume();
   }
+  return finish_step_locked(ctx);
+}
+
+ExitAction WriteMonitor::end_step_for_shutdown(ExitContext& ctx) {
+  if (!ctx.vcpu.monitor.stepping) return ExitAction::resume();
+  if (!disarm_step(ctx.vmcs)) return ExitAction::stop("EPT write monitor: could not disarm the single-step exit");
+  lock();
+  return finish_step_locked(ctx);
+}
+
+ExitAction WriteMonitor::finish_step_locked(ExitContext& ctx) {
+  VcpuMonitor& s = ctx.vcpu.monitor;
   bool protected_again = false;
   unsigned sunk = 0, apic_sunk = 0;
   for (unsigned i = 0; i < s.page_count; ++i) {

@@ -209,6 +209,10 @@ class WriteMonitor final : public EptWriteIntercept, public guest_memory::Watche
   // Exit reasons 37 (MTF) and 52 (preemption timer): the stepped instruction is done (or an
   // event was delivered first: then nothing changed and the guest will execute it again).
   ExitAction on_step_exit(ExitContext& ctx);
+  // The CPU shut down (a triple fault) during a step, e.g. a delivery whose IDT read zeros:
+  // the step ends now, as its exit would end it (pages protected again, sinks emptied, the
+  // controls cleared), since no MTF or timer exit comes in the shutdown state.
+  ExitAction end_step_for_shutdown(ExitContext& ctx);
 
   // guest_memory::WatchedPages, for the routed view: a page with a watched range, and one
   // piece the view wrote there on behalf of `ctx`'s instruction (events for the pieces that
@@ -251,6 +255,8 @@ class WriteMonitor final : public EptWriteIntercept, public guest_memory::Watche
   Hold hold_sink(Vcpu& vcpu, uint64_t page, uint64_t linear_page, uint8_t* sink, Sink kind);
   void diff_page_locked(Vcpu& vcpu, unsigned index);
   bool step_ran_locked(ExitContext& ctx);
+  // The end of a step (on_step_exit, end_step_for_shutdown): diffs, protection, sinks; unlocks.
+  ExitAction finish_step_locked(ExitContext& ctx);
   uint8_t* snapshot_of(const Vcpu& vcpu, unsigned index) const;
 
   Platform* platform_ = nullptr;
