@@ -6,6 +6,7 @@
 #include "tests/guest/guarded_insn.hpp"
 #include "tests/guest/guest_runtime.hpp"
 #include "vmm/log/format.hpp"
+#include "vmm/msr_verdict.hpp"
 #include "vmm/policy/xsetbv.hpp"
 
 namespace guest {
@@ -122,6 +123,19 @@ bool verdict_is(const XsetbvOutcome& o, uint32_t ecx, uint64_t value, vmm::polic
   const uint64_t vector = verdict == vmm::policy::XsetbvVerdict::ok ? 0 : 13;
   return h.fault == kNoFault && h.rax == 0 && h.rbx == static_cast<uint64_t>(verdict) && h.rcx == vector &&
          h.rdx == ecx && h.rsi == value && h.rdi == o.exits_before + 1;
+}
+}  // namespace
+
+namespace {
+// Hypercall 9 (msr_verdict) taken apart (vmm/hypercall.hpp).
+struct MsrVerdictSeen {
+  bool ok;  // no fault, status ok
+  uint64_t msr, row, action, write, host, guest_vector, host_value, guest_value, exits;
+};
+MsrVerdictSeen msr_verdict() {
+  const HypercallResult h = hypercall(9);
+  return {h.fault == kNoFault && h.rax == 0, h.rbx, h.rcx & 0xff, (h.rcx >> 8) & 0xff, (h.rcx >> 16) & 1,
+          (h.rcx >> 24) & 3, (h.rcx >> 32) & 0xff, h.rdx, h.rsi, h.rdi};
 }
 }  // namespace
 
@@ -249,10 +263,31 @@ void run_privileged_checks(Tally& t) {
           "vector %lld value 0x%llx", static_cast<long long>(v), val);
   // The hypervisor passes unknown MSRs to the hardware with a fault-safe access: the guest
   // gets whatever the CPU gives (#GP on silicon; Bochs returns 0 without a fault), and the
-  // host survives either way. Any other vector would be a wrong answer.
+  // host survives either way. Which one is the CPU's to say, so the guest compares its answer
+  // with the host's own access as the handler reports it (hypercall 9, msr_verdict): an
+  // answer the handler made up, or a fault the host did not get, shows there.
+  const uint64_t msr_exits = hypercall(9).rdi;
   v = guest_probe_rdmsr(0xdeadbeef, &val);
-  t.check(v == kGP || v == kNoFault, "RDMSR of a nonexistent MSR gives the hardware's answer (host survives)",
-          "vector %lld", static_cast<long long>(v));
+  MsrVerdictSeen m = msr_verdict();
+  t.check(m.ok && m.exits == msr_exits + 1 && m.msr == 0xdeadbeef && !m.write && m.row == 0 &&
+              m.action == static_cast<uint64_t>(vmm::MsrAction::pass),
+          "RDMSR of a nonexistent MSR: no msr_policy.def row, passed to the host (hypercall msr_verdict)",
+          "row %llu action %llu", m.row, m.action);
+  const bool host_faulted = m.host == static_cast<uint64_t>(vmm::HostMsrAccess::faulted);
+  const bool same_answer =
+      host_faulted ? (v == kGP && m.guest_vector == static_cast<uint64_t>(kGP))
+                   : (m.host == static_cast<uint64_t>(vmm::HostMsrAccess::completed) && v == kNoFault &&
+                      m.guest_vector == 0 && val == m.host_value && m.guest_value == val);
+  t.check(m.ok && same_answer, "RDMSR of a nonexistent MSR: the guest gets the host's own answer, fault or value",
+          "guest vector %lld value 0x%llx; host access %llu", static_cast<long long>(v), val, m.host);
+  // A refused MSR: its row decides, the host is never asked.
+  v = guest_probe_wrmsr(0x17d0, 0);
+  m = msr_verdict();
+  t.check(m.ok && v == kGP && m.msr == 0x17d0 && m.write && m.row != 0 &&
+              m.action == static_cast<uint64_t>(vmm::MsrAction::gp) &&
+              m.host == static_cast<uint64_t>(vmm::HostMsrAccess::not_made) && m.guest_vector == static_cast<uint64_t>(kGP),
+          "WRMSR IA32_HW_FEEDBACK_PTR: #GP from its msr_policy.def row, the host never asked (hypercall msr_verdict)",
+          "action %llu host access %llu", m.action, m.host);
 }
 
 // An instruction apexvisor emulates (CPUID exits and is skipped by VMWRITE to RIP) must still
@@ -262,11 +297,21 @@ void run_privileged_checks(Tally& t) {
 // delivers the trap before the first guest instruction. So there it cannot catch the bug; on
 // hardware and under KVM it can (the trap would follow the instruction after CPUID), and the
 // unit tests (instruction_retire_test.cpp) cover the logic everywhere.
+// Hence the second check: the hypervisor reports (hypercall 10, single_step) that retiring
+// that CPUID pended the trap, BS in the pending debug exceptions, for the instruction after it.
 void run_single_step_checks(Tally& t) {
   uint64_t where = 9;
+  const HypercallResult before = hypercall(10);
   const int v = guest_probe_cpuid_single_step(&where);
+  const HypercallResult after = hypercall(10);
   t.check(v == 1 && where == 0, "CPUID with RFLAGS.TF set: #DB right after the CPUID",
           "vector %lld, trap after instruction %llu (0 CPUID, 1 the next)", static_cast<long long>(v), where);
+  constexpr uint64_t kPendingBs = 1ull << 14;  // SDM Vol 3C 25.4.2, pending debug exceptions
+  t.check(before.fault == kNoFault && after.fault == kNoFault && after.rax == 0 && after.rbx == before.rbx + 1 &&
+              after.rcx == kExitReasonCpuid && after.rdx == reinterpret_cast<uint64_t>(guest_probe_cpuid_tf_next) &&
+              (after.rsi & kPendingBs),
+          "CPUID with RFLAGS.TF set: the hypervisor pended the single-step trap (BS) after it (hypercall single_step)",
+          "traps pended %llu -> %llu", before.rbx, after.rbx);
 }
 
 void run_hypercall_checks(Tally& t) {
