@@ -10,20 +10,11 @@
 #include <stdint.h>
 
 #include "arch/cr_bits.hpp"
+#include "vmm/single_step_record.hpp"
 #include "vmx/guest_non_register_state.hpp"
 #include "vmx/vmcs_field.hpp"
 
 namespace vmm {
-
-// The single-step traps a vCPU's handlers pended (hypercall 10, single_step): what the
-// hypervisor did, which a guest cannot see on Bochs, whose VM entry with RFLAGS.TF=1 delivers
-// the trap before the next guest instruction whether it was pended or not (issue P10).
-struct SingleStepRecord {
-  uint64_t pended;         // traps pended so far
-  uint64_t rip;            // the guest RIP of the last (the instruction after the retired one)
-  uint64_t pending_debug;  // the pending debug exceptions field read back after pending it
-  uint16_t exit_reason;    // the basic exit reason of the exit that pended it
-};
 
 // A single-step trap is due after the instruction: RFLAGS.TF was 1 when it began and
 // IA32_DEBUGCTL.BTF is 0 (SDM Vol 3A 17.3.1.4; with BTF=1, TF steps on branches only, and no

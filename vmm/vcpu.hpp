@@ -11,10 +11,10 @@
 #include "vmm/monitor/monitor_vcpu.hpp"
 #include "vmm/pending_work.hpp"
 #include "vmm/handlers/rip_decode_cache.hpp"
-#include "vmm/instruction_retire.hpp"
 #include "vmm/msr_verdict.hpp"
 #include "vmm/policy/xcr0_state.hpp"
 #include "vmm/policy/xsetbv.hpp"
+#include "vmm/single_step_record.hpp"
 #include "vmm/vcpu_layout.h"
 
 namespace vmm::apic {
