@@ -146,6 +146,7 @@ HypercallStatus hc_single_step(vmx::GprFile& regs, const Args& a, const Log&) {
   r(regs, arch::Gpr::rcx) = s.exit_reason;
   r(regs, arch::Gpr::rdx) = s.rip;
   r(regs, arch::Gpr::rsi) = s.pending_debug;
+  r(regs, arch::Gpr::rdi) = s.pending_at_exit;
   return HypercallStatus::ok;
 }
 

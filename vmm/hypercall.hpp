@@ -87,8 +87,9 @@ struct Vcpu;
 //                   (vmm/instruction_retire.hpp): RBX = how many so far, RCX = the basic exit
 //                   reason of the last, RDX = the guest RIP it was pended for (the next
 //                   instruction's), RSI = the VMCS pending debug exceptions field read back
-//                   after that (bit 14 BS). Bochs delivers the trap at VM entry whether it
-//                   was pended or not: the report shows the hypervisor did its part.
+//                   after that (bit 14 BS), RDI = that field as the VM exit saved it, before
+//                   the hypervisor pended anything. Bochs delivers the trap at VM entry
+//                   whether it was pended or not: the report shows the hypervisor did its part.
 //  11 guest_policy  Out: RBX = machine-wide decisions the guest cannot see otherwise: bit 0
 //                   descriptor-table exiting (config dt_guard=on and the CPU offers it).
 //

@@ -27,12 +27,11 @@ template <class Vmcs>
 [[nodiscard, gnu::noinline, gnu::cold]] bool pend_single_step_trap(Vmcs& v, SingleStepRecord* record) {
   using vmx::VmcsField;
   if (v.read(VmcsField::guest_ia32_debugctl) & arch::debugctl::BTF) return true;
-  if (!v.write(VmcsField::guest_pending_debug_exceptions,
-               v.read(VmcsField::guest_pending_debug_exceptions) | vmx::pending_debug::bs))
-    return false;
+  const uint64_t at_exit = v.read(VmcsField::guest_pending_debug_exceptions);
+  if (!v.write(VmcsField::guest_pending_debug_exceptions, at_exit | vmx::pending_debug::bs)) return false;
   if (record)
     *record = {record->pended + 1, v.read(VmcsField::guest_rip), v.read(VmcsField::guest_pending_debug_exceptions),
-               static_cast<uint16_t>(v.read(VmcsField::exit_reason))};
+               at_exit, static_cast<uint16_t>(v.read(VmcsField::exit_reason))};
   return true;
 }
 

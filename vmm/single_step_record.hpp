@@ -11,6 +11,7 @@ struct SingleStepRecord {
   uint64_t pended;         // traps pended so far
   uint64_t rip;            // the guest RIP of the last (the instruction after the retired one)
   uint64_t pending_debug;  // the pending debug exceptions field read back after pending it
+  uint64_t pending_at_exit;  // the same field as the VM exit saved it, before pending
   uint16_t exit_reason;    // the basic exit reason of the exit that pended it
 };
 

@@ -44,15 +44,19 @@ constexpr unsigned kProbes = sizeof kProbe / sizeof kProbe[0];
 
 // The EPT memory type of each probe page (hypercall ept_page); false when a call fails or a
 // page is not mapped readable as plain guest memory (unmapped, or hidden hypervisor memory).
+// A failed page's type reads as kFailed.
+constexpr uint64_t kFailed = ~0ull;
 bool ept_types(uint64_t base, uint64_t* types) {
   using namespace vmm::ept_page_flag;
+  bool ok = true;
   for (unsigned i = 0; i < kProbes; ++i) {
     const HypercallResult r = hypercall(8, base + kProbe[i]);
-    if (r.fault != kNoFault || r.rax != 0 || (r.rcx & (mapped | read | write | hidden)) != (mapped | read | write))
-      return false;
-    types[i] = r.rbx;
+    const bool plain =
+        r.fault == kNoFault && r.rax == 0 && (r.rcx & (mapped | read | write | hidden)) == (mapped | read | write);
+    types[i] = plain ? r.rbx : kFailed;
+    ok &= plain;
   }
-  return true;
+  return ok;
 }
 bool all_equal(const uint64_t* a, const uint64_t* b) {
   for (unsigned i = 0; i < kProbes; ++i)
@@ -116,9 +120,10 @@ void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
   say("MTRR change: variable pair %u makes 0x%llx+2 MiB uncacheable", n, static_cast<unsigned long long>(base));
   set_variable_mtrr(n, base | kTypeUc, mask);
   const uint64_t uc[kProbes] = {kTypeUc, kTypeUc, kTypeUc};
-  t.check(ept_types(base, under) && all_equal(under, uc),
-          "the EPT types the pages under the new uncacheable MTRR UC (hypercall ept_page)", "types %llu, %llu", under[0],
-          under[2]);
+  // Read first: the detail arguments are evaluated in no set order with the condition.
+  const bool under_uc = ept_types(base, under) && all_equal(under, uc);
+  t.check(under_uc, "the EPT types the pages under the new uncacheable MTRR UC (hypercall ept_page)",
+          "types %llu, %llu (first, last)", under[0], under[2]);
   t.check(arch::rdmsr(phys_base_msr(n)) == (base | kTypeUc) && arch::rdmsr(phys_mask_msr(n)) == mask,
           "a new variable MTRR reads back", "base 0x%llx mask 0x%llx", arch::rdmsr(phys_base_msr(n)),
           arch::rdmsr(phys_mask_msr(n)));
@@ -127,9 +132,9 @@ void run_mtrr_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
   t.check(!(arch::rdmsr(phys_mask_msr(n)) & kValid), "the variable MTRR is free again", "mask 0x%llx",
           arch::rdmsr(phys_mask_msr(n)));
   t.check(memory_works(base), "memory reads what was written after the MTRR is removed");
-  t.check(ept_types(base, after) && all_equal(after, before),
-          "the EPT types the pages as before once the MTRR is removed (hypercall ept_page)", "type %llu, was %llu",
-          after[0], before[0]);
+  const bool as_before = ept_types(base, after) && all_equal(after, before);
+  t.check(as_before, "the EPT types the pages as before once the MTRR is removed (hypercall ept_page)",
+          "type %llu, was %llu", after[0], before[0]);
   st->BootServices->FreePages(mem, 2 * kBlock / 4096);
 }
 
