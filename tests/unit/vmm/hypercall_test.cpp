@@ -77,7 +77,7 @@ TEST_CASE("VMCALL: CPL 0 only, unknown numbers #UD, nothing changes on #UD") {
       {"version at CPL 0", Mode::long64, 0, 0, Outcome::advance},
       {"version at CPL 3", Mode::long64, 3, 0, Outcome::ud},
       {"version at CPL 1", Mode::long64, 1, 0, Outcome::ud},
-      {"number 8 (not in the table)", Mode::long64, 0, 8, Outcome::ud},
+      {"number 12 (not in the table)", Mode::long64, 0, 12, Outcome::ud},
       {"number 20 (after the EPT write monitor's 16-19)", Mode::long64, 0, 20, Outcome::ud},
       {"number 0xffff", Mode::long64, 0, 0xffff, Outcome::ud},
       {"64-bit mode: RAX high bits count", Mode::long64, 0, 0x100000000ull, Outcome::ud},
@@ -386,17 +386,18 @@ TEST_CASE("hypercall 8, ept_page: memory type, rights, hidden, leaf size; bounde
   vmx::GprFile regs{};
   CHECK(call(0x1000, regs) == static_cast<uint64_t>(vmm::HypercallStatus::no_ept));
   vmm::set_hypercall_ept(&ept, 1ull << 39);
-  using namespace vmm::ept_page_flag;
+  namespace F = vmm::ept_page_flag;  // (read/write would meet unistd.h's)
+  constexpr uint64_t kRwx = F::mapped | F::read | F::write | F::execute;
   struct Row {
     const char* what;
     uint64_t gpa;
     uint64_t status, type, flags, size;
   };
   const Row rows[] = {
-      {"WB RAM in a 1 GiB page", 0x40001000, 0, WB, mapped | read | write | execute, G1},
-      {"UC MMIO", 0xfee00000, 0, UC, mapped | read | write | execute, G1},
-      {"WT under a variable MTRR, 2 MiB page", 0x10000000, 0, WT, mapped | read | write | execute, M2},
-      {"hidden hypervisor page: no rights (its type is the map's business)", 0x20000000, 0, ~0ull, mapped | hidden,
+      {"WB RAM in a 1 GiB page", 0x40001000, 0, WB, kRwx, G1},
+      {"UC MMIO", 0xfee00000, 0, UC, kRwx, G1},
+      {"WT under a variable MTRR, 2 MiB page", 0x10000000, 0, WT, kRwx, M2},
+      {"hidden hypervisor page: no rights (its type is the map's business)", 0x20000000, 0, ~0ull, F::mapped | F::hidden,
        0x1000},
       {"above the map, below MAXPHYADDR: not mapped", 0x100000000, 0, 0, 0, 0},
       {"2^39 - 1: not mapped", (1ull << 39) - 1, 0, 0, 0, 0},
