@@ -290,7 +290,8 @@ void run_privileged_checks(Tally& t) {
   m = msr_verdict();
   t.check(m.ok && v == kGP && m.msr == 0x17d0 && m.write && m.row != 0 &&
               m.action == static_cast<uint64_t>(vmm::MsrAction::gp) &&
-              m.host == static_cast<uint64_t>(vmm::HostMsrAccess::not_made) && m.guest_vector == static_cast<uint64_t>(kGP),
+              m.host == static_cast<uint64_t>(vmm::HostMsrAccess::not_made) &&
+              m.guest_vector == static_cast<uint64_t>(kGP),
           "WRMSR IA32_HW_FEEDBACK_PTR: #GP from its msr_policy.def row, the host never asked (hypercall msr_verdict)",
           "action %llu host access %llu", m.action, m.host);
 }

@@ -158,7 +158,8 @@ ExitAction write_msr_from_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
 
 // EDX:EAX as one value.
 uint64_t edx_eax(Vcpu& vcpu) {
-  return (uint64_t{static_cast<uint32_t>(reg(vcpu, arch::Gpr::rdx))} << 32) | static_cast<uint32_t>(reg(vcpu, arch::Gpr::rax));
+  return (uint64_t{static_cast<uint32_t>(reg(vcpu, arch::Gpr::rdx))} << 32) |
+         static_cast<uint32_t>(reg(vcpu, arch::Gpr::rax));
 }
 
 }  // namespace
