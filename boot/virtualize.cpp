@@ -23,6 +23,7 @@
 #include "vmm/ept/virtual_mtrrs.hpp"
 #include "vmm/ept_write_intercept.hpp"
 #include "vmm/guest_memory/host_phys_memory.hpp"
+#include "vmm/hypercall.hpp"
 #include "vmm/launch/launch.hpp"
 #include "vmm/log/log.hpp"
 #include "vmm/monitor/ept_platform.hpp"
@@ -459,6 +460,8 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   APEX_LOG(info, "isolation: no DMA protection (no VT-d support yet)");
   // What hypercall code_checksum covers: this image's code, between gnu-efi's linker symbols.
   vmm::set_hypervisor_code(_text, static_cast<size_t>(_etext - _text));
+  // What hypercall ept_page walks, and the bound of its argument.
+  vmm::set_hypercall_ept(&ept, extent.phys_bits >= 64 ? ~0ull : 1ull << extent.phys_bits);
 
   // From here on the map is live: splits take the hidden pool's pages. None left: the monitor's
   // update reports out of memory and changes nothing; an MTRR re-type maps the large page UC

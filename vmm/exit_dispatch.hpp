@@ -201,7 +201,7 @@ template <class Vmcs>
     case ExitAction::Kind::resume:
       return true;
     case ExitAction::Kind::advance_rip:
-      return skip_instruction(vmcs);
+      return skip_instruction(vmcs, &vcpu.single_step);
     case ExitAction::Kind::inject:
       return inject_event(vmcs, a.event);
     case ExitAction::Kind::stop:

@@ -6,6 +6,8 @@
 
 #include "arch/gpr.hpp"
 #include "vmm/code_checksum.hpp"
+#include "vmm/ept/ept_builder.hpp"
+#include "vmm/exit_context.hpp"
 #include "vmm/monitor/monitor_abi.hpp"
 #include "vmm/vcpu_registry.hpp"
 
@@ -101,6 +103,59 @@ HypercallStatus hc_xsetbv_verdict(vmx::GprFile& regs, const Args& a, const Log&)
   return HypercallStatus::ok;
 }
 
+// The EPT the guest runs on, read without the live map's lock: a split links a complete
+// table (vmm/ept/live_ept_lock.hpp), so a walk sees the old leaf or the new one.
+struct HypercallEpt {
+  const ept::EptIdentityMap* map = nullptr;
+  uint64_t phys_limit = 0;
+};
+HypercallEpt g_ept;
+
+HypercallStatus hc_ept_page(vmx::GprFile& regs, const Args& a, const Log&) {
+  if (!g_ept.map) return HypercallStatus::no_ept;
+  if (a.rbx >= g_ept.phys_limit) return HypercallStatus::bad_argument;
+  const ept::EptTranslation t = g_ept.map->translate(a.rbx);
+  uint64_t flags = 0;
+  if (t.mapped) {
+    flags = ept_page_flag::mapped | (t.r ? ept_page_flag::read : 0) | (t.w ? ept_page_flag::write : 0) |
+            (t.x ? ept_page_flag::execute : 0) | (t.hidden ? ept_page_flag::hidden : 0) |
+            (t.ignore_pat ? ept_page_flag::ignore_pat : 0);
+  }
+  r(regs, arch::Gpr::rbx) = t.mapped ? static_cast<uint64_t>(t.type) : 0;
+  r(regs, arch::Gpr::rcx) = flags;
+  r(regs, arch::Gpr::rdx) = t.mapped ? t.page_size : 0;
+  return HypercallStatus::ok;
+}
+
+HypercallStatus hc_msr_verdict(vmx::GprFile& regs, const Args& a, const Log&) {
+  if (!a.caller) return HypercallStatus::unknown_cpu;
+  const MsrVerdict& v = a.caller->last_msr;
+  const bool any = v.exits != 0;
+  r(regs, arch::Gpr::rbx) = any ? v.msr : 0;
+  r(regs, arch::Gpr::rcx) = any ? msr_verdict_info(v) : 0;
+  r(regs, arch::Gpr::rdx) = any ? v.host_value : 0;
+  r(regs, arch::Gpr::rsi) = any ? v.guest_value : 0;
+  r(regs, arch::Gpr::rdi) = v.exits;
+  return HypercallStatus::ok;
+}
+
+HypercallStatus hc_single_step(vmx::GprFile& regs, const Args& a, const Log&) {
+  if (!a.caller) return HypercallStatus::unknown_cpu;
+  const SingleStepRecord& s = a.caller->single_step;
+  r(regs, arch::Gpr::rbx) = s.pended;
+  r(regs, arch::Gpr::rcx) = s.exit_reason;
+  r(regs, arch::Gpr::rdx) = s.rip;
+  r(regs, arch::Gpr::rsi) = s.pending_debug;
+  r(regs, arch::Gpr::rdi) = s.pending_at_exit;
+  return HypercallStatus::ok;
+}
+
+HypercallStatus hc_guest_policy(vmx::GprFile& regs, const Args& a, const Log&) {
+  if (!a.caller || !a.caller->exit_context) return HypercallStatus::unknown_cpu;
+  r(regs, arch::Gpr::rbx) = a.caller->exit_context->policy.dt_guard ? guest_policy_bit::dt_guard : 0;
+  return HypercallStatus::ok;
+}
+
 HypercallStatus hc_ap_start_mode(vmx::GprFile& regs, const Args&, const Log&) {
   r(regs, arch::Gpr::rbx) = static_cast<uint64_t>(apic::ap_start_mode());
   return HypercallStatus::ok;
@@ -131,6 +186,8 @@ HypercallStatus hc_monitor_stats(vmx::GprFile& regs, const Args&, const Log&) {
 }  // namespace
 
 void set_hypervisor_code(const uint8_t* begin, size_t size) { g_code = {begin, size}; }
+
+void set_hypercall_ept(const ept::EptIdentityMap* ept, uint64_t phys_limit) { g_ept = {ept, phys_limit}; }
 
 const char* hypercall_name(uint64_t number) {
   switch (number) {

@@ -60,6 +60,38 @@ struct Vcpu;
 //                   EDX:EAX, RDI = XSETBV exits on this CPU so far (0: none; then RBX..RSI
 //                   are 0). A guest tells the validation's verdict from the #GP a value
 //                   wrongly accepted would still get from the host's own XSETBV.
+//   8 ept_page      In:  RBX = guest-physical address.
+//                   Out: the EPT leaf the guest's accesses to that address go through now:
+//                   RBX = its memory type (bits 5:3 of the leaf: 0 UC, 1 WC, 4 WT, 5 WP,
+//                   6 WB; vmm/ept/memory_type.hpp), RCX = flags: bit 0 mapped (a leaf covers
+//                   the address; else the rest is 0: MMIO above RAM not touched yet), 1 read,
+//                   2 write, 3 execute, 4 hidden (hypervisor memory, vmm/ept/ept_builder.hpp
+//                   hide), 5 ignore-PAT; RDX = the leaf's size (4 KiB, 2 MiB, 1 GiB). The
+//                   MTRR checks (tests/guest/mtrr_checks.cpp) see with it the type a guest
+//                   MTRR change gave its pages, which no read or write can show.
+//                   Errors: bad_argument (RBX at or above 2^MAXPHYADDR), no_ept (no EPT
+//                   registered: unit tests).
+//   9 msr_verdict   Out: the calling CPU's last MSR exit (RDMSR/WRMSR, any form) as the handler
+//                   answered it (vmm/msr_verdict.hpp): RBX = the MSR index, RCX = info: bits 7:0
+//                   the msr_policy.def row that decided (1 = the first row; 0: none, passed
+//                   through by default), 15:8 its action (0 pass, 1 emulate, 2 gp, 3 discard),
+//                   bit 16 a write, bits 25:24 the host's own access (0 not made, 1 completed,
+//                   2 #GP), bits 39:32 the vector the guest got (0 none, 13 #GP(0)); RDX = the
+//                   host's value (read: what its RDMSR gave, write: what it was asked to
+//                   write; 0 without a completed access), RSI = the guest's value (read: the
+//                   EDX:EAX it got, 0 with a #GP; write: its EDX:EAX), RDI = MSR exits on this
+//                   CPU so far (0: none; then RBX..RSI are 0). A guest compares what it saw
+//                   with the host's outcome and with the policy it expects for the MSR.
+//  10 single_step   Out: the single-step traps the calling CPU's handlers pended when they
+//                   retired an instruction for a guest with RFLAGS.TF set
+//                   (vmm/instruction_retire.hpp): RBX = how many so far, RCX = the basic exit
+//                   reason of the last, RDX = the guest RIP it was pended for (the next
+//                   instruction's), RSI = the VMCS pending debug exceptions field read back
+//                   after that (bit 14 BS), RDI = that field as the VM exit saved it, before
+//                   the hypervisor pended anything. Bochs delivers the trap at VM entry
+//                   whether it was pended or not: the report shows the hypervisor did its part.
+//  11 guest_policy  Out: RBX = machine-wide decisions the guest cannot see otherwise: bit 0
+//                   descriptor-table exiting (config dt_guard=on and the CPU offers it).
 //
 // The EPT write monitor (vmm/monitor/write_monitor.hpp). Every call may answer
 // monitor_unavailable (no EPT write monitor on this machine: EPT, INVEPT or the
@@ -110,6 +142,10 @@ struct Vcpu;
   X(5, log_line, "print a line from the guest's loader")   \
   X(6, code_checksum, "checksum of the hypervisor's code")  \
   X(7, xsetbv_verdict, "the last XSETBV's validation verdict") \
+  X(8, ept_page, "the EPT leaf of a guest-physical address") \
+  X(9, msr_verdict, "the last MSR exit's answer")           \
+  X(10, single_step, "single-step traps pended")            \
+  X(11, guest_policy, "machine-wide guest policy bits")     \
   X(16, monitor_add, "watch a guest-physical range")        \
   X(17, monitor_remove, "stop watching a range")            \
   X(18, monitor_read_event, "read one write event")         \
@@ -137,6 +173,7 @@ enum class HypercallStatus : uint64_t {
   monitor_event_lost = 11,
   bad_argument = 12,  // an argument outside its documented values
   log_suppressed = 13,  // log_line: the guests' line budget is spent
+  no_ept = 14,          // ept_page: no EPT registered (set_hypercall_ept)
 };
 
 inline constexpr uint64_t kHypercallInterfaceVersion = policy::kHypervisorInterfaceVersion;
@@ -145,6 +182,22 @@ inline constexpr uint64_t kHypercallEptMonitorFirst = 16;    // 16..: EPT write 
 inline constexpr unsigned kHypercallLogChunk = 24;           // bytes per read_log / log_line call
 inline constexpr unsigned kLogLineMax = Log::kMaxLine;        // log_line: longest line kept (a whole Log line)
 inline constexpr unsigned kLogLinesMax = 64;                  // log_line: lines accepted in all
+
+namespace ept {
+class EptIdentityMap;
+}
+// The map ept_page reads (boot/virtualize.cpp, once the EPT is built) and 2^MAXPHYADDR, its
+// argument's bound; nullptr (the default): ept_page answers no_ept.
+void set_hypercall_ept(const ept::EptIdentityMap* ept, uint64_t phys_limit);
+
+// ept_page's flags (RCX).
+namespace ept_page_flag {
+inline constexpr uint64_t mapped = 1, read = 2, write = 4, execute = 8, hidden = 16, ignore_pat = 32;
+}
+// guest_policy's bits (RBX).
+namespace guest_policy_bit {
+inline constexpr uint64_t dt_guard = 1;
+}
 
 // "version"; nullptr for a number not in the table.
 const char* hypercall_name(uint64_t number);

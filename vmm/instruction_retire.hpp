@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "arch/cr_bits.hpp"
+#include "vmm/single_step_record.hpp"
 #include "vmx/guest_non_register_state.hpp"
 #include "vmx/vmcs_field.hpp"
 
@@ -21,34 +22,41 @@ namespace vmm {
 // exceptions field: VM entry then delivers #DB with DR6.BS set before the guest's next
 // instruction, with the priority of a trap on the previous instruction (SDM Vol 3C 27.7.3).
 // The guest's IA32_DEBUGCTL is in the VMCS ("save debug controls", vmm/launch/launch.cpp).
+// `record` (may be null) gets what the VMCS holds once the trap is pended, read back.
 template <class Vmcs>
-[[nodiscard, gnu::noinline, gnu::cold]] bool pend_single_step_trap(Vmcs& v) {
+[[nodiscard, gnu::noinline, gnu::cold]] bool pend_single_step_trap(Vmcs& v, SingleStepRecord* record) {
   using vmx::VmcsField;
   if (v.read(VmcsField::guest_ia32_debugctl) & arch::debugctl::BTF) return true;
-  return v.write(VmcsField::guest_pending_debug_exceptions,
-                 v.read(VmcsField::guest_pending_debug_exceptions) | vmx::pending_debug::bs);
+  const uint64_t at_exit = v.read(VmcsField::guest_pending_debug_exceptions);
+  if (!v.write(VmcsField::guest_pending_debug_exceptions, at_exit | vmx::pending_debug::bs)) return false;
+  if (record)
+    *record = {record->pended + 1, v.read(VmcsField::guest_rip), v.read(VmcsField::guest_pending_debug_exceptions),
+               at_exit, static_cast<uint16_t>(v.read(VmcsField::exit_reason))};
+  return true;
 }
 
 // After the instruction completed (RIP and RFLAGS already hold the values after it):
 // blocking by STI and by MOV SS ends (SDM Vol 3C 25.4.2, Table 25-3), and `single_step`
 // (RFLAGS.TF was 1 as it began) pends the single-step trap. False if a VMWRITE failed.
 template <class Vmcs>
-[[nodiscard, gnu::always_inline]] inline bool retire_instruction(Vmcs& v, bool single_step) {
+[[nodiscard, gnu::always_inline]] inline bool retire_instruction(Vmcs& v, bool single_step,
+                                                                 SingleStepRecord* record = nullptr) {
   using vmx::VmcsField;
   constexpr uint64_t kShadow = vmx::interruptibility::blocking_by_sti | vmx::interruptibility::blocking_by_mov_ss;
   const uint64_t intr = v.read_unchecked(VmcsField::guest_interruptibility_state);
   if (__builtin_expect((intr & kShadow) != 0, 0) && !v.write(VmcsField::guest_interruptibility_state, intr & ~kShadow))
     return false;
-  if (__builtin_expect(single_step, 0)) return pend_single_step_trap(v);
+  if (__builtin_expect(single_step, 0)) return pend_single_step_trap(v, record);
   return true;
 }
 
 // skip_instruction() when RFLAGS.RF or TF is set: RF clears, TF pends the trap.
 template <class Vmcs>
-[[nodiscard, gnu::noinline, gnu::cold]] bool retire_with_flags(Vmcs& v, uint64_t rflags) {
+[[nodiscard, gnu::noinline, gnu::cold]] bool retire_with_flags(Vmcs& v, uint64_t rflags,
+                                                                SingleStepRecord* record = nullptr) {
   using vmx::VmcsField;
   if ((rflags & arch::rflags::RF) && !v.write(VmcsField::guest_rflags, rflags & ~arch::rflags::RF)) return false;
-  return retire_instruction(v, (rflags & arch::rflags::TF) != 0);
+  return retire_instruction(v, (rflags & arch::rflags::TF) != 0, record);
 }
 
 // ExitAction::advance: the exiting instruction is done, skip it. RIP moves past it (the
@@ -58,13 +66,13 @@ template <class Vmcs>
 // exits to an `advance` handler changes TF). Stops at the first failed VMWRITE (false):
 // the caller then stops the guest CPU anyway.
 template <class Vmcs>
-[[nodiscard, gnu::always_inline]] inline bool skip_instruction(Vmcs& v) {
+[[nodiscard, gnu::always_inline]] inline bool skip_instruction(Vmcs& v, SingleStepRecord* record = nullptr) {
   using vmx::VmcsField;
   if (!v.write(VmcsField::guest_rip,
                v.read_unchecked(VmcsField::guest_rip) + v.read_unchecked(VmcsField::vm_exit_instruction_length)))
     return false;
   const uint64_t rflags = v.read_unchecked(VmcsField::guest_rflags);
-  if (__builtin_expect((rflags & (arch::rflags::RF | arch::rflags::TF)) != 0, 0)) return retire_with_flags(v, rflags);
+  if (__builtin_expect((rflags & (arch::rflags::RF | arch::rflags::TF)) != 0, 0)) return retire_with_flags(v, rflags, record);
   return retire_instruction(v, false);
 }
 

@@ -11,6 +11,8 @@ constexpr MsrRule kRules[] = {
 #undef MSR_RULE
 };
 
+static_assert(sizeof kRules / sizeof kRules[0] < 256, "a row number fits MsrVerdict::row (hypercall 9: 8 bits)");
+
 // Table checks at compile time: ranges are ordered pairs, and discard is for writes only
 // (a read must return something: emulate or gp).
 constexpr bool rules_well_formed() {
@@ -51,9 +53,11 @@ const MsrRule* msr_rules(unsigned* count) {
 }
 
 MsrRuleResult msr_rule(uint32_t msr) {
-  for (const MsrRule& r : kRules)
-    if (msr >= r.first && msr <= r.last) return {r.read, r.write, r.why};
-  return {pass, pass, nullptr};
+  for (unsigned i = 0; i < sizeof kRules / sizeof kRules[0]; ++i) {
+    const MsrRule& r = kRules[i];
+    if (msr >= r.first && msr <= r.last) return {r.read, r.write, r.why, i + 1};
+  }
+  return {pass, pass, nullptr, 0};
 }
 
 void build_msr_bitmap(uint8_t* bitmap) {

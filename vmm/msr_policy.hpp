@@ -10,6 +10,7 @@ struct MsrRuleResult {
   MsrAction read;
   MsrAction write;
   const char* why;  // nullptr for pass-through MSRs
+  unsigned row;     // the deciding row of msr_policy.def, 1 = the first; 0: none (pass-through)
 };
 
 MsrRuleResult msr_rule(uint32_t msr);

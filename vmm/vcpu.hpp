@@ -11,8 +11,10 @@
 #include "vmm/monitor/monitor_vcpu.hpp"
 #include "vmm/pending_work.hpp"
 #include "vmm/handlers/rip_decode_cache.hpp"
+#include "vmm/msr_verdict.hpp"
 #include "vmm/policy/xcr0_state.hpp"
 #include "vmm/policy/xsetbv.hpp"
+#include "vmm/single_step_record.hpp"
 #include "vmm/vcpu_layout.h"
 
 namespace vmm::apic {
@@ -97,6 +99,11 @@ struct Vcpu {
 
   // The last XSETBV exit's verdict (vmm/handlers/xsetbv.cpp), for hypercall 7.
   policy::XsetbvRecord last_xsetbv;
+  // The last MSR exit's answer (vmm/handlers/msr_access.cpp), for hypercall 9.
+  MsrVerdict last_msr;
+  // The single-step traps pended when retiring instructions (vmm/instruction_retire.hpp),
+  // for hypercall 10.
+  SingleStepRecord single_step;
 };
 
 // Every exit this vCPU has taken (the per-reason counters summed; hypercall 1, the stop

@@ -547,7 +547,9 @@ void attack_hypercalls(Tally& t, const HypervisorPages& hv, uint64_t ram_page) {
       {17, h, kPage, kNoFault, 8, "monitor_remove of a range never watched: monitor_no_such_range"},
       {18, 1ull << 60, 0, kNoFault, 10, "monitor_read_event 2^60: monitor_no_event"},
       {18, 0, 6, kNoFault, 12, "monitor_read_event part 6: bad_argument"},
-      {8, 0, 0, kUD, 0, "hypercall 8 (not in the table): #UD"},
+      {8, 1ull << 63, 0, kNoFault, 12, "ept_page of 2^63 (above MAXPHYADDR): bad_argument"},
+      {8, ~0ull, 0, kNoFault, 12, "ept_page of 2^64-1: bad_argument"},
+      {12, 0, 0, kUD, 0, "hypercall 12 (not in the table): #UD"},
       {15, 0, 0, kUD, 0, "hypercall 15 (not in the table): #UD"},
       {20, 0, 0, kUD, 0, "hypercall 20 (not in the table): #UD"},
       {0xffffffffull, 0, 0, kUD, 0, "hypercall 0xffffffff: #UD"},
@@ -560,6 +562,10 @@ void attack_hypercalls(Tally& t, const HypervisorPages& hv, uint64_t ram_page) {
     vmm::format(name, sizeof name, "hypercall: %s", a.name);
     t.check(ok, name, "vector %lld status %llu", static_cast<long long>(r.fault), r.rax);
   }
+  // ept_page of hypervisor memory says no more than the guest can see: hidden, not writable.
+  const HypercallResult e = hypercall(8, h);
+  t.check(e.fault == kNoFault && e.rax == 0 && (e.rcx & 1) && (e.rcx & 16) && !(e.rcx & 4),
+          "hypercall: ept_page of hypervisor memory: hidden, not writable", "status %llu flags 0x%llx", e.rax, e.rcx);
 }
 
 // ---- a flood of guest-caused log lines from both CPUs -------------------------------------------

@@ -187,6 +187,8 @@ guest_probe_cpuid_single_step:
   orq $0x100, (%rsp)
   popfq
   cpuid
+  .globl guest_probe_cpuid_tf_next
+guest_probe_cpuid_tf_next:  // the RIP the single-step trap is pended for (hypercall single_step)
 tf_after_cpuid:
   movq $1, (%r8)
 tf_after_late:

@@ -23,6 +23,8 @@ int guest_probe_ltr(uint16_t selector);
 // CPUID with RFLAGS.TF set: the vector (1: #DB) and which instruction the trap followed
 // (*where: 0 the CPUID, 1 the next one, 2 neither).
 int guest_probe_cpuid_single_step(uint64_t* where);
+// The instruction right after that probe's CPUID.
+extern const char guest_probe_cpuid_tf_next[];
 // Runs the one instruction at `target` with RAX = scratch under single-step; returns the
 // vector that ended it (1: it ran) and in *rip the RIP that exception reported.
 int guest_probe_fetch(uint64_t target, uint64_t scratch, uint64_t* rip);

@@ -6,6 +6,7 @@
 #include "tests/guest/guarded_insn.hpp"
 #include "tests/guest/guest_runtime.hpp"
 #include "vmm/log/format.hpp"
+#include "vmm/msr_verdict.hpp"
 #include "vmm/policy/xsetbv.hpp"
 
 namespace guest {
@@ -16,6 +17,11 @@ constexpr uint32_t kExitReasonCpuid = 10;
 }  // namespace
 
 void Tally::check(bool ok, const char* name, const char* detail_fmt, unsigned long long a, unsigned long long b) {
+  if (skip_reason) {
+    ++skipped;
+    say("SKIP %s: %s", name, skip_reason);
+    return;
+  }
   if (ok) {
     ++pass;
     say("PASS %s", name);
@@ -122,6 +128,19 @@ bool verdict_is(const XsetbvOutcome& o, uint32_t ecx, uint64_t value, vmm::polic
   const uint64_t vector = verdict == vmm::policy::XsetbvVerdict::ok ? 0 : 13;
   return h.fault == kNoFault && h.rax == 0 && h.rbx == static_cast<uint64_t>(verdict) && h.rcx == vector &&
          h.rdx == ecx && h.rsi == value && h.rdi == o.exits_before + 1;
+}
+}  // namespace
+
+namespace {
+// Hypercall 9 (msr_verdict) taken apart (vmm/hypercall.hpp).
+struct MsrVerdictSeen {
+  bool ok;  // no fault, status ok
+  uint64_t msr, row, action, write, host, guest_vector, host_value, guest_value, exits;
+};
+MsrVerdictSeen msr_verdict() {
+  const HypercallResult h = hypercall(9);
+  return {h.fault == kNoFault && h.rax == 0, h.rbx, h.rcx & 0xff, (h.rcx >> 8) & 0xff, (h.rcx >> 16) & 1,
+          (h.rcx >> 24) & 3, (h.rcx >> 32) & 0xff, h.rdx, h.rsi, h.rdi};
 }
 }  // namespace
 
@@ -249,10 +268,32 @@ void run_privileged_checks(Tally& t) {
           "vector %lld value 0x%llx", static_cast<long long>(v), val);
   // The hypervisor passes unknown MSRs to the hardware with a fault-safe access: the guest
   // gets whatever the CPU gives (#GP on silicon; Bochs returns 0 without a fault), and the
-  // host survives either way. Any other vector would be a wrong answer.
+  // host survives either way. Which one is the CPU's to say, so the guest compares its answer
+  // with the host's own access as the handler reports it (hypercall 9, msr_verdict): an
+  // answer the handler made up, or a fault the host did not get, shows there.
+  const uint64_t msr_exits = hypercall(9).rdi;
   v = guest_probe_rdmsr(0xdeadbeef, &val);
-  t.check(v == kGP || v == kNoFault, "RDMSR of a nonexistent MSR gives the hardware's answer (host survives)",
-          "vector %lld", static_cast<long long>(v));
+  MsrVerdictSeen m = msr_verdict();
+  t.check(m.ok && m.exits == msr_exits + 1 && m.msr == 0xdeadbeef && !m.write && m.row == 0 &&
+              m.action == static_cast<uint64_t>(vmm::MsrAction::pass),
+          "RDMSR of a nonexistent MSR: no msr_policy.def row, passed to the host (hypercall msr_verdict)",
+          "row %llu action %llu", m.row, m.action);
+  const bool host_faulted = m.host == static_cast<uint64_t>(vmm::HostMsrAccess::faulted);
+  const bool same_answer =
+      host_faulted ? (v == kGP && m.guest_vector == static_cast<uint64_t>(kGP))
+                   : (m.host == static_cast<uint64_t>(vmm::HostMsrAccess::completed) && v == kNoFault &&
+                      m.guest_vector == 0 && val == m.host_value && m.guest_value == val);
+  t.check(m.ok && same_answer, "RDMSR of a nonexistent MSR: the guest gets the host's own answer, fault or value",
+          "guest vector %lld, host access %llu (1 completed, 2 #GP)", static_cast<long long>(v), m.host);
+  // A refused MSR: its row decides, the host is never asked.
+  v = guest_probe_wrmsr(0x17d0, 0);
+  m = msr_verdict();
+  t.check(m.ok && v == kGP && m.msr == 0x17d0 && m.write && m.row != 0 &&
+              m.action == static_cast<uint64_t>(vmm::MsrAction::gp) &&
+              m.host == static_cast<uint64_t>(vmm::HostMsrAccess::not_made) &&
+              m.guest_vector == static_cast<uint64_t>(kGP),
+          "WRMSR IA32_HW_FEEDBACK_PTR: #GP from its msr_policy.def row, the host never asked (hypercall msr_verdict)",
+          "action %llu host access %llu", m.action, m.host);
 }
 
 // An instruction apexvisor emulates (CPUID exits and is skipped by VMWRITE to RIP) must still
@@ -262,11 +303,25 @@ void run_privileged_checks(Tally& t) {
 // delivers the trap before the first guest instruction. So there it cannot catch the bug; on
 // hardware and under KVM it can (the trap would follow the instruction after CPUID), and the
 // unit tests (instruction_retire_test.cpp) cover the logic everywhere.
+// Hence the second check: the hypervisor reports (hypercall 10, single_step) that retiring
+// that CPUID pended the trap, BS in the pending debug exceptions, for the instruction after it.
 void run_single_step_checks(Tally& t) {
   uint64_t where = 9;
+  const HypercallResult before = hypercall(10);
   const int v = guest_probe_cpuid_single_step(&where);
+  const HypercallResult after = hypercall(10);
   t.check(v == 1 && where == 0, "CPUID with RFLAGS.TF set: #DB right after the CPUID",
           "vector %lld, trap after instruction %llu (0 CPUID, 1 the next)", static_cast<long long>(v), where);
+  constexpr uint64_t kPendingBs = 1ull << 14;  // SDM Vol 3C 25.4.2, pending debug exceptions
+  t.check(before.fault == kNoFault && after.fault == kNoFault && after.rax == 0 && after.rbx == before.rbx + 1 &&
+              after.rcx == kExitReasonCpuid && after.rdx == reinterpret_cast<uint64_t>(guest_probe_cpuid_tf_next) &&
+              (after.rsi & kPendingBs),
+          "CPUID with RFLAGS.TF set: the hypervisor pended the single-step trap (BS) after it (hypercall single_step)",
+          "traps pended %llu -> %llu", before.rbx, after.rbx);
+  // Information only: Bochs saves BS in the field at the CPUID's VM exit itself (its VM entry
+  // then delivers the trap whether apexvisor pended it or not); hardware need not.
+  say("single-step: pending debug exceptions 0x%llx at the CPUID's exit, 0x%llx after apexvisor's retire",
+      after.rdi, after.rsi);
 }
 
 void run_hypercall_checks(Tally& t) {
@@ -663,7 +718,8 @@ void check_noncanonical(Tally& t) {
 
 }  // namespace
 
-void run_descriptor_table_checks(Tally& t) {
+namespace {
+void descriptor_table_checks(Tally& t) {
   dt_prime();
   Slots s;
   sgdt_forms(s);
@@ -694,6 +750,38 @@ void run_descriptor_table_checks(Tally& t) {
   check_load_forms(t, "LIDT", lidt_form, sidt(), g_idt_copy, sizeof g_idt_copy, sidt);
   check_noncanonical(t);
   check_ldtr_tr(t);  // last: it leaves TR on our TSS
+}
+
+// Exits of the two descriptor-table reasons on CPU 0 (this one) so far (hypercall 1); ~0 when
+// a call fails.
+constexpr uint64_t kExitGdtrIdtr = 46, kExitLdtrTr = 47;  // SDM Vol 3C Appendix C
+uint64_t descriptor_table_exits() {
+  const HypercallResult a = hypercall(1, 0, kExitGdtrIdtr), b = hypercall(1, 0, kExitLdtrTr);
+  if (a.fault != kNoFault || a.rax != 0 || b.fault != kNoFault || b.rax != 0) return ~0ull;
+  return a.rbx + b.rbx;
+}
+}  // namespace
+
+void run_descriptor_table_checks(Tally& t) {
+  // dt_guard=on, or a hypervisor that cannot say: the checks test apexvisor's emulation.
+  const HypercallResult policy = hypercall(11);
+  if (policy.fault != kNoFault || policy.rax != 0 || (policy.rbx & 1)) {
+    descriptor_table_checks(t);
+    return;
+  }
+  // dt_guard=off: the instructions run natively, so their results are the CPU's, not
+  // apexvisor's. What apexvisor must get right is to stay out of the way: the same
+  // instructions, every form and fault, cause no VM exit (a launch that still set
+  // descriptor-table exiting would make them exit and be emulated).
+  const uint64_t before = descriptor_table_exits();
+  Tally native;
+  native.skip_reason = "dt_guard=off: the instruction runs natively, the check would test the CPU, not apexvisor";
+  descriptor_table_checks(native);
+  const uint64_t after = descriptor_table_exits();
+  t.check(before == 0, "dt_guard=off: no descriptor-table VM exit on this CPU since the launch (exit counters 46, 47)",
+          "%llu exits", before);
+  t.check(after == 0, "dt_guard=off: SGDT SIDT SLDT STR LGDT LIDT LLDT LTR in every form and fault cause no VM exit",
+          "%llu exits (were %llu)", after, before);
 }
 
 // ---- APX: R16-R31 across VM exits -------------------------------------------------------------

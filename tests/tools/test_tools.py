@@ -231,6 +231,24 @@ class GuestCheckNamesTest(unittest.TestCase):
         for n in self.ONLY_WITH_APX:
             self.assertFalse(self.expected(n), n)
 
+    def test_computed_names_are_declared_and_expected(self):
+        # Every computed call site is declared in check_names.COMPUTED (a new one fails here
+        # until it is), each declared format is still a literal of its file, and every name
+        # it expands to is expected as a PASS line.
+        counted = {f: computed for f, (_, _, computed) in self.checks.items() if computed}
+        declared = {f: sites for f, (sites, _) in check_names.COMPUTED.items()}
+        self.assertEqual(counted, declared, "computed check names per file: declare them in COMPUTED")
+        names = check_names.computed_names(os.path.join(REPO, "tests", "guest"))
+        self.assertGreater(sum(len(v) for v in names.values()), 100)
+        missing = ["%s: %s" % (f, n) for f, ns in names.items() for n in ns if not self.expected(n)]
+        self.assertEqual(missing, [], "computed checks no EXPECT file expects as PASS lines")
+
+    def test_computed_formats_expand_as_the_guest_prints_them(self):
+        self.assertEqual(check_names.expand("%s [reg] stores %u bytes and nothing more", ("SGDT", 10)),
+                         "SGDT [reg] stores 10 bytes and nothing more")
+        self.assertEqual(check_names.expand("AP %llu (start %u)", (1, 2)), "AP 1 (start 2)")
+        self.assertEqual(check_names.expand("50% literal", ()), "50% literal")
+
     def test_failure_only_checks_are_never_expected_to_pass(self):
         for f, (_, failure_only, _) in self.checks.items():
             for n in failure_only:

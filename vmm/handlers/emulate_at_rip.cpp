@@ -11,7 +11,8 @@ ExitAction skip_unemulated(ExitContext& ctx, unsigned length) {
   using vmx::VmcsField;
   uint64_t rip = ctx.vmcs.read(VmcsField::guest_rip) + length;
   if (!guest_in_64bit_mode(ctx.vmcs)) rip &= 0xffffffffull;
-  if (!ctx.vmcs.write(VmcsField::guest_rip, rip) || !retire_with_flags(ctx.vmcs, ctx.vmcs.read(VmcsField::guest_rflags)))
+  if (!ctx.vmcs.write(VmcsField::guest_rip, rip) ||
+      !retire_with_flags(ctx.vmcs, ctx.vmcs.read(VmcsField::guest_rflags), &ctx.vcpu.single_step))
     return ExitAction::stop("skipping an instruction apexvisor cannot emulate: VMWRITE failed");
   return ExitAction::resume();
 }
@@ -42,7 +43,7 @@ ExitAction finish_emulation(ExitContext& ctx, const decode::emulate::EmuContext&
       // STI/MOV-SS blocking and, when it began with RFLAGS.TF=1, pends its single-step trap,
       // as an `advance` exit does (vmm/instruction_retire.hpp).
       if (!guest_memory::write_back_emu_context(ctx.vmcs, emu) ||
-          (r.completed && !retire_instruction(ctx.vmcs, r.single_step)))
+          (r.completed && !retire_instruction(ctx.vmcs, r.single_step, &ctx.vcpu.single_step)))
         return ExitAction::stop("emulation: VMWRITE failed");
       return ExitAction::resume();  // RIP already advanced by the emulator
     case decode::emulate::Outcome::fault:

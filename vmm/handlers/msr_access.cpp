@@ -21,6 +21,7 @@
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/handlers/mtrr_write.hpp"
 #include "vmm/msr_policy.hpp"
+#include "vmm/msr_verdict.hpp"
 #include "vmm/policy/cpuid_bits.hpp"
 #include "vmx/instruction_info.hpp"
 
@@ -55,13 +56,41 @@ ExitAction write_xss(ExitContext& ctx, uint64_t value) {
                                                                                   : ExitAction::gp0();
 }
 
+// The record of this exit for hypercall 9 (vmm/msr_verdict.hpp): started with the policy's
+// decision, given the host's access where one is made, finished with the guest's answer.
+MsrVerdict& start_verdict(ExitContext& ctx, uint32_t msr, bool write, const MsrRuleResult& rule) {
+  MsrVerdict& v = ctx.vcpu.last_msr;
+  v = {v.exits + 1, msr, write, static_cast<uint8_t>(rule.row), write ? rule.write : rule.read,
+       HostMsrAccess::not_made, 0, 0, 0};
+  return v;
+}
+
+void host_access(MsrVerdict& v, bool completed, uint64_t value) {
+  v.host = completed ? HostMsrAccess::completed : HostMsrAccess::faulted;
+  v.host_value = completed ? value : 0;
+}
+
+// The answer as the guest gets it: the event injected (none when the instruction completes),
+// and the value it reads or wrote.
+ExitAction finish_verdict(ExitContext& ctx, const ExitAction& a, uint64_t guest_value) {
+  MsrVerdict& v = ctx.vcpu.last_msr;
+  v.guest_vector = a.kind == ExitAction::Kind::inject ? a.event.vector : 0;
+  v.guest_value = v.guest_vector && !v.write ? 0 : guest_value;
+  return a;
+}
+
 // The guest's RDMSR of `msr`, whichever form: false when it gets #GP(0).
 bool read_for_guest(ExitContext& ctx, uint32_t msr, uint64_t* value) {
   *value = 0;
-  switch (msr_rule(msr).read) {
-    case MsrAction::pass:
-      if (ctx.host.rdmsr_safe(msr, value)) return true;
+  const MsrRuleResult rule = msr_rule(msr);
+  MsrVerdict& verdict = start_verdict(ctx, msr, false, rule);
+  switch (rule.read) {
+    case MsrAction::pass: {
+      const bool completed = ctx.host.rdmsr_safe(msr, value);
+      host_access(verdict, completed, *value);
+      if (completed) return true;
       break;
+    }
     case MsrAction::emulate:
       // An "emulate" row without an emulation here is a table bug; the guest sees the #GP
       // of a missing MSR rather than a made-up value.
@@ -76,10 +105,15 @@ bool read_for_guest(ExitContext& ctx, uint32_t msr, uint64_t* value) {
 
 // The guest's WRMSR of `value` to `msr`, whichever form.
 ExitAction write_for_guest(ExitContext& ctx, uint32_t msr, uint64_t value) {
-  switch (msr_rule(msr).write) {
-    case MsrAction::pass:
-      if (!ctx.host.wrmsr_safe(msr, value)) return ExitAction::gp0();
+  const MsrRuleResult rule = msr_rule(msr);
+  MsrVerdict& verdict = start_verdict(ctx, msr, true, rule);
+  switch (rule.write) {
+    case MsrAction::pass: {
+      const bool completed = ctx.host.wrmsr_safe(msr, value);
+      host_access(verdict, completed, value);
+      if (!completed) return ExitAction::gp0();
       return ExitAction::advance();
+    }
     case MsrAction::emulate:
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_X2APIC_ICR)) return apic::handle_x2apic_icr_write(ctx, value);
       if (msr == static_cast<uint32_t>(arch::Msr::IA32_APIC_BASE)) return apic::handle_apic_base_write(ctx, value);
@@ -111,29 +145,36 @@ unsigned msr_operand_gpr(ExitContext& ctx, vmx::InsnInfoKind kind) {
 
 ExitAction read_msr_to_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
   uint64_t value = 0;
-  if (!read_for_guest(ctx, msr_index_from_qualification(ctx), &value)) return ExitAction::gp0();
-  if (!write_gpr(ctx, msr_operand_gpr(ctx, kind), value)) return ExitAction::stop("RDMSR to a register: VMWRITE failed");
-  return ExitAction::advance();
+  if (!read_for_guest(ctx, msr_index_from_qualification(ctx), &value)) return finish_verdict(ctx, ExitAction::gp0(), 0);
+  const unsigned gpr = msr_operand_gpr(ctx, kind);
+  if (!write_gpr(ctx, gpr, value)) return ExitAction::stop("RDMSR to a register: VMWRITE failed");
+  return finish_verdict(ctx, ExitAction::advance(), read_gpr(ctx, gpr));
 }
 
 ExitAction write_msr_from_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
-  return write_for_guest(ctx, msr_index_from_qualification(ctx), read_gpr(ctx, msr_operand_gpr(ctx, kind)));
+  const uint64_t value = read_gpr(ctx, msr_operand_gpr(ctx, kind));
+  return finish_verdict(ctx, write_for_guest(ctx, msr_index_from_qualification(ctx), value), value);
+}
+
+// EDX:EAX as one value.
+uint64_t edx_eax(Vcpu& vcpu) {
+  return (uint64_t{static_cast<uint32_t>(reg(vcpu, arch::Gpr::rdx))} << 32) |
+         static_cast<uint32_t>(reg(vcpu, arch::Gpr::rax));
 }
 
 }  // namespace
 
 ExitAction handle_rdmsr(ExitContext& ctx) {
   uint64_t value = 0;
-  if (!read_for_guest(ctx, msr_index(ctx.vcpu), &value)) return ExitAction::gp0();
+  if (!read_for_guest(ctx, msr_index(ctx.vcpu), &value)) return finish_verdict(ctx, ExitAction::gp0(), 0);
   reg(ctx.vcpu, arch::Gpr::rax) = static_cast<uint32_t>(value);
   reg(ctx.vcpu, arch::Gpr::rdx) = static_cast<uint32_t>(value >> 32);
-  return ExitAction::advance();
+  return finish_verdict(ctx, ExitAction::advance(), edx_eax(ctx.vcpu));
 }
 
 ExitAction handle_wrmsr(ExitContext& ctx) {
-  const uint64_t value = (uint64_t{static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rdx))} << 32) |
-                         static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rax));
-  return write_for_guest(ctx, msr_index(ctx.vcpu), value);
+  const uint64_t value = edx_eax(ctx.vcpu);
+  return finish_verdict(ctx, write_for_guest(ctx, msr_index(ctx.vcpu), value), value);
 }
 
 ExitAction handle_rdmsr_immediate(ExitContext& ctx) { return read_msr_to_register(ctx, vmx::InsnInfoKind::msr_immediate); }

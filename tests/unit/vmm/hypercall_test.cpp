@@ -3,7 +3,9 @@
 // hypercall 1. One row per case.
 #include <string>
 
+#include "ept_test_support.hpp"
 #include "handler_fixture.hpp"
+#include "vmm/ept/ept_builder.hpp"
 #include "vmm/hypercall.hpp"
 #include "vmm/code_checksum.hpp"
 #include "vmm/vcpu_registry.hpp"
@@ -44,7 +46,8 @@ TEST_CASE("hypercall table: numbers and names") {
   };
   const Row rows[] = {
       {0, "version"}, {1, "exit_counter"}, {2, "read_log"}, {3, "cpu_count"}, {4, "ap_start_mode"},
-      {5, "log_line"},   {6, "code_checksum"}, {7, "xsetbv_verdict"}, {8, nullptr}, {15, nullptr},
+      {5, "log_line"},   {6, "code_checksum"}, {7, "xsetbv_verdict"}, {8, "ept_page"}, {9, "msr_verdict"},
+      {10, "single_step"}, {11, "guest_policy"}, {12, nullptr}, {15, nullptr},
       {16, "monitor_add"}, {17, "monitor_remove"},
       {18, "monitor_read_event"}, {19, "monitor_stats"}, {20, nullptr}, {0x100000000ull, nullptr},
   };
@@ -74,7 +77,7 @@ TEST_CASE("VMCALL: CPL 0 only, unknown numbers #UD, nothing changes on #UD") {
       {"version at CPL 0", Mode::long64, 0, 0, Outcome::advance},
       {"version at CPL 3", Mode::long64, 3, 0, Outcome::ud},
       {"version at CPL 1", Mode::long64, 1, 0, Outcome::ud},
-      {"number 8 (not in the table)", Mode::long64, 0, 8, Outcome::ud},
+      {"number 12 (not in the table)", Mode::long64, 0, 12, Outcome::ud},
       {"number 20 (after the EPT write monitor's 16-19)", Mode::long64, 0, 20, Outcome::ud},
       {"number 0xffff", Mode::long64, 0, 0xffff, Outcome::ud},
       {"64-bit mode: RAX high bits count", Mode::long64, 0, 0x100000000ull, Outcome::ud},
@@ -354,4 +357,86 @@ TEST_CASE("hypercall 6, code_checksum: FNV-1a 64 over the registered code, its s
   REQUIRE(vmm::run_hypercall(regs, true, log));
   CHECK(regs.gpr[static_cast<unsigned>(Gpr::rbx)] != before);
   vmm::set_hypervisor_code(nullptr, 0);
+}
+
+// Hypercall 8, ept_page (issue P10): the leaf the guest's accesses go through, so the MTRR
+// checks see the memory type, and a hidden page says so. Out of range: bad_argument.
+TEST_CASE("hypercall 8, ept_page: memory type, rights, hidden, leaf size; bounded by MAXPHYADDR") {
+  using namespace ept_test;
+  constexpr uint64_t M2 = 0x200000, G1 = 0x40000000;
+  MtrrLayout l(WB, true, true, 8, true, 39);
+  l.var(0, 0xc0000000, G1, UC);
+  l.var(1, 0x10000000, M2, WT);
+  const vmm::ept::MtrrSnapshot m = l.snapshot();
+  FakePageAllocator a;
+  vmm::ept::EptIdentityMap ept(a);
+  vmm::ept::EptFeatures f;
+  f.pages_1g = f.pages_2m = true;
+  REQUIRE(ept.build_identity(m, 4 * G1, f) == vmm::ept::EptStatus::ok);
+  REQUIRE(ept.hide(0x20000000, 0x1000) == vmm::ept::EptStatus::ok);
+  vmm::Log log;
+  auto call = [&](uint64_t gpa, vmx::GprFile& regs) {
+    regs = {};
+    regs.gpr[static_cast<unsigned>(Gpr::rax)] = 8;
+    regs.gpr[static_cast<unsigned>(Gpr::rbx)] = gpa;
+    regs.gpr[static_cast<unsigned>(Gpr::rsi)] = kDecoy;
+    REQUIRE(vmm::run_hypercall(regs, true, log));
+    return regs.gpr[static_cast<unsigned>(Gpr::rax)];
+  };
+  vmx::GprFile regs{};
+  CHECK(call(0x1000, regs) == static_cast<uint64_t>(vmm::HypercallStatus::no_ept));
+  vmm::set_hypercall_ept(&ept, 1ull << 39);
+  namespace F = vmm::ept_page_flag;  // (read/write would meet unistd.h's)
+  constexpr uint64_t kRwx = F::mapped | F::read | F::write | F::execute;
+  struct Row {
+    const char* what;
+    uint64_t gpa;
+    uint64_t status, type, flags, size;
+  };
+  const Row rows[] = {
+      {"WB RAM in a 1 GiB page", 0x40001000, 0, WB, kRwx, G1},
+      {"UC MMIO", 0xfee00000, 0, UC, kRwx, G1},
+      {"WT under a variable MTRR, 2 MiB page", 0x10000000, 0, WT, kRwx, M2},
+      {"hidden hypervisor page: no rights (its type is the map's business)", 0x20000000, 0, ~0ull,
+       F::mapped | F::hidden, 0x1000},
+      {"above the map, below MAXPHYADDR: not mapped", 0x100000000, 0, 0, 0, 0},
+      {"2^39 - 1: not mapped", (1ull << 39) - 1, 0, 0, 0, 0},
+      {"2^39 (MAXPHYADDR): bad_argument", 1ull << 39, 12, kDecoy, kDecoy, kDecoy},
+      {"2^64 - 1: bad_argument", ~0ull, 12, kDecoy, kDecoy, kDecoy},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    vmx::GprFile out{};
+    CHECK(call(r.gpa, out) == r.status);
+    if (r.status != 0) {
+      CHECK(out.gpr[static_cast<unsigned>(Gpr::rbx)] == r.gpa);  // nothing written on an error
+      CHECK(out.gpr[static_cast<unsigned>(Gpr::rsi)] == kDecoy);
+      continue;
+    }
+    if (r.type != ~0ull) CHECK(out.gpr[static_cast<unsigned>(Gpr::rbx)] == r.type);
+    CHECK(out.gpr[static_cast<unsigned>(Gpr::rcx)] == r.flags);
+    CHECK(out.gpr[static_cast<unsigned>(Gpr::rdx)] == r.size);
+    CHECK(out.gpr[static_cast<unsigned>(Gpr::rsi)] == kDecoy);
+  }
+  vmm::set_hypercall_ept(nullptr, 0);
+}
+
+// Hypercall 11, guest_policy: the decisions the guest cannot read elsewhere (dt_guard).
+TEST_CASE("hypercall 11, guest_policy: bit 0 is the descriptor-table guard") {
+  for (bool dt : {false, true}) {
+    CAPTURE(dt);
+    HandlerFixture f;
+    f.vcpu.exit_context = &f.ctx;
+    f.policy.dt_guard = dt;
+    f.gpr(Gpr::rax) = 11;
+    REQUIRE(outcome_of(f.exit(ExitReason::vmcall)) == Outcome::advance);
+    CHECK(f.gpr(Gpr::rax) == 0);
+    CHECK(f.gpr(Gpr::rbx) == (dt ? vmm::guest_policy_bit::dt_guard : 0));
+  }
+  // No context to read it from: unknown_cpu, as the other per-CPU hypercalls answer.
+  vmx::GprFile regs{};
+  regs.gpr[static_cast<unsigned>(Gpr::rax)] = 11;
+  vmm::Log log;
+  REQUIRE(vmm::run_hypercall(regs, true, log));
+  CHECK(regs.gpr[static_cast<unsigned>(Gpr::rax)] == static_cast<uint64_t>(vmm::HypercallStatus::unknown_cpu));
 }

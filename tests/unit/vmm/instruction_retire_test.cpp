@@ -73,6 +73,37 @@ TEST_CASE("advance: RIP past the instruction, RF cleared, STI/MOV-SS blocking en
   }
 }
 
+// Hypercall 10 (single_step, issue P10) reports each trap pended: the count, the exit's
+// reason, the RIP after the instruction and the pending debug exceptions read back. A row
+// that pends nothing leaves the record alone.
+TEST_CASE("advance: a pended single-step trap is recorded for hypercall 10") {
+  for (const Row& r : kRows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    set_exit_state(f, r);
+    f.vmcs.set(VmcsField::exit_reason, 10);  // CPUID
+    f.vcpu.single_step = {4, 0x77, 0x99, 0x88, 3};
+    REQUIRE(vmm::apply_exit_action(f.ctx, vmm::ExitAction::advance()));
+    const bool pended = (r.pending_after & kBs) != 0;
+    CHECK(f.vcpu.single_step.pended == (pended ? 5u : 4u));
+    CHECK(f.vcpu.single_step.rip == (pended ? 0x1003u : 0x77u));
+    CHECK(f.vcpu.single_step.pending_debug == (pended ? r.pending_after : 0x99u));
+    CHECK(f.vcpu.single_step.pending_at_exit == (pended ? r.pending : 0x88u));
+    CHECK(f.vcpu.single_step.exit_reason == (pended ? 10u : 3u));
+  }
+  // Through VMCALL: hypercall 10 hands the record over.
+  HandlerFixture f;
+  f.vcpu.single_step = {2, 0x4000, kBs, kB0, 10};
+  f.gpr(arch::Gpr::rax) = 10;
+  REQUIRE(outcome_of(f.exit(vmx::ExitReason::vmcall)) == Outcome::advance);
+  CHECK(f.gpr(arch::Gpr::rax) == 0);
+  CHECK(f.gpr(arch::Gpr::rbx) == 2);
+  CHECK(f.gpr(arch::Gpr::rcx) == 10);
+  CHECK(f.gpr(arch::Gpr::rdx) == 0x4000);
+  CHECK(f.gpr(arch::Gpr::rsi) == kBs);
+  CHECK(f.gpr(arch::Gpr::rdi) == kB0);
+}
+
 TEST_CASE("advance: the common case costs five VMCS accesses") {
   HandlerFixture f;
   set_exit_state(f, kRows[0]);

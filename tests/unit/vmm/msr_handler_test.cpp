@@ -215,3 +215,89 @@ TEST_CASE("MSR exits with the index in the instruction: the same policy, the reg
     CHECK(f.gpr(arch::Gpr::rdx) == kGarbage);
   }
 }
+
+// Hypercall 9 (msr_verdict, issue P10): the last MSR exit as the handler answered it, the
+// deciding msr_policy.def row, and the host's own access where one was made, so that a guest
+// sees an answer that differs from the host's. One row per kind of answer.
+TEST_CASE("MSR exits are recorded for hypercall 9: row, action, host access, guest answer") {
+  using vmm::HostMsrAccess;
+  using vmm::MsrAction;
+  enum class Host { has, faults, absent };
+  struct Row {
+    const char* what;
+    ExitReason reason;
+    uint32_t msr;
+    Host host;
+    uint64_t value;  // the host's (read) or the guest's EDX:EAX (write)
+    MsrAction action;
+    HostMsrAccess access;
+    uint8_t guest_vector;
+    uint64_t host_value, guest_value;
+  };
+  const Row rows[] = {
+      {"read passed through, host has it", ExitReason::rdmsr, 0xc0000100, Host::has, 0x123456789a, MsrAction::pass,
+       HostMsrAccess::completed, 0, 0x123456789a, 0x123456789a},
+      {"read passed through, host #GP: the guest's #GP", ExitReason::rdmsr, 0xdeadbeef, Host::absent, 0,
+       MsrAction::pass, HostMsrAccess::faulted, 13, 0, 0},
+      {"read refused by its row: the host never asked", ExitReason::rdmsr, 0x570, Host::has, 1, MsrAction::gp,
+       HostMsrAccess::not_made, 13, 0, 0},
+      {"read emulated: FEATURE_CONTROL", ExitReason::rdmsr, 0x3a, Host::has, 0x5, MsrAction::emulate,
+       HostMsrAccess::not_made, 0, 0, 0x1},
+      {"write passed through", ExitReason::wrmsr, 0xc0000100, Host::has, 0x55, MsrAction::pass,
+       HostMsrAccess::completed, 0, 0x55, 0x55},
+      {"write passed through, host #GP", ExitReason::wrmsr, 0xdeadbeef, Host::absent, 0x66, MsrAction::pass,
+       HostMsrAccess::faulted, 13, 0, 0x66},
+      {"write refused by its row (HFI)", ExitReason::wrmsr, 0x17d0, Host::has, 0x1000, MsrAction::gp,
+       HostMsrAccess::not_made, 13, 0, 0x1000},
+      {"write discarded (microcode)", ExitReason::wrmsr, 0x79, Host::has, 0x1000, MsrAction::discard,
+       HostMsrAccess::not_made, 0, 0, 0x1000},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.what);
+    HandlerFixture f;
+    f.vcpu.last_msr.exits = 7;
+    if (r.host == Host::has) f.host.set_msr(r.msr, r.reason == ExitReason::rdmsr ? r.value : 0);
+    f.gpr(arch::Gpr::rcx) = r.msr;
+    f.gpr(arch::Gpr::rax) = r.reason == ExitReason::wrmsr ? (r.value & 0xffffffffu) : 0;
+    f.gpr(arch::Gpr::rdx) = r.reason == ExitReason::wrmsr ? (r.value >> 32) : 0;
+    f.exit(r.reason);
+    const vmm::MsrVerdict& v = f.vcpu.last_msr;
+    CHECK(v.exits == 8);
+    CHECK(v.msr == r.msr);
+    CHECK(v.write == (r.reason == ExitReason::wrmsr));
+    CHECK(v.row == vmm::msr_rule(r.msr).row);
+    CHECK((v.row == 0) == (vmm::msr_rule(r.msr).why == nullptr));
+    CHECK(v.action == r.action);
+    CHECK(v.host == r.access);
+    CHECK(v.guest_vector == r.guest_vector);
+    CHECK(v.host_value == r.host_value);
+    CHECK(v.guest_value == r.guest_value);
+    // Through VMCALL: the same record, packed as vmm/hypercall.hpp says.
+    f.gpr(arch::Gpr::rax) = 9;
+    REQUIRE(outcome_of(f.exit(ExitReason::vmcall)) == Outcome::advance);
+    CHECK(f.gpr(arch::Gpr::rax) == 0);
+    CHECK(f.gpr(arch::Gpr::rbx) == r.msr);
+    const uint64_t info = f.gpr(arch::Gpr::rcx);
+    CHECK((info & 0xff) == v.row);
+    CHECK(((info >> 8) & 0xff) == static_cast<uint64_t>(r.action));
+    CHECK(((info >> 16) & 1) == (r.reason == ExitReason::wrmsr));
+    CHECK(((info >> 24) & 3) == static_cast<uint64_t>(r.access));
+    CHECK((info >> 32) == r.guest_vector);
+    CHECK(f.gpr(arch::Gpr::rdx) == r.host_value);
+    CHECK(f.gpr(arch::Gpr::rsi) == r.guest_value);
+    CHECK(f.gpr(arch::Gpr::rdi) == 8);
+  }
+}
+
+TEST_CASE("msr_policy.def rows are numbered from 1 in table order; 0 is no row") {
+  unsigned count = 0;
+  const vmm::MsrRule* rules = vmm::msr_rules(&count);
+  for (unsigned i = 0; i < count; ++i) {
+    CAPTURE(i);
+    // The first MSR of a row is decided by it unless an earlier row covers it too.
+    bool earlier = false;
+    for (unsigned j = 0; j < i; ++j) earlier |= rules[i].first >= rules[j].first && rules[i].first <= rules[j].last;
+    if (!earlier) CHECK(vmm::msr_rule(rules[i].first).row == i + 1);
+  }
+  CHECK(vmm::msr_rule(0xdeadbeef).row == 0);
+}
