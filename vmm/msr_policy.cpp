@@ -3,13 +3,8 @@
 namespace vmm {
 namespace {
 
-constexpr MsrAction pass = MsrAction::pass, emulate = MsrAction::emulate, gp = MsrAction::gp,
-                    discard = MsrAction::discard;
-constexpr MsrRule kRules[] = {
-#define MSR_RULE(first, last, r, w, why) {first, last, r, w, why},
-#include "vmm/msr_policy.def"
-#undef MSR_RULE
-};
+constexpr MsrAction pass = MsrAction::pass, discard = MsrAction::discard;
+constexpr const MsrRule (&kRules)[sizeof detail::kMsrRules / sizeof detail::kMsrRules[0]] = detail::kMsrRules;
 
 // Table checks at compile time: ranges are ordered pairs, and discard is for writes only
 // (a read must return something: emulate or gp).

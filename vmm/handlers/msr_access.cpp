@@ -5,7 +5,7 @@
 //   pass    — execute it on the host with a fault-safe RDMSR/WRMSR: a #GP there (no such
 //             MSR, bad value) becomes the guest's #GP(0), never a host crash (design.md
 //             "Every guest fault is architectural");
-//   emulate — computed here (IA32_FEATURE_CONTROL), read from and written to the virtual
+//   emulate — computed (IA32_FEATURE_CONTROL: rdmsr_exit.hpp), read from and written to the virtual
 //             MTRRs (the MTRRs and IA32_MTRRCAP: mtrr_write.hpp), or written with a side
 //             effect or a check (the x2APIC ICR: vmm/apic/x2apic_icr; IA32_APIC_BASE:
 //             vmm/apic/apic_base_write);
@@ -20,29 +20,13 @@
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/handlers/mtrr_write.hpp"
+#include "vmm/handlers/rdmsr_exit.hpp"
 #include "vmm/msr_policy.hpp"
 #include "vmm/policy/cpuid_bits.hpp"
 #include "vmx/instruction_info.hpp"
 
 namespace vmm {
 namespace {
-
-// The emulated reads; false is #GP(0).
-// IA32_FEATURE_CONTROL as the guest reads it (SDM Vol 3C 24.7 "Enabling and Entering VMX
-// Operation"; Vol 4 Table 2-2): locked (bit 0), with both VMX enables (bits 1, 2) clear, so
-// a guest concludes VMX is off and locked and never tries VMXON. The host's other bits
-// (SENTER, SGX, LMCE) are kept.
-// The MTRRs and IA32_MTRRCAP: the machine's virtual MTRRs, never the hardware's (#GP for an
-// MTRR the CPU lacks, as RDMSR would give).
-bool emulated_read(ExitContext& ctx, uint32_t msr, uint64_t* value) {
-  if (is_virtual_mtrr_msr(msr)) return read_virtual_mtrr(msr, value);
-  if (msr != static_cast<uint32_t>(arch::Msr::IA32_FEATURE_CONTROL)) return false;
-  uint64_t host = 0;
-  if (!ctx.host.rdmsr_safe(msr, &host)) host = 0;
-  *value = (host & ~(arch::feature_control::kVmxInsideSmx | arch::feature_control::kVmxOutsideSmx)) |
-           arch::feature_control::kLock;
-  return true;
-}
 
 uint32_t msr_index(Vcpu& vcpu) { return static_cast<uint32_t>(reg(vcpu, arch::Gpr::rcx)); }
 
@@ -53,25 +37,6 @@ ExitAction write_xss(ExitContext& ctx, uint64_t value) {
   if (value & (uint64_t{1} << policy::cpuid::kXssComponentPt)) return ExitAction::gp0();
   return ctx.host.wrmsr_safe(static_cast<uint32_t>(arch::Msr::IA32_XSS), value) ? ExitAction::advance()
                                                                                   : ExitAction::gp0();
-}
-
-// The guest's RDMSR of `msr`, whichever form: false when it gets #GP(0).
-bool read_for_guest(ExitContext& ctx, uint32_t msr, uint64_t* value) {
-  *value = 0;
-  switch (msr_rule(msr).read) {
-    case MsrAction::pass:
-      if (ctx.host.rdmsr_safe(msr, value)) return true;
-      break;
-    case MsrAction::emulate:
-      // An "emulate" row without an emulation here is a table bug; the guest sees the #GP
-      // of a missing MSR rather than a made-up value.
-      if (emulated_read(ctx, msr, value)) return true;
-      break;
-    case MsrAction::gp:
-    case MsrAction::discard:  // a write-only action (msr_policy.cpp checks the table)
-      break;
-  }
-  return false;
 }
 
 // The guest's WRMSR of `value` to `msr`, whichever form.
@@ -111,7 +76,7 @@ unsigned msr_operand_gpr(ExitContext& ctx, vmx::InsnInfoKind kind) {
 
 ExitAction read_msr_to_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
   uint64_t value = 0;
-  if (!read_for_guest(ctx, msr_index_from_qualification(ctx), &value)) return ExitAction::gp0();
+  if (!msr_read_for_guest(ctx, ctx.host, msr_index_from_qualification(ctx), &value)) return ExitAction::gp0();
   if (!write_gpr(ctx, msr_operand_gpr(ctx, kind), value)) return ExitAction::stop("RDMSR to a register: VMWRITE failed");
   return ExitAction::advance();
 }
@@ -122,13 +87,21 @@ ExitAction write_msr_from_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
 
 }  // namespace
 
-ExitAction handle_rdmsr(ExitContext& ctx) {
-  uint64_t value = 0;
-  if (!read_for_guest(ctx, msr_index(ctx.vcpu), &value)) return ExitAction::gp0();
-  reg(ctx.vcpu, arch::Gpr::rax) = static_cast<uint32_t>(value);
-  reg(ctx.vcpu, arch::Gpr::rdx) = static_cast<uint32_t>(value >> 32);
-  return ExitAction::advance();
+// The MTRRs and IA32_MTRRCAP: the machine's virtual MTRRs, never the hardware's (#GP for an
+// MTRR the CPU lacks, as RDMSR would give). IA32_FEATURE_CONTROL is rdmsr_exit.hpp's.
+bool emulated_msr_read_other(ExitContext&, uint32_t msr, uint64_t* value) {
+  if (is_virtual_mtrr_msr(msr)) return read_virtual_mtrr(msr, value);
+  return false;
 }
+
+ExitAction rdmsr_exit_slow(ExitContext& ctx) {
+  uint64_t value;
+  if (!msr_read_for_guest(ctx, ctx.host, msr_index(ctx.vcpu), &value)) return ExitAction::gp0();
+  return rdmsr_result(ctx.vcpu, value);
+}
+
+// The same body as the exit path's inline one (vmm/launch/exit_entry.cpp), through HostOps.
+ExitAction handle_rdmsr(ExitContext& ctx) { return rdmsr_exit(ctx, ctx.vcpu, ctx.host); }
 
 ExitAction handle_wrmsr(ExitContext& ctx) {
   const uint64_t value = (uint64_t{static_cast<uint32_t>(reg(ctx.vcpu, arch::Gpr::rdx))} << 32) |
