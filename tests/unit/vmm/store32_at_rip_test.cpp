@@ -121,7 +121,10 @@ void check_same_end_as_general(const Bytes& code, bool load, bool cached = false
       for (VmcsField field : compared) {
         INFO("field " << vmx::vmcs_field_name(field));
         CHECK(fast.f.vmcs.get(field) == general.f.vmcs.get(field));
-        CHECK(fast.f.vmcs.written(field) == general.f.vmcs.written(field));
+        // A cache hit retires as an `advance` does: RFLAGS only when RF changes, RSP only as the
+        // destination (the emulator writes both back whatever they hold); the values are the same.
+        const bool rewrite_only = cached && (field == VmcsField::guest_rflags || field == VmcsField::guest_rsp);
+        if (!rewrite_only) CHECK(fast.f.vmcs.written(field) == general.f.vmcs.written(field));
       }
       CHECK(fast.tpr() == general.tpr());
       CHECK((fast.tpr() != 0x5A5A5A5A) == !load);  // a store changed the register, a load did not
