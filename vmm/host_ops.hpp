@@ -26,6 +26,12 @@ class HostOps {
   // override must equal. Out of line so that the compiler does not guess it at the call
   // site (speculative devirtualization adds a compare and a branch to every call).
   virtual void cpuid_into(vmx::GprFile& regs);
+  // The host's IA32_FEATURE_CONTROL, 0 where the read faults: what the guest's emulated read
+  // of it is made from (vmm/handlers/rdmsr_exit.hpp). The image overrides it with RDMSR
+  // inline, without the fault-safe call: the MSR exists wherever VMXON succeeded (SDM Vol 3C
+  // 24.7), so there it cannot fault. The default (host_ops.cpp, over rdmsr_safe; what the
+  // fakes use) is what the override must equal.
+  virtual uint64_t feature_control();
   // Loads XCR0 in hardware (the value was validated by the caller).
   [[nodiscard]] virtual bool xsetbv_safe(uint32_t index, uint64_t value) = 0;
   virtual void invd_as_wbinvd() = 0;  // INVD would discard dirty lines of the host: write back

@@ -66,14 +66,31 @@ template <class Vmcs>
 // exits to an `advance` handler changes TF). Stops at the first failed VMWRITE (false):
 // the caller then stops the guest CPU anyway.
 template <class Vmcs>
+[[nodiscard, gnu::always_inline]] inline bool retire_after_rip(Vmcs& v, SingleStepRecord* record = nullptr) {
+  using vmx::VmcsField;
+  const uint64_t rflags = v.read_unchecked(VmcsField::guest_rflags);
+  if (__builtin_expect((rflags & (arch::rflags::RF | arch::rflags::TF)) != 0, 0)) return retire_with_flags(v, rflags, record);
+  return retire_instruction(v, false);
+}
+
+template <class Vmcs>
 [[nodiscard, gnu::always_inline]] inline bool skip_instruction(Vmcs& v, SingleStepRecord* record = nullptr) {
   using vmx::VmcsField;
   if (!v.write(VmcsField::guest_rip,
                v.read_unchecked(VmcsField::guest_rip) + v.read_unchecked(VmcsField::vm_exit_instruction_length)))
     return false;
-  const uint64_t rflags = v.read_unchecked(VmcsField::guest_rflags);
-  if (__builtin_expect((rflags & (arch::rflags::RF | arch::rflags::TF)) != 0, 0)) return retire_with_flags(v, rflags, record);
-  return retire_instruction(v, false);
+  return retire_after_rip(v, record);
+}
+
+// The same for an instruction of 64-bit code that the hypervisor carried out and whose
+// length it knows where the exit gives none (an APIC-access exit: the MOV-load fast path,
+// vmm/handlers/store32_at_rip.cpp): RIP becomes `rip` + `length`. What the emulator's
+// completion and write-back would leave (decode/emulate complete_instruction: RF cleared,
+// TF's trap pended; finish_emulation: STI/MOV-SS blocking ended).
+template <class Vmcs>
+[[nodiscard]] inline bool skip_instruction_64(Vmcs& v, uint64_t rip, unsigned length) {
+  if (!v.write(vmx::VmcsField::guest_rip, rip + length)) return false;
+  return retire_after_rip(v);
 }
 
 }  // namespace vmm

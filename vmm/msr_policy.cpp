@@ -3,13 +3,8 @@
 namespace vmm {
 namespace {
 
-constexpr MsrAction pass = MsrAction::pass, emulate = MsrAction::emulate, gp = MsrAction::gp,
-                    discard = MsrAction::discard;
-constexpr MsrRule kRules[] = {
-#define MSR_RULE(first, last, r, w, why) {first, last, r, w, why},
-#include "vmm/msr_policy.def"
-#undef MSR_RULE
-};
+constexpr MsrAction pass = MsrAction::pass, discard = MsrAction::discard;
+constexpr const MsrRule (&kRules)[sizeof detail::kMsrRules / sizeof detail::kMsrRules[0]] = detail::kMsrRules;
 
 static_assert(sizeof kRules / sizeof kRules[0] < 256, "a row number fits MsrVerdict::row (hypercall 9: 8 bits)");
 

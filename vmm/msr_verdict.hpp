@@ -29,9 +29,33 @@ struct MsrVerdict {
   uint64_t guest_value;  // read: the EDX:EAX handed back; write: the guest's EDX:EAX
 };
 
+// MsrVerdict::row of a read the exit path's RDMSR fast path answered (handlers/rdmsr_exit.hpp):
+// it knows the action from its table but not the row, which the report looks up (msr_rule),
+// so that the fast path stays a few stores.
+inline constexpr uint8_t kMsrRowLookUp = 0xff;
+
+// The record, as the MSR handler fills it (vmm/handlers/msr_access.cpp, rdmsr_exit.hpp):
+// started with the policy's decision, given the host's access where one is made, finished
+// with the guest's answer.
+inline MsrVerdict& start_msr_verdict(MsrVerdict& v, uint32_t msr, bool write, uint8_t row, MsrAction action) {
+  v = {v.exits + 1, msr, write, row, action, HostMsrAccess::not_made, 0, 0, 0};
+  return v;
+}
+inline void record_host_msr_access(MsrVerdict& v, bool completed, uint64_t value) {
+  v.host = completed ? HostMsrAccess::completed : HostMsrAccess::faulted;
+  v.host_value = completed ? value : 0;
+}
+// `vector`: what the guest got (0 none, else the injected vector); `guest_value`: the value it
+// read (none on a fault) or wrote.
+inline void finish_msr_verdict(MsrVerdict& v, uint8_t vector, uint64_t guest_value) {
+  v.guest_vector = vector;
+  v.guest_value = vector && !v.write ? 0 : guest_value;
+}
+
 // Hypercall 9's RCX (vmm/hypercall.hpp).
 inline uint64_t msr_verdict_info(const MsrVerdict& v) {
-  return uint64_t{v.row} | (uint64_t{static_cast<uint8_t>(v.action)} << 8) | (uint64_t{v.write} << 16) |
+  const uint8_t row = v.row == kMsrRowLookUp ? static_cast<uint8_t>(msr_rule(v.msr).row) : v.row;
+  return uint64_t{row} | (uint64_t{static_cast<uint8_t>(v.action)} << 8) | (uint64_t{v.write} << 16) |
          (uint64_t{static_cast<uint8_t>(v.host)} << 24) | (uint64_t{v.guest_vector} << 32);
 }
 

@@ -3,9 +3,7 @@
 namespace vmx {
 namespace {
 // The GPR field starting at bit 8: 4 bits legacy, 5 bits when APX is enumerated.
-constexpr uint8_t gpr_at_bit8(uint64_t q, ExitInfoForm form) {
-  return static_cast<uint8_t>((q >> 8) & (form == ExitInfoForm::extended ? 0x1f : 0xf));
-}
+constexpr uint8_t gpr_at_bit8(uint64_t q, ExitInfoForm form) { return mov_cr_gpr(q, form); }
 }  // namespace
 
 MovCrQualification decode_mov_cr(uint64_t q, ExitInfoForm form) {

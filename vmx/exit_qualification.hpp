@@ -28,6 +28,13 @@ struct MovCrQualification {
 };
 MovCrQualification decode_mov_cr(uint64_t qualification, ExitInfoForm form);
 
+// A MOV to CR4 (CR number 4, access type 0), and the GPR of a MOV CR: what the CR-access
+// handler's reserved-bit check (vmm/handlers/cr_access.cpp) reads before the full decode.
+constexpr bool is_mov_to_cr4(uint64_t qualification) { return (qualification & 0x3f) == 4; }
+constexpr uint8_t mov_cr_gpr(uint64_t qualification, ExitInfoForm form) {
+  return static_cast<uint8_t>((qualification >> 8) & (form == ExitInfoForm::extended ? 0x1f : 0xf));
+}
+
 // ---- MOV DR (exit 29) ----------------------------------------------------------------------
 //   2:0   DR number;  4  direction: 0 MOV to DR, 1 MOV from DR;  11:8  GPR (legacy)
 // APX CHOICE: with APX enumerated this reads the GPR from bits 12:8, like MOV CR.

@@ -43,6 +43,10 @@ class FakeVmcs final : public VmcsAccess {
     const size_t pos = vmcs_field_position(f);
     return pos != kVmcsFieldCount ? values_[pos] : 0;
   }
+  // Forgets which fields were written (a test that runs a second exit on the same VMCS).
+  void forget_writes() {
+    for (bool& w : written_) w = false;
+  }
   // True once software VMWRITE'd the field successfully.
   bool written(VmcsField f) const {
     const size_t pos = vmcs_field_position(f);

@@ -110,12 +110,27 @@ ExitAction write_cr0(ExitContext& ctx, uint64_t value) {
   return ExitAction::advance();
 }
 
+// The CR4 bits a guest may not set: whatever the host's IA32_VMX_CR4_FIXED1 does not allow
+// (it has a 0 for every CR4 bit this CPU lacks, Vol 3D A.8), bits 63:32 included, and VMXE
+// (VMX is hidden: VMXE is a reserved bit to the guest). MOV to CR4 checks them before
+// anything else (SDM Vol 2B MOV CR, #GP(0) "an attempt is made to write a 1 to any reserved
+// bit in CR4"; it is the first of its checks that needs no state).
+uint64_t cr4_reserved(const GuestPolicy& policy) { return ~policy.cr4_fixed1 | cr4::VMXE; }
+
+// The reserved-bit #GP(0) of a MOV to CR4, decided from the exit qualification and the
+// register alone, ahead of the full decode and the guest's mode (a guest probing for a CR4
+// feature the CPU lacks does this): a reserved bit among 31:0 is #GP in every mode, since
+// only bits 63:32 depend on the operand size (32 bits outside 64-bit mode). write_cr4 makes
+// the same check first, with the mode's operand size, so the answer is the same.
+bool mov_to_cr4_sets_reserved_low_bit(ExitContext& ctx, uint64_t qualification) {
+  if (!vmx::is_mov_to_cr4(qualification)) return false;
+  const uint64_t value = read_gpr(ctx, vmx::mov_cr_gpr(qualification, ctx.policy.exit_info_form));
+  return value & cr4_reserved(ctx.policy) & 0xffffffffull;
+}
+
 ExitAction write_cr4(ExitContext& ctx, uint64_t value) {
   vmx::VmcsAccess& v = ctx.vmcs;
-  if (value & cr4::VMXE) return ExitAction::gp0();  // VMX is hidden: VMXE is a reserved bit to the guest
-  // Reserved: whatever the host's IA32_VMX_CR4_FIXED1 does not allow (it has a 0 for every
-  // CR4 bit this CPU lacks, Vol 3D A.8), bits 63:32 included.
-  if (value & ~ctx.policy.cr4_fixed1) return ExitAction::gp0();
+  if (value & cr4_reserved(ctx.policy)) return ExitAction::gp0();
   const uint64_t old = guest_visible_cr4(v);
   const uint64_t cr0v = guest_visible_cr0(v);
   const uint64_t efer = v.read(VmcsField::guest_ia32_efer);
@@ -142,8 +157,9 @@ ExitAction write_cr4(ExitContext& ctx, uint64_t value) {
 }  // namespace
 
 ExitAction handle_control_register_access(ExitContext& ctx) {
-  const vmx::MovCrQualification q =
-      vmx::decode_mov_cr(ctx.vmcs.read(VmcsField::exit_qualification), ctx.policy.exit_info_form);
+  const uint64_t qualification = ctx.vmcs.read(VmcsField::exit_qualification);
+  if (mov_to_cr4_sets_reserved_low_bit(ctx, qualification)) return ExitAction::gp0();
+  const vmx::MovCrQualification q = vmx::decode_mov_cr(qualification, ctx.policy.exit_info_form);
   // Outside 64-bit mode the register operand is 32 bits (Vol 2B MOV CR: "operand size is
   // fixed at 32 bits" there; 64 bits in 64-bit mode).
   const uint64_t width_mask = guest_in_64bit_mode(ctx.vmcs) ? ~0ull : 0xffffffffull;

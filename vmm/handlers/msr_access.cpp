@@ -5,7 +5,7 @@
 //   pass    — execute it on the host with a fault-safe RDMSR/WRMSR: a #GP there (no such
 //             MSR, bad value) becomes the guest's #GP(0), never a host crash (design.md
 //             "Every guest fault is architectural");
-//   emulate — computed here (IA32_FEATURE_CONTROL), read from and written to the virtual
+//   emulate — computed (IA32_FEATURE_CONTROL: rdmsr_exit.hpp), read from and written to the virtual
 //             MTRRs (the MTRRs and IA32_MTRRCAP: mtrr_write.hpp), or written with a side
 //             effect or a check (the x2APIC ICR: vmm/apic/x2apic_icr; IA32_APIC_BASE:
 //             vmm/apic/apic_base_write);
@@ -20,6 +20,7 @@
 #include "vmm/apic/x2apic_icr.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/handlers/mtrr_write.hpp"
+#include "vmm/handlers/rdmsr_exit.hpp"
 #include "vmm/msr_policy.hpp"
 #include "vmm/msr_verdict.hpp"
 #include "vmm/policy/cpuid_bits.hpp"
@@ -27,23 +28,6 @@
 
 namespace vmm {
 namespace {
-
-// The emulated reads; false is #GP(0).
-// IA32_FEATURE_CONTROL as the guest reads it (SDM Vol 3C 24.7 "Enabling and Entering VMX
-// Operation"; Vol 4 Table 2-2): locked (bit 0), with both VMX enables (bits 1, 2) clear, so
-// a guest concludes VMX is off and locked and never tries VMXON. The host's other bits
-// (SENTER, SGX, LMCE) are kept.
-// The MTRRs and IA32_MTRRCAP: the machine's virtual MTRRs, never the hardware's (#GP for an
-// MTRR the CPU lacks, as RDMSR would give).
-bool emulated_read(ExitContext& ctx, uint32_t msr, uint64_t* value) {
-  if (is_virtual_mtrr_msr(msr)) return read_virtual_mtrr(msr, value);
-  if (msr != static_cast<uint32_t>(arch::Msr::IA32_FEATURE_CONTROL)) return false;
-  uint64_t host = 0;
-  if (!ctx.host.rdmsr_safe(msr, &host)) host = 0;
-  *value = (host & ~(arch::feature_control::kVmxInsideSmx | arch::feature_control::kVmxOutsideSmx)) |
-           arch::feature_control::kLock;
-  return true;
-}
 
 uint32_t msr_index(Vcpu& vcpu) { return static_cast<uint32_t>(reg(vcpu, arch::Gpr::rcx)); }
 
@@ -56,61 +40,20 @@ ExitAction write_xss(ExitContext& ctx, uint64_t value) {
                                                                                   : ExitAction::gp0();
 }
 
-// The record of this exit for hypercall 9 (vmm/msr_verdict.hpp): started with the policy's
-// decision, given the host's access where one is made, finished with the guest's answer.
-MsrVerdict& start_verdict(ExitContext& ctx, uint32_t msr, bool write, const MsrRuleResult& rule) {
-  MsrVerdict& v = ctx.vcpu.last_msr;
-  v = {v.exits + 1, msr, write, static_cast<uint8_t>(rule.row), write ? rule.write : rule.read,
-       HostMsrAccess::not_made, 0, 0, 0};
-  return v;
-}
-
-void host_access(MsrVerdict& v, bool completed, uint64_t value) {
-  v.host = completed ? HostMsrAccess::completed : HostMsrAccess::faulted;
-  v.host_value = completed ? value : 0;
-}
-
-// The answer as the guest gets it: the event injected (none when the instruction completes),
-// and the value it reads or wrote.
+// The record of this exit for hypercall 9 (vmm/msr_verdict.hpp).
 ExitAction finish_verdict(ExitContext& ctx, const ExitAction& a, uint64_t guest_value) {
-  MsrVerdict& v = ctx.vcpu.last_msr;
-  v.guest_vector = a.kind == ExitAction::Kind::inject ? a.event.vector : 0;
-  v.guest_value = v.guest_vector && !v.write ? 0 : guest_value;
+  finish_msr_verdict(ctx.vcpu.last_msr, a.kind == ExitAction::Kind::inject ? a.event.vector : 0, guest_value);
   return a;
-}
-
-// The guest's RDMSR of `msr`, whichever form: false when it gets #GP(0).
-bool read_for_guest(ExitContext& ctx, uint32_t msr, uint64_t* value) {
-  *value = 0;
-  const MsrRuleResult rule = msr_rule(msr);
-  MsrVerdict& verdict = start_verdict(ctx, msr, false, rule);
-  switch (rule.read) {
-    case MsrAction::pass: {
-      const bool completed = ctx.host.rdmsr_safe(msr, value);
-      host_access(verdict, completed, *value);
-      if (completed) return true;
-      break;
-    }
-    case MsrAction::emulate:
-      // An "emulate" row without an emulation here is a table bug; the guest sees the #GP
-      // of a missing MSR rather than a made-up value.
-      if (emulated_read(ctx, msr, value)) return true;
-      break;
-    case MsrAction::gp:
-    case MsrAction::discard:  // a write-only action (msr_policy.cpp checks the table)
-      break;
-  }
-  return false;
 }
 
 // The guest's WRMSR of `value` to `msr`, whichever form.
 ExitAction write_for_guest(ExitContext& ctx, uint32_t msr, uint64_t value) {
   const MsrRuleResult rule = msr_rule(msr);
-  MsrVerdict& verdict = start_verdict(ctx, msr, true, rule);
+  MsrVerdict& verdict = start_msr_verdict(ctx.vcpu.last_msr, msr, true, static_cast<uint8_t>(rule.row), rule.write);
   switch (rule.write) {
     case MsrAction::pass: {
       const bool completed = ctx.host.wrmsr_safe(msr, value);
-      host_access(verdict, completed, value);
+      record_host_msr_access(verdict, completed, value);
       if (!completed) return ExitAction::gp0();
       return ExitAction::advance();
     }
@@ -145,10 +88,11 @@ unsigned msr_operand_gpr(ExitContext& ctx, vmx::InsnInfoKind kind) {
 
 ExitAction read_msr_to_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
   uint64_t value = 0;
-  if (!read_for_guest(ctx, msr_index_from_qualification(ctx), &value)) return finish_verdict(ctx, ExitAction::gp0(), 0);
+  if (!msr_read_for_guest(ctx, ctx.host, msr_index_from_qualification(ctx), &value))
+    return finish_verdict(ctx, ExitAction::gp0(), 0);
   const unsigned gpr = msr_operand_gpr(ctx, kind);
   if (!write_gpr(ctx, gpr, value)) return ExitAction::stop("RDMSR to a register: VMWRITE failed");
-  return finish_verdict(ctx, ExitAction::advance(), read_gpr(ctx, gpr));
+  return finish_verdict(ctx, ExitAction::advance(), value);
 }
 
 ExitAction write_msr_from_register(ExitContext& ctx, vmx::InsnInfoKind kind) {
@@ -164,13 +108,21 @@ uint64_t edx_eax(Vcpu& vcpu) {
 
 }  // namespace
 
-ExitAction handle_rdmsr(ExitContext& ctx) {
-  uint64_t value = 0;
-  if (!read_for_guest(ctx, msr_index(ctx.vcpu), &value)) return finish_verdict(ctx, ExitAction::gp0(), 0);
-  reg(ctx.vcpu, arch::Gpr::rax) = static_cast<uint32_t>(value);
-  reg(ctx.vcpu, arch::Gpr::rdx) = static_cast<uint32_t>(value >> 32);
-  return finish_verdict(ctx, ExitAction::advance(), edx_eax(ctx.vcpu));
+// The MTRRs and IA32_MTRRCAP: the machine's virtual MTRRs, never the hardware's (#GP for an
+// MTRR the CPU lacks, as RDMSR would give). IA32_FEATURE_CONTROL is rdmsr_exit.hpp's.
+bool emulated_msr_read_other(ExitContext&, uint32_t msr, uint64_t* value) {
+  if (is_virtual_mtrr_msr(msr)) return read_virtual_mtrr(msr, value);
+  return false;
 }
+
+ExitAction rdmsr_exit_slow(ExitContext& ctx) {
+  uint64_t value;
+  if (!msr_read_for_guest(ctx, ctx.host, msr_index(ctx.vcpu), &value)) return finish_verdict(ctx, ExitAction::gp0(), 0);
+  return finish_verdict(ctx, rdmsr_result(ctx.vcpu, value), value);
+}
+
+// The same body as the exit path's inline one (vmm/launch/exit_entry.cpp), through HostOps.
+ExitAction handle_rdmsr(ExitContext& ctx) { return rdmsr_exit(ctx, ctx.vcpu, ctx.host); }
 
 ExitAction handle_wrmsr(ExitContext& ctx) {
   const uint64_t value = edx_eax(ctx.vcpu);

@@ -14,6 +14,8 @@
 //     guest memory: equal entries under equal control registers give the same translation
 //     (SDM Vol 3A 4.5), including the fetch rights (U/S, XD, SMEP from CR4 and the CPL);
 //   - the instruction bytes themselves, re-read at the translated address.
+// A hit (store32_at_rip.cpp, load32_cached) reads only the VMCS fields these checks compare
+// and retires the load with the cached length, as an `advance` exit retires its instruction.
 // The re-reads go through host pointers the guest-memory seam handed out for plain RAM
 // (GuestPhysMemory::ram_pointer), which stay valid: a page's being guest RAM, hypervisor
 // memory or the APIC page never changes after boot. An instruction that crosses a page, or a

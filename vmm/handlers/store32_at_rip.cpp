@@ -6,6 +6,8 @@
 #include "decode/mov_store32.hpp"
 #include "vmm/guest_memory/emu_state.hpp"
 #include "vmm/handlers/emulate_at_rip.hpp"
+#include "vmm/instruction_retire.hpp"
+#include "vmx/controls.hpp"
 #include "vmx/exit_qualification.hpp"
 
 namespace vmm {
@@ -97,6 +99,51 @@ void fill_cache(RipDecodeCache& c, guest_memory::GuestPhysMemory& phys, const gu
   c.valid = true;
 }
 
+// The vCPU's cache answers for this exit, checked against the VMCS alone: the same checks as
+// cached_match, reading only the fields they compare (RIP, CR0, CR3, CR4, EFER with LMA from
+// the entry control, the CPL from SS, CS.L) instead of the whole paging and code context —
+// the cache holds 64-bit code only (fill_cache), where the mode is IA-32e mode with CS.L.
+// `*rip` gets GUEST_RIP.
+bool cache_hit(ExitContext& ctx, const RipDecodeCache& c, uint64_t* rip) {
+  using vmx::VmcsField;
+  if (!c.valid) return false;
+  vmx::VmcsAccess& v = ctx.vmcs;
+  *rip = v.read(VmcsField::guest_rip);
+  if (*rip != c.rip || v.read(VmcsField::guest_cr3) != c.cr3 || v.read(VmcsField::guest_cr0) != c.cr0 ||
+      v.read(VmcsField::guest_cr4) != c.cr4)
+    return false;
+  const bool ia32e = v.read(VmcsField::vm_entry_controls) & vmx::entry_ctl::ia32e_mode_guest;
+  const uint64_t efer = (v.read(VmcsField::guest_ia32_efer) & ~arch::efer::LMA) | (ia32e ? arch::efer::LMA : 0);
+  constexpr uint64_t kArL = 1u << 13;  // CS access rights: 64-bit code segment (SDM Vol 3C Table 25-2)
+  if (efer != c.efer || !ia32e || !(v.read(VmcsField::guest_cs_access_rights) & kArL) ||
+      c.mode != static_cast<uint8_t>(decode::CpuMode::bits64) ||
+      c.cpl != ((v.read(VmcsField::guest_ss_access_rights) >> 5) & 3) || c.apx != guest_rex2_enabled(ctx))
+    return false;
+  for (unsigned i = 0; i < c.entry_count; ++i)
+    if (*c.entry[i] != c.entry_value[i]) return false;
+  for (unsigned i = 0; i < c.match.length; ++i)
+    if (c.code[i] != c.bytes[i]) return false;
+  return true;
+}
+
+// load32_at_rip on a cache hit: the register read through `phys`, the destination written,
+// and the instruction retired with its known length — the state the uncached path's emulator
+// write-back leaves (RIP past it, RF clear, TF's trap pended, STI/MOV-SS blocking ended; RSP
+// written only when it is the destination). False, with nothing changed, on a miss.
+bool load32_cached(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint64_t gpa, ExitAction* action) {
+  const RipDecodeCache& c = ctx.vcpu.rip_cache;
+  uint64_t rip;
+  if (!cache_hit(ctx, c, &rip)) return false;
+  uint8_t bytes[4];
+  if (phys.read(gpa, bytes, sizeof bytes) != guest_memory::PhysStatus::ok) return false;
+  const uint64_t value = arch::load_le(bytes, 4);  // a 32-bit destination is zero-extended
+  ctx.vcpu.regs.gpr[c.match.reg] = value;
+  bool ok = c.match.reg != 4 || ctx.vmcs.write(vmx::VmcsField::guest_rsp, value);
+  ok = ok && skip_instruction_64(ctx.vmcs, rip, c.match.length);
+  *action = ok ? ExitAction::resume() : ExitAction::stop("emulation: VMWRITE failed");
+  return true;
+}
+
 }  // namespace
 
 bool store32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint64_t gpa, ExitAction* action) {
@@ -125,6 +172,7 @@ bool store32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint6
 
 bool load32_at_rip(ExitContext& ctx, guest_memory::GuestPhysMemory& phys, uint64_t gpa, ExitAction* action) {
   if (gpa & 3) return false;
+  if (load32_cached(ctx, phys, gpa, action)) return true;
   guest_memory::GuestLinearMemory mem(phys, guest_memory::read_paging_state(ctx.vmcs, 52));
   emu::EmuContext ec;
   decode::MovStore32 m;

@@ -7,6 +7,7 @@
 #include "vmm/exit_audit.hpp"  // its static_asserts: every exit a guest can cause has a handler
 #include "vmm/exit_dispatch.hpp"
 #include "vmm/handlers/cpuid_exit.hpp"
+#include "vmm/handlers/rdmsr_exit.hpp"
 #include "vmm/host/root_state.hpp"
 #include "vmm/host/host_safe_ops.hpp"
 #include "vmm/launch/launch.hpp"
@@ -38,6 +39,11 @@ class HardwareHostOps final : public HostOps {
     regs.gpr[3] = b;
     regs.gpr[1] = c;
     regs.gpr[2] = d;
+  }
+  uint64_t feature_control() override {
+    uint32_t lo, hi;
+    asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(static_cast<uint32_t>(arch::Msr::IA32_FEATURE_CONTROL)));
+    return (uint64_t{hi} << 32) | lo;
   }
   bool xsetbv_safe(uint32_t index, uint64_t value) override { return apex_xsetbv_safe(index, value); }
   void invd_as_wbinvd() override { arch::wbinvd(); }
@@ -183,6 +189,8 @@ extern "C" void apex_handle_exit(vmm::Vcpu* vcpu) {
   ExitAction action;
   if (basic == static_cast<uint32_t>(vmx::ExitReason::cpuid))
     action = cpuid_exit(ctx, *vcpu, g_host_ops);  // inline, CPUID itself included (cpuid_exit.hpp)
+  else if (basic == static_cast<uint32_t>(vmx::ExitReason::rdmsr))
+    action = rdmsr_exit(ctx, *vcpu, g_host_ops);  // inline: one table load, RDMSR itself (rdmsr_exit.hpp)
   else
     action = run_exit_handler_unchecked(ctx, static_cast<uint16_t>(basic));
   if (!apply_exit_action(vmcs, *vcpu, action)) stop_after_action(*vcpu, action);

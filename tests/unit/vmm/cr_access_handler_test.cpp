@@ -57,6 +57,9 @@ void run(const Row& r) {
   for (unsigned i = 0; i < 32; ++i) f.vcpu.regs.gpr[i] = 0xbad0000000000000ull | i;  // decoys
   // RSP lives in the VMCS; gpr[4] is only the emulator's mirror, which the exit path does
   // not fill: the decoy stays there, and the handler must use GUEST_RSP.
+  // The mirror's decoy holds CR4 bits no guest may set (VMXE, bit 31): a MOV to CR4 from RSP
+  // that read it instead of GUEST_RSP would #GP.
+  f.vcpu.regs.gpr[RSP] |= cr4::VMXE | (1ull << 31);
   f.vmcs.set(VmcsField::guest_rsp, 0xbad0000000000000ull | RSP);
   if (r.reg == RSP) f.vmcs.set(VmcsField::guest_rsp, r.value);
   else f.vcpu.regs.gpr[r.reg] = r.value;
@@ -249,6 +252,17 @@ TEST_CASE("MOV to CR4") {
       {.what = "compatibility mode: 32-bit operand", .mode = Mode::compat32, .qual = mov_to_cr(4, RBX),
        .value = 0xffffffff00000000ull | kLong64Cr4 | cr4::SMEP, .cr4_shadow = kLong64Cr4 | cr4::SMEP,
        .cr4_real = kLong64Cr4 | cr4::SMEP | cr4::VMXE},
+      {.what = "compatibility mode: a reserved bit of 31:0 is #GP in every mode", .mode = Mode::compat32,
+       .qual = mov_to_cr(4, RBX), .value = 0xffffffff00000000ull | kLong64Cr4 | (1u << 15), .outcome = Outcome::gp},
+      {.what = "real mode: VMXE is #GP too", .mode = Mode::real, .qual = mov_to_cr(4, RBX),
+       .value = cr4::OSFXSR | cr4::VMXE, .outcome = Outcome::gp},
+      {.what = "from RSP: the value is GUEST_RSP", .mode = Mode::long64, .qual = mov_to_cr(4, RSP),
+       .value = kLong64Cr4 | cr4::SMEP, .reg = RSP, .cr4_shadow = kLong64Cr4 | cr4::SMEP,
+       .cr4_real = kLong64Cr4 | cr4::SMEP | cr4::VMXE},
+      {.what = "from RSP: a reserved bit in GUEST_RSP", .mode = Mode::long64, .qual = mov_to_cr(4, RSP),
+       .value = kLong64Cr4 | (1u << 15), .reg = RSP, .outcome = Outcome::gp},
+      {.what = "extended form: R17", .mode = Mode::long64, .qual = mov_to_cr(4, 17), .value = kLong64Cr4 | (1u << 15),
+       .reg = 17, .form = vmx::ExitInfoForm::extended, .outcome = Outcome::gp},
       {.what = "32-bit paging: setting PAE enters PAE paging (PDPTEs)", .mode = Mode::prot32_paged,
        .qual = mov_to_cr(4, RBX), .value = cr4::PSE | cr4::PAE, .outcome = Outcome::stop},
       {.what = "legacy PAE paging: OSFXSR is not a PDPTE bit", .mode = Mode::prot32_paged, .qual = mov_to_cr(4, RBX),
@@ -266,6 +280,8 @@ TEST_CASE("MOV from CR0/CR4 returns the guest's view; CR3/CR8 exits stop") {
        .value = 0x1234, .cr0 = 0x80050013, .reg_after = 0x80050013},
       {.what = "MOV from CR4: VMXE hidden", .mode = Mode::long64, .qual = mov_from_cr(4, RBX), .value = 0x1234,
        .reg_after = kLong64Cr4},
+      {.what = "MOV from CR4 into a register holding reserved CR4 bits: no #GP", .mode = Mode::long64,
+       .qual = mov_from_cr(4, RBX), .value = cr4::VMXE | (1u << 15), .reg_after = kLong64Cr4},
       {.what = "MOV from CR4 in compatibility mode: zero-extended", .mode = Mode::compat32,
        .qual = mov_from_cr(4, RBX), .value = ~0ull, .reg_after = kLong64Cr4},
       {.what = "MOV from CR4 to RSP: written to GUEST_RSP", .mode = Mode::long64, .qual = mov_from_cr(4, RSP),
