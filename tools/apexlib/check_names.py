@@ -144,6 +144,15 @@ COMPUTED = {
             "AP's real-mode CPUID still shows the hypervisor (restart %u)",
             "AP's real-mode RDMSR of a hidden MSR: #GP through the IVT, no error code (restart %u)")
     ]),
+    # One set of arrival-state checks per restart round, and once in native mode after the AP
+    # is restarted from its loop (ap_restart_checks.cpp, ap_native_init_checks.cpp).
+    "ap_arrival_state_checks.cpp": (4, [
+        (f, [("", " (restart %u)" % r) for r in (1, 2, 3)] + [("native: ", " (restarted from its loop)")]) for f in (
+            "%sAP arrives with INIT's CR0=60000010H (CD NW ET) and CR4=0%s",
+            "%sAP arrives with INIT's EFER=0, CR2=0 and DR7=400H%s",
+            "%sAP arrives with INIT's DS ES FS GS SS selectors 0%s",
+            "%sAP arrives with INIT's DS ES FS GS SS bases 0 (a word read through each)%s")
+    ]),
     "attack.cpp": (4, [
         ("msr: %s: %s, answered by apexvisor", [('Intel PT: IA32_RTIT_OUTPUT_BASE = a hypervisor page', '#GP(0)'), ('Intel PT: IA32_RTIT_OUTPUT_MASK_PTRS', '#GP(0)'), ('Intel PT: IA32_RTIT_CTL.TraceEn', '#GP(0)'), ('Intel PT: RDMSR IA32_RTIT_CTL', '#GP(0)'), ('debug store: IA32_DS_AREA = a hypervisor page', '#GP(0)'), ('PEBS: IA32_PEBS_ENABLE', '#GP(0)'), ('architectural PEBS: IA32_PEBS_BASE = a hypervisor page', '#GP(0)'), ('KVM: MSR_KVM_WALL_CLOCK = a hypervisor page', '#GP(0)'), ('KVM: MSR_KVM_SYSTEM_TIME = a hypervisor page', '#GP(0)'), ('KVM: MSR_KVM_WALL_CLOCK_NEW = a hypervisor page', '#GP(0)'), ('KVM: MSR_KVM_SYSTEM_TIME_NEW = a hypervisor page', '#GP(0)'), ('KVM: MSR_KVM_ASYNC_PF_EN = a hypervisor page', '#GP(0)'), ('Hyper-V: HV_X64_MSR_GUEST_OS_ID', '#GP(0)'), ('Hyper-V: HV_X64_MSR_HYPERCALL page = a hypervisor page', '#GP(0)'), ('Hyper-V: HV_X64_MSR_VP_ASSIST_PAGE = a hypervisor page', '#GP(0)'), ('VMX: RDMSR IA32_VMX_BASIC', '#GP(0)'), ('VMX: RDMSR IA32_VMX_EXIT_CTLS2', '#GP(0)'), ('microcode: IA32_BIOS_UPDT_TRIG = a hypervisor page (dropped)', 'no fault, no effect')]),
         ("emulated write: %s: our bytes written, the hypervisor's discarded, RCX=0, RDI past the end",
