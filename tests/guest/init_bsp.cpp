@@ -36,7 +36,7 @@ constexpr uint64_t kRingSize = 64 * 1024;  // the log ring read_log reads (vmm/h
 constexpr uint64_t kRingMostBeforeInit = 48 * 1024;
 // Bounds on the AP's waits, in rounds of hypercalls and PAUSEs: the BSP's restart shows within
 // a few rounds; the run must end long before the restarted firmware starts its APs.
-constexpr unsigned kBaselineRounds = 200, kPollRounds = 4000, kPausesPerRound = 200;
+constexpr unsigned kBaselineRounds = 200, kPollRounds = 20000, kPausesPerRound = 200;
 
 struct Shared {
   UINTN bsp;           // the BSP's processor number (= apexvisor's CPU index)
