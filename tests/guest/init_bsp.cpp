@@ -15,7 +15,9 @@
 //      apexvisor's "INIT to the bootstrap processor: restarted at the reset vector" line and
 //      the BSP's CPUID exits: the restarted firmware's reset vector and SEC run CPUID (OVMF's
 //      ResetVector and SecMain both do) within the first instructions, which the parked loop
-//      never does, so CPUID exits rising show the BSP running firmware code again;
+//      never does, so CPUID exits rising show the BSP running firmware code again (OVMF on
+//      Bochs 2.7 and 3.0: the first exits after the restart are the MOV to CR0 into protected
+//      mode and a CPUID, about 400 AP rounds after the INIT; dozens of CPUIDs follow);
 //   4. prints its PASS/FAIL lines and the tally and ends the run itself, by the serial port
 //      alone: no UEFI service may be called once the BSP is gone, and the run must end before
 //      the restarted firmware gets as far as its own MP initialisation (INIT to the AP).
