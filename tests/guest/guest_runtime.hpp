@@ -39,5 +39,9 @@ class MemoryMap {
 // Prints "apexvisor-test: end" (the harness's end marker) and stops the machine: QEMU's
 // isa-debug-exit, then the Bochs magic breakpoint, then ResetSystem(shutdown).
 [[noreturn]] void end_run(unsigned exit_code);
+// The same from code that may call no firmware service (an AP after the BSP was restarted):
+// the end marker, isa-debug-exit and the Bochs magic breakpoint, then halted with interrupts
+// off. The harness ends the run at the marker.
+[[noreturn]] void end_run_without_firmware(unsigned exit_code);
 
 }  // namespace guest
