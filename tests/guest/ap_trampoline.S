@@ -138,6 +138,27 @@ ap_trampoline_start:
 ap_trampoline_rdmsr:
   rdmsr                       // hidden from the guest: #GP(0)
   movl $1, REC_AFTER
+  // Leave behind state the next INIT must reset (SDM Vol 3A Table 10-1), so that every round's
+  // arrival checks, not only the first, show a reset instead of reading what nothing changed:
+  // CR0.CD/NW clear (apexvisor owns them), CR4.OSFXSR, CR2, DR7.LE, EFER.SCE, ES/FS/GS.
+  mov %cr0, %eax
+  and $~0x60000000, %eax
+  mov %eax, %cr0
+  mov %cr4, %eax
+  or $0x200, %eax
+  mov %eax, %cr4
+  mov $0x5a5a5000, %eax
+  mov %eax, %cr2
+  mov $0x500, %eax
+  mov %eax, %dr7
+  mov $0xc0000080, %ecx
+  rdmsr
+  or $1, %eax
+  wrmsr
+  mov %cs, %ax
+  mov %ax, %es
+  mov %ax, %fs
+  mov %ax, %gs
   lock incl REC_RUNS          // last: the BSP waits for this
 1:
   cmpl $0, REC_SPIN
