@@ -5,7 +5,7 @@
 //   gets the zero page; MSRs that make hardware write memory or belong to an outer hypervisor
 //   raise #GP; MTRRs are the guest's own (virtual); emulated writes that run into hypervisor
 //   memory are discarded there too; hypercall arguments out of range get their error status
-//   or #UD; guest-caused log lines are rate-limited; a GDT or an IDT placed in hypervisor
+//   or #UD; guest-caused log lines are rate-limited; a GDT, LDT or IDT placed in hypervisor
 //   memory reads zeros, as a table of zeros would on hardware (attack_tables.cpp).
 // Then it checks that the hypervisor still works and that its code is byte for byte the code
 // in apexvisor.efi (hypercall code_checksum against the file's .text).

@@ -1,9 +1,10 @@
 // The `attack` program's descriptor-table attacks (issue P8): an AP the guest starts itself
-// (INIT-SIPI-SIPI, its own real-mode code: attack_tables_ap.S) points its GDT and then its IDT
+// (INIT-SIPI-SIPI, its own real-mode code: attack_tables_ap.S) points its GDT, its LDT, then its IDT
 // at a hypervisor page, which reads zeros (README, "What a guest can and cannot do"). The
 // answers are those of a table of zeros on hardware:
 //   - a segment load through the GDT there finds a zero descriptor, not a data segment:
-//     #GP(selector) through the AP's own IDT, and the AP goes on (SDM Vol 2B MOV);
+//     #GP(selector) through the AP's own IDT, and the AP goes on (SDM Vol 2B MOV); the same
+//     through an LDT there (LLDT of a good descriptor whose base is the hypervisor page);
 //   - an exception with the IDT there finds zero gates: #GP, #DF, a triple fault (Vol 3A 6.15):
 //     the AP enters the shutdown state (one triple-fault exit, nothing after the INT3 runs)
 //     and the next INIT-SIPI-SIPI starts it again; the hypervisor and the BSP run on.
@@ -15,23 +16,28 @@
 #include "tests/guest/legacy_ap.hpp"
 
 extern "C" const uint8_t attack_tables_ap_start[], attack_tables_ap_end[], attack_tables_ap_load_es[],
-    attack_tables_ap_int3[];
+    attack_tables_ap_load_es_ldt[], attack_tables_ap_int3[];
 extern "C" const uint32_t attack_tables_ap_vectors[32];
 
 namespace guest {
 namespace {
 
+struct Result {
+  volatile uint32_t faults, vector, error, eip, cs, loaded;
+};
 // What the AP records (offsets: attack_tables_layout.h, ATR_*).
 struct TablesRecord {
-  volatile uint32_t stage, gdt_done;
+  volatile uint32_t stage, done;
   volatile uint32_t f_count, f_vector, f_error, f_eip, f_cs, resume;
-  volatile uint32_t loaded, go, after_shutdown, restart, restarted;
+  volatile uint32_t go, after_shutdown, restart, restarted;
+  Result results[AT_CHECKS];
 };
 static_assert(__builtin_offsetof(TablesRecord, f_count) == ATR_F_COUNT);
 static_assert(__builtin_offsetof(TablesRecord, f_cs) == ATR_F_CS);
-static_assert(__builtin_offsetof(TablesRecord, loaded) == ATR_LOADED);
 static_assert(__builtin_offsetof(TablesRecord, go) == ATR_GO);
 static_assert(__builtin_offsetof(TablesRecord, restarted) == ATR_RESTARTED);
+static_assert(__builtin_offsetof(TablesRecord, results) == ATR_RESULTS);
+static_assert(sizeof(Result) == AT_RESULT_SIZE);
 static_assert(sizeof(TablesRecord) == ATR_SIZE);
 static_assert(AT_RECORD + ATR_SIZE <= AT_GDT);
 
@@ -49,17 +55,36 @@ void build_block(uint64_t base, uint32_t hv_page) {
   gdt[AT_SEL_CODE32 / 8] = segment(b, 0xfffff, kCode, kFlags32);
   gdt[AT_SEL_DATA32 / 8] = segment(b, 0xfffff, kData, kFlags32);
   gdt[AT_SEL_LDT / 8] = segment(b + AT_LDT, 7, kLdt, 0);
+  gdt[AT_SEL_HV_LDT / 8] = segment(hv_page, AT_HV_TABLE_LIMIT, kLdt, 0);
   // The gates name the LDT's code segment: with the GDT in hypervisor memory, a gate naming a
   // GDT selector could not deliver the fault (its descriptor reads zeros too).
   reinterpret_cast<volatile uint64_t*>(base + AT_LDT)[0] = segment(b, 0xfffff, kCode, kFlags32);
   auto* idt = reinterpret_cast<volatile uint64_t*>(base + AT_IDT);
-  for (uint32_t v = 0; v < 32; ++v) idt[v] = interrupt_gate(AT_SEL_LDT_CODE, attack_tables_ap_vectors[v]);
+  auto* idt_gdt = reinterpret_cast<volatile uint64_t*>(base + AT_IDT_GDT);
+  for (uint32_t v = 0; v < 32; ++v) {
+    idt[v] = interrupt_gate(AT_SEL_LDT_CODE, attack_tables_ap_vectors[v]);
+    idt_gdt[v] = interrupt_gate(AT_SEL_CODE32, attack_tables_ap_vectors[v]);  // while LDTR names the hypervisor page
+  }
   pseudo_descriptor(base + AT_GDTR, AT_GDT_ENTRIES * 8 - 1, b + AT_GDT);
   pseudo_descriptor(base + AT_IDTR, 32 * 8 - 1, b + AT_IDT);
+  pseudo_descriptor(base + AT_IDTR_GDT, 32 * 8 - 1, b + AT_IDT_GDT);
   pseudo_descriptor(base + AT_HV_GDTR, AT_HV_TABLE_LIMIT, hv_page);
   pseudo_descriptor(base + AT_HV_IDTR, AT_HV_TABLE_LIMIT, hv_page);
-  auto* rec = reinterpret_cast<TablesRecord*>(base + AT_RECORD);
-  rec->f_cs = 0xa5a5a5a5;  // never written by the AP: reads so (it resets the other fields itself)
+  // Results the AP never wrote read as this.
+  auto* words = reinterpret_cast<volatile uint32_t*>(&reinterpret_cast<TablesRecord*>(base + AT_RECORD)->results[0]);
+  for (uint32_t i = 0; i < AT_CHECKS * AT_RESULT_SIZE / 4; ++i) words[i] = 0xa5a5a5a5;
+}
+
+// One segment load from a zero descriptor: one #GP(selector) at the MOV, delivered through a
+// gate whose code segment still reads (`handler_cs`), and the load did not go on.
+void judge_load(Tally& t, const Result& r, const char* table, uint16_t selector, const uint8_t* label,
+                uint16_t handler_cs, const char* name) {
+  say("tables: %s in hypervisor memory, MOV to ES of 0x%x: faults %u vector %u error 0x%x at +0x%x (the MOV at "
+      "+0x%x), handler CS 0x%x, went on %u",
+      table, selector, r.faults, r.vector, r.error, r.eip, offset_of(label), r.cs, r.loaded == 1 ? 1u : 0u);
+  t.check(r.faults == 1 && r.vector == kGP && r.error == selector && r.eip == offset_of(label) && r.cs == handler_cs &&
+              r.loaded != 1,
+          name, "vector %llu error 0x%llx", r.vector, r.error);
 }
 
 }  // namespace
@@ -74,7 +99,8 @@ void attack_descriptor_tables(Tally& t, EFI_SYSTEM_TABLE* st, uint64_t hv_page) 
   // LGDT/LIDT with a 32-bit operand take a 32-bit base: the page must lie below 4 GiB.
   EFI_PHYSICAL_ADDRESS base = 0x9ffff;  // below 1 MiB and the EBDA (a STARTUP vector is a page number)
   const bool block = id && hv_page && hv_page + AT_HV_TABLE_LIMIT < (1ull << 32) &&
-                     !EFI_ERROR(bs->AllocatePages(AllocateMaxAddress, EfiLoaderData, AT_PAGES, &base)) && base >= 0x1000;
+                     !EFI_ERROR(bs->AllocatePages(AllocateMaxAddress, EfiLoaderData, AT_PAGES, &base)) &&
+                     base >= 0x1000;
   t.check(block, "tables: an AP, a block below 1 MiB for its code and a hypervisor page below 4 GiB",
           "processors %llu, hypervisor page 0x%llx", m.total, hv_page);
   if (!block) return;
@@ -86,17 +112,16 @@ void attack_descriptor_tables(Tally& t, EFI_SYSTEM_TABLE* st, uint64_t hv_page) 
   const uint64_t triple_before = hypercall(1, ap, kTripleFaultExit).rbx;
 
   start_ap(bs, apic, apic_id, vector);
-  for (unsigned waited = 0; waited < 5000 && !rec.gdt_done; ++waited) bs->Stall(1000);
-  say("tables: GDT in hypervisor memory, MOV to ES of 0x%x: step %u, faults %u vector %u error 0x%x at +0x%x "
-      "(the MOV at +0x%x), handler CS 0x%x, went on %u",
-      AT_SEL_DATA32, rec.stage, rec.f_count, rec.f_vector, rec.f_error, rec.f_eip, offset_of(attack_tables_ap_load_es),
-      rec.f_cs, rec.loaded);
-  t.check(rec.gdt_done == 1 && rec.f_count == 1 && rec.f_vector == kGP && rec.f_error == AT_SEL_DATA32 &&
-              rec.f_eip == offset_of(attack_tables_ap_load_es) && rec.f_cs == AT_SEL_LDT_CODE && rec.loaded == 0,
-          "tables: a GDT in hypervisor memory reads zeros: a segment load there takes #GP(selector) through the AP's "
-          "own IDT, and the AP goes on",
-          "vector %llu error 0x%llx", rec.f_vector, rec.f_error);
-  if (rec.gdt_done != 1) return;
+  for (unsigned waited = 0; waited < 5000 && !rec.done; ++waited) bs->Stall(1000);
+  t.check(rec.done == 1, "tables: the AP ran its GDT and LDT steps and waits", "done %llu, step %llu", rec.done,
+          rec.stage);
+  judge_load(t, rec.results[AT_R_GDT], "GDT", AT_SEL_DATA32, attack_tables_ap_load_es, AT_SEL_LDT_CODE,
+             "tables: a GDT in hypervisor memory reads zeros: a segment load there takes #GP(selector) through the "
+             "AP's own IDT, and the AP goes on");
+  judge_load(t, rec.results[AT_R_LDT], "LDT", AT_SEL_LDT_CODE, attack_tables_ap_load_es_ldt, AT_SEL_CODE32,
+             "tables: an LDT in hypervisor memory reads zeros: a segment load there takes #GP(selector), TI kept, "
+             "and the AP goes on");
+  if (rec.done != 1) return;
 
   // The IDT step: the AP triple-faults. Nothing is printed until apexvisor has logged it.
   const uint64_t triple = await_triple_fault(bs, rec.go, ap, triple_before);

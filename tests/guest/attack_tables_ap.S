@@ -11,7 +11,11 @@
 //      gate's selector: the gates name a code segment in the LDT, which LDTR still caches, so
 //      the handler runs although every GDT descriptor reads zeros; it loads the good GDT back
 //      before its IRET (which reloads CS from the GDT) and the AP goes on;
-//   3. once the BSP says go: LIDT of a table in hypervisor memory, then INT3: gate 3 reads
+//   3. LLDT of an LDT descriptor (in the good GDT) whose base is a hypervisor page, then MOV to
+//      ES of LDT selector 0x04: that descriptor reads zeros too, #GP(0x04) (the TI bit kept in
+//      the error code). The gates of the first IDT name the LDT, so this step runs under a
+//      second IDT whose gates name the GDT's code segment; the good LDT and IDT come back after;
+//   4. once the BSP says go: LIDT of a table in hypervisor memory, then INT3: gate 3 reads
 //      zeros (#GP), so does 13 (#DF), so does 8: a triple fault (SDM Vol 3A 6.15), the shutdown
 //      state. Nothing after the INT3 may run; the BSP's next INIT-SIPI-SIPI starts the AP
 //      again (ATR_RESTART: it only counts that start and halts).
@@ -22,7 +26,7 @@
 
   .section .rodata.attack_tables_ap, "a"
   .globl attack_tables_ap_start, attack_tables_ap_end, attack_tables_ap_vectors
-  .globl attack_tables_ap_load_es, attack_tables_ap_int3
+  .globl attack_tables_ap_load_es, attack_tables_ap_load_es_ldt, attack_tables_ap_int3
   .code16
 attack_tables_ap_start:
   cli
@@ -50,23 +54,64 @@ pm32:
   mov $AT_SEL_LDT, %ax
   lldt %ax
 
-  // 2. The GDT in hypervisor memory.
-  movl $AT_STAGE_GDT, REC + ATR_STAGE
+// CHECK_BEGIN: forget the last fault, and resume at `resume` after one. CHECK_END: copy it to
+// result `slot`. LOADED: the segment load went on (never).
+.macro CHECK_BEGIN resume
   movl $0, REC + ATR_F_COUNT
   movl $0xffffffff, REC + ATR_F_VECTOR
   movl $0xffffffff, REC + ATR_F_ERROR
   movl $0xffffffff, REC + ATR_F_EIP
-  movl $(1f - attack_tables_ap_start), REC + ATR_RESUME
+  movl $0xffffffff, REC + ATR_F_CS
+  movl $(\resume - attack_tables_ap_start), REC + ATR_RESUME
+.endm
+.macro CHECK_END slot
+  mov REC + ATR_F_COUNT + 0, %eax
+  mov %eax, REC + ATR_RESULTS + \slot * AT_RESULT_SIZE + 0
+  mov REC + ATR_F_COUNT + 4, %eax
+  mov %eax, REC + ATR_RESULTS + \slot * AT_RESULT_SIZE + 4
+  mov REC + ATR_F_COUNT + 8, %eax
+  mov %eax, REC + ATR_RESULTS + \slot * AT_RESULT_SIZE + 8
+  mov REC + ATR_F_COUNT + 12, %eax
+  mov %eax, REC + ATR_RESULTS + \slot * AT_RESULT_SIZE + 12
+  mov REC + ATR_F_COUNT + 16, %eax
+  mov %eax, REC + ATR_RESULTS + \slot * AT_RESULT_SIZE + 16
+.endm
+.macro LOADED slot
+  movl $1, REC + ATR_RESULTS + \slot * AT_RESULT_SIZE + 20
+.endm
+
+  // 2. The GDT in hypervisor memory.
+  movl $AT_STAGE_GDT, REC + ATR_STAGE
+  CHECK_BEGIN 1f
   lgdtl AT_HV_GDTR
   mov $AT_SEL_DATA32, %ax
 attack_tables_ap_load_es:
   mov %ax, %es                // the descriptor reads zeros: #GP(0x10)
-  movl $1, REC + ATR_LOADED
+  LOADED AT_R_GDT
 1:
   lgdtl AT_GDTR               // (the handler did already; again in case no fault came)
-  lock incl REC + ATR_GDT_DONE
+  CHECK_END AT_R_GDT
 
-  // 3. The IDT in hypervisor memory, when the BSP is quiet.
+  // 3. The LDT in hypervisor memory, under the IDT whose gates name the GDT.
+  movl $AT_STAGE_LDT, REC + ATR_STAGE
+  lidtl AT_IDTR_GDT
+  CHECK_BEGIN 1f
+  mov $AT_SEL_HV_LDT, %ax
+  lldt %ax                    // reads only its descriptor, in the good GDT
+  mov $AT_SEL_LDT_CODE, %ax
+attack_tables_ap_load_es_ldt:
+  mov %ax, %es                // LDT entry 0 reads zeros: #GP(0x04)
+  LOADED AT_R_LDT
+1:
+  CHECK_END AT_R_LDT
+  mov $AT_SEL_LDT, %ax
+  lldt %ax
+  lidtl AT_IDTR
+  mov $AT_SEL_DATA32, %ax
+  mov %ax, %es
+  lock incl REC + ATR_DONE
+
+  // 4. The IDT in hypervisor memory, when the BSP is quiet.
 2:
   pause
   cmpl $0, REC + ATR_GO

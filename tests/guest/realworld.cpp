@@ -92,7 +92,9 @@ void build_block(uint64_t base) {
   gdt[RW_SEL_TASK_GATE / 8] = task_gate(RW_SEL_TSS);
   gdt[RW_SEL_CODE_L / 8] = segment(b, 0xfffff, kCode, kFlags32L);
   gdt[RW_SEL_TR / 8] = segment(b + RW_TSS_TR, 0x67, kTss32, 0);
-  auto pseudo = [&](uint32_t offset, uint16_t limit, uint32_t table) { pseudo_descriptor(base + offset, limit, table); };
+  auto pseudo = [&](uint32_t offset, uint16_t limit, uint32_t table) {
+    pseudo_descriptor(base + offset, limit, table);
+  };
   pseudo(RW_GDTR, RW_GDT_ENTRIES * 8 - 1, b + RW_GDT);
   pseudo(RW_PM_IDTR, RW_IDT_VECTORS * 8 - 1, b + RW_IDT);
   pseudo(RW_RM_IDTR, 14 * 4 - 1, b + RW_IVT);
