@@ -76,15 +76,14 @@ void build_block(uint64_t base, uint32_t hv_page) {
 }
 
 // One segment load from a zero descriptor: one #GP(selector) at the MOV, delivered through a
-// gate whose code segment still reads (`handler_cs`), and the load did not go on.
-void judge_load(Tally& t, const Result& r, const char* table, uint16_t selector, const uint8_t* label,
-                uint16_t handler_cs, const char* name) {
+// gate whose code segment still reads (`handler_cs`), and the load did not go on. Prints what
+// the AP saw.
+bool load_faulted(const Result& r, const char* table, uint16_t selector, const uint8_t* label, uint16_t handler_cs) {
   say("tables: %s in hypervisor memory, MOV to ES of 0x%x: faults %u vector %u error 0x%x at +0x%x (the MOV at "
       "+0x%x), handler CS 0x%x, went on %u",
       table, selector, r.faults, r.vector, r.error, r.eip, offset_of(label), r.cs, r.loaded == 1 ? 1u : 0u);
-  t.check(r.faults == 1 && r.vector == kGP && r.error == selector && r.eip == offset_of(label) && r.cs == handler_cs &&
-              r.loaded != 1,
-          name, "vector %llu error 0x%llx", r.vector, r.error);
+  return r.faults == 1 && r.vector == kGP && r.error == selector && r.eip == offset_of(label) && r.cs == handler_cs &&
+         r.loaded != 1;
 }
 
 }  // namespace
@@ -115,12 +114,16 @@ void attack_descriptor_tables(Tally& t, EFI_SYSTEM_TABLE* st, uint64_t hv_page) 
   for (unsigned waited = 0; waited < 5000 && !rec.done; ++waited) bs->Stall(1000);
   t.check(rec.done == 1, "tables: the AP ran its GDT and LDT steps and waits", "done %llu, step %llu", rec.done,
           rec.stage);
-  judge_load(t, rec.results[AT_R_GDT], "GDT", AT_SEL_DATA32, attack_tables_ap_load_es, AT_SEL_LDT_CODE,
-             "tables: a GDT in hypervisor memory reads zeros: a segment load there takes #GP(selector) through the "
-             "AP's own IDT, and the AP goes on");
-  judge_load(t, rec.results[AT_R_LDT], "LDT", AT_SEL_LDT_CODE, attack_tables_ap_load_es_ldt, AT_SEL_CODE32,
-             "tables: an LDT in hypervisor memory reads zeros: a segment load there takes #GP(selector), TI kept, "
-             "and the AP goes on");
+  const Result& gdt = rec.results[AT_R_GDT];
+  t.check(load_faulted(gdt, "GDT", AT_SEL_DATA32, attack_tables_ap_load_es, AT_SEL_LDT_CODE),
+          "tables: a GDT in hypervisor memory reads zeros: a segment load there takes #GP(selector) through the AP's "
+          "own IDT, and the AP goes on",
+          "vector %llu error 0x%llx", gdt.vector, gdt.error);
+  const Result& ldt = rec.results[AT_R_LDT];
+  t.check(load_faulted(ldt, "LDT", AT_SEL_LDT_CODE, attack_tables_ap_load_es_ldt, AT_SEL_CODE32),
+          "tables: an LDT in hypervisor memory reads zeros: a segment load there takes #GP(selector), TI kept, and "
+          "the AP goes on",
+          "vector %llu error 0x%llx", ldt.vector, ldt.error);
   if (rec.done != 1) return;
 
   // The IDT step: the AP triple-faults. Nothing is printed until apexvisor has logged it.
