@@ -5,7 +5,8 @@
 //   gets the zero page; MSRs that make hardware write memory or belong to an outer hypervisor
 //   raise #GP; MTRRs are the guest's own (virtual); emulated writes that run into hypervisor
 //   memory are discarded there too; hypercall arguments out of range get their error status
-//   or #UD; guest-caused log lines are rate-limited.
+//   or #UD; guest-caused log lines are rate-limited; a GDT, LDT or IDT placed in hypervisor
+//   memory reads zeros, as a table of zeros would on hardware (attack_tables.cpp).
 // Then it checks that the hypervisor still works and that its code is byte for byte the code
 // in apexvisor.efi (hypercall code_checksum against the file's .text).
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "arch/msr.hpp"
 #include "boot/esp_files.hpp"
 #include "boot/firmware.hpp"
+#include "tests/guest/attack_tables.hpp"
 #include "tests/guest/guarded_insn.hpp"
 #include "tests/guest/guest_runtime.hpp"
 #include "tests/guest/selftest_checks.hpp"
@@ -43,6 +45,11 @@ struct HypervisorPages {
     for (unsigned i = 0; i < count; ++i)
       if (a >= ranges[i].base && a - ranges[i].base < ranges[i].pages * kPage) return true;
     return false;
+  }
+  uint64_t first_below_4g() const {  // for a 32-bit table base
+    for (unsigned i = 0; i < count; ++i)
+      if (ranges[i].base < (1ull << 32) - kPage) return ranges[i].base;
+    return 0;
   }
   uint64_t first_code_page() const {
     for (unsigned i = 0; i < count; ++i)
@@ -712,6 +719,8 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
     st->BootServices->AllocatePages(AllocateAnyPages, EfiLoaderData, 1, &ram);
     guest::attack_hypercalls(t, hv, ram);
     guest::attack_log_flood(t, st, hv);
+    // Last of the attacks: it takes the AP from MP services (INIT-SIPI-SIPI) for good.
+    guest::attack_descriptor_tables(t, st, hv.first_below_4g());
     guest::check_still_works(t, hv);
   }
   guest::say("attack: tally pass=%u fail=%u", t.pass, t.fail);

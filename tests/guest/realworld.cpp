@@ -27,6 +27,7 @@
 #include "tests/guest/ap_trampoline.hpp"
 #include "tests/guest/guarded_insn.hpp"
 #include "tests/guest/guest_runtime.hpp"
+#include "tests/guest/legacy_ap.hpp"
 #include "tests/guest/realworld_layout.h"
 #include "tests/guest/selftest_checks.hpp"
 
@@ -65,22 +66,8 @@ static_assert(RW_RECORD + sizeof(RealworldRecord) <= RW_GDT);
 constexpr uint32_t kNoErrorCode = 0xffffffff;
 constexpr uint32_t kCr0Pe = 1u << 0, kCr0Pg = 1u << 31;
 constexpr uint32_t kEferLme = 1u << 8, kEferLma = 1u << 10;
-constexpr uint64_t kTripleFaultExit = 2, kTaskSwitchExit = 9, kCrAccessExit = 28;  // basic exit reasons
+constexpr uint64_t kTaskSwitchExit = 9, kCrAccessExit = 28;  // basic exit reasons
 
-// A GDT segment descriptor (SDM Vol 3A 3.4.5): `access` is P|DPL|S|type, `flags` G|D/B|L|AVL.
-constexpr uint64_t segment(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags) {
-  return (limit & 0xffffull) | (uint64_t{base & 0xffffff} << 16) | (uint64_t{access} << 40) |
-         (uint64_t{(limit >> 16) & 0xf} << 48) | (uint64_t{flags & 0xfu} << 52) | (uint64_t{base >> 24} << 56);
-}
-// A task gate (Vol 3A 8.2.5), in the GDT or the IDT: P, DPL 0, type 5, the TSS selector.
-constexpr uint64_t task_gate(uint16_t tss) { return (uint64_t{tss} << 16) | (0x85ull << 40); }
-// A 32-bit interrupt gate (Vol 3A 6.11): P, DPL 0, type 0xE.
-constexpr uint64_t interrupt_gate(uint16_t cs, uint32_t offset) {
-  return (offset & 0xffffull) | (uint64_t{cs} << 16) | (0x8eull << 40) | (uint64_t{offset >> 16} << 48);
-}
-constexpr uint8_t kCode = 0x9a, kData = 0x92, kTss32 = 0x89;  // present, DPL 0
-constexpr uint8_t kFlags32 = 0xc;                              // G=1, D/B=1
-constexpr uint8_t kFlags32L = 0xe;                             // G=1, D/B=1, L=1
 constexpr uint64_t kPresent = 1, kWritable = 2, kLargePage = 0x80;
 
 template <typename T>
@@ -105,11 +92,8 @@ void build_block(uint64_t base) {
   gdt[RW_SEL_TASK_GATE / 8] = task_gate(RW_SEL_TSS);
   gdt[RW_SEL_CODE_L / 8] = segment(b, 0xfffff, kCode, kFlags32L);
   gdt[RW_SEL_TR / 8] = segment(b + RW_TSS_TR, 0x67, kTss32, 0);
-  // Pseudo-descriptors: u16 limit, then the base (LGDT/LIDT with a 32-bit operand read 32 bits).
   auto pseudo = [&](uint32_t offset, uint16_t limit, uint32_t table) {
-    *at<uint16_t>(base, offset) = limit;
-    *at<uint16_t>(base, offset + 2) = static_cast<uint16_t>(table);
-    *at<uint16_t>(base, offset + 4) = static_cast<uint16_t>(table >> 16);
+    pseudo_descriptor(base + offset, limit, table);
   };
   pseudo(RW_GDTR, RW_GDT_ENTRIES * 8 - 1, b + RW_GDT);
   pseudo(RW_PM_IDTR, RW_IDT_VECTORS * 8 - 1, b + RW_IDT);
@@ -215,39 +199,19 @@ void judge(Tally& t, const RealworldRecord& rec, uint64_t base) {
           "efer 0x%llx cr0 0x%llx", ia32e.value, ia32e.value2);
 }
 
-// INIT-SIPI-SIPI, as an OS starts an AP (ap_restart_checks.cpp does the same).
-void start_ap(EFI_BOOT_SERVICES* bs, const LocalApic& apic, uint32_t apic_id, uint32_t vector) {
-  apic.send(apic_id, kIcrInitAssert);
-  apic.send(apic_id, kIcrInitDeassert);
-  bs->Stall(10000);
-  apic.send(apic_id, kIcrStartup | vector);
-  bs->Stall(200);
-  apic.send(apic_id, kIcrStartup | vector);
-}
-
 // After its last step the AP loads an empty IDT and executes INT3: #GP, then #DF, then a
 // triple fault (SDM Vol 3A 6.15). Hardware enters the shutdown state, which only INIT (or an
 // NMI) leaves; apexvisor must give the same, not stop the CPU: one triple-fault exit, nothing
 // after the INT3 runs, and the OS's INIT-SIPI-SIPI starts the CPU again.
 void check_shutdown(Tally& t, EFI_BOOT_SERVICES* bs, RealworldRecord& rec, const LocalApic& apic, uint32_t apic_id,
                     uint32_t vector, UINTN ap) {
-  uint64_t triple = 0;
-  rec.shutdown_go = 1;
-  for (unsigned waited = 0; waited < 2000 && triple == 0; ++waited) {
-    bs->Stall(1000);
-    triple = hypercall(1, ap, kTripleFaultExit).rbx;
-  }
-  bs->Stall(20000);  // time for anything after the INT3 to show
-  triple = hypercall(1, ap, kTripleFaultExit).rbx;
+  const uint64_t triple = await_triple_fault(bs, rec.shutdown_go, ap, 0);
   say("realworld: shutdown: step %u, triple-fault exits %llu, ran on after it %u", rec.stage,
       static_cast<unsigned long long>(triple), rec.after_shutdown);
   t.check(rec.stage == RW_STAGE_SHUTDOWN && triple == 1 && rec.after_shutdown == 0,
           "realworld: a triple fault (INT3 with an empty IDT) puts the AP in the shutdown state: one exit, nothing runs on",
           "triple-fault exits %llu, went on %llu (step on the line above)", triple, rec.after_shutdown);
-  rec.restart = 1;
-  start_ap(bs, apic, apic_id, vector);
-  for (unsigned waited = 0; waited < 2000 && !rec.restarted; ++waited) bs->Stall(1000);
-  bs->Stall(20000);  // a second start would show
+  restart_after_shutdown(bs, apic, apic_id, vector, rec.restart, rec.restarted);
   t.check(rec.restarted == 1, "realworld: INIT-SIPI-SIPI starts the AP again after its shutdown, as on hardware",
           "starts %llu", rec.restarted);
 }
