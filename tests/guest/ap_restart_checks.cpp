@@ -13,6 +13,7 @@
 #include "tests/guest/ap_trampoline.hpp"
 #include "tests/guest/guarded_insn.hpp"
 #include "tests/guest/guest_runtime.hpp"
+#include "tests/guest/legacy_ap.hpp"
 #include "tests/guest/selftest_checks.hpp"
 #include "vmm/log/format.hpp"
 
@@ -62,8 +63,8 @@ void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
   // The pattern the AP reads through its data segments (bases 0 after INIT), until the end.
   const ApSegmentProbe segment_probe;
 
-  // Restart `round`: Linux's sequence, INIT assert, INIT de-assert, 10 ms, STARTUP, 200 µs,
-  // STARTUP. The second STARTUP reaches a running AP and must be ignored (the run count says so).
+  // Restart `round`: Linux's sequence (start_ap: INIT assert, INIT de-assert, 10 ms, STARTUP,
+  // 200 µs, STARTUP). The second STARTUP reaches a running AP and must be ignored (the run count says so).
   const uint32_t signature = arch::cpuid(1).eax;
   auto restart = [&](const LocalApic& apic, uint32_t round) {
     say("AP restart %u: APIC id %u through the %s ICR, STARTUP vector 0x%x", round, apic_id,
@@ -78,12 +79,7 @@ void run_ap_restart_checks(Tally& t, EFI_SYSTEM_TABLE* st) {
     rec.gp_cs = 0xffff;
     rec.after_gp = 0;
     mark_arrival_unwritten(rec);
-    apic.send(apic_id, kIcrInitAssert);
-    apic.send(apic_id, kIcrInitDeassert);
-    bs->Stall(10000);
-    apic.send(apic_id, kIcrStartup | vector);
-    bs->Stall(200);
-    apic.send(apic_id, kIcrStartup | vector);
+    start_ap(bs, apic, apic_id, vector);
     const bool ran = wait_for_runs(bs, rec, round, 2000000);
     bs->Stall(20000);  // time for a wrongly honoured second STARTUP to show
     char name[96];

@@ -37,7 +37,7 @@ inline void pseudo_descriptor(uint64_t at, uint16_t limit, uint32_t table) {
 
 constexpr uint64_t kTripleFaultExit = 2;  // basic exit reason (hypercall exit_counter)
 
-// INIT-SIPI-SIPI, as an OS starts an AP (ap_restart_checks.cpp does the same): the AP begins
+// INIT-SIPI-SIPI, as an OS starts an AP (also ap_restart_checks.cpp's rounds): the AP begins
 // in real mode at CS = vector << 8, IP 0.
 void start_ap(EFI_BOOT_SERVICES* bs, const LocalApic& apic, uint32_t apic_id, uint32_t vector);
 

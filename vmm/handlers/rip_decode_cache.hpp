@@ -42,6 +42,16 @@ struct RipDecodeCache {
   const volatile uint8_t* code;                 // the instruction's first byte
   uint8_t bytes[kMaxLength];                    // its bytes (match.length of them)
   decode::MovStore32 match;
+
+  // The memory the decode depended on reads as it did: every paging entry of the walk and the
+  // instruction's bytes (another CPU or the guest may have changed either since).
+  bool memory_unchanged() const {
+    for (unsigned i = 0; i < entry_count; ++i)
+      if (*entry[i] != entry_value[i]) return false;
+    for (unsigned i = 0; i < match.length; ++i)
+      if (code[i] != bytes[i]) return false;
+    return true;
+  }
 };
 
 }  // namespace vmm

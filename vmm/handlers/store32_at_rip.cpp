@@ -51,10 +51,7 @@ bool cached_match(const RipDecodeCache& c, const guest_memory::PagingState& ps, 
   if (!c.valid || c.rip != ec.rip || c.cr3 != ps.cr3 || c.cr0 != ps.cr0 || c.cr4 != ps.cr4 || c.efer != ps.efer ||
       c.cpl != ec.cpl || c.mode != static_cast<uint8_t>(ec.mode) || c.apx != apx)
     return false;
-  for (unsigned i = 0; i < c.entry_count; ++i)
-    if (*c.entry[i] != c.entry_value[i]) return false;
-  for (unsigned i = 0; i < c.match.length; ++i)
-    if (c.code[i] != c.bytes[i]) return false;
+  if (!c.memory_unchanged()) return false;
   *m = c.match;
   return true;
 }
@@ -119,11 +116,7 @@ bool cache_hit(ExitContext& ctx, const RipDecodeCache& c, uint64_t* rip) {
       c.mode != static_cast<uint8_t>(decode::CpuMode::bits64) ||
       c.cpl != ((v.read(VmcsField::guest_ss_access_rights) >> 5) & 3) || c.apx != guest_rex2_enabled(ctx))
     return false;
-  for (unsigned i = 0; i < c.entry_count; ++i)
-    if (*c.entry[i] != c.entry_value[i]) return false;
-  for (unsigned i = 0; i < c.match.length; ++i)
-    if (c.code[i] != c.bytes[i]) return false;
-  return true;
+  return c.memory_unchanged();
 }
 
 // load32_at_rip on a cache hit: the register read through `phys`, the destination written,
