@@ -46,12 +46,16 @@ Config load_config() {
   }
   unsigned problems = parse_config(text, size, &cfg, report_config_problem, nullptr);
   free_pool(text);
-  APEX_LOG(info, "config: log=%s serial=0x%x%s chainload=%s apx=%s dt_guard=%s init_sipi=%s apic_virt=%s (%u problem%s)",
+  // At info what differs from the defaults (describe_config_changes); everything at debug.
+  static char changes[Config::kPathMax + 192];
+  describe_config_changes(cfg, console_serial_shared(cfg.serial_port), changes, sizeof changes);
+  APEX_LOG(info, "config: %s (%u problem%s)", changes[0] ? changes : "defaults", problems, problems == 1 ? "" : "s");
+  APEX_LOG(debug, "config: log=%s serial=0x%x%s chainload=%s apx=%s dt_guard=%s init_sipi=%s apic_virt=%s",
            vmm::log_level_name(cfg.log_level), cfg.serial_port,
            console_serial_shared(cfg.serial_port) ? " (shared with ConOut)" : "",
            cfg.chainload[0] ? cfg.chainload : "(next boot entry)",
            apx_mode_name(cfg.apx), cfg.dt_guard ? "on" : "off", init_sipi_mode_name(cfg.init_sipi),
-           apic_virt_mode_name(cfg.apic_virt), problems, problems == 1 ? "" : "s");
+           apic_virt_mode_name(cfg.apic_virt));
   return cfg;
 }
 
@@ -119,7 +123,7 @@ void log_readiness(unsigned cpus, const VmxProbeRun& run) {
       cpus, g_group_include, g_group_member, g_group_taken,
       [&](unsigned a, unsigned b) { return r[a].feature_control_before == r[b].feature_control_before; },
       [&](unsigned leader, const bool* member) {
-        APEX_LOG(info, "%s: IA32_FEATURE_CONTROL was unlocked (0x%llx): set lock + VMXON outside SMX", text(member),
+        APEX_LOG(info, "%s: IA32_FEATURE_CONTROL 0x%llx unlocked: locked, VMXON outside SMX", text(member),
                  static_cast<unsigned long long>(r[leader].feature_control_before));
       });
 
@@ -141,7 +145,7 @@ void log_readiness(unsigned cpus, const VmxProbeRun& run) {
       },
       [&](unsigned leader, const bool* member) {
         const VmxReadiness& c = r[leader];
-        APEX_LOG(info, "%s: VMXON/VMXOFF ok; EPT %s, VPID %s, unrestricted guest %s, wait-for-SIPI %s", text(member),
+        APEX_LOG(info, "%s: VMX ok; EPT %s, VPID %s, unrestricted guest %s, wait-for-SIPI %s", text(member),
                  c.has_ept() ? "yes" : "no", c.has_vpid() ? "yes" : "no", c.has_unrestricted_guest() ? "yes" : "no",
                  c.has_wait_for_sipi() ? "yes" : "no");
       });
@@ -226,7 +230,7 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   init_firmware(entry->image, entry->st);
 
   console_init(0x3f8);
-  APEX_LOG(info, "apexvisor %s: VMX micro-hypervisor with APX guest support", APEXVISOR_VERSION);
+  APEX_LOG(info, "apexvisor %s: VMX micro-hypervisor", APEXVISOR_VERSION);
   const char* no_copy = runtime_copy_failure();
   if (no_copy) {
     APEX_LOG(warn, "no runtime copy of the image (%s): the hypervisor would share its memory with the guest; "
@@ -248,7 +252,7 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   log_cpu_identity();
   log_decoder_check();
   unsigned cpus = mp_init();
-  APEX_LOG(info, "processors: %u (MP services %s)", cpus, mp_available() ? "present" : "absent");
+  APEX_LOG(info, "processors: %u%s", cpus, mp_available() ? "" : " (no MP services)");
   // Per CPU only at debug, or where a CPU differs (disabled by the firmware).
   for (unsigned i = 0; i < cpus; ++i) {
     if (!cpu_info(i).enabled)

@@ -110,7 +110,7 @@ void log_launched(LaunchRun& run) {
   char set[96], vpids[96];
   format_cpu_set(member, cpu_count(), 0, "cpu", set, sizeof set);
   format_cpu_set(member, cpu_count(), 1, n == 1 ? "VPID " : "VPIDs ", vpids, sizeof vpids);  // index + 1: 0 is the host's
-  APEX_LOG(info, "%s: virtualized: the firmware continues as a guest (%s)", set, run.vpid ? vpids : "no VPID");
+  APEX_LOG(info, "%s: virtualized (%s)", set, run.vpid ? vpids : "no VPID");
 }
 
 // Runs on each CPU, the APs all at once (boot/mp.hpp): read this CPU's own capabilities
@@ -170,13 +170,11 @@ vmm::apic::ApStartMode choose_ap_start_mode(const Config& cfg, const vmx::VmxCap
   if (cfg.init_sipi == InitSipiMode::intercept) return *why = "configured", ApStartMode::intercept;
   if (!caps.wait_for_sipi()) return *why = "IA32_VMX_MISC lacks wait-for-SIPI", ApStartMode::intercept;
   if (arch::cpuid(1).ecx & (1u << 31))
-    return *why = "running nested under another hypervisor, where a SIPI right after INIT de-assert can be lost",
-           ApStartMode::intercept;
+    return *why = "running nested: a SIPI right after INIT de-assert can be lost", ApStartMode::intercept;
   arch::wrmsr(0x8b, 0);  // IA32_BIOS_SIGN_ID: write 0, CPUID(1), read the revision back (SDM Vol 3A 10.11.7.1)
   (void)arch::cpuid(1);
   if ((arch::rdmsr(0x8b) >> 32) == 0)
-    return *why = "microcode revision 0: an emulator such as Bochs 2.7, which keeps INIT pending after an INIT exit",
-           ApStartMode::intercept;
+    return *why = "microcode revision 0: an emulator", ApStartMode::intercept;  // Bochs 2.7 keeps INIT pending after an INIT exit
   return *why = "real hardware with wait-for-SIPI", ApStartMode::native;
 }
 
@@ -293,8 +291,8 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   policy.unrestricted_guest = true;  // required by check_required
   policy.activity_shutdown = caps.activity_shutdown();
   policy.linear_57 = arch::cpuid(0).eax >= 7 && (arch::cpuid(7, 0).ecx & vmm::policy::cpuid::kLeaf7EcxLa57);
-  APEX_LOG(info, "APX for guests: %s (%s); exit information form: %s", policy.apx.expose_apx ? "exposed" : "hidden",
-           vmm::policy::apx_reason_text(policy.apx.reason), host_apx ? "extended (0x2406)" : "legacy (0x440E)");
+  APEX_LOG(info, "APX for guests: %s (%s); exit info: %s", policy.apx.expose_apx ? "exposed" : "hidden",
+           vmm::policy::apx_reason_text(policy.apx.reason), host_apx ? "extended" : "legacy");
   if (cfg.dt_guard && !policy.dt_guard) APEX_LOG(warn, "dt_guard=on but this CPU has no descriptor-table exiting");
 
   // Physical address space: everything the memory map describes, and at least 4 GiB so the
@@ -438,12 +436,12 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
            static_cast<unsigned long long>(es.table_kib()), static_cast<unsigned long long>(es.hidden_pages));
   // The decision (the extent mapped at boot) in one line at info; the page counts above at debug.
   if (extent.on_demand())
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: [%llu GiB, 2^%u) mapped on first access (at boot it would take %llu KiB of tables); %llu pages hidden",
+    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level: [%llu GiB, 2^%u) mapped on first access (%llu KiB of tables saved); %llu pages hidden",
              extent.phys_bits, extent.levels, static_cast<unsigned long long>(ept.mapped_end() >> 30),
              static_cast<unsigned>(__builtin_ctzll(extent.reach)),
              static_cast<unsigned long long>(extent.high_table_pages * 4), static_cast<unsigned long long>(es.hidden_pages));
   else
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: all of [0, 2^%u) mapped at boot; %llu pages hidden", extent.phys_bits,
+    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level: [0, 2^%u) mapped; %llu pages hidden", extent.phys_bits,
              extent.levels, static_cast<unsigned>(__builtin_ctzll(extent.reach)), static_cast<unsigned long long>(es.hidden_pages));
   if (extent.capped)
     APEX_LOG(warn, "EPT: MAXPHYADDR %u but no 5-level EPT walk: guest-physical addresses from 2^48 up are not mapped",
@@ -452,7 +450,7 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
     APEX_LOG(warn, "EPT: %llu bytes mapped UC because of overlapping MTRRs with undefined precedence",
              static_cast<unsigned long long>(es.conflict_bytes));
   // With the image's runtime copy, whose own line is at debug (efi_main.cpp).
-  APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB), image %llu KiB",
+  APEX_LOG(info, "memory: %llu KiB held (EPT tables %llu KiB), image %llu KiB",
            static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()),
            static_cast<unsigned long long>(image_size() / 1024));
   // The EPT hides hypervisor memory from the CPUs only; a bus-master device the guest programs
