@@ -178,6 +178,44 @@ bool probed_ready(const VmxProbeRun& run, unsigned i) {
   return __atomic_load_n(&run.probed[i], __ATOMIC_ACQUIRE) && run.results[i].vmxon_ok;
 }
 
+// An AP's probe in the one round (boot/mp.hpp): its answer is whether VMX is ready there.
+bool probe_ap(unsigned index, void* arg) {
+  probe_one_cpu(index, arg);
+  return probed_ready(*static_cast<VmxProbeRun*>(arg), index);
+}
+
+struct OneRound {
+  VmxProbeRun* run;
+  LoaderHandoff* handoff;
+  unsigned cpus;
+  unsigned bsp;
+  bool aps_probed;
+};
+
+// Once every CPU has probed: what the probe found, and the machine-wide rule. Returns whether
+// every CPU is ready.
+bool report_probe(OneRound& r) {
+  r.aps_probed = true;
+  log_readiness(r.cpus, *r.run);
+  unsigned vmx_ok = 0;
+  for (unsigned i = 0; i < r.cpus; ++i) vmx_ok += probed_ready(*r.run, i) ? 1 : 0;
+  r.handoff->vmx_ok = vmx_ok;
+  // All or nothing: a CPU left outside would run the OS with no EPT, able to reach
+  // hypervisor memory (as for too many CPUs, boot/cpu_limit_check.hpp). The APs decided the
+  // same among themselves in the round (boot/mp.hpp), so none of them was launched either.
+  if (vmx_ok && vmx_ok < r.cpus)
+    APEX_LOG(error, "VMX ready on %u of %u processors: not virtualizing any (a processor left outside would run the "
+             "OS with no EPT, able to reach hypervisor memory); the OS boots without the hypervisor", vmx_ok, r.cpus);
+  return vmx_ok == r.cpus;
+}
+
+// virtualize_all_cpus' LaunchAllFn: the APs probe and launch in one round, then the BSP.
+void launch_in_one_round(LaunchFn launch, void* launch_arg, const vmm::GuestContinuation& bsp_resume, void* ctx) {
+  auto& r = *static_cast<OneRound*>(ctx);
+  const bool aps_launched = probe_and_launch_aps(probe_ap, r.run, launch, launch_arg, true);
+  if (report_probe(r) && aps_launched) launch(r.bsp, launch_arg, bsp_resume);
+}
+
 }  // namespace
 }  // namespace boot
 
@@ -190,7 +228,7 @@ struct HypervisorEntry {
   LoaderHandoff* handoff;
 };
 uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume);
-EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, const LoaderHandoff& handoff, bool launched);
+EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, LoaderHandoff& handoff, bool launched);
 
 }  // namespace
 }  // namespace boot
@@ -271,45 +309,71 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
 
   VmxProbeRun run{static_cast<VmxReadiness*>(alloc_pool(cpus * sizeof(VmxReadiness))),
                   static_cast<void**>(alloc_pool(cpus * sizeof(void*))), static_cast<bool*>(alloc_pool(cpus * sizeof(bool)))};
-  auto* ready = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));
-  bool memory_ok = run.results && run.vmxon_pages && run.probed && ready;
+  auto* attempt = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));
+  bool memory_ok = run.results && run.vmxon_pages && run.probed && attempt;
   for (unsigned i = 0; memory_ok && i < cpus; ++i) {
     run.results[i] = {};
     run.probed[i] = false;
-    ready[i] = false;
+    attempt[i] = false;
     run.vmxon_pages[i] = alloc_runtime_pages(1);
     if (!run.vmxon_pages[i]) memory_ok = false;
   }
-  unsigned vmx_ok = 0;
+  // What the firmware image reports of the launch (guest memory: not hidden).
+  handoff.outcome = static_cast<uint8_t*>(alloc_pool(cpus));
+  for (unsigned i = 0; handoff.outcome && i < cpus; ++i) handoff.outcome[i] = kNotLaunched;
   if (!memory_ok) {
     APEX_LOG(error, "out of memory for VMXON regions: VMX not attempted");
-  } else {
-    run_on_each_cpu(probe_one_cpu, &run);
-    log_readiness(cpus, run);
-    for (unsigned i = 0; i < cpus; ++i) vmx_ok += probed_ready(run, i) ? 1 : 0;
-  }
-  for (unsigned i = 0; memory_ok && i < cpus; ++i) ready[i] = probed_ready(run, i);
-  handoff.vmx_ok = vmx_ok;
-  // All or nothing: a CPU left outside would run the OS with no EPT, able to reach
-  // hypervisor memory (as for too many CPUs, boot/cpu_limit_check.hpp).
-  if (vmx_ok && vmx_ok < cpus) {
-    APEX_LOG(error, "VMX ready on %u of %u processors: not virtualizing any (a processor left outside would run the "
-             "OS with no EPT, able to reach hypervisor memory); the OS boots without the hypervisor", vmx_ok, cpus);
     return 0;
   }
-  if (vmx_ok && handoff.hypervisor_image)
-    handoff.virtualized = virtualize_all_cpus(cfg, ready, *bsp_resume, &handoff).virtualized;
+  // The BSP probes first, on its own; where it is ready (and every CPU is enabled), the
+  // machine-wide structures are built for every CPU before the APs are woken, so that they
+  // probe and launch in one MP services round (boot/mp.hpp probe_and_launch_aps), the BSP
+  // last. Otherwise, or when building fails, the APs are only probed, for the report.
+  unsigned bsp = 0;
+  bool all_enabled = true;
+  for (unsigned i = 0; i < cpus; ++i) {
+    if (cpu_info(i).bsp) bsp = i;
+    all_enabled = all_enabled && cpu_info(i).enabled;
+  }
+  probe_one_cpu(bsp, &run);
+  OneRound round{&run, &handoff, cpus, bsp, false};
+  if (probed_ready(run, bsp) && handoff.hypervisor_image && all_enabled) {
+    for (unsigned i = 0; i < cpus; ++i) attempt[i] = true;
+    (void)virtualize_all_cpus(cfg, attempt, *bsp_resume, &handoff, launch_in_one_round, &round);
+  }
+  if (!round.aps_probed) {
+    (void)probe_and_launch_aps(probe_ap, &run, nullptr, nullptr, false);
+    report_probe(round);
+  }
   return 0;
+}
+
+// Which CPUs run as guests, in one line (issue P12: nothing per CPU at the default level; a
+// CPU whose launch failed has its own error line), and how many. Firmware image, BSP, once
+// every AP is done.
+bool g_launched_set[kMaxCpus];
+unsigned report_launched(const LoaderHandoff& handoff) {
+  if (!handoff.outcome) return 0;
+  unsigned n = 0;
+  for (unsigned i = 0; i < handoff.cpus; ++i)
+    n += (g_launched_set[i] = __atomic_load_n(&handoff.outcome[i], __ATOMIC_ACQUIRE) == kLaunching) ? 1 : 0;
+  if (n == 0) return 0;
+  char set[96], vpids[96];
+  format_cpu_set(g_launched_set, handoff.cpus, 0, "cpu", set, sizeof set);
+  format_cpu_set(g_launched_set, handoff.cpus, 1, n == 1 ? "VPID " : "VPIDs ", vpids, sizeof vpids);  // 0 is the host's
+  APEX_LOG(info, "%s: virtualized (%s)", set, handoff.vpid ? vpids : "no VPID");
+  return n;
 }
 
 // Runs in the firmware's image, on the bootstrap processor, as the guest when it was
 // `launched`: its own globals, nothing of the hypervisor's; its lines reach the UART through
 // the hypervisor then.
-EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, const LoaderHandoff& handoff, bool launched) {
+EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, LoaderHandoff& handoff, bool launched) {
   init_firmware(image, st);
   console_init(handoff.cfg.serial_port, !launched);
   if (launched) console_route_through_hypervisor();
   vmm::global_log().set_level(handoff.cfg.log_level);
+  handoff.virtualized = report_launched(handoff);
   APEX_LOG(info, "summary cpus=%u vmx_ok=%u virtualized=%u", handoff.cpus, handoff.vmx_ok, handoff.virtualized);
   APEX_LOG(info, "timing: tsc_entry=%llu tsc_summary=%llu", static_cast<unsigned long long>(g_tsc_at_entry),
            static_cast<unsigned long long>(arch::rdtsc()));

@@ -42,4 +42,19 @@ unsigned run_on_each_cpu(PerCpuFn fn, void* arg);
 using LaunchFn = void (*)(unsigned index, void* arg, const vmm::GuestContinuation& resume);
 void launch_on_each_cpu(LaunchFn fn, void* arg, const vmm::GuestContinuation& bsp_resume);
 
+// One StartupAllAPs round for the whole boot (issue P12): each round wakes the APs, and a
+// wake-up costs about 10 ms of the firmware's own time (OVMF's INIT-SIPI-SIPI and its delay,
+// ~515,000 instructions under Bochs, the same for 1 AP or many), so the APs probe and launch
+// in one. Every enabled AP at once (StartupAllAPs, SingleThread=FALSE, blocking): `probe`,
+// whose answer (VMX ready) it publishes; then the APs agree on one decision, without the BSP
+// (which waits in the firmware): launch when `launch_allowed` and every enabled AP answered
+// ready, once all have answered; cancel as soon as one is not ready or when an AP has not
+// answered within a bound (the machine-wide rule: VMX on only some CPUs means none). On
+// launch, `launch` runs on each AP with its own continuation back into MP services (as in
+// launch_on_each_cpu). The BSP probes before the round, on its own. Returns the decision:
+// true when the APs launched (or there is no AP and `launch_allowed`); the caller then
+// launches the BSP. probe and launch may write only what belongs to `index`, and the log.
+using ProbeFn = bool (*)(unsigned index, void* arg);
+bool probe_and_launch_aps(ProbeFn probe, void* probe_arg, LaunchFn launch, void* launch_arg, bool launch_allowed);
+
 }  // namespace boot

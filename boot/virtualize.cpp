@@ -75,9 +75,7 @@ struct LaunchRun {
   vmm::CpuVm* cpus;
   vmm::LaunchResult* results;
   bool* attempted;
-  LoaderHandoff* handoff;
-  bool vpid;      // the VMCS gives each guest CPU its VPID (index + 1)
-  bool reported;  // log_launched said which CPUs run as guests
+  uint8_t* outcome;  // LoaderHandoff::outcome: what the firmware image reports (may be nullptr)
 };
 
 bool allocate_launch_run(LaunchRun& run, unsigned cpus) {
@@ -96,48 +94,27 @@ unsigned launched(const LaunchRun& run) {
   return n;
 }
 
-// The CPUs launched (or about to be: the BSP, which says so before its launch because a
-// launch that succeeds does not come back), in one line (issue P12: nothing per CPU at the
-// default level; a CPU that failed has its own error line). BSP only, once every AP is done.
-bool g_launched_set[kMaxCpus];
-void log_launched(LaunchRun& run) {
-  if (run.reported) return;
-  run.reported = true;
-  bool* member = g_launched_set;
-  unsigned n = 0;
-  for (unsigned i = 0; i < cpu_count(); ++i) n += (member[i] = run.results[i].ok) ? 1 : 0;
-  if (n == 0) return;
-  char set[96], vpids[96];
-  format_cpu_set(member, cpu_count(), 0, "cpu", set, sizeof set);
-  format_cpu_set(member, cpu_count(), 1, n == 1 ? "VPID " : "VPIDs ", vpids, sizeof vpids);  // index + 1: 0 is the host's
-  APEX_LOG(info, "%s: virtualized (%s)", set, run.vpid ? vpids : "no VPID");
-}
-
-// Runs on each CPU, the APs all at once (boot/mp.hpp): read this CPU's own capabilities
-// (hybrid parts differ per core type), refuse with the missing control's name, else launch.
-// What it writes that other CPUs see: run->results[index] only (its own slot; the BSP reads
-// them after every AP is done) and the log (safe from several CPUs); launch_this_cpu writes
+// Runs on each CPU, the APs all at once and the BSP beside them (boot/mp.hpp): read this
+// CPU's own capabilities (hybrid parts differ per core type), refuse with the missing
+// control's name, else launch. What it writes that other CPUs see: its own slots of
+// run->results and run->outcome, and the log (safe from several CPUs); launch_this_cpu writes
 // this CPU's HostCpu, Vcpu, VMXON region and VMCS, and only reads the machine-wide MachineVm.
 // A launch that succeeds does not come back (the guest continues at `resume`, outside this
-// image), so the CPU's result is written first, and undone if the launch fails.
+// image), so the CPU's result is written first, and undone if the launch fails. Which CPUs
+// run as guests is said once, by the firmware image, when every AP is done (finish_as_guest).
 void launch_one(unsigned index, void* arg, const vmm::GuestContinuation& resume) {
   auto* run = static_cast<LaunchRun*>(arg);
-  const bool bsp = cpu_info(index).bsp;
-  if (!run->attempted[index]) {
-    if (bsp) log_launched(*run);
-    return;
-  }
+  if (!run->attempted[index]) return;
   vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, host_enumerates_apx());
   vmx::CheckResult check = vmx::check_required(caps);
   if (!check.ok) {
     run->results[index] = {false, check.reason, 0};
-    if (bsp) log_launched(*run);
+    if (run->outcome) __atomic_store_n(&run->outcome[index], kLaunchFailed, __ATOMIC_RELEASE);
   } else {
     run->results[index] = {true, nullptr, 0};
-    // The BSP is the last: what the firmware image prints after it must be known now.
-    if (bsp) run->handoff->virtualized = launched(*run), log_launched(*run);
+    if (run->outcome) __atomic_store_n(&run->outcome[index], kLaunching, __ATOMIC_RELEASE);
     run->results[index] = vmm::launch_this_cpu(caps, run->cpus[index], resume);
-    if (bsp) run->handoff->virtualized = launched(*run);
+    if (run->outcome) __atomic_store_n(&run->outcome[index], kLaunchFailed, __ATOMIC_RELEASE);
   }
   const vmm::LaunchResult& r = run->results[index];
   if (!r.ok)
@@ -263,8 +240,8 @@ bool give_virtual_apic_pages(unsigned cpus) {
 
 }  // namespace
 
-VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, const vmm::GuestContinuation& bsp_resume,
-                                      LoaderHandoff* handoff) {
+VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* attempt, const vmm::GuestContinuation& bsp_resume,
+                                      LoaderHandoff* handoff, LaunchAllFn launch_all, void* ctx) {
   const unsigned cpus = cpu_count();
   VirtualizeSummary summary{cpus, 0};
 
@@ -319,8 +296,8 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   g_machine.vpid = caps.has_vpid();
 
   for (unsigned i = 0; i < cpus; ++i) {
-    g_run.attempted[i] = vmx_ready[i];
-    if (!vmx_ready[i]) continue;
+    g_run.attempted[i] = attempt[i];
+    if (!attempt[i]) continue;
     vmm::CpuVm& c = g_run.cpus[i];
     c.index = i;
     c.host = static_cast<vmm::HostCpu*>(alloc_runtime_pages(sizeof(vmm::HostCpu) / 4096));
@@ -488,11 +465,10 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
 
   vmm::set_machine_vm(&g_machine);
   vmm::monitor::write_monitor_launching();
-  g_run.handoff = handoff;
-  g_run.vpid = g_machine.vpid;
-  launch_on_each_cpu(launch_one, &g_run, bsp_resume);
+  g_run.outcome = handoff->outcome;
+  handoff->vpid = g_machine.vpid;
+  launch_all(launch_one, &g_run, bsp_resume, ctx);
   // Here only when the BSP was not launched (a launched BSP continues in the firmware image).
-  log_launched(g_run);
   summary.virtualized = launched(g_run);
   return summary;
 }
