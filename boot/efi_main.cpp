@@ -18,6 +18,7 @@
 #include "boot/runtime_copy.hpp"
 #include "boot/virtualize.hpp"
 #include "boot/vmx_readiness.hpp"
+#include "vmm/log/format.hpp"
 #include "vmm/log/log.hpp"
 
 namespace boot {
@@ -118,7 +119,9 @@ void log_readiness(unsigned cpus, const VmxProbeRun& run) {
   char set[96];
   auto text = [&](const bool* member) { return format_cpu_set(member, cpus, 0, "cpu", set, sizeof set), set; };
 
-  for (unsigned i = 0; i < cpus; ++i) g_group_include[i] = run.probed[i] && r[i].feature_control_set_by_us;
+  // Where VMX is ready the VMX line below says it too (one line, not two).
+  for (unsigned i = 0; i < cpus; ++i)
+    g_group_include[i] = run.probed[i] && r[i].feature_control_set_by_us && !(r[i].cpuid_vmx && r[i].vmxon_ok);
   for_each_cpu_group(
       cpus, g_group_include, g_group_member, g_group_taken,
       [&](unsigned a, unsigned b) { return r[a].feature_control_before == r[b].feature_control_before; },
@@ -141,13 +144,19 @@ void log_readiness(unsigned cpus, const VmxProbeRun& run) {
       [&](unsigned a, unsigned b) {
         return r[a].has_ept() == r[b].has_ept() && r[a].has_vpid() == r[b].has_vpid() &&
                r[a].has_unrestricted_guest() == r[b].has_unrestricted_guest() &&
-               r[a].has_wait_for_sipi() == r[b].has_wait_for_sipi();
+               r[a].has_wait_for_sipi() == r[b].has_wait_for_sipi() &&
+               r[a].feature_control_set_by_us == r[b].feature_control_set_by_us &&
+               (!r[a].feature_control_set_by_us || r[a].feature_control_before == r[b].feature_control_before);
       },
       [&](unsigned leader, const bool* member) {
         const VmxReadiness& c = r[leader];
-        APEX_LOG(info, "%s: VMX ok; EPT %s, VPID %s, unrestricted guest %s, wait-for-SIPI %s", text(member),
-                 c.has_ept() ? "yes" : "no", c.has_vpid() ? "yes" : "no", c.has_unrestricted_guest() ? "yes" : "no",
-                 c.has_wait_for_sipi() ? "yes" : "no");
+        char locked[64] = "";
+        if (c.feature_control_set_by_us)
+          vmm::format(locked, sizeof locked, "; locked IA32_FEATURE_CONTROL (was 0x%llx)",
+                      static_cast<unsigned long long>(c.feature_control_before));
+        APEX_LOG(info, "%s: VMX ok: %sEPT, %sVPID, %sunrestricted guest, %swait-for-SIPI%s", text(member),
+                 c.has_ept() ? "" : "no ", c.has_vpid() ? "" : "no ", c.has_unrestricted_guest() ? "" : "no ",
+                 c.has_wait_for_sipi() ? "" : "no ", locked);
       });
 
   // The capability words in full, per CPU, at debug level only (`log=debug`).
@@ -290,7 +299,8 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   log_cpu_identity();
   log_decoder_check();
   unsigned cpus = mp_init();
-  APEX_LOG(info, "processors: %u%s", cpus, mp_available() ? "" : " (no MP services)");
+  // At debug: the summary line says it (cpus=N), and mp_init warns when MP services are absent.
+  APEX_LOG(debug, "processors: %u (MP services %s)", cpus, mp_available() ? "present" : "absent");
   // Per CPU only at debug, or where a CPU differs (disabled by the firmware).
   for (unsigned i = 0; i < cpus; ++i) {
     if (!cpu_info(i).enabled)
@@ -307,6 +317,10 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     return 0;
   }
 
+  // Every runtime page the loader takes, in one AllocatePages call (boot/firmware.hpp): what
+  // it used under Bochs (256 MiB, `memory:` at log=debug) was 76 pages + 22 per CPU; the rest
+  // is room for more RAM's EPT tables. Were it short, the pages come in chunks as before.
+  reserve_runtime_pages(96 + 24 * static_cast<size_t>(cpus));
   VmxProbeRun run{static_cast<VmxReadiness*>(alloc_pool(cpus * sizeof(VmxReadiness))),
                   static_cast<void**>(alloc_pool(cpus * sizeof(void*))), static_cast<bool*>(alloc_pool(cpus * sizeof(bool)))};
   auto* attempt = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));

@@ -368,11 +368,11 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* attempt, co
   // The decision at info; what the CPU offers at debug (every byte on a polled UART costs
   // boot time, bench/results.md).
   if (!trap_writes)
-    APEX_LOG(info, "local APIC: passed through, no APIC exits (APIC virtualization not used: %s)", vchoice.why);
+    APEX_LOG(info, "local APIC: no APIC exits (APIC virtualization not used: %s)", vchoice.why);
   else if (vchoice.use)
-    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization");
+    APEX_LOG(info, "local APIC: writes trapped by APIC-register virtualization");
   else
-    APEX_LOG(info, "local APIC: passed through, writes trapped through the EPT (APIC virtualization not used: %s)",
+    APEX_LOG(info, "local APIC: writes trapped through the EPT (APIC virtualization not used: %s)",
              vchoice.why);
   APEX_LOG(debug, "local APIC: APIC virtualization offered: %s", offered);
   // Hidden pages read as zeros (a page of our own, itself hidden): Linux's direct map reads
@@ -413,12 +413,12 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* attempt, co
            static_cast<unsigned long long>(es.table_kib()), static_cast<unsigned long long>(es.hidden_pages));
   // The decision (the extent mapped at boot) in one line at info; the page counts above at debug.
   if (extent.on_demand())
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level: [%llu GiB, 2^%u) mapped on first access (%llu KiB of tables saved); %llu pages hidden",
-             extent.phys_bits, extent.levels, static_cast<unsigned long long>(ept.mapped_end() >> 30),
+    APEX_LOG(info, "EPT: %u-level, [%llu GiB, 2^%u) mapped on first access (%llu KiB of tables saved), %llu pages hidden",
+             extent.levels, static_cast<unsigned long long>(ept.mapped_end() >> 30),
              static_cast<unsigned>(__builtin_ctzll(extent.reach)),
              static_cast<unsigned long long>(extent.high_table_pages * 4), static_cast<unsigned long long>(es.hidden_pages));
   else
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level: [0, 2^%u) mapped; %llu pages hidden", extent.phys_bits,
+    APEX_LOG(info, "EPT: %u-level, [0, 2^%u) mapped, %llu pages hidden",
              extent.levels, static_cast<unsigned>(__builtin_ctzll(extent.reach)), static_cast<unsigned long long>(es.hidden_pages));
   if (extent.capped)
     APEX_LOG(warn, "EPT: MAXPHYADDR %u but no 5-level EPT walk: guest-physical addresses from 2^48 up are not mapped",
@@ -430,6 +430,8 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* attempt, co
   APEX_LOG(info, "memory: %llu KiB held (EPT tables %llu KiB), image %llu KiB",
            static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()),
            static_cast<unsigned long long>(image_size() / 1024));
+  APEX_LOG(debug, "memory: %llu pages handed out from %u AllocatePages calls",
+           static_cast<unsigned long long>(runtime_pages_used()), runtime_allocation_calls());
   // The EPT hides hypervisor memory from the CPUs only; a bus-master device the guest programs
   // reaches physical memory past it. Said once, plainly (README, "What a guest can and cannot do").
   APEX_LOG(info, "isolation: no DMA protection (no VT-d support yet)");

@@ -9,10 +9,10 @@ const char* apx_reason_text(ApxReason reason) {
   switch (reason) {
     // Short: the loader prints it at the default level after "APX for guests: exposed|hidden"
     // (every byte on a polled UART costs boot time, bench/results.md).
-    case ApxReason::exposed: return "host has APX_F and XCR0 bit 19";
+    case ApxReason::exposed: return "host has APX";
     case ApxReason::off_by_config: return "apx=off";
-    case ApxReason::host_lacks_apx_f: return "host CPUID.(7,1):EDX[21] APX_F clear";
-    case ApxReason::host_lacks_xcr0_apx: return "host CPUID.(0Dh,0).EAX[19] clear: XCR0 bit 19 unavailable";
+    case ApxReason::host_lacks_apx_f: return "host lacks APX_F";
+    case ApxReason::host_lacks_xcr0_apx: return "host XCR0 lacks bit 19";
   }
   return "?";
 }
