@@ -222,7 +222,14 @@ bool report_probe(OneRound& r) {
 void launch_in_one_round(LaunchFn launch, void* launch_arg, const vmm::GuestContinuation& bsp_resume, void* ctx) {
   auto& r = *static_cast<OneRound*>(ctx);
   const bool aps_launched = probe_and_launch_aps(probe_ap, r.run, launch, launch_arg, true);
-  if (report_probe(r) && aps_launched) launch(r.bsp, launch_arg, bsp_resume);
+  if (!report_probe(r)) return;
+  if (!aps_launched) {
+    // Every CPU probed ready, yet the APs settled on cancel: one answered too late (the round's
+    // bound, boot/mp.cpp), so none was launched and the BSP is not either (all or nothing).
+    APEX_LOG(error, "the APs did not all answer within the round's bound: not virtualizing any");
+    return;
+  }
+  launch(r.bsp, launch_arg, bsp_resume);
 }
 
 }  // namespace
