@@ -196,4 +196,25 @@ const char* init_sipi_mode_name(InitSipiMode m) {
   }
 }
 
+size_t describe_config_changes(const Config& cfg, bool serial_shared, char* buf, size_t cap) {
+  const Config defaults;
+  size_t n = 0;
+  if (cap) buf[0] = 0;
+  auto add = [&](const char* fmt, auto... args) {
+    if (n >= cap) return;
+    n += vmm::format(buf + n, cap - n, fmt, n ? " " : "", args...);
+    if (n >= cap) n = cap - 1;
+  };
+  if (cfg.log_level != defaults.log_level) add("%slog=%s", vmm::log_level_name(cfg.log_level));
+  if (cfg.serial_port != defaults.serial_port || !serial_shared)
+    add("%sserial=0x%x%s", cfg.serial_port, serial_shared ? "" : " (not shared with ConOut)");
+  if (cfg.chainload[0]) add("%schainload=%s", cfg.chainload);
+  if (cfg.apx != defaults.apx) add("%sapx=%s", apx_mode_name(cfg.apx));
+  if (cfg.dt_guard != defaults.dt_guard) add("%sdt_guard=%s", cfg.dt_guard ? "on" : "off");
+  if (cfg.init_sipi != defaults.init_sipi) add("%sinit_sipi=%s", init_sipi_mode_name(cfg.init_sipi));
+  if (cfg.apic_virt != defaults.apic_virt) add("%sapic_virt=%s", apic_virt_mode_name(cfg.apic_virt));
+  if (cfg.monitor_count) add("%smonitor=(%zu range%s)", cfg.monitor_count, cfg.monitor_count == 1 ? "" : "s");
+  return n;
+}
+
 }  // namespace boot

@@ -59,6 +59,15 @@ using ConfigReport = void (*)(void* ctx, unsigned line, const char* message);
 // Returns the number of problems reported.
 unsigned parse_config(const char* text, size_t len, Config* cfg, ConfigReport report, void* ctx);
 
+// What the loader prints of the configuration at the default level: the settings that differ
+// from the defaults, `key=value` separated by spaces (monitor ranges counted, not listed; the
+// command line left to the chainload's own `load options:` line), and " (not shared with ConOut)" after serial= when the UART is
+// not also the firmware's console (`serial_shared` false; serial= is then printed even at its
+// default). Empty when nothing differs. Every byte at the default level costs boot time on a
+// polled UART (bench/results.md), so the full configuration is printed at log=debug only.
+// Always NUL-terminates; returns the length written.
+size_t describe_config_changes(const Config& cfg, bool serial_shared, char* buf, size_t cap);
+
 const char* apx_mode_name(ApxMode m);
 const char* init_sipi_mode_name(InitSipiMode m);
 const char* apic_virt_mode_name(ApicVirtMode m);

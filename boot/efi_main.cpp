@@ -18,6 +18,7 @@
 #include "boot/runtime_copy.hpp"
 #include "boot/virtualize.hpp"
 #include "boot/vmx_readiness.hpp"
+#include "vmm/log/format.hpp"
 #include "vmm/log/log.hpp"
 
 namespace boot {
@@ -46,12 +47,16 @@ Config load_config() {
   }
   unsigned problems = parse_config(text, size, &cfg, report_config_problem, nullptr);
   free_pool(text);
-  APEX_LOG(info, "config: log=%s serial=0x%x%s chainload=%s apx=%s dt_guard=%s init_sipi=%s apic_virt=%s (%u problem%s)",
+  // At info what differs from the defaults (describe_config_changes); everything at debug.
+  static char changes[Config::kPathMax + 192];
+  describe_config_changes(cfg, console_serial_shared(cfg.serial_port), changes, sizeof changes);
+  APEX_LOG(info, "config: %s (%u problem%s)", changes[0] ? changes : "defaults", problems, problems == 1 ? "" : "s");
+  APEX_LOG(debug, "config: log=%s serial=0x%x%s chainload=%s apx=%s dt_guard=%s init_sipi=%s apic_virt=%s",
            vmm::log_level_name(cfg.log_level), cfg.serial_port,
            console_serial_shared(cfg.serial_port) ? " (shared with ConOut)" : "",
            cfg.chainload[0] ? cfg.chainload : "(next boot entry)",
            apx_mode_name(cfg.apx), cfg.dt_guard ? "on" : "off", init_sipi_mode_name(cfg.init_sipi),
-           apic_virt_mode_name(cfg.apic_virt), problems, problems == 1 ? "" : "s");
+           apic_virt_mode_name(cfg.apic_virt));
   return cfg;
 }
 
@@ -114,12 +119,14 @@ void log_readiness(unsigned cpus, const VmxProbeRun& run) {
   char set[96];
   auto text = [&](const bool* member) { return format_cpu_set(member, cpus, 0, "cpu", set, sizeof set), set; };
 
-  for (unsigned i = 0; i < cpus; ++i) g_group_include[i] = run.probed[i] && r[i].feature_control_set_by_us;
+  // Where VMX is ready the VMX line below says it too (one line, not two).
+  for (unsigned i = 0; i < cpus; ++i)
+    g_group_include[i] = run.probed[i] && r[i].feature_control_set_by_us && !(r[i].cpuid_vmx && r[i].vmxon_ok);
   for_each_cpu_group(
       cpus, g_group_include, g_group_member, g_group_taken,
       [&](unsigned a, unsigned b) { return r[a].feature_control_before == r[b].feature_control_before; },
       [&](unsigned leader, const bool* member) {
-        APEX_LOG(info, "%s: IA32_FEATURE_CONTROL was unlocked (0x%llx): set lock + VMXON outside SMX", text(member),
+        APEX_LOG(info, "%s: IA32_FEATURE_CONTROL 0x%llx unlocked: locked, VMXON outside SMX", text(member),
                  static_cast<unsigned long long>(r[leader].feature_control_before));
       });
 
@@ -137,13 +144,19 @@ void log_readiness(unsigned cpus, const VmxProbeRun& run) {
       [&](unsigned a, unsigned b) {
         return r[a].has_ept() == r[b].has_ept() && r[a].has_vpid() == r[b].has_vpid() &&
                r[a].has_unrestricted_guest() == r[b].has_unrestricted_guest() &&
-               r[a].has_wait_for_sipi() == r[b].has_wait_for_sipi();
+               r[a].has_wait_for_sipi() == r[b].has_wait_for_sipi() &&
+               r[a].feature_control_set_by_us == r[b].feature_control_set_by_us &&
+               (!r[a].feature_control_set_by_us || r[a].feature_control_before == r[b].feature_control_before);
       },
       [&](unsigned leader, const bool* member) {
         const VmxReadiness& c = r[leader];
-        APEX_LOG(info, "%s: VMXON/VMXOFF ok; EPT %s, VPID %s, unrestricted guest %s, wait-for-SIPI %s", text(member),
-                 c.has_ept() ? "yes" : "no", c.has_vpid() ? "yes" : "no", c.has_unrestricted_guest() ? "yes" : "no",
-                 c.has_wait_for_sipi() ? "yes" : "no");
+        char locked[64] = "";
+        if (c.feature_control_set_by_us)
+          vmm::format(locked, sizeof locked, "; locked IA32_FEATURE_CONTROL (was 0x%llx)",
+                      static_cast<unsigned long long>(c.feature_control_before));
+        APEX_LOG(info, "%s: VMX ok: %sEPT, %sVPID, %sunrestricted guest, %swait-for-SIPI%s", text(member),
+                 c.has_ept() ? "" : "no ", c.has_vpid() ? "" : "no ", c.has_unrestricted_guest() ? "" : "no ",
+                 c.has_wait_for_sipi() ? "" : "no ", locked);
       });
 
   // The capability words in full, per CPU, at debug level only (`log=debug`).
@@ -174,6 +187,51 @@ bool probed_ready(const VmxProbeRun& run, unsigned i) {
   return __atomic_load_n(&run.probed[i], __ATOMIC_ACQUIRE) && run.results[i].vmxon_ok;
 }
 
+// An AP's probe in the one round (boot/mp.hpp): its answer is whether VMX is ready there.
+bool probe_ap(unsigned index, void* arg) {
+  probe_one_cpu(index, arg);
+  return probed_ready(*static_cast<VmxProbeRun*>(arg), index);
+}
+
+struct OneRound {
+  VmxProbeRun* run;
+  LoaderHandoff* handoff;
+  unsigned cpus;
+  unsigned bsp;
+  bool aps_probed;
+};
+
+// Once every CPU has probed: what the probe found, and the machine-wide rule. Returns whether
+// every CPU is ready.
+bool report_probe(OneRound& r) {
+  r.aps_probed = true;
+  log_readiness(r.cpus, *r.run);
+  unsigned vmx_ok = 0;
+  for (unsigned i = 0; i < r.cpus; ++i) vmx_ok += probed_ready(*r.run, i) ? 1 : 0;
+  r.handoff->vmx_ok = vmx_ok;
+  // All or nothing: a CPU left outside would run the OS with no EPT, able to reach
+  // hypervisor memory (as for too many CPUs, boot/cpu_limit_check.hpp). The APs decided the
+  // same among themselves in the round (boot/mp.hpp), so none of them was launched either.
+  if (vmx_ok && vmx_ok < r.cpus)
+    APEX_LOG(error, "VMX ready on %u of %u processors: not virtualizing any (a processor left outside would run the "
+             "OS with no EPT, able to reach hypervisor memory); the OS boots without the hypervisor", vmx_ok, r.cpus);
+  return vmx_ok == r.cpus;
+}
+
+// virtualize_all_cpus' LaunchAllFn: the APs probe and launch in one round, then the BSP.
+void launch_in_one_round(LaunchFn launch, void* launch_arg, const vmm::GuestContinuation& bsp_resume, void* ctx) {
+  auto& r = *static_cast<OneRound*>(ctx);
+  const bool aps_launched = probe_and_launch_aps(probe_ap, r.run, launch, launch_arg, true);
+  if (!report_probe(r)) return;
+  if (!aps_launched) {
+    // Every CPU probed ready, yet the APs settled on cancel: one answered too late (the round's
+    // bound, boot/mp.cpp), so none was launched and the BSP is not either (all or nothing).
+    APEX_LOG(error, "the APs did not all answer within the round's bound: not virtualizing any");
+    return;
+  }
+  launch(r.bsp, launch_arg, bsp_resume);
+}
+
 }  // namespace
 }  // namespace boot
 
@@ -186,7 +244,7 @@ struct HypervisorEntry {
   LoaderHandoff* handoff;
 };
 uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume);
-EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, const LoaderHandoff& handoff, bool launched);
+EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, LoaderHandoff& handoff, bool launched);
 
 }  // namespace
 }  // namespace boot
@@ -226,7 +284,7 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   init_firmware(entry->image, entry->st);
 
   console_init(0x3f8);
-  APEX_LOG(info, "apexvisor %s: VMX micro-hypervisor with APX guest support", APEXVISOR_VERSION);
+  APEX_LOG(info, "apexvisor %s: VMX micro-hypervisor", APEXVISOR_VERSION);
   const char* no_copy = runtime_copy_failure();
   if (no_copy) {
     APEX_LOG(warn, "no runtime copy of the image (%s): the hypervisor would share its memory with the guest; "
@@ -248,7 +306,8 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   log_cpu_identity();
   log_decoder_check();
   unsigned cpus = mp_init();
-  APEX_LOG(info, "processors: %u (MP services %s)", cpus, mp_available() ? "present" : "absent");
+  // At debug: the summary line says it (cpus=N), and mp_init warns when MP services are absent.
+  APEX_LOG(debug, "processors: %u (MP services %s)", cpus, mp_available() ? "present" : "absent");
   // Per CPU only at debug, or where a CPU differs (disabled by the firmware).
   for (unsigned i = 0; i < cpus; ++i) {
     if (!cpu_info(i).enabled)
@@ -265,47 +324,77 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     return 0;
   }
 
+  // Every runtime page the loader takes, in one AllocatePages call (boot/firmware.hpp): what
+  // it used under Bochs (256 MiB, `memory:` at log=debug) was 76 pages + 22 per CPU; the rest
+  // is room for more RAM's EPT tables. Were it short, the pages come in chunks as before.
+  reserve_runtime_pages(96 + 24 * static_cast<size_t>(cpus));
   VmxProbeRun run{static_cast<VmxReadiness*>(alloc_pool(cpus * sizeof(VmxReadiness))),
                   static_cast<void**>(alloc_pool(cpus * sizeof(void*))), static_cast<bool*>(alloc_pool(cpus * sizeof(bool)))};
-  auto* ready = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));
-  bool memory_ok = run.results && run.vmxon_pages && run.probed && ready;
+  auto* attempt = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));
+  bool memory_ok = run.results && run.vmxon_pages && run.probed && attempt;
   for (unsigned i = 0; memory_ok && i < cpus; ++i) {
     run.results[i] = {};
     run.probed[i] = false;
-    ready[i] = false;
+    attempt[i] = false;
     run.vmxon_pages[i] = alloc_runtime_pages(1);
     if (!run.vmxon_pages[i]) memory_ok = false;
   }
-  unsigned vmx_ok = 0;
+  // What the firmware image reports of the launch (guest memory: not hidden).
+  handoff.outcome = static_cast<uint8_t*>(alloc_pool(cpus));
+  for (unsigned i = 0; handoff.outcome && i < cpus; ++i) handoff.outcome[i] = kNotLaunched;
   if (!memory_ok) {
     APEX_LOG(error, "out of memory for VMXON regions: VMX not attempted");
-  } else {
-    run_on_each_cpu(probe_one_cpu, &run);
-    log_readiness(cpus, run);
-    for (unsigned i = 0; i < cpus; ++i) vmx_ok += probed_ready(run, i) ? 1 : 0;
-  }
-  for (unsigned i = 0; memory_ok && i < cpus; ++i) ready[i] = probed_ready(run, i);
-  handoff.vmx_ok = vmx_ok;
-  // All or nothing: a CPU left outside would run the OS with no EPT, able to reach
-  // hypervisor memory (as for too many CPUs, boot/cpu_limit_check.hpp).
-  if (vmx_ok && vmx_ok < cpus) {
-    APEX_LOG(error, "VMX ready on %u of %u processors: not virtualizing any (a processor left outside would run the "
-             "OS with no EPT, able to reach hypervisor memory); the OS boots without the hypervisor", vmx_ok, cpus);
     return 0;
   }
-  if (vmx_ok && handoff.hypervisor_image)
-    handoff.virtualized = virtualize_all_cpus(cfg, ready, *bsp_resume, &handoff).virtualized;
+  // The BSP probes first, on its own; where it is ready (and every CPU is enabled), the
+  // machine-wide structures are built for every CPU before the APs are woken, so that they
+  // probe and launch in one MP services round (boot/mp.hpp probe_and_launch_aps), the BSP
+  // last. Otherwise, or when building fails, the APs are only probed, for the report.
+  unsigned bsp = 0;
+  bool all_enabled = true;
+  for (unsigned i = 0; i < cpus; ++i) {
+    if (cpu_info(i).bsp) bsp = i;
+    all_enabled = all_enabled && cpu_info(i).enabled;
+  }
+  probe_one_cpu(bsp, &run);
+  OneRound round{&run, &handoff, cpus, bsp, false};
+  if (probed_ready(run, bsp) && handoff.hypervisor_image && all_enabled) {
+    for (unsigned i = 0; i < cpus; ++i) attempt[i] = true;
+    (void)virtualize_all_cpus(cfg, attempt, *bsp_resume, &handoff, launch_in_one_round, &round);
+  }
+  if (!round.aps_probed) {
+    (void)probe_and_launch_aps(probe_ap, &run, nullptr, nullptr, false);
+    report_probe(round);
+  }
   return 0;
+}
+
+// Which CPUs run as guests, in one line (issue P12: nothing per CPU at the default level; a
+// CPU whose launch failed has its own error line), and how many. Firmware image, BSP, once
+// every AP is done.
+bool g_launched_set[kMaxCpus];
+unsigned report_launched(const LoaderHandoff& handoff) {
+  if (!handoff.outcome) return 0;
+  unsigned n = 0;
+  for (unsigned i = 0; i < handoff.cpus; ++i)
+    n += (g_launched_set[i] = __atomic_load_n(&handoff.outcome[i], __ATOMIC_ACQUIRE) == kLaunching) ? 1 : 0;
+  if (n == 0) return 0;
+  char set[96], vpids[96];
+  format_cpu_set(g_launched_set, handoff.cpus, 0, "cpu", set, sizeof set);
+  format_cpu_set(g_launched_set, handoff.cpus, 1, n == 1 ? "VPID " : "VPIDs ", vpids, sizeof vpids);  // 0 is the host's
+  APEX_LOG(info, "%s: virtualized (%s)", set, handoff.vpid ? vpids : "no VPID");
+  return n;
 }
 
 // Runs in the firmware's image, on the bootstrap processor, as the guest when it was
 // `launched`: its own globals, nothing of the hypervisor's; its lines reach the UART through
 // the hypervisor then.
-EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, const LoaderHandoff& handoff, bool launched) {
+EFI_STATUS finish_as_guest(EFI_HANDLE image, EFI_SYSTEM_TABLE* st, LoaderHandoff& handoff, bool launched) {
   init_firmware(image, st);
   console_init(handoff.cfg.serial_port, !launched);
   if (launched) console_route_through_hypervisor();
   vmm::global_log().set_level(handoff.cfg.log_level);
+  handoff.virtualized = report_launched(handoff);
   APEX_LOG(info, "summary cpus=%u vmx_ok=%u virtualized=%u", handoff.cpus, handoff.vmx_ok, handoff.virtualized);
   APEX_LOG(info, "timing: tsc_entry=%llu tsc_summary=%llu", static_cast<unsigned long long>(g_tsc_at_entry),
            static_cast<unsigned long long>(arch::rdtsc()));

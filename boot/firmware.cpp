@@ -63,19 +63,34 @@ namespace {
 constexpr size_t kChunkPages = 64;  // 256 KiB
 uint8_t* g_chunk_next = nullptr;
 size_t g_chunk_left = 0;  // pages
+unsigned g_calls = 0;
+uint64_t g_pages_used = 0;
 
 uint8_t* firmware_pages(size_t pages) {
   EFI_PHYSICAL_ADDRESS addr = 0;
   if (EFI_ERROR(g_firmware.bs->AllocatePages(AllocateAnyPages, EfiRuntimeServicesData, pages, &addr))) return nullptr;
+  ++g_calls;
   g_runtime_bytes += pages * 4096;
   record_range(addr, pages * 4096);
   return reinterpret_cast<uint8_t*>(addr);
 }
 }  // namespace
 
+void reserve_runtime_pages(size_t pages) {
+  if (pages <= g_chunk_left) return;
+  if (uint8_t* chunk = firmware_pages(pages)) g_chunk_next = chunk, g_chunk_left = pages;
+}
+
+unsigned runtime_allocation_calls() { return g_calls; }
+uint64_t runtime_pages_used() { return g_pages_used; }
+
 void* alloc_runtime_pages(size_t pages) {
   uint8_t* p = nullptr;
-  if (pages >= kChunkPages / 2) {
+  if (pages <= g_chunk_left) {  // a reservation's or the chunk's
+    p = g_chunk_next;
+    g_chunk_next += pages * 4096;
+    g_chunk_left -= pages;
+  } else if (pages >= kChunkPages / 2) {
     p = firmware_pages(pages);
   } else {
     if (pages > g_chunk_left) {
@@ -88,7 +103,7 @@ void* alloc_runtime_pages(size_t pages) {
     g_chunk_next += pages * 4096;
     g_chunk_left -= pages;
   }
-  if (p) memset(p, 0, pages * 4096);
+  if (p) memset(p, 0, pages * 4096), g_pages_used += pages;
   return p;
 }
 

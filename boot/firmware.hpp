@@ -21,8 +21,18 @@ Firmware& firmware();
 // here survives ExitBootServices (design.md "The path of one boot"). Zeroed, page-aligned,
 // taken from the firmware in 256 KiB chunks. nullptr on failure. Boot services only.
 void* alloc_runtime_pages(size_t pages);
+// Takes `pages` from the firmware now, in one call, for the alloc_runtime_pages calls that
+// follow (each AllocatePages call costs OVMF about 270,000 instructions, whatever its size:
+// one call sized for the machine, instead of a chunk whenever one runs out, keeps the loader's
+// cost from growing with the CPU count). Nothing happens when it fails or when the current
+// chunk already holds as much.
+void reserve_runtime_pages(size_t pages);
 // What was taken from the firmware (whole chunks, their unused tails included).
 uint64_t runtime_bytes_allocated();
+// How many AllocatePages calls that took (the `memory:` line at debug).
+unsigned runtime_allocation_calls();
+// How many pages alloc_runtime_pages handed out.
+uint64_t runtime_pages_used();
 
 // Every range of hypervisor memory: what alloc_runtime_pages handed out and the ranges
 // recorded with record_hypervisor_memory (the image's runtime copy), for hiding them from

@@ -17,12 +17,19 @@
 
 namespace boot {
 
+enum : uint8_t { kNotLaunched, kLaunching, kLaunchFailed };
+
 struct LoaderHandoff {
   Config cfg;               // as read from the ESP (defaults when there is none)
   unsigned cpus = 0;        // processors found
   unsigned vmx_ok = 0;      // of which VMXON worked
-  unsigned virtualized = 0; // of which run as guests of apexvisor
+  unsigned virtualized = 0; // of which run as guests of apexvisor (counted by the firmware image)
   bool hypervisor_image = false;  // the runtime copy was made (else nothing is virtualized)
+  bool vpid = false;        // each guest CPU has its VPID (index + 1)
+  // Per CPU index (boot-services pool, guest memory): kNotLaunched, kLaunching (written just
+  // before its VMLAUNCH: a guest from then on) or kLaunchFailed, written by that CPU. Final
+  // when the BSP is launched (every AP is done by then). nullptr when none could be allocated.
+  uint8_t* outcome = nullptr;
 };
 
 }  // namespace boot

@@ -18,11 +18,37 @@ unsigned g_bsp_index = 0;
 constexpr UINTN kApTimeoutUs = 60ull * 1000 * 1000;
 
 // What every AP of one StartupAllAPs call gets (read-only while the APs run).
+struct ApRound;
 struct AllApsCall {
-  PerCpuFn fn;         // run_on_each_cpu
-  LaunchFn launch_fn;  // launch_on_each_cpu
-  void* arg;
+  ApRound* round;
+  ProbeFn probe;
+  void* probe_arg;
+  LaunchFn launch;  // on the APs once the round decided to launch
+  void* launch_arg;
 };
+
+// The round's decision, settled once by compare-and-swap from pending: cancel by the first
+// AP not ready or out of patience, launch by the one that sees every enabled AP answer ready.
+// Every AP follows the settled value, a late one included.
+enum : uint32_t { kRoundPending, kRoundLaunch, kRoundCancel };
+struct ApRound {
+  uint32_t decision;
+  uint32_t answered;  // APs that finished their probe
+  uint32_t expected;  // enabled APs
+  bool launch_allowed;
+};
+ApRound g_round;
+AllApsCall g_round_call;  // read-only while the APs run
+
+// How long an AP that answered waits for the others, in TSC ticks: far longer than a broadcast
+// wake-up takes to reach every AP, and (at Bochs' 50,000,000 ticks a second: 43 s) shorter
+// than MP services' own kApTimeoutUs, after which the firmware resets the APs still running.
+constexpr uint64_t kRoundPatienceTicks = 1ull << 31;
+
+void settle(ApRound* r, uint32_t decision) {
+  uint32_t pending = kRoundPending;
+  __atomic_compare_exchange_n(&r->decision, &pending, decision, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
 
 // Per CPU index: whether that AP ran the procedure of the current StartupAllAPs call. Each AP
 // writes only its own slot (release), the BSP clears them before the call and reads them after
@@ -109,43 +135,56 @@ unsigned run_on_all_aps(efi::ApProcedure procedure, AllApsCall* call) {
   return done;
 }
 
-void EFIAPI ap_trampoline(void* p) {
-  auto* call = static_cast<AllApsCall*>(p);
-  unsigned index = 0;
-  if (!this_ap_index(&index)) return;
-  call->fn(index, call->arg);
-  mark_ran(index);  // after fn: "ran" means completed
-}
-
 }  // namespace
 }  // namespace boot
 
-// The AP side of launch_on_each_cpu, called by apex_ap_call_capturing (MS ABI shim) with the
+// The AP side of probe_and_launch_aps, called by apex_ap_call_capturing (MS ABI shim) with the
 // continuation back into MP services: each AP captures its own (its own stack, in the
 // firmware's AP loop), so each AP's guest resumes there and reports "finished" to the BSP.
+// Probe, answer, agree on the decision with the other APs, then launch or return.
 extern "C" uint64_t apex_ap_procedure(void* p, const vmm::GuestContinuation* resume) {
   auto* call = static_cast<boot::AllApsCall*>(p);
   unsigned index = 0;
   if (!boot::this_ap_index(&index)) return 0;
+  {
+    boot::ApRound* r = call->round;
+    if (!call->probe(index, call->probe_arg)) boot::settle(r, boot::kRoundCancel);
+    __atomic_add_fetch(&r->answered, 1, __ATOMIC_ACQ_REL);  // after the probe's results and any cancel
+    const uint64_t start = __builtin_ia32_rdtsc();
+    uint32_t decision;
+    while ((decision = __atomic_load_n(&r->decision, __ATOMIC_ACQUIRE)) == boot::kRoundPending) {
+      if (__atomic_load_n(&r->answered, __ATOMIC_ACQUIRE) == r->expected)
+        boot::settle(r, r->launch_allowed ? boot::kRoundLaunch : boot::kRoundCancel);
+      else if (__builtin_ia32_rdtsc() - start > boot::kRoundPatienceTicks)
+        boot::settle(r, boot::kRoundCancel);
+      __builtin_ia32_pause();
+    }
+    if (decision != boot::kRoundLaunch) {
+      boot::mark_ran(index);
+      return 0;
+    }
+  }
   // Before fn: a launch that succeeds does not come back here. fn records its result in its
   // own slot before it launches (boot/virtualize.cpp launch_one).
   boot::mark_ran(index);
-  call->launch_fn(index, call->arg, *resume);
+  call->launch(index, call->launch_arg, *resume);
   return 0;
 }
 
 namespace boot {
 
-void launch_on_each_cpu(LaunchFn fn, void* arg, const vmm::GuestContinuation& bsp_resume) {
-  AllApsCall call{nullptr, fn, arg};
-  (void)run_on_all_aps(apex_ap_call_capturing, &call);
-  fn(g_bsp_index, arg, bsp_resume);
-}
-
-unsigned run_on_each_cpu(PerCpuFn fn, void* arg) {
-  fn(g_bsp_index, arg);
-  AllApsCall call{fn, nullptr, arg};
-  return 1 + run_on_all_aps(ap_trampoline, &call);
+bool probe_and_launch_aps(ProbeFn probe, void* probe_arg, LaunchFn launch, void* launch_arg, bool launch_allowed) {
+  unsigned enabled = 0;
+  for (unsigned i = 0; i < g_count; ++i)
+    if (i != g_bsp_index && g_cpus[i].enabled) ++enabled;
+  if (!g_mp || enabled == 0) return launch_allowed;
+  g_round = {kRoundPending, 0, enabled, launch_allowed};
+  g_round_call = {&g_round, probe, probe_arg, launch, launch_arg};
+  (void)run_on_all_aps(apex_ap_call_capturing, &g_round_call);
+  // Settled by the APs; pending only when none ran the procedure (then none launched).
+  uint32_t pending = kRoundPending;
+  __atomic_compare_exchange_n(&g_round.decision, &pending, kRoundCancel, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  return __atomic_load_n(&g_round.decision, __ATOMIC_ACQUIRE) == kRoundLaunch;
 }
 
 }  // namespace boot

@@ -75,9 +75,7 @@ struct LaunchRun {
   vmm::CpuVm* cpus;
   vmm::LaunchResult* results;
   bool* attempted;
-  LoaderHandoff* handoff;
-  bool vpid;      // the VMCS gives each guest CPU its VPID (index + 1)
-  bool reported;  // log_launched said which CPUs run as guests
+  uint8_t* outcome;  // LoaderHandoff::outcome: what the firmware image reports (may be nullptr)
 };
 
 bool allocate_launch_run(LaunchRun& run, unsigned cpus) {
@@ -96,48 +94,27 @@ unsigned launched(const LaunchRun& run) {
   return n;
 }
 
-// The CPUs launched (or about to be: the BSP, which says so before its launch because a
-// launch that succeeds does not come back), in one line (issue P12: nothing per CPU at the
-// default level; a CPU that failed has its own error line). BSP only, once every AP is done.
-bool g_launched_set[kMaxCpus];
-void log_launched(LaunchRun& run) {
-  if (run.reported) return;
-  run.reported = true;
-  bool* member = g_launched_set;
-  unsigned n = 0;
-  for (unsigned i = 0; i < cpu_count(); ++i) n += (member[i] = run.results[i].ok) ? 1 : 0;
-  if (n == 0) return;
-  char set[96], vpids[96];
-  format_cpu_set(member, cpu_count(), 0, "cpu", set, sizeof set);
-  format_cpu_set(member, cpu_count(), 1, n == 1 ? "VPID " : "VPIDs ", vpids, sizeof vpids);  // index + 1: 0 is the host's
-  APEX_LOG(info, "%s: virtualized: the firmware continues as a guest (%s)", set, run.vpid ? vpids : "no VPID");
-}
-
-// Runs on each CPU, the APs all at once (boot/mp.hpp): read this CPU's own capabilities
-// (hybrid parts differ per core type), refuse with the missing control's name, else launch.
-// What it writes that other CPUs see: run->results[index] only (its own slot; the BSP reads
-// them after every AP is done) and the log (safe from several CPUs); launch_this_cpu writes
+// Runs on each CPU, the APs all at once and the BSP beside them (boot/mp.hpp): read this
+// CPU's own capabilities (hybrid parts differ per core type), refuse with the missing
+// control's name, else launch. What it writes that other CPUs see: its own slots of
+// run->results and run->outcome, and the log (safe from several CPUs); launch_this_cpu writes
 // this CPU's HostCpu, Vcpu, VMXON region and VMCS, and only reads the machine-wide MachineVm.
 // A launch that succeeds does not come back (the guest continues at `resume`, outside this
-// image), so the CPU's result is written first, and undone if the launch fails.
+// image), so the CPU's result is written first, and undone if the launch fails. Which CPUs
+// run as guests is said once, by the firmware image, when every AP is done (finish_as_guest).
 void launch_one(unsigned index, void* arg, const vmm::GuestContinuation& resume) {
   auto* run = static_cast<LaunchRun*>(arg);
-  const bool bsp = cpu_info(index).bsp;
-  if (!run->attempted[index]) {
-    if (bsp) log_launched(*run);
-    return;
-  }
+  if (!run->attempted[index]) return;
   vmx::VmxCapabilities caps = vmx::load_capabilities(hw_rdmsr, nullptr, host_enumerates_apx());
   vmx::CheckResult check = vmx::check_required(caps);
   if (!check.ok) {
     run->results[index] = {false, check.reason, 0};
-    if (bsp) log_launched(*run);
+    if (run->outcome) __atomic_store_n(&run->outcome[index], kLaunchFailed, __ATOMIC_RELEASE);
   } else {
     run->results[index] = {true, nullptr, 0};
-    // The BSP is the last: what the firmware image prints after it must be known now.
-    if (bsp) run->handoff->virtualized = launched(*run), log_launched(*run);
+    if (run->outcome) __atomic_store_n(&run->outcome[index], kLaunching, __ATOMIC_RELEASE);
     run->results[index] = vmm::launch_this_cpu(caps, run->cpus[index], resume);
-    if (bsp) run->handoff->virtualized = launched(*run);
+    if (run->outcome) __atomic_store_n(&run->outcome[index], kLaunchFailed, __ATOMIC_RELEASE);
   }
   const vmm::LaunchResult& r = run->results[index];
   if (!r.ok)
@@ -170,13 +147,11 @@ vmm::apic::ApStartMode choose_ap_start_mode(const Config& cfg, const vmx::VmxCap
   if (cfg.init_sipi == InitSipiMode::intercept) return *why = "configured", ApStartMode::intercept;
   if (!caps.wait_for_sipi()) return *why = "IA32_VMX_MISC lacks wait-for-SIPI", ApStartMode::intercept;
   if (arch::cpuid(1).ecx & (1u << 31))
-    return *why = "running nested under another hypervisor, where a SIPI right after INIT de-assert can be lost",
-           ApStartMode::intercept;
+    return *why = "running nested: a SIPI right after INIT de-assert can be lost", ApStartMode::intercept;
   arch::wrmsr(0x8b, 0);  // IA32_BIOS_SIGN_ID: write 0, CPUID(1), read the revision back (SDM Vol 3A 10.11.7.1)
   (void)arch::cpuid(1);
   if ((arch::rdmsr(0x8b) >> 32) == 0)
-    return *why = "microcode revision 0: an emulator such as Bochs 2.7, which keeps INIT pending after an INIT exit",
-           ApStartMode::intercept;
+    return *why = "microcode revision 0: an emulator", ApStartMode::intercept;  // Bochs 2.7 keeps INIT pending after an INIT exit
   return *why = "real hardware with wait-for-SIPI", ApStartMode::native;
 }
 
@@ -265,8 +240,8 @@ bool give_virtual_apic_pages(unsigned cpus) {
 
 }  // namespace
 
-VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, const vmm::GuestContinuation& bsp_resume,
-                                      LoaderHandoff* handoff) {
+VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* attempt, const vmm::GuestContinuation& bsp_resume,
+                                      LoaderHandoff* handoff, LaunchAllFn launch_all, void* ctx) {
   const unsigned cpus = cpu_count();
   VirtualizeSummary summary{cpus, 0};
 
@@ -293,8 +268,8 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   policy.unrestricted_guest = true;  // required by check_required
   policy.activity_shutdown = caps.activity_shutdown();
   policy.linear_57 = arch::cpuid(0).eax >= 7 && (arch::cpuid(7, 0).ecx & vmm::policy::cpuid::kLeaf7EcxLa57);
-  APEX_LOG(info, "APX for guests: %s (%s); exit information form: %s", policy.apx.expose_apx ? "exposed" : "hidden",
-           vmm::policy::apx_reason_text(policy.apx.reason), host_apx ? "extended (0x2406)" : "legacy (0x440E)");
+  APEX_LOG(info, "APX for guests: %s (%s); exit info: %s", policy.apx.expose_apx ? "exposed" : "hidden",
+           vmm::policy::apx_reason_text(policy.apx.reason), host_apx ? "extended" : "legacy");
   if (cfg.dt_guard && !policy.dt_guard) APEX_LOG(warn, "dt_guard=on but this CPU has no descriptor-table exiting");
 
   // Physical address space: everything the memory map describes, and at least 4 GiB so the
@@ -321,8 +296,8 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   g_machine.vpid = caps.has_vpid();
 
   for (unsigned i = 0; i < cpus; ++i) {
-    g_run.attempted[i] = vmx_ready[i];
-    if (!vmx_ready[i]) continue;
+    g_run.attempted[i] = attempt[i];
+    if (!attempt[i]) continue;
     vmm::CpuVm& c = g_run.cpus[i];
     c.index = i;
     c.host = static_cast<vmm::HostCpu*>(alloc_runtime_pages(sizeof(vmm::HostCpu) / 4096));
@@ -393,11 +368,11 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
   // The decision at info; what the CPU offers at debug (every byte on a polled UART costs
   // boot time, bench/results.md).
   if (!trap_writes)
-    APEX_LOG(info, "local APIC: passed through, no APIC exits (APIC virtualization not used: %s)", vchoice.why);
+    APEX_LOG(info, "local APIC: no APIC exits (APIC virtualization not used: %s)", vchoice.why);
   else if (vchoice.use)
-    APEX_LOG(info, "local APIC: passed through, writes trapped by APIC-register virtualization");
+    APEX_LOG(info, "local APIC: writes trapped by APIC-register virtualization");
   else
-    APEX_LOG(info, "local APIC: passed through, writes trapped through the EPT (APIC virtualization not used: %s)",
+    APEX_LOG(info, "local APIC: writes trapped through the EPT (APIC virtualization not used: %s)",
              vchoice.why);
   APEX_LOG(debug, "local APIC: APIC virtualization offered: %s", offered);
   // Hidden pages read as zeros (a page of our own, itself hidden): Linux's direct map reads
@@ -438,12 +413,12 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
            static_cast<unsigned long long>(es.table_kib()), static_cast<unsigned long long>(es.hidden_pages));
   // The decision (the extent mapped at boot) in one line at info; the page counts above at debug.
   if (extent.on_demand())
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: [%llu GiB, 2^%u) mapped on first access (at boot it would take %llu KiB of tables); %llu pages hidden",
-             extent.phys_bits, extent.levels, static_cast<unsigned long long>(ept.mapped_end() >> 30),
+    APEX_LOG(info, "EPT: %u-level, [%llu GiB, 2^%u) mapped on first access (%llu KiB of tables saved), %llu pages hidden",
+             extent.levels, static_cast<unsigned long long>(ept.mapped_end() >> 30),
              static_cast<unsigned>(__builtin_ctzll(extent.reach)),
              static_cast<unsigned long long>(extent.high_table_pages * 4), static_cast<unsigned long long>(es.hidden_pages));
   else
-    APEX_LOG(info, "EPT: MAXPHYADDR %u, %u-level walk: all of [0, 2^%u) mapped at boot; %llu pages hidden", extent.phys_bits,
+    APEX_LOG(info, "EPT: %u-level, [0, 2^%u) mapped, %llu pages hidden",
              extent.levels, static_cast<unsigned>(__builtin_ctzll(extent.reach)), static_cast<unsigned long long>(es.hidden_pages));
   if (extent.capped)
     APEX_LOG(warn, "EPT: MAXPHYADDR %u but no 5-level EPT walk: guest-physical addresses from 2^48 up are not mapped",
@@ -452,9 +427,11 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
     APEX_LOG(warn, "EPT: %llu bytes mapped UC because of overlapping MTRRs with undefined precedence",
              static_cast<unsigned long long>(es.conflict_bytes));
   // With the image's runtime copy, whose own line is at debug (efi_main.cpp).
-  APEX_LOG(info, "memory: %llu KiB of runtime memory held (EPT tables %llu KiB), image %llu KiB",
+  APEX_LOG(info, "memory: %llu KiB held (EPT tables %llu KiB), image %llu KiB",
            static_cast<unsigned long long>(runtime_bytes_allocated() / 1024), static_cast<unsigned long long>(es.table_kib()),
            static_cast<unsigned long long>(image_size() / 1024));
+  APEX_LOG(debug, "memory: %llu pages handed out from %u AllocatePages calls",
+           static_cast<unsigned long long>(runtime_pages_used()), runtime_allocation_calls());
   // The EPT hides hypervisor memory from the CPUs only; a bus-master device the guest programs
   // reaches physical memory past it. Said once, plainly (README, "What a guest can and cannot do").
   APEX_LOG(info, "isolation: no DMA protection (no VT-d support yet)");
@@ -490,11 +467,10 @@ VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, 
 
   vmm::set_machine_vm(&g_machine);
   vmm::monitor::write_monitor_launching();
-  g_run.handoff = handoff;
-  g_run.vpid = g_machine.vpid;
-  launch_on_each_cpu(launch_one, &g_run, bsp_resume);
+  g_run.outcome = handoff->outcome;
+  handoff->vpid = g_machine.vpid;
+  launch_all(launch_one, &g_run, bsp_resume, ctx);
   // Here only when the BSP was not launched (a launched BSP continues in the firmware image).
-  log_launched(g_run);
   summary.virtualized = launched(g_run);
   return summary;
 }

@@ -4,6 +4,7 @@
 #pragma once
 #include "boot/config.hpp"
 #include "boot/loader_handoff.hpp"
+#include "boot/mp.hpp"
 #include "vmm/launch/guest_continuation.hpp"
 
 namespace boot {
@@ -13,11 +14,16 @@ struct VirtualizeSummary {
   unsigned virtualized;
 };
 
-// `vmx_ready` says, per CPU index, whether the VMXON probe succeeded there. The APs are
-// launched first, the BSP last; once the BSP is launched its guest continues at `bsp_resume`
-// (the firmware image) and this does not return: `handoff->virtualized` is set before that.
-// It returns only when the BSP was not launched.
-VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* vmx_ready, const vmm::GuestContinuation& bsp_resume,
-                                      LoaderHandoff* handoff);
+// How the CPUs are launched once the machine-wide structures are built: `launch` on each CPU
+// to be virtualized, the APs first and the BSP last (with `bsp_resume`). The loader's
+// (boot/efi_main.cpp) probes the APs in the same MP services round (boot/mp.hpp).
+using LaunchAllFn = void (*)(LaunchFn launch, void* launch_arg, const vmm::GuestContinuation& bsp_resume, void* ctx);
+
+// `attempt` says, per CPU index, whether to build that CPU's structures and launch it. Once
+// the BSP is launched its guest continues at `bsp_resume` (the firmware image) and this does
+// not return; each CPU records its outcome in `handoff->outcome` first. It returns only when
+// the BSP was not launched.
+VirtualizeSummary virtualize_all_cpus(const Config& cfg, const bool* attempt, const vmm::GuestContinuation& bsp_resume,
+                                      LoaderHandoff* handoff, LaunchAllFn launch_all, void* ctx);
 
 }  // namespace boot

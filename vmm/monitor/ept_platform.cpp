@@ -75,8 +75,8 @@ void start_write_monitor(ept::EptIdentityMap& ept, const RamMap& ram, bool (*vis
   view.route_watched(&g_monitor);  // every emulated write into a watched page is recorded
   // The timer is only chosen where the CPU lacks the monitor trap flag (step_method_for), so
   // the line need not say so: every byte at the default level costs a UART character time.
-  APEX_LOG(info, "monitor: EPT write monitor ready: %u RAM ranges, fallback single-step by %s", ram.count(),
-           method == StepMethod::monitor_trap_flag ? "the monitor trap flag" : "the VMX-preemption timer");
+  APEX_LOG(info, "monitor: ready: %u RAM ranges, single-step by %s", ram.count(),
+           method == StepMethod::monitor_trap_flag ? "monitor trap flag" : "preemption timer");
   for (unsigned i = 0; i < range_count; ++i) {
     const Status st = g_monitor.add(ranges[i].gpa, ranges[i].size);
     global_log().log(st == Status::ok ? LogLevel::info : LogLevel::error, "monitor: watching 0x%llx+0x%llx: %s",

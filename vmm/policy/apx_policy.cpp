@@ -7,10 +7,12 @@ namespace vmm::policy {
 
 const char* apx_reason_text(ApxReason reason) {
   switch (reason) {
-    case ApxReason::exposed: return "APX exposed to guests";
-    case ApxReason::off_by_config: return "APX hidden: apx=off";
-    case ApxReason::host_lacks_apx_f: return "APX hidden: host CPUID.(7,1):EDX[21] (APX_F) is clear";
-    case ApxReason::host_lacks_xcr0_apx: return "APX hidden: host XCR0 cannot enable bit 19 (CPUID.(0Dh,0).EAX[19] clear)";
+    // Short: the loader prints it at the default level after "APX for guests: exposed|hidden"
+    // (every byte on a polled UART costs boot time, bench/results.md).
+    case ApxReason::exposed: return "host has APX";
+    case ApxReason::off_by_config: return "apx=off";
+    case ApxReason::host_lacks_apx_f: return "host lacks APX_F";
+    case ApxReason::host_lacks_xcr0_apx: return "host XCR0 lacks bit 19";
   }
   return "?";
 }

@@ -112,3 +112,29 @@ TEST_CASE("config: monitor ranges add up across lines; a bad line adds none") {
   REQUIRE(q.list.size() == 1);
   CHECK(q.list[0].second.find("more than 16") != std::string::npos);
 }
+
+TEST_CASE("config: the default-level line names only what differs from the defaults") {
+  char buf[512];
+  boot::Config defaults;
+  CHECK(boot::describe_config_changes(defaults, true, buf, sizeof buf) == 0);
+  CHECK(std::string(buf).empty());
+  // Not ConOut's UART: said even at the default port.
+  boot::describe_config_changes(defaults, false, buf, sizeof buf);
+  CHECK(std::string(buf) == "serial=0x3f8 (not shared with ConOut)");
+
+  Problems p;
+  auto cfg = parse("chainload=\\EFI\\x.efi\napx=off\ninit_sipi=native\nmonitor=0x1000,0x3000\nlog=debug\n", &p);
+  CHECK(p.list.empty());
+  boot::describe_config_changes(cfg, true, buf, sizeof buf);
+  CHECK(std::string(buf) == "log=debug chainload=\\EFI\\x.efi apx=off init_sipi=native monitor=(2 ranges)");
+
+  cfg = parse("serial=com2\ndt_guard=on\napic_virt=off\ninit_sipi=auto\napx=auto\n", &p);
+  boot::describe_config_changes(cfg, true, buf, sizeof buf);
+  CHECK(std::string(buf) == "serial=0x2f8 dt_guard=on apic_virt=off");
+
+  // Truncated, never past the buffer, always terminated.
+  char small[12];
+  const size_t n = boot::describe_config_changes(cfg, true, small, sizeof small);
+  CHECK(n == sizeof small - 1);
+  CHECK(std::string(small) == "serial=0x2f");
+}
