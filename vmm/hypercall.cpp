@@ -129,7 +129,7 @@ HypercallStatus hc_ept_page(vmx::GprFile& regs, const Args& a, const Log&) {
 
 HypercallStatus hc_msr_verdict(vmx::GprFile& regs, const Args& a, const Log&) {
   if (!a.caller) return HypercallStatus::unknown_cpu;
-  const MsrVerdict& v = a.caller->last_msr;
+  const MsrVerdict v = reported_msr_verdict(a.caller->last_msr);
   const bool any = v.exits != 0;
   r(regs, arch::Gpr::rbx) = any ? v.msr : 0;
   r(regs, arch::Gpr::rcx) = any ? msr_verdict_info(v) : 0;

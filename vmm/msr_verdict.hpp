@@ -27,18 +27,17 @@ struct MsrVerdict {
   uint8_t guest_vector;  // what the guest got: 0 (none) or the injected vector
   uint64_t host_value;   // read: the host's value; write: the value it was asked to write
   uint64_t guest_value;  // read: the EDX:EAX handed back; write: the guest's EDX:EAX
+  // (msr << 1) | 1 when the exit path's RDMSR fast path (handlers/rdmsr_exit.hpp) answered the
+  // last MSR exit: it records only this, `exits` and `guest_value`, and the report rebuilds the
+  // rest from the policy table (reported_msr_verdict), so that the fast path stays two stores.
+  uint64_t fast_read;
 };
-
-// MsrVerdict::row of a read the exit path's RDMSR fast path answered (handlers/rdmsr_exit.hpp):
-// it knows the action from its table but not the row, which the report looks up (msr_rule),
-// so that the fast path stays a few stores.
-inline constexpr uint8_t kMsrRowLookUp = 0xff;
 
 // The record, as the MSR handler fills it (vmm/handlers/msr_access.cpp, rdmsr_exit.hpp):
 // started with the policy's decision, given the host's access where one is made, finished
 // with the guest's answer.
 inline MsrVerdict& start_msr_verdict(MsrVerdict& v, uint32_t msr, bool write, uint8_t row, MsrAction action) {
-  v = {v.exits + 1, msr, write, row, action, HostMsrAccess::not_made, 0, 0, 0};
+  v = {v.exits + 1, msr, write, row, action, HostMsrAccess::not_made, 0, 0, 0, 0};
   return v;
 }
 inline void record_host_msr_access(MsrVerdict& v, bool completed, uint64_t value) {
@@ -52,10 +51,28 @@ inline void finish_msr_verdict(MsrVerdict& v, uint8_t vector, uint64_t guest_val
   v.guest_value = vector && !v.write ? 0 : guest_value;
 }
 
-// Hypercall 9's RCX (vmm/hypercall.hpp).
+// The RDMSR fast path's record: `value` is what the guest read (unused on its #GP).
+inline void note_fast_msr_read(MsrVerdict& v, uint32_t msr, uint64_t value) {
+  ++v.exits;
+  v.fast_read = (uint64_t{msr} << 1) | 1;
+  v.guest_value = value;
+}
+
+// The record as hypercall 9 reports it: a fast-path read rebuilt as the slow path would have
+// recorded it (the fast path answers only the table's #GP and the emulated
+// IA32_FEATURE_CONTROL: no host access).
+inline MsrVerdict reported_msr_verdict(const MsrVerdict& v) {
+  if (!(v.fast_read & 1)) return v;
+  const uint32_t msr = static_cast<uint32_t>(v.fast_read >> 1);
+  const MsrRuleResult rule = msr_rule(msr);
+  const bool gp = rule.read == MsrAction::gp;
+  return {v.exits, msr, false, static_cast<uint8_t>(rule.row), rule.read, HostMsrAccess::not_made,
+          static_cast<uint8_t>(gp ? 13 : 0), 0, gp ? 0 : v.guest_value, 0};
+}
+
+// Hypercall 9's RCX (vmm/hypercall.hpp), of a reported record.
 inline uint64_t msr_verdict_info(const MsrVerdict& v) {
-  const uint8_t row = v.row == kMsrRowLookUp ? static_cast<uint8_t>(msr_rule(v.msr).row) : v.row;
-  return uint64_t{row} | (uint64_t{static_cast<uint8_t>(v.action)} << 8) | (uint64_t{v.write} << 16) |
+  return uint64_t{v.row} | (uint64_t{static_cast<uint8_t>(v.action)} << 8) | (uint64_t{v.write} << 16) |
          (uint64_t{static_cast<uint8_t>(v.host)} << 24) | (uint64_t{v.guest_vector} << 32);
 }
 

@@ -71,14 +71,14 @@ template <class Host>
   const uint32_t msr = static_cast<uint32_t>(vcpu.regs.gpr[1]);
   if (msr < detail::kMsrReadTableEnd) {  // above, the rows are searched once, in the slow path
     const MsrAction action = detail::msr_read_action_in_table(msr);
-    // The record for hypercall 9 as the slow path makes it, its row looked up when reported.
+    // Hypercall 9's record in its short form (vmm/msr_verdict.hpp note_fast_msr_read).
     if (action == MsrAction::gp) {
-      finish_msr_verdict(start_msr_verdict(vcpu.last_msr, msr, false, kMsrRowLookUp, action), vector::GP, 0);
+      note_fast_msr_read(vcpu.last_msr, msr, 0);
       return ExitAction::gp0();
     }
     if (action == MsrAction::emulate && msr == static_cast<uint32_t>(arch::Msr::IA32_FEATURE_CONTROL)) {
       const uint64_t value = feature_control_for_guest(host.feature_control());
-      finish_msr_verdict(start_msr_verdict(vcpu.last_msr, msr, false, kMsrRowLookUp, action), 0, value);
+      note_fast_msr_read(vcpu.last_msr, msr, value);
       return rdmsr_result(vcpu, value);
     }
   }
