@@ -324,10 +324,6 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     return 0;
   }
 
-  // Every runtime page the loader takes, in one AllocatePages call (boot/firmware.hpp): what
-  // it used under Bochs (256 MiB, `memory:` at log=debug) was 76 pages + 22 per CPU; the rest
-  // is room for more RAM's EPT tables. Were it short, the pages come in chunks as before.
-  reserve_runtime_pages(96 + 24 * static_cast<size_t>(cpus));
   VmxProbeRun run{static_cast<VmxReadiness*>(alloc_pool(cpus * sizeof(VmxReadiness))),
                   static_cast<void**>(alloc_pool(cpus * sizeof(void*))), static_cast<bool*>(alloc_pool(cpus * sizeof(bool)))};
   auto* attempt = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));
@@ -359,6 +355,12 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   probe_one_cpu(bsp, &run);
   OneRound round{&run, &handoff, cpus, bsp, false};
   if (probed_ready(run, bsp) && handoff.hypervisor_image && all_enabled) {
+    // Every other runtime page the loader takes, in one AllocatePages call (boot/firmware.hpp):
+    // what it used under Bochs (256 MiB, `memory:` at log=debug) was 76 pages + 22 per CPU;
+    // the rest is room for more RAM's EPT tables. Were it short, the pages come in chunks as
+    // before. Only here: a machine that cannot be virtualized (no VMX, VT-x off) keeps no more
+    // than the VMXON pages its probe needed.
+    reserve_runtime_pages(96 + 24 * static_cast<size_t>(cpus));
     for (unsigned i = 0; i < cpus; ++i) attempt[i] = true;
     (void)virtualize_all_cpus(cfg, attempt, *bsp_resume, &handoff, launch_in_one_round, &round);
   }

@@ -29,10 +29,10 @@ ExitAction handle_exception_or_nmi(ExitContext& ctx) {
     // A wake-up NMI from another CPU (it posted INIT/STARTUP to this CPU's mailbox, whose
     // pending-work bit the entry path acts on) is not the guest's.
     if (apic::is_wakeup_nmi(ctx.vcpu)) return ExitAction::resume();
-    // SDM Vol 3A 10.4 (MP initialization): in wait-for-SIPI state NMIs are not delivered;
-    // keep nothing pending that the next entry could not inject (SDM 27.3.1.5: no event
-    // may be injected into the wait-for-SIPI activity state).
-    if (ctx.vcpu.state != VcpuState::wait_for_sipi) ctx.vcpu.pending.set(pending::nmi);
+    // In wait-for-SIPI the NMI is blocked, not lost (SDM Vol 3C, "Blocking of events": that
+    // state blocks NMIs): the entry path holds it until the SIPI (vmm/nmi_delivery.hpp), as it
+    // holds one that hit VMX root; nothing is injected into that state (27.3.1.5).
+    ctx.vcpu.pending.set(pending::nmi);
     // An NMI exit can interrupt an event delivery (IDT-vectoring information valid, SDM
     // 28.2.4): the dispatcher has injected that event again already (ctx.event_delivery,
     // exit_dispatch.hpp); the pending NMI then waits for an NMI window (exit_entry.cpp).
