@@ -324,6 +324,11 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
     return 0;
   }
 
+  // Every runtime page the loader takes, in one AllocatePages call (boot/firmware.hpp): what
+  // it used under Bochs (256 MiB, `memory:` at log=debug) was 76 pages + 22 per CPU; the rest
+  // is room for more RAM's EPT tables. Were it short, the pages come in chunks as before. A
+  // machine that will not be virtualized gives it back below.
+  reserve_runtime_pages(96 + 24 * static_cast<size_t>(cpus));
   VmxProbeRun run{static_cast<VmxReadiness*>(alloc_pool(cpus * sizeof(VmxReadiness))),
                   static_cast<void**>(alloc_pool(cpus * sizeof(void*))), static_cast<bool*>(alloc_pool(cpus * sizeof(bool)))};
   auto* attempt = static_cast<bool*>(alloc_pool(cpus * sizeof(bool)));
@@ -355,16 +360,23 @@ uint64_t hypervisor_main(void* arg, const vmm::GuestContinuation* bsp_resume) {
   probe_one_cpu(bsp, &run);
   OneRound round{&run, &handoff, cpus, bsp, false};
   if (probed_ready(run, bsp) && handoff.hypervisor_image && all_enabled) {
-    // Every other runtime page the loader takes, in one AllocatePages call (boot/firmware.hpp):
-    // what it used under Bochs (256 MiB, `memory:` at log=debug) was 76 pages + 22 per CPU;
-    // the rest is room for more RAM's EPT tables. Were it short, the pages come in chunks as
-    // before. Only here: a machine that cannot be virtualized (no VMX, VT-x off) keeps no more
-    // than the VMXON pages its probe needed.
-    reserve_runtime_pages(96 + 24 * static_cast<size_t>(cpus));
     for (unsigned i = 0; i < cpus; ++i) attempt[i] = true;
     (void)virtualize_all_cpus(cfg, attempt, *bsp_resume, &handoff, launch_in_one_round, &round);
   }
   if (!round.aps_probed) {
+    // Nothing will be virtualized (no CPU was launched: the BSP launches last, after the
+    // round): the reservation goes back to the firmware (the OS would lose it for good), and
+    // the APs probe, for the report, with VMXON pages of their own.
+    if (release_runtime_reservation()) {
+      APEX_LOG(debug, "nothing to virtualize: the runtime-page reservation went back to the firmware");
+      for (unsigned i = 0; i < cpus; ++i) {
+        run.vmxon_pages[i] = i == bsp ? nullptr : alloc_runtime_pages(1);
+        if (i != bsp && !run.vmxon_pages[i]) {
+          APEX_LOG(error, "out of memory for VMXON regions: the APs are not probed");
+          return 0;
+        }
+      }
+    }
     (void)probe_and_launch_aps(probe_ap, &run, nullptr, nullptr, false);
     report_probe(round);
   }

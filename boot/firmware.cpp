@@ -76,9 +76,26 @@ uint8_t* firmware_pages(size_t pages) {
 }
 }  // namespace
 
+uint8_t* g_reservation = nullptr;
+size_t g_reservation_pages = 0;
+
 void reserve_runtime_pages(size_t pages) {
   if (pages <= g_chunk_left) return;
-  if (uint8_t* chunk = firmware_pages(pages)) g_chunk_next = chunk, g_chunk_left = pages;
+  if (uint8_t* chunk = firmware_pages(pages)) {
+    g_chunk_next = chunk, g_chunk_left = pages;
+    g_reservation = chunk, g_reservation_pages = pages;
+  }
+}
+
+bool release_runtime_reservation() {
+  if (!g_reservation) return false;
+  if (EFI_ERROR(g_firmware.bs->FreePages(reinterpret_cast<EFI_PHYSICAL_ADDRESS>(g_reservation), g_reservation_pages)))
+    return false;
+  g_runtime_bytes -= g_reservation_pages * 4096;
+  if (g_chunk_next >= g_reservation && g_chunk_next <= g_reservation + g_reservation_pages * 4096)
+    g_chunk_next = nullptr, g_chunk_left = 0;  // the next page comes from a new chunk
+  g_reservation = nullptr;
+  return true;
 }
 
 unsigned runtime_allocation_calls() { return g_calls; }

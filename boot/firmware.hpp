@@ -27,6 +27,10 @@ void* alloc_runtime_pages(size_t pages);
 // cost from growing with the CPU count). Nothing happens when it fails or when the current
 // chunk already holds as much.
 void reserve_runtime_pages(size_t pages);
+// Gives the last reservation back to the firmware, whole, when nothing will be virtualized
+// (no VMX, a CPU disabled: the OS would otherwise lose it for good). Every page handed out of
+// it must be unused from then on. False when there is none or FreePages fails.
+bool release_runtime_reservation();
 // What was taken from the firmware (whole chunks, their unused tails included).
 uint64_t runtime_bytes_allocated();
 // How many AllocatePages calls that took (the `memory:` line at debug).
