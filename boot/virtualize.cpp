@@ -1,4 +1,5 @@
 #include "boot/virtualize.hpp"
+#include "boot/vmx_readiness.hpp"
 
 #include "apexvisor_mutation.h"  // tests/mutation/run only
 
@@ -40,12 +41,6 @@ namespace boot {
 namespace {
 
 uint64_t hw_rdmsr(void*, uint32_t msr) { return arch::rdmsr(msr); }
-
-// CPUID.(7,1):EDX[21]: the host enumerates APX, and with it the extended VM-exit
-// instruction-information field (the capability report says so).
-bool host_enumerates_apx() {
-  return arch::cpuid(0).eax >= 7 && arch::cpuid(7, 0).eax >= 1 && (arch::cpuid(7, 1).edx & (1u << 21));
-}
 
 // EPT and host page tables: runtime pages, identity-mapped (physical = virtual under UEFI).
 class RuntimePageAllocator final : public vmm::ept::PageAllocator {

@@ -3,12 +3,21 @@
 #include "arch/cpu.hpp"
 #include "arch/cr_bits.hpp"
 #include "arch/msr.hpp"
+#include "vmx/capabilities.hpp"
 #include "vmx/vmx_insn.hpp"
 
 namespace boot {
 
 using arch::Msr;
 namespace fc = arch::feature_control;
+
+namespace {
+uint64_t read_msr(void*, uint32_t msr) { return arch::rdmsr(msr); }
+}  // namespace
+
+bool host_enumerates_apx() {
+  return arch::cpuid(0).eax >= 7 && arch::cpuid(7, 0).eax >= 1 && (arch::cpuid(7, 1).edx & (1u << 21));
+}
 
 void probe_vmx_on_this_cpu(VmxReadiness* r, void* vmxon_region) {
   // CPUID.1:ECX[5] (SDM Vol 3C 24.6 "Discovering support for VMX").
@@ -54,6 +63,14 @@ void probe_vmx_on_this_cpu(VmxReadiness* r, void* vmxon_region) {
   if (on == vmx::VmxStatus::ok) {
     r->vmxon_ok = vmx::vmxoff() == vmx::VmxStatus::ok;
     if (!r->vmxon_ok) r->reason = "VMXOFF failed after a successful VMXON";
+    // What apexvisor requires of this CPU's own VMX, checked here as the launch will check it
+    // (hybrid parts differ per core type): a CPU that passes VMXON but lacks a required control
+    // is not ready, so that the all-or-nothing rule covers it before any CPU launches.
+    if (r->vmxon_ok) {
+      const vmx::CheckResult c =
+          vmx::check_required(vmx::load_capabilities(read_msr, nullptr, host_enumerates_apx()));
+      if (!c.ok) r->vmxon_ok = false, r->reason = c.reason;
+    }
   } else {
     r->reason = on == vmx::VmxStatus::fail_invalid ? "VMXON failed (VMfailInvalid: bad VMXON region or already in VMX operation)"
                                                    : "VMXON failed (VMfailValid)";

@@ -25,6 +25,10 @@ struct VmxReadiness {
   bool has_wait_for_sipi() const { return misc & (1u << 8); }
 };
 
+// CPUID.(7,1):EDX[21]: the host enumerates APX, and with it the extended VM-exit
+// instruction-information field (the capability report and the launch's check read it).
+bool host_enumerates_apx();
+
 // Fills *out for the calling CPU. `vmxon_region` is a zeroed, 4 KiB-aligned page
 // (identity-mapped: its address is its physical address).
 void probe_vmx_on_this_cpu(VmxReadiness* out, void* vmxon_region);
