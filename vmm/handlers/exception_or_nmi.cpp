@@ -1,10 +1,9 @@
 // Exit reason 0, "exception or non-maskable interrupt" (SDM Vol 3C 26.2 / 28.2.2). apexvisor
 // intercepts no exception (the exception bitmap is 0), so the only expected cause is an NMI:
 // with "NMI exiting" every NMI that arrives in VMX non-root exits (SDM 26.2). It belongs to
-// the guest and is re-injected before the next entry by the entry path (exit_entry.cpp
-// place_pending_nmi in vmm/nmi_delivery.hpp, which holds it for an NMI window if the guest
-// blocks NMIs). Anything else
-// stops the guest CPU: it would mean a control the hypervisor did not set.
+// the guest and is re-injected before the next entry by the entry path (place_pending_nmi in
+// vmm/nmi_delivery.hpp, which holds it for an NMI window if the guest blocks NMIs). Anything
+// else stops the guest CPU: it would mean a control the hypervisor did not set.
 #include "vmm/apic/ap_runtime.hpp"
 #include "vmm/handlers/handlers.hpp"
 #include "vmm/log/format.hpp"
@@ -35,7 +34,7 @@ ExitAction handle_exception_or_nmi(ExitContext& ctx) {
     ctx.vcpu.pending.set(pending::nmi);
     // An NMI exit can interrupt an event delivery (IDT-vectoring information valid, SDM
     // 28.2.4): the dispatcher has injected that event again already (ctx.event_delivery,
-    // exit_dispatch.hpp); the pending NMI then waits for an NMI window (exit_entry.cpp).
+    // exit_dispatch.hpp); the pending NMI then waits for an NMI window (nmi_delivery.hpp).
     return ExitAction::resume();
   }
   format(ctx.vcpu.stop_detail, sizeof ctx.vcpu.stop_detail,
