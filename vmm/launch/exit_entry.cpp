@@ -40,11 +40,7 @@ class HardwareHostOps final : public HostOps {
     regs.gpr[1] = c;
     regs.gpr[2] = d;
   }
-  uint64_t feature_control() override {
-    uint32_t lo, hi;
-    asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(static_cast<uint32_t>(arch::Msr::IA32_FEATURE_CONTROL)));
-    return (uint64_t{hi} << 32) | lo;
-  }
+  uint64_t feature_control() override { return arch::rdmsr(arch::Msr::IA32_FEATURE_CONTROL); }
   bool xsetbv_safe(uint32_t index, uint64_t value) override { return apex_xsetbv_safe(index, value); }
   void invd_as_wbinvd() override { arch::wbinvd(); }
   // IRET to the next instruction on the same stack, with the current flags (IF stays 0).
